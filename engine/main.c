@@ -1,4 +1,127 @@
-/* main.c: emflow entry point (placeholder until the CLI lands). */
+/* main.c: `emflow <command> [options]`.
+ *
+ * The only place that decides to exit.  Order: find the command (help and version run without
+ * MPI), build its options table, read --config, apply the command line over it, set up MPI and
+ * logging, run, agree on the outcome across ranks, and print one error message from the rank
+ * that failed first.  Exit status: 0 success, 2 usage error, others from emi_err_exit_status().
+ */
 #include <stdio.h>
-#include "emi_err.h"
-int main(void) { puts(emi_strerror(EMI_SUCCESS)); return 0; }
+#include <stdlib.h>
+#include <string.h>
+
+#include <omp.h>
+
+#include "emi_cli.h"
+#include "emi_log.h"
+
+static int report(emi_err_t err, int verbose)
+{
+  fprintf(stderr, "emflow: error: %s\n", emi_err_message()[0] ? emi_err_message() : emi_strerror(err));
+  if (verbose) {
+    char tb[2048];
+    fprintf(stderr, "%s", emi_err_traceback(tb, sizeof tb));
+  }
+  if (err == EMI_ERR_USAGE) fprintf(stderr, "usage: emflow <command> [options]; see 'emflow help'\n");
+  return emi_err_exit_status(err);
+}
+
+/* Parse argv and the config into ctx->opts for `cmd`.  Usage errors come back as EMI_ERR_USAGE. */
+static emi_err_t setup_options(const emi_command_t *cmd, int argc, char **argv, emi_ctx_t *ctx, int *want_help)
+{
+  emi_err_t err = EMI_SUCCESS;
+  emi_opts_t *cli = NULL;
+  const char *path = NULL;
+  *want_help = 0;
+
+  /* First pass on the command line alone, to learn --config and --help. */
+  EMI_TRY(emi_opts_create(cmd->name, cmd->specs, cmd->nspecs, &cli));
+  EMI_TRY(emi_opts_parse_argv(cli, argc, argv, 2, ctx->pos, 8, &ctx->npos));
+  EMI_TRY(emi_opts_get_flag(cli, "help", want_help));
+  if (*want_help) goto cleanup;
+  if (ctx->npos < cmd->min_pos || ctx->npos > cmd->max_pos)
+    EMI_FAIL(EMI_ERR_USAGE, "%s: expected %d to %d arguments (%s), got %d", cmd->name, cmd->min_pos,
+             cmd->max_pos, cmd->synopsis[0] ? cmd->synopsis : "none", ctx->npos);
+
+  /* Second pass: defaults, then the file, then the command line over it. */
+  EMI_TRY(emi_opts_create(cmd->name, cmd->specs, cmd->nspecs, &ctx->opts));
+  if (emi_opts_is_set(cli, "config")) {
+    EMI_TRY(emi_opts_get_str(cli, "config", &path));
+    char own[512];
+    snprintf(own, sizeof own, "emflow%s%s", cmd->sections && *cmd->sections ? "," : "",
+             cmd->sections ? cmd->sections : "");
+    EMI_TRY(emi_opts_load_ini(ctx->opts, path, own, emi_known_sections()));
+  }
+  EMI_TRY(emi_opts_parse_argv(ctx->opts, argc, argv, 2, ctx->pos, 8, &ctx->npos));
+  if (emi_opts_is_set(ctx->opts, "config")) EMI_TRY(emi_opts_get_str(ctx->opts, "config", &ctx->config_path));
+cleanup:
+  emi_opts_destroy(&cli);
+  return err;
+}
+
+int main(int argc, char **argv)
+{
+  if (argc < 2) {
+    emi_cli_print_usage(stderr);
+    return 2;
+  }
+  const char *name = argv[1];
+  if (!strcmp(name, "--version") || !strcmp(name, "-V")) name = "version";
+  if (!strcmp(name, "--help") || !strcmp(name, "-h")) name = "help";
+  const emi_command_t *cmd = emi_command_find(name);
+  if (!cmd) {
+    if (name[0] == '-') EMI_ERROR(EMI_ERR_USAGE, "unknown option '%s' before the command", name);
+    else EMI_ERROR(EMI_ERR_USAGE, "unknown command '%s'", name);
+    return report(EMI_ERR_USAGE, 0);
+  }
+
+  emi_ctx_t ctx = {.comm = MPI_COMM_NULL, .rank = 0, .size = 1, .argc = argc, .argv = argv};
+  int want_help = 0, verbose = 0, mpi_up = 0, failing = 0;
+  emi_err_t err = setup_options(cmd, argc, argv, &ctx, &want_help);
+
+  if (!cmd->needs_mpi || want_help) {
+    if (!err && want_help) emi_cli_print_command_help(cmd, stdout);
+    else if (!err) err = cmd->run(&ctx);
+    int status = err ? report(err, 0) : 0;
+    emi_opts_destroy(&ctx.opts);
+    return status;
+  }
+
+  /* MPI commands: every rank parsed the same argv and config, so all agree on usage errors. */
+  int provided = 0;
+  if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+    fprintf(stderr, "emflow: error: MPI_Init_thread failed\n");
+    emi_opts_destroy(&ctx.opts);
+    return emi_err_exit_status(EMI_ERR_MPI);
+  }
+  mpi_up = 1;
+  ctx.comm = MPI_COMM_WORLD;
+  MPI_Comm_set_errhandler(ctx.comm, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(ctx.comm, &ctx.rank);
+  MPI_Comm_size(ctx.comm, &ctx.size);
+
+  if (!err) {
+    const char *level_text = "info";
+    int progress = 0;
+    emi_log_level_t level = EMI_LOG_INFO;
+    err = emi_opts_get_str(ctx.opts, "log-level", &level_text);
+    if (!err) err = emi_opts_get_flag(ctx.opts, "progress", &progress);
+    if (!err) {
+      emi_log_level_parse(level_text, &level);
+      verbose = level >= EMI_LOG_DEBUG;
+      emi_log_setup(ctx.rank, level, progress ? 1 : 0);
+      emi_log_debug("emflow %s: %d rank(s) x %d OpenMP thread(s)", cmd->name, ctx.size, omp_get_max_threads());
+      if (provided < MPI_THREAD_FUNNELED) emi_log_warn("MPI provides thread level %d < FUNNELED", provided);
+      err = cmd->run(&ctx);
+    }
+  }
+  /* Usage and config errors happen identically on every rank; print them once. */
+  err = emi_mpi_agree(ctx.comm, err, &failing);
+  int status = 0;
+  if (err) {
+    if (ctx.rank == failing) status = report(err, verbose);
+    else status = emi_err_exit_status(err);
+  }
+  emi_opts_destroy(&ctx.opts);
+  if (mpi_up) MPI_Finalize();
+  return status;
+}

@@ -1,0 +1,81 @@
+/* emi_commands.c: the table of emflow commands, and the help and version commands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "emi_cli.h"
+#include "emi_version.h"
+
+static emi_err_t cmd_help(emi_ctx_t *ctx);
+static emi_err_t cmd_version(emi_ctx_t *ctx);
+
+static const emi_opt_spec_t help_specs[] = {
+  {"help", NULL, EMI_OPT_FLAG, "false", "", "print this help and exit", 0, 0, NULL},
+};
+static const emi_opt_spec_t version_specs[] = {
+  {"help", NULL, EMI_OPT_FLAG, "false", "", "print this help and exit", 0, 0, NULL},
+};
+
+const emi_command_t emi_commands[] = {
+  {"help", "[COMMAND]", "show the commands, or one command's options", help_specs, 1, "", 0, 1, 0, cmd_help},
+  {"version", "", "print the version (same as --version)", version_specs, 1, "", 0, 0, 0, cmd_version},
+};
+const int emi_ncommands = (int)(sizeof emi_commands / sizeof emi_commands[0]);
+
+const emi_command_t *emi_command_find(const char *name)
+{
+  for (int k = 0; k < emi_ncommands; k++)
+    if (!strcmp(emi_commands[k].name, name)) return &emi_commands[k];
+  return NULL;
+}
+
+const char *emi_known_sections(void)
+{
+  static char buf[1024];
+  if (buf[0]) return buf;
+  size_t used = 0;
+  used += (size_t)snprintf(buf, sizeof buf, "emflow");
+  for (int k = 0; k < emi_ncommands; k++) {
+    const char *s = emi_commands[k].sections;
+    if (s && *s && used < sizeof buf) used += (size_t)snprintf(buf + used, sizeof buf - used, ",%s", s);
+  }
+  return buf;
+}
+
+void emi_cli_print_usage(FILE *out)
+{
+  fprintf(out,
+          "emflow %s: undeclared emigration from border-crossing records\n\n"
+          "usage: emflow <command> [options]\n"
+          "       mpiexec -n N emflow <command> [options]   (OMP_NUM_THREADS sets threads per rank)\n"
+          "       emflow --version | emflow help [command]\n\ncommands:\n",
+          EMI_VERSION_STRING);
+  for (int k = 0; k < emi_ncommands; k++)
+    fprintf(out, "  %-12s %s\n", emi_commands[k].name, emi_commands[k].summary);
+  fprintf(out, "\n'emflow help <command>' lists a command's options and their config keys.\n");
+}
+
+void emi_cli_print_command_help(const emi_command_t *cmd, FILE *out)
+{
+  fprintf(out, "usage: emflow %s [options]%s%s\n\n%s\n\noptions:\n", cmd->name, cmd->synopsis[0] ? " " : "",
+          cmd->synopsis, cmd->summary);
+  emi_opts_print_help(cmd->specs, cmd->nspecs, out);
+}
+
+static emi_err_t cmd_help(emi_ctx_t *ctx)
+{
+  if (ctx->npos == 0) {
+    emi_cli_print_usage(stdout);
+    return EMI_SUCCESS;
+  }
+  const emi_command_t *cmd = emi_command_find(ctx->pos[0]);
+  if (!cmd) return EMI_ERROR(EMI_ERR_USAGE, "help: unknown command '%s' (see 'emflow help')", ctx->pos[0]);
+  emi_cli_print_command_help(cmd, stdout);
+  return EMI_SUCCESS;
+}
+
+static emi_err_t cmd_version(emi_ctx_t *ctx)
+{
+  (void)ctx;
+  printf("emflow %s\n", EMI_VERSION_STRING);
+  return EMI_SUCCESS;
+}

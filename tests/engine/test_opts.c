@@ -1,0 +1,241 @@
+/* test_opts: the options table, INI files through inih, and command-line overrides.
+ * Right values: the defaults and files written here; the error messages must name file:line,
+ * the key, the value and what was expected (foundation issue, "Engine basics"). */
+#include <stdio.h>
+#include <string.h>
+
+#include "emi_opts.h"
+#include "emi_test.h"
+
+static const emi_opt_spec_t specs[] = {
+  {"config", NULL, EMI_OPT_PATH, NULL, "", "config file", 0, 0, NULL},
+  {"months", "simulate", EMI_OPT_INT, "36", "months", "length of the period", 1, 1200, NULL},
+  {"rate", "simulate", EMI_OPT_REAL, "0.5", "1/day", "a rate", 0, 1, NULL},
+  {"start", "simulate", EMI_OPT_MONTH, "2020-01", "", "first month", 0, 0, NULL},
+  {"rule", "simulate", EMI_OPT_CHOICE, "12/16", "", "classification rule", 0, 0, "12/16,12/12"},
+  {"verbose", "emflow", EMI_OPT_FLAG, "false", "", "talk more", 0, 0, NULL},
+  {"margin", "ipf", EMI_OPT_LIST, "", "", "margin files", 0, 0, NULL},
+  {"output", "simulate", EMI_OPT_PATH, NULL, "", "output file", 0, 0, NULL},
+};
+static const int nspecs = (int)(sizeof specs / sizeof specs[0]);
+
+static const char *tmpdir(void)
+{
+  const char *t = getenv("EMI_TEST_TMP");
+  return t ? t : "/tmp";
+}
+
+static void write_file(const char *path, const char *text)
+{
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    perror(path);
+    exit(1);
+  }
+  fputs(text, f);
+  fclose(f);
+}
+
+/* Load `text` as a config; return the code and leave the message in emi_err_message(). */
+static emi_err_t load(const char *text, emi_opts_t **o, char *path, size_t size)
+{
+  snprintf(path, size, "%s/test_opts.ini", tmpdir());
+  write_file(path, text);
+  if (emi_opts_create("simulate", specs, nspecs, o)) return emi_err_code();
+  return emi_opts_load_ini(*o, path, "emflow,simulate,ipf", "estimate,forecast");
+}
+
+static int contains(const char *hay, const char *needle)
+{
+  int ok = strstr(hay, needle) != NULL;
+  if (!ok) fprintf(stderr, "  message '%s' lacks '%s'\n", hay, needle);
+  return ok;
+}
+
+int main(void)
+{
+  emi_opts_t *o = NULL;
+  char path[512], want[600];
+  int64_t i64;
+  double r;
+  int flag, month, n;
+  const char *s;
+  const char *const *items;
+
+  /* Defaults are applied and typed. */
+  CHECK_OK(emi_opts_create("simulate", specs, nspecs, &o));
+  CHECK_OK(emi_opts_get_int(o, "months", &i64));
+  CHECK_INT_EQ(i64, 36);
+  CHECK_OK(emi_opts_get_real(o, "rate", &r));
+  CHECK(r == 0.5);
+  CHECK_OK(emi_opts_get_month(o, "start", &month));
+  CHECK_INT_EQ(month, 2020 * 12 + 0);
+  CHECK(!emi_opts_is_set(o, "output"));
+  CHECK_ERR(emi_opts_get_str(o, "output", &s), EMI_ERR_CONFIG); /* required, no default */
+  CHECK_ERR(emi_opts_get_int(o, "no-such-option", &i64), EMI_ERR_INTERNAL);
+  CHECK_ERR(emi_opts_get_int(o, "rate", &i64), EMI_ERR_INTERNAL); /* wrong type */
+  emi_opts_destroy(&o);
+  CHECK(o == NULL);
+  emi_opts_destroy(&o); /* NULL is fine */
+
+  /* A file sets values; the command line overrides the file; sources are recorded. */
+  CHECK_OK(load("; comment\n[simulate]\nmonths = 48\nrate = 0.25\n\n[emflow]\nverbose = yes\n"
+                "[ipf]\nmargin = a.csv, b.csv\n[estimate]\nanything = goes\n",
+                &o, path, sizeof path));
+  CHECK_OK(emi_opts_get_int(o, "months", &i64));
+  CHECK_INT_EQ(i64, 48);
+  CHECK_OK(emi_opts_get_flag(o, "verbose", &flag));
+  CHECK_INT_EQ(flag, 1);
+  CHECK_OK(emi_opts_get_list(o, "margin", &n, &items));
+  CHECK_INT_EQ(n, 2);
+  if (n == 2) CHECK(!strcmp(items[0], "a.csv") && !strcmp(items[1], "b.csv"));
+  char *argv[] = {"emflow", "simulate", "--months", "60", "--no-verbose", "pos1", "--rate=0.125",
+                  "--margin", "c.csv", "--margin", "d.csv", "--", "--pos2"};
+  const char *pos[4];
+  int npos = 0;
+  CHECK_OK(emi_opts_parse_argv(o, 13, argv, 2, pos, 4, &npos));
+  CHECK_INT_EQ(npos, 2);
+  if (npos == 2) CHECK(!strcmp(pos[0], "pos1") && !strcmp(pos[1], "--pos2"));
+  CHECK_OK(emi_opts_get_int(o, "months", &i64));
+  CHECK_INT_EQ(i64, 60);
+  CHECK_OK(emi_opts_get_real(o, "rate", &r));
+  CHECK(r == 0.125);
+  CHECK_OK(emi_opts_get_flag(o, "verbose", &flag));
+  CHECK_INT_EQ(flag, 0);
+  CHECK_OK(emi_opts_get_list(o, "margin", &n, &items)); /* command line replaces the file's list */
+  CHECK_INT_EQ(n, 2);
+  if (n == 2) CHECK(!strcmp(items[0], "c.csv") && !strcmp(items[1], "d.csv"));
+  /* resolved table rows name the source */
+  int found_file = 0, found_cli = 0, found_default = 0;
+  for (int k = 0; k < emi_opts_count(o); k++) {
+    const char *nm, *val, *un, *src;
+    emi_opts_row(o, k, &nm, &val, &un, &src);
+    if (!strcmp(nm, "months")) found_cli = !strcmp(val, "60") && !strcmp(src, "command line") && !strcmp(un, "months");
+    if (!strcmp(nm, "rule")) found_default = !strcmp(val, "12/16") && !strcmp(src, "default");
+    if (!strcmp(nm, "verbose")) found_file = !strcmp(src, "command line");
+  }
+  snprintf(want, sizeof want, "%s:3", path);
+  CHECK(found_cli && found_default && found_file);
+  emi_opts_destroy(&o);
+
+  /* The source of a file value is FILE:LINE. */
+  CHECK_OK(load("[simulate]\n\nrule = 12/12\n", &o, path, sizeof path));
+  for (int k = 0; k < emi_opts_count(o); k++) {
+    const char *nm, *val, *un, *src;
+    emi_opts_row(o, k, &nm, &val, &un, &src);
+    if (!strcmp(nm, "rule")) CHECK(!strcmp(val, "12/12") && !strcmp(src, want));
+  }
+  emi_opts_destroy(&o);
+
+  /* Errors name file:line, the key, the value and what was expected. */
+  CHECK_INT_EQ(load("[simulate]\nmonths = 12\nmonht = 3\n", &o, path, sizeof path), EMI_ERR_CONFIG);
+  snprintf(want, sizeof want, "%s:3:", path);
+  CHECK(contains(emi_err_message(), want) && contains(emi_err_message(), "unknown key 'monht'") &&
+        contains(emi_err_message(), "months"));
+  emi_opts_destroy(&o);
+
+  CHECK_INT_EQ(load("[simulate]\nmonths = twelve\n", &o, path, sizeof path), EMI_ERR_CONFIG);
+  snprintf(want, sizeof want, "%s:2:", path);
+  CHECK(contains(emi_err_message(), want) && contains(emi_err_message(), "months = 'twelve'") &&
+        contains(emi_err_message(), "an integer in [1, 1200]"));
+  emi_opts_destroy(&o);
+
+  CHECK_INT_EQ(load("[simulate]\nmonths = 0\n", &o, path, sizeof path), EMI_ERR_CONFIG); /* out of range */
+  CHECK(contains(emi_err_message(), "'0'"));
+  emi_opts_destroy(&o);
+
+  CHECK_INT_EQ(load("[simulate]\nrate = nan\n", &o, path, sizeof path), EMI_ERR_CONFIG);
+  CHECK(contains(emi_err_message(), "finite number"));
+  emi_opts_destroy(&o);
+
+  CHECK_INT_EQ(load("[simulate]\nrate = 0.5x\n", &o, path, sizeof path), EMI_ERR_CONFIG);
+  emi_opts_destroy(&o);
+
+  CHECK_INT_EQ(load("[simulate]\nstart = 2020-13\n", &o, path, sizeof path), EMI_ERR_CONFIG);
+  CHECK(contains(emi_err_message(), "YYYY-MM"));
+  emi_opts_destroy(&o);
+
+  CHECK_INT_EQ(load("[simulate]\nrule = 12/15\n", &o, path, sizeof path), EMI_ERR_CONFIG);
+  CHECK(contains(emi_err_message(), "one of {12/16,12/12}"));
+  emi_opts_destroy(&o);
+
+  CHECK_INT_EQ(load("[simulate]\nmonths = 12\nmonths = 13\n", &o, path, sizeof path), EMI_ERR_CONFIG);
+  CHECK(contains(emi_err_message(), "set twice (first at line 2)"));
+  emi_opts_destroy(&o);
+
+  CHECK_INT_EQ(load("[simulte]\nmonths = 12\n", &o, path, sizeof path), EMI_ERR_CONFIG);
+  CHECK(contains(emi_err_message(), "unknown section [simulte]"));
+  emi_opts_destroy(&o);
+
+  /* a key of another section is not accepted in this one */
+  CHECK_INT_EQ(load("[emflow]\nmonths = 12\n", &o, path, sizeof path), EMI_ERR_CONFIG);
+  CHECK(contains(emi_err_message(), "[emflow] unknown key 'months'"));
+  emi_opts_destroy(&o);
+
+  /* command-line-only options cannot come from a file */
+  CHECK_INT_EQ(load("[emflow]\nconfig = x.ini\n", &o, path, sizeof path), EMI_ERR_CONFIG);
+  emi_opts_destroy(&o);
+
+  CHECK_INT_EQ(load("[simulate]\nthis line has no equals sign\n", &o, path, sizeof path), EMI_ERR_CONFIG);
+  snprintf(want, sizeof want, "%s:2: syntax error", path);
+  CHECK(contains(emi_err_message(), want));
+  emi_opts_destroy(&o);
+
+  char longline[600];
+  snprintf(longline, sizeof longline, "[simulate]\noutput = %0400d\n", 7);
+  CHECK_INT_EQ(load(longline, &o, path, sizeof path), EMI_ERR_CONFIG);
+  CHECK(contains(emi_err_message(), "longer than"));
+  emi_opts_destroy(&o);
+
+  CHECK_OK(emi_opts_create("simulate", specs, nspecs, &o));
+  CHECK_ERR(emi_opts_load_ini(o, "/nonexistent/dir/x.ini", "simulate", ""), EMI_ERR_IO);
+  emi_opts_destroy(&o);
+
+  /* Command-line errors are usage errors naming the option and the value. */
+  CHECK_OK(emi_opts_create("simulate", specs, nspecs, &o));
+  char *bad1[] = {"emflow", "simulate", "--bogus"};
+  CHECK_INT_EQ(emi_opts_parse_argv(o, 3, bad1, 2, pos, 4, &npos), EMI_ERR_USAGE);
+  CHECK(contains(emi_err_message(), "unknown option '--bogus'"));
+  char *bad2[] = {"emflow", "simulate", "--months"};
+  CHECK_INT_EQ(emi_opts_parse_argv(o, 3, bad2, 2, pos, 4, &npos), EMI_ERR_USAGE);
+  CHECK(contains(emi_err_message(), "needs a value"));
+  char *bad3[] = {"emflow", "simulate", "--rate", "2"};
+  CHECK_INT_EQ(emi_opts_parse_argv(o, 4, bad3, 2, pos, 4, &npos), EMI_ERR_USAGE);
+  CHECK(contains(emi_err_message(), "--rate '2'") && contains(emi_err_message(), "[0, 1]") &&
+        contains(emi_err_message(), "1/day"));
+  char *bad4[] = {"emflow", "simulate", "-x"};
+  CHECK_INT_EQ(emi_opts_parse_argv(o, 3, bad4, 2, pos, 4, &npos), EMI_ERR_USAGE);
+  char *bad5[] = {"emflow", "simulate", "a", "b", "c"};
+  CHECK_INT_EQ(emi_opts_parse_argv(o, 5, bad5, 2, pos, 2, &npos), EMI_ERR_USAGE);
+  char *bad6[] = {"emflow", "simulate", "--no-months"};
+  CHECK_INT_EQ(emi_opts_parse_argv(o, 3, bad6, 2, pos, 4, &npos), EMI_ERR_USAGE);
+  emi_opts_destroy(&o);
+
+  /* A bad default in a table is a bug, caught at creation. */
+  static const emi_opt_spec_t bad_specs[] = {
+    {"n", "x", EMI_OPT_INT, "abc", "", "n", 0, 0, NULL},
+  };
+  CHECK_ERR(emi_opts_create("x", bad_specs, 1, &o), EMI_ERR_INTERNAL);
+  CHECK(o == NULL);
+
+  /* parse helpers */
+  CHECK(emi_parse_int64("-42", &i64) && i64 == -42);
+  CHECK(!emi_parse_int64("42 ", &i64) && !emi_parse_int64("", &i64) && !emi_parse_int64("99999999999999999999", &i64));
+  CHECK(emi_parse_real("1e-3", &r) && r == 1e-3);
+  CHECK(!emi_parse_real("inf", &r) && !emi_parse_real("1e999", &r));
+  CHECK(emi_parse_month("2022-08", &month) && month == 2022 * 12 + 7);
+  CHECK(!emi_parse_month("2022-8", &month) && !emi_parse_month("2022-00", &month));
+
+  /* help text lists every option with its default, units and config key */
+  FILE *h = tmpfile();
+  emi_opts_print_help(specs, nspecs, h);
+  rewind(h);
+  char help[8192];
+  size_t len = fread(help, 1, sizeof help - 1, h);
+  help[len] = '\0';
+  fclose(h);
+  for (int k = 0; k < nspecs; k++) CHECK(contains(help, specs[k].name));
+  CHECK(contains(help, "default 36") && contains(help, "[months]") && contains(help, "config [simulate] months"));
+
+  return emi_test_report("test_opts");
+}
