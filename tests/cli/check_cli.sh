@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# check_cli.sh EMFLOW TMPDIR: the CLI contract.  Each case states the expected exit status and a
+# phrase the one-line message must contain.
+set -u
+emflow=$1
+tmp=$2
+fail=0
+n=0
+
+expect() { # expect STATUS PHRASE -- command...
+  local want=$1 phrase=$2
+  shift 3
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  n=$((n + 1))
+  if [ "$rc" != "$want" ]; then
+    echo "FAIL: '$*' exited $rc, expected $want; output:"; echo "$out" | sed 's/^/    /'; fail=$((fail + 1)); return
+  fi
+  if [ -n "$phrase" ] && ! grep -qF -- "$phrase" <<<"$out"; then
+    echo "FAIL: '$*' output lacks '$phrase'; output:"; echo "$out" | sed 's/^/    /'; fail=$((fail + 1))
+  fi
+}
+
+expect 0 "emflow " -- "$emflow" --version
+expect 0 "emflow " -- "$emflow" version
+expect 0 "commands:" -- "$emflow" help
+expect 0 "commands:" -- "$emflow" --help
+expect 0 "usage: emflow version" -- "$emflow" help version
+expect 0 "usage: emflow help" -- "$emflow" help --help
+expect 2 "usage: emflow <command>" -- "$emflow"
+expect 2 "unknown command 'frobnicate'" -- "$emflow" frobnicate
+expect 2 "unknown option '--frob'" -- "$emflow" --frob
+expect 2 "unknown option '--bogus'" -- "$emflow" version --bogus
+expect 2 "unknown command 'nosuch'" -- "$emflow" help nosuch
+expect 2 "expected 0 to 0 arguments" -- "$emflow" version extra
+
+# --version matches git describe of the source tree when it is a git checkout
+src=$(cd "$(dirname "$0")/../.." && pwd)
+if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
+  want=$(git -C "$src" describe --tags --always --dirty)
+  got=$("$emflow" --version)
+  n=$((n + 1))
+  # the build may predate the last edit (dirty flag), so compare the commit part only
+  if [ "${got#emflow }" != "$want" ] && [ "${got#emflow }" != "${want%-dirty}" ] && [ "${got#emflow }" != "$want-dirty" ]; then
+    echo "FAIL: --version says '$got', git describe says '$want'"; fail=$((fail + 1))
+  fi
+fi
+
+# every command's help runs and lists its options
+for cmd in $("$emflow" help | awk '/^commands:/{f=1;next} f&&/^  [a-z]/{print $1}'); do
+  expect 0 "usage: emflow $cmd" -- "$emflow" help "$cmd"
+done
+
+echo "check_cli: $n checks, $fail failed"
+[ "$fail" = 0 ]
