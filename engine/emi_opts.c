@@ -415,11 +415,20 @@ emi_err_t emi_opts_parse_argv(emi_opts_t *o, int argc, char **argv, int first, c
       only_pos = 1;
       continue;
     }
-    if (arg[1] != '-') return EMI_ERROR(EMI_ERR_USAGE, "%s: unknown option '%s'", o->command, arg);
-    const char *name = arg + 2;
-    const char *eq = strchr(name, '=');
-    size_t len = eq ? (size_t)(eq - name) : strlen(name);
-    int k = find(o, name, len), negated = 0;
+    const char *name = arg + 2, *eq = NULL;
+    size_t len = 0;
+    int k = -1, negated = 0;
+    if (arg[1] != '-') { /* -x: one-letter alias */
+      for (int j = 0; j < o->n && arg[2] == '\0'; j++)
+        if (o->specs[j].short_name && o->specs[j].short_name == arg[1]) k = j;
+      if (k < 0) return EMI_ERROR(EMI_ERR_USAGE, "%s: unknown option '%s'", o->command, arg);
+      name = o->specs[k].name;
+      len = strlen(name);
+    } else {
+      eq = strchr(name, '=');
+      len = eq ? (size_t)(eq - name) : strlen(name);
+      k = find(o, name, len);
+    }
     if (k < 0 && len > 3 && !strncmp(name, "no-", 3)) {
       k = find(o, name + 3, len - 3);
       if (k >= 0 && o->specs[k].type != EMI_OPT_FLAG) k = -1;
@@ -548,8 +557,10 @@ void emi_opts_print_help(const emi_opt_spec_t *specs, int n, FILE *out)
   for (int k = 0; k < n; k++) {
     const emi_opt_spec_t *s = &specs[k];
     char head[160];
-    if (s->type == EMI_OPT_FLAG) snprintf(head, sizeof head, "  --%s", s->name);
-    else snprintf(head, sizeof head, "  --%s %s", s->name, s->type == EMI_OPT_CHOICE ? "WORD" : type_word(s->type));
+    char alias[8] = "";
+    if (s->short_name) snprintf(alias, sizeof alias, "-%c, ", s->short_name);
+    if (s->type == EMI_OPT_FLAG) snprintf(head, sizeof head, "  %s--%s", alias, s->name);
+    else snprintf(head, sizeof head, "  %s--%s %s", alias, s->name, s->type == EMI_OPT_CHOICE ? "WORD" : type_word(s->type));
     fprintf(out, "%-34s %s", head, s->help);
     if (s->units && *s->units) fprintf(out, " [%s]", s->units);
     fputc('\n', out);

@@ -39,6 +39,7 @@ typedef struct {
   const char *help;    /* one line */
   double min, max;     /* inclusive range for INT/REAL when min < max */
   const char *choices; /* "a,b,c" for CHOICE */
+  char short_name;     /* optional one-letter alias on the command line ('o' for -o), 0 = none */
 } emi_opt_spec_t;
 
 typedef struct emi_opts emi_opts_t;

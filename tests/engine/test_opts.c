@@ -15,7 +15,7 @@ static const emi_opt_spec_t specs[] = {
   {"rule", "simulate", EMI_OPT_CHOICE, "12/16", "", "classification rule", 0, 0, "12/16,12/12"},
   {"verbose", "emflow", EMI_OPT_FLAG, "false", "", "talk more", 0, 0, NULL},
   {"margin", "ipf", EMI_OPT_LIST, "", "", "margin files", 0, 0, NULL},
-  {"output", "simulate", EMI_OPT_PATH, NULL, "", "output file", 0, 0, NULL},
+  {"output", "simulate", EMI_OPT_PATH, NULL, "", "output file", 0, 0, NULL, 'o'},
 };
 static const int nspecs = (int)(sizeof specs / sizeof specs[0]);
 
@@ -209,6 +209,16 @@ int main(void)
   CHECK_INT_EQ(emi_opts_parse_argv(o, 5, bad5, 2, pos, 2, &npos), EMI_ERR_USAGE);
   char *bad6[] = {"emflow", "simulate", "--no-months"};
   CHECK_INT_EQ(emi_opts_parse_argv(o, 3, bad6, 2, pos, 4, &npos), EMI_ERR_USAGE);
+  emi_opts_destroy(&o);
+
+  /* one-letter alias */
+  CHECK_OK(emi_opts_create("simulate", specs, nspecs, &o));
+  char *alias[] = {"emflow", "simulate", "-o", "out.h5"};
+  CHECK_OK(emi_opts_parse_argv(o, 4, alias, 2, pos, 4, &npos));
+  CHECK_OK(emi_opts_get_str(o, "output", &s));
+  CHECK(s && !strcmp(s, "out.h5"));
+  char *alias_bad[] = {"emflow", "simulate", "-q"};
+  CHECK_INT_EQ(emi_opts_parse_argv(o, 3, alias_bad, 2, pos, 4, &npos), EMI_ERR_USAGE);
   emi_opts_destroy(&o);
 
   /* A bad default in a table is a bug, caught at creation. */
