@@ -1,4 +1,6 @@
 /* emi_mpi.c: collective agreement on errors. */
+#include <string.h>
+
 #include "emi_cli.h"
 
 emi_err_t emi_mpi_agree(MPI_Comm comm, emi_err_t err, int *failing_rank)
@@ -14,7 +16,17 @@ emi_err_t emi_mpi_agree(MPI_Comm comm, emi_err_t err, int *failing_rank)
   }
   if (failing_rank) *failing_rank = first < size ? first : -1;
   if (first == size) return EMI_SUCCESS;
-  int code = (int)err;
-  if (MPI_Bcast(&code, 1, MPI_INT, first, comm) != MPI_SUCCESS) return EMI_ERR_MPI;
-  return (emi_err_t)code;
+  /* share the failing rank's code and message, so that whichever rank reports says the same */
+  struct {
+    int code;
+    char msg[1024];
+  } m;
+  memset(&m, 0, sizeof m);
+  if (rank == first) {
+    m.code = (int)err;
+    strncpy(m.msg, emi_err_message(), sizeof m.msg - 1);
+  }
+  if (MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, first, comm) != MPI_SUCCESS) return EMI_ERR_MPI;
+  if (rank != first) return EMI_ERROR((emi_err_t)m.code, "%s (rank %d)", m.msg, first);
+  return err;
 }

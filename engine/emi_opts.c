@@ -369,6 +369,17 @@ static int opts_ini_handler(void *user, const char *section, const char *name, c
   v->r = tmp.r;
   char src[600];
   snprintf(src, sizeof src, "%s:%d", c->path, c->line);
+  /* a relative path in a config file is relative to the file's own directory */
+  char resolved[4096];
+  const char *slash = strrchr(c->path, '/');
+  if (s->type == EMI_OPT_PATH && value[0] != '/' && slash) {
+    int w = snprintf(resolved, sizeof resolved, "%.*s/%s", (int)(slash - c->path), c->path, value);
+    if (w < 0 || (size_t)w >= sizeof resolved) {
+      c->err = EMI_ERROR(EMI_ERR_CONFIG, "%s:%d: [%s] %s: path too long", c->path, c->line, section, name);
+      return 0;
+    }
+    value = resolved;
+  }
   emi_err_t e = store(c->o, k, value, src, 0);
   if (e) {
     c->err = e;

@@ -6,7 +6,7 @@
  *   - parses the command line (`--name value`, `--name=value`, `--flag`, `--no-flag`);
  *   - reads the command's INI section(s) of a config file through inih, where an unknown key,
  *     a repeated key or a bad value is an error naming file:line, the key, the value and what
- *     was expected;
+ *     was expected; a relative path in a file is taken relative to that file's directory;
  *   - validates every value (type, range, choice) whatever its source;
  *   - is stored, resolved (value and where it came from), in every output file.
  * Command-line values override the file, which overrides the defaults.

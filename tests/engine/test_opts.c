@@ -114,12 +114,23 @@ int main(void)
     if (!strcmp(nm, "rule")) found_default = !strcmp(val, "12/16") && !strcmp(src, "default");
     if (!strcmp(nm, "verbose")) found_file = !strcmp(src, "command line");
   }
-  snprintf(want, sizeof want, "%s:3", path);
   CHECK(found_cli && found_default && found_file);
+  emi_opts_destroy(&o);
+
+  /* A relative path in a file is relative to the file's directory; absolute paths stay. */
+  CHECK_OK(load("[simulate]\noutput = sub/out.h5\n", &o, path, sizeof path));
+  CHECK_OK(emi_opts_get_str(o, "output", &s));
+  snprintf(want, sizeof want, "%s/sub/out.h5", tmpdir());
+  CHECK_MSG(s && !strcmp(s, want), "output = '%s', expected '%s'", s ? s : "(null)", want);
+  emi_opts_destroy(&o);
+  CHECK_OK(load("[simulate]\noutput = /abs/out.h5\n", &o, path, sizeof path));
+  CHECK_OK(emi_opts_get_str(o, "output", &s));
+  CHECK(s && !strcmp(s, "/abs/out.h5"));
   emi_opts_destroy(&o);
 
   /* The source of a file value is FILE:LINE. */
   CHECK_OK(load("[simulate]\n\nrule = 12/12\n", &o, path, sizeof path));
+  snprintf(want, sizeof want, "%s:3", path);
   for (int k = 0; k < emi_opts_count(o); k++) {
     const char *nm, *val, *un, *src;
     emi_opts_row(o, k, &nm, &val, &un, &src);
