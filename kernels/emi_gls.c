@@ -1,0 +1,646 @@
+/* emi_gls.c: GLS reconciliation (see emi_gls.h for the contract).
+ *
+ * One driver, two sets of linear-algebra primitives: the optimised path calls BLAS-3 and LAPACK
+ * (emi_gls_solve) on fixed tiles in OpenMP loops, the reference path runs the same steps in plain
+ * loops (emi_gls_solve_ref, which tests hold the optimised one to).  Everything that is not dense algebra -- validation, fixed
+ * estimates, the dependent-constraint analysis, the non-negativity active set -- is shared.
+ *
+ * Storage.  All matrices are row-major.  The p x p matrix M = A V A^T is symmetric, so LAPACK is
+ * called in column-major mode with uplo 'U' on the same memory: the column-major upper triangle is
+ * the row-major lower triangle, and the factor M = U^T U reads back as M = L L^T with L = U^T in the
+ * row-major lower triangle.  Column-major LAPACKE calls copy nothing (row-major ones would allocate
+ * a transposed copy behind the caller's back).
+ *
+ * Workspace (doubles), p = m + (nonneg ? n : 0):
+ *   Ac  p*n  constraint rows in use (user rows not dropped, then bound rows e_i), fixed columns zeroed
+ *   AV  p*n  Ac V, fixed columns zeroed; later W = L^{-1} AV
+ *   M   p*p  Ac V Ac^T, then its Cholesky factor
+ *   M0  p*p  copy of M (lower triangle) for the dependent-constraint analysis
+ *   r, lam, rowid, coef, cdrop   p each (rowid >= 0: user constraint k; rowid = -(i+1): bound on x_i;
+ *                                 cdrop[k] = 1: user constraint k dropped as redundant)
+ *   est n  state of each estimate: 0 adjustable, 1 fixed, 2 held at 0 (bound row in use),
+ *          3 held at 0 (bound implied by the other constraints, no row)
+ *   xs  n  sqrt(v) (diagonal V)
+ *   Vc  n*n (full V only) the adjustable block of V for the positive-definiteness check
+ */
+#include "emi_gls.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+enum { EST_FREE = 0, EST_FIXED = 1, EST_ACTIVE = 2, EST_IMPLIED = 3 };
+
+typedef struct {
+  size_t n, m, P;
+  const double *x, *V, *A, *b;
+  int v_diag;
+  double *Ac, *AV, *M, *M0, *r, *lam, *rowid, *coef, *cdrop, *est, *xs, *Vc;
+  int blas;
+  emi_gls_opts_t o;
+} gls_t;
+
+void emi_gls_opts_default(emi_gls_opts_t *opts)
+{
+  opts->nonneg = 0;
+  opts->redundant = EMI_GLS_REDUNDANT_ERROR;
+  opts->rank_tol = 1e-12;
+  opts->consistency_tol_rel = 1e-9;
+  opts->check_v = 1;
+}
+
+size_t emi_gls_work_len(size_t n, size_t m, int v_diag, int nonneg)
+{
+  size_t P = m + (nonneg ? n : 0);
+  return 2 * P * n + 2 * P * P + 5 * P + 2 * n + (v_diag ? 0 : n * n);
+}
+
+static int est_held0(const gls_t *g, size_t i) { return g->est[i] == EST_ACTIVE || g->est[i] == EST_IMPLIED; }
+static int est_fixed(const gls_t *g, size_t i) { return g->est[i] == EST_FIXED; }
+
+/* ------------------------------------------------------------------ the algebra, two ways */
+
+/* Reproducibility with OpenBLAS (OpenMP build).  Its level-3 routines split C between threads, and
+ * an element computed by an edge micro-kernel rounds differently from one computed by the main
+ * kernel, so the bits of one large dgemm change with the thread count (seen with dgemm, dsymm and
+ * dpotrf at n = 600, m = 250).  Therefore:
+ *  - products are cut into fixed GLS_TILE x GLS_TILE tiles of C, one single-threaded BLAS call per
+ *    tile; the tiles run in an OpenMP loop (OpenBLAS is single-threaded inside a parallel region), so
+ *    each tile's bits depend only on the tiling, never on the thread count or on who runs it;
+ *  - the small sequential steps (dpotrf of the p x p system, dpotrs, dgemv) run with the calling
+ *    thread's nthreads ICV set to 1, which is what the OpenMP build of OpenBLAS takes its thread
+ *    count from, and restored afterwards. */
+#define GLS_TILE 128
+
+static int blas1_begin(void)
+{
+#ifdef _OPENMP
+  int nt = omp_get_max_threads();
+  omp_set_num_threads(1);
+  return nt;
+#else
+  return 1;
+#endif
+}
+
+static void blas1_end(int nt)
+{
+#ifdef _OPENMP
+  omp_set_num_threads(nt);
+#else
+  (void)nt;
+#endif
+}
+
+/* C = alpha op(A) op(B) + beta C (row-major, op(A) M x K, op(B) K x N), computed tile by tile;
+ * part 'L' does only tiles on or below the block diagonal, 'U' on or above, 0 all. */
+static void tiled_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, size_t M, size_t N, size_t K, double alpha,
+                       const double *A, size_t lda, const double *B, size_t ldb, double beta, double *C, size_t ldc,
+                       char part)
+{
+  const long mt = (long)((M + GLS_TILE - 1) / GLS_TILE), nt = (long)((N + GLS_TILE - 1) / GLS_TILE);
+#pragma omp parallel for schedule(dynamic)
+  for (long t = 0; t < mt * nt; t++) {
+    const size_t ib = (size_t)(t / nt), jb = (size_t)(t % nt);
+    if ((part == 'L' && jb > ib) || (part == 'U' && jb < ib)) continue;
+    const size_t i0 = ib * GLS_TILE, j0 = jb * GLS_TILE;
+    const size_t mb = M - i0 < GLS_TILE ? M - i0 : GLS_TILE, nb = N - j0 < GLS_TILE ? N - j0 : GLS_TILE;
+    const double *Ap = ta == CblasNoTrans ? A + i0 * lda : A + i0;
+    const double *Bp = tb == CblasNoTrans ? B + j0 : B + j0 * ldb;
+    cblas_dgemm(CblasRowMajor, ta, tb, (int)mb, (int)nb, (int)K, alpha, Ap, (int)lda, Bp, (int)ldb, beta,
+                C + i0 * ldc + j0, (int)ldc);
+  }
+}
+
+/* B = L^{-1} B for the p x n row-major B, L lower (row-major, ld p), by fixed column blocks. */
+static void tiled_trsm(size_t p, size_t n, const double *L, double *B)
+{
+  const long nt = (long)((n + GLS_TILE - 1) / GLS_TILE);
+#pragma omp parallel for schedule(dynamic)
+  for (long t = 0; t < nt; t++) {
+    const size_t j0 = (size_t)t * GLS_TILE, nb = n - j0 < GLS_TILE ? n - j0 : GLS_TILE;
+    cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, (int)p, (int)nb, 1.0, L, (int)p,
+                B + j0, (int)n);
+  }
+}
+
+/* Unblocked Cholesky of the row-major lower triangle of the p x p matrix L (in place).
+ * Returns 0, or k+1 when the k-th pivot is not positive (like LAPACK's info). */
+static int ref_chol(size_t p, double *L, size_t ld)
+{
+  for (size_t k = 0; k < p; k++) {
+    for (size_t j = 0; j < k; j++) {
+      double s = L[k * ld + j];
+      for (size_t i = 0; i < j; i++) s -= L[k * ld + i] * L[j * ld + i];
+      L[k * ld + j] = s / L[j * ld + j];
+    }
+    double d = L[k * ld + k];
+    for (size_t i = 0; i < k; i++) d -= L[k * ld + i] * L[k * ld + i];
+    if (!(d > 0)) return (int)k + 1;
+    L[k * ld + k] = sqrt(d);
+  }
+  return 0;
+}
+
+static emi_err_t chol_factor(const gls_t *g, size_t p, double *Mf, size_t ld, int *info)
+{
+  emi_err_t err = EMI_SUCCESS;
+  if (g->blas) {
+    int nt = blas1_begin();
+    int i = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', (lapack_int)p, Mf, (lapack_int)ld);
+    blas1_end(nt);
+    if (i < 0) EMI_FAIL(EMI_ERR_INTERNAL, "LAPACKE_dpotrf: argument %d is invalid", -i);
+    *info = i;
+  } else {
+    *info = ref_chol(p, Mf, ld);
+  }
+cleanup:
+  return err;
+}
+
+/* AV = Ac V with fixed columns zeroed; M = AV Ac^T (lower triangle at least); M0 = copy. */
+static void form_system(gls_t *g, size_t p)
+{
+  const size_t n = g->n;
+  double *Ac = g->Ac, *AV = g->AV, *M = g->M;
+  if (g->v_diag) {
+    if (g->blas) {
+      /* M = B B^T with B = Ac diag(sqrt v). */
+      for (size_t k = 0; k < p; k++)
+        for (size_t j = 0; j < n; j++) AV[k * n + j] = Ac[k * n + j] * g->xs[j];
+      tiled_gemm(CblasNoTrans, CblasTrans, p, p, n, 1.0, AV, n, AV, n, 0.0, M, p, 'L');
+    }
+    for (size_t k = 0; k < p; k++)
+      for (size_t j = 0; j < n; j++) AV[k * n + j] = Ac[k * n + j] * g->V[j];
+  } else {
+    if (g->blas) {
+      tiled_gemm(CblasNoTrans, CblasNoTrans, p, n, n, 1.0, Ac, n, g->V, n, 0.0, AV, n, 0);
+    } else {
+      for (size_t k = 0; k < p; k++)
+        for (size_t j = 0; j < n; j++) {
+          double s = 0;
+          for (size_t l = 0; l < n; l++) s += Ac[k * n + l] * g->V[l * n + j];
+          AV[k * n + j] = s;
+        }
+    }
+    for (size_t j = 0; j < n; j++)
+      if (est_fixed(g, j))
+        for (size_t k = 0; k < p; k++) AV[k * n + j] = 0.0;
+    if (g->blas) tiled_gemm(CblasNoTrans, CblasTrans, p, p, n, 1.0, AV, n, Ac, n, 0.0, M, p, 'L');
+  }
+  if (!g->blas) {
+    for (size_t i = 0; i < p; i++)
+      for (size_t j = 0; j <= i; j++) {
+        double s = 0;
+        for (size_t l = 0; l < n; l++) s += AV[i * n + l] * Ac[j * n + l];
+        M[i * p + j] = s;
+      }
+  }
+  for (size_t i = 0; i < p; i++)
+    for (size_t j = 0; j <= i; j++) g->M0[i * p + j] = M[i * p + j];
+}
+
+/* lam = M^{-1} r with the factor in M; xhat = x - AV^T lam. */
+static emi_err_t solve_update(gls_t *g, size_t p, double *xhat)
+{
+  emi_err_t err = EMI_SUCCESS;
+  const size_t n = g->n;
+  double *L = g->M, *lam = g->lam;
+  memcpy(lam, g->r, p * sizeof(double));
+  memcpy(xhat, g->x, n * sizeof(double));
+  if (g->blas) {
+    int nt = blas1_begin();
+    int i = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'U', (lapack_int)p, 1, L, (lapack_int)p, lam, (lapack_int)p);
+    if (i == 0) cblas_dgemv(CblasRowMajor, CblasTrans, (int)p, (int)n, -1.0, g->AV, (int)n, lam, 1, 1.0, xhat, 1);
+    blas1_end(nt);
+    if (i < 0) EMI_FAIL(EMI_ERR_INTERNAL, "LAPACKE_dpotrs: argument %d is invalid", -i);
+  } else {
+    for (size_t k = 0; k < p; k++) {
+      double s = lam[k];
+      for (size_t i = 0; i < k; i++) s -= L[k * p + i] * lam[i];
+      lam[k] = s / L[k * p + k];
+    }
+    for (size_t k = p; k-- > 0;) {
+      double s = lam[k];
+      for (size_t i = k + 1; i < p; i++) s -= L[i * p + k] * lam[i];
+      lam[k] = s / L[k * p + k];
+    }
+    for (size_t j = 0; j < n; j++) {
+      double s = 0;
+      for (size_t k = 0; k < p; k++) s += g->AV[k * n + j] * lam[k];
+      xhat[j] = g->x[j] - s;
+    }
+  }
+  for (size_t j = 0; j < n; j++) {
+    if (est_fixed(g, j)) xhat[j] = g->x[j];
+    else if (est_held0(g, j)) xhat[j] = 0.0;
+  }
+cleanup:
+  return err;
+}
+
+/* cov = Vm - W^T W, W = L^{-1} AV (overwrites AV); Vm = V with fixed and held rows/columns zeroed. */
+static void covariance(gls_t *g, size_t p, double *cov)
+{
+  const size_t n = g->n;
+  double *W = g->AV, *L = g->M;
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < n; j++)
+      cov[i * n + j] = g->v_diag ? (i == j ? g->V[i] : 0.0) : g->V[i * n + j];
+  if (p > 0) {
+    if (g->blas) {
+      tiled_trsm(p, n, L, W);
+      tiled_gemm(CblasTrans, CblasNoTrans, n, n, p, -1.0, W, n, W, n, 1.0, cov, n, 'U');
+      for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++) cov[i * n + j] = cov[j * n + i];
+    } else {
+      for (size_t k = 0; k < p; k++)
+        for (size_t j = 0; j < n; j++) {
+          double s = W[k * n + j];
+          for (size_t i = 0; i < k; i++) s -= L[k * p + i] * W[i * n + j];
+          W[k * n + j] = s / L[k * p + k];
+        }
+      for (size_t i = 0; i < n; i++)
+        for (size_t j = i; j < n; j++) {
+          double s = 0;
+          for (size_t k = 0; k < p; k++) s += W[k * n + i] * W[k * n + j];
+          cov[i * n + j] -= s;
+          cov[j * n + i] = cov[i * n + j];
+        }
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    if (g->est[i] != EST_FREE)
+      for (size_t j = 0; j < n; j++) cov[i * n + j] = cov[j * n + i] = 0.0;
+}
+
+/* ------------------------------------------------------------------ validation */
+
+static emi_err_t gls_validate(gls_t *g, const emi_gls_problem_t *pr)
+{
+  const size_t n = g->n;
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(pr->x[i])) return EMI_ERROR(EMI_ERR_DOMAIN, "GLS estimate x[%zu] is %g, expected a finite value", i, pr->x[i]);
+  for (size_t k = 0; k < g->m; k++) {
+    if (!isfinite(pr->b[k]))
+      return EMI_ERROR(EMI_ERR_DOMAIN, "GLS right-hand side b[%zu] is %g, expected a finite value", k, pr->b[k]);
+    for (size_t j = 0; j < n; j++)
+      if (!isfinite(pr->A[k * n + j]))
+        return EMI_ERROR(EMI_ERR_DOMAIN, "GLS constraint matrix A[%zu][%zu] is %g, expected a finite value", k, j,
+                         pr->A[k * n + j]);
+  }
+  for (size_t i = 0; i < n; i++) {
+    double vii = pr->v_diag ? pr->V[i] : pr->V[i * n + i];
+    if (!isfinite(vii) || vii < 0)
+      return EMI_ERROR(EMI_ERR_DOMAIN, "GLS variance of estimate %zu is %g, expected finite and >= 0", i, vii);
+    g->est[i] = (vii == 0 || (pr->fixed && pr->fixed[i])) ? EST_FIXED : EST_FREE;
+    if (pr->v_diag) g->xs[i] = sqrt(vii);
+  }
+  if (pr->v_diag) return EMI_SUCCESS;
+  for (size_t i = 0; i < n; i++) {
+    double vii = pr->V[i * n + i];
+    for (size_t j = 0; j < n; j++) {
+      double a = pr->V[i * n + j], c = pr->V[j * n + i];
+      if (!isfinite(a))
+        return EMI_ERROR(EMI_ERR_DOMAIN, "GLS covariance V[%zu][%zu] is %g, expected a finite value", i, j, a);
+      if (vii == 0 && a != 0)
+        return EMI_ERROR(EMI_ERR_DOMAIN,
+                         "GLS estimate %zu has variance 0 but covariance V[%zu][%zu] = %g: a zero-variance row of V "
+                         "must be all zero",
+                         i, i, j, a);
+      if (g->o.check_v && j < i && fabs(a - c) > 1e-12 * (fabs(a) + fabs(c)))
+        return EMI_ERROR(EMI_ERR_DOMAIN, "GLS covariance is not symmetric: V[%zu][%zu] = %.17g but V[%zu][%zu] = %.17g",
+                         i, j, a, j, i, c);
+    }
+  }
+  if (!g->o.check_v) return EMI_SUCCESS;
+  /* Positive definiteness of the adjustable block. */
+  size_t nf = 0;
+  for (size_t i = 0; i < n; i++) nf += g->est[i] == EST_FREE;
+  if (nf == 0) return EMI_SUCCESS;
+  size_t a = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (g->est[i] != EST_FREE) continue;
+    size_t c = 0;
+    for (size_t j = 0; j < n; j++)
+      if (g->est[j] == EST_FREE) g->Vc[a * nf + c++] = pr->V[i * n + j];
+    a++;
+  }
+  int info = 0;
+  EMI_CALL(chol_factor(g, nf, g->Vc, nf, &info));
+  if (info > 0) {
+    size_t k = 0, q = 0;
+    for (size_t i = 0; i < n; i++)
+      if (g->est[i] == EST_FREE && q++ == (size_t)info - 1) k = i;
+    return EMI_ERROR(EMI_ERR_NOT_SPD,
+                     "GLS covariance V restricted to the %zu adjustable estimates is not positive definite: the "
+                     "Cholesky pivot of estimate %zu (leading minor %d) is not positive; fix V, hold dependent "
+                     "estimates fixed, or set check_v = 0 to accept a semi-definite V",
+                     nf, k, info);
+  }
+  return EMI_SUCCESS;
+}
+
+/* ------------------------------------------------------------------ constraint rows */
+
+/* Rows in use: user constraints not dropped, then bounds of estimates held at 0 (with a row). */
+static size_t build_rows(gls_t *g)
+{
+  const size_t n = g->n;
+  size_t p = 0;
+  for (size_t k = 0; k < g->m; k++) {
+    if (g->cdrop[k] != 0) continue;
+    const double *a = g->A + k * n;
+    double *row = g->Ac + p * n, s = 0;
+    for (size_t j = 0; j < n; j++) {
+      s += a[j] * g->x[j];
+      row[j] = est_fixed(g, j) ? 0.0 : a[j];
+    }
+    g->r[p] = s - g->b[k];
+    g->rowid[p] = (double)k;
+    p++;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (g->est[i] != EST_ACTIVE) continue;
+    double *row = g->Ac + p * n;
+    memset(row, 0, n * sizeof(double));
+    row[i] = 1.0;
+    g->r[p] = g->x[i];
+    g->rowid[p] = -(double)(i + 1);
+    p++;
+  }
+  return p;
+}
+
+static int row_is_bound(const gls_t *g, size_t q) { return g->rowid[q] < 0; }
+static size_t row_index(const gls_t *g, size_t q)
+{
+  return g->rowid[q] < 0 ? (size_t)(-g->rowid[q]) - 1 : (size_t)g->rowid[q];
+}
+
+static size_t fmt_row(char *buf, size_t len, const gls_t *g, size_t q)
+{
+  int w = row_is_bound(g, q) ? snprintf(buf, len, "bound on x[%zu]", row_index(g, q))
+                             : snprintf(buf, len, "constraint %zu", row_index(g, q));
+  return w < 0 ? 0 : (size_t)w;
+}
+
+/* |A_q| |x| + |b_q| for row q (as built). */
+static double row_scale(const gls_t *g, size_t q)
+{
+  if (row_is_bound(g, q)) return fabs(g->x[row_index(g, q)]);
+  size_t k = row_index(g, q);
+  double s = fabs(g->b[k]);
+  for (size_t j = 0; j < g->n; j++) s += fabs(g->A[k * g->n + j] * g->x[j]);
+  return s;
+}
+
+/* In-order Cholesky of M0 that skips dependent rows (see emi_gls.h).  Classifies each dependent row;
+ * acts on the redundant ones (drop / mark implied) and fails on inconsistent ones or, under the
+ * ERROR policy, on redundant user constraints.  *changed = 1 when rows were removed. */
+static emi_err_t analyse_dependence(gls_t *g, size_t p, int lapack_info, int *changed)
+{
+  emi_err_t err = EMI_SUCCESS;
+  double *L = g->M0, *c = g->coef;
+  const double tol = g->o.rank_tol;
+  char msg[900];
+  size_t o = 0, nlisted = 0, ndep = 0, nincons = 0, nbound_incons = 0, nredund_user = 0;
+  /* Rows flagged independent: lam[] reused as a 0/1 flag array (it is recomputed by the solve). */
+  double *indep = g->lam;
+  *changed = 0;
+  msg[0] = 0;
+  for (size_t k = 0; k < p; k++) {
+    double mkk = L[k * p + k];
+    for (size_t j = 0; j < k; j++) {
+      if (indep[j] == 0) continue;
+      double s = L[k * p + j];
+      for (size_t i = 0; i < j; i++)
+        if (indep[i] != 0) s -= L[k * p + i] * L[j * p + i];
+      L[k * p + j] = s / L[j * p + j];
+    }
+    double d = mkk;
+    for (size_t i = 0; i < k; i++)
+      if (indep[i] != 0) d -= L[k * p + i] * L[k * p + i];
+    if (mkk > 0 && d > tol * mkk) {
+      L[k * p + k] = sqrt(d);
+      indep[k] = 1;
+      continue;
+    }
+    indep[k] = 0;
+    ndep++;
+    /* c solves L_II^T c = y with y = L[k][I]: back substitution over the independent rows before k. */
+    for (size_t j = k; j-- > 0;) {
+      c[j] = 0;
+      if (indep[j] == 0) continue;
+      double s = L[k * p + j];
+      for (size_t i = j + 1; i < k; i++)
+        if (indep[i] != 0) s -= L[i * p + j] * c[i];
+      c[j] = s / L[j * p + j];
+    }
+    double rho = g->r[k], scale = row_scale(g, k), cmax = 0;
+    int uses_bound = 0;
+    for (size_t j = 0; j < k; j++)
+      if (indep[j] != 0) {
+        rho -= c[j] * g->r[j];
+        scale += fabs(c[j]) * row_scale(g, j);
+        cmax = fmax(cmax, fabs(c[j]));
+      }
+    for (size_t j = 0; j < k; j++)
+      if (indep[j] != 0 && fabs(c[j]) > 1e-9 * cmax && row_is_bound(g, j)) uses_bound = 1;
+    int consistent = fabs(rho) <= g->o.consistency_tol_rel * scale;
+    int bound = row_is_bound(g, k);
+    if (!consistent) {
+      nincons++;
+      if (bound || uses_bound) nbound_incons++;
+    } else if (bound) {
+      g->est[row_index(g, k)] = EST_IMPLIED; /* the others already hold it at 0 */
+      *changed = 1;
+    } else if (g->o.redundant == EMI_GLS_REDUNDANT_DROP) {
+      g->cdrop[row_index(g, k)] = 1;
+      *changed = 1;
+    } else {
+      nredund_user++;
+    }
+    if (bound && consistent) continue; /* nothing to report */
+    if (nlisted < 4 && o + 200 < sizeof msg) {
+      nlisted++;
+      o += (size_t)snprintf(msg + o, sizeof msg - o, "%s", nlisted > 1 ? "; " : "");
+      o += fmt_row(msg + o, sizeof msg - o, g, k);
+      int nterm = 0;
+      for (size_t j = 0; j < k && o + 120 < sizeof msg; j++) {
+        if (indep[j] == 0 || !(fabs(c[j]) > 1e-9 * cmax)) continue;
+        if (nterm == 6) {
+          o += (size_t)snprintf(msg + o, sizeof msg - o, " + ...");
+          break;
+        }
+        if (nterm) o += (size_t)snprintf(msg + o, sizeof msg - o, " %c %.6g * ", c[j] < 0 ? '-' : '+', fabs(c[j]));
+        else o += (size_t)snprintf(msg + o, sizeof msg - o, " = %.6g * ", c[j]);
+        o += fmt_row(msg + o, sizeof msg - o, g, j);
+        nterm++;
+      }
+      if (nterm == 0) o += (size_t)snprintf(msg + o, sizeof msg - o, " involves only fixed estimates");
+      else o += (size_t)snprintf(msg + o, sizeof msg - o, " on the adjustable estimates");
+      o += consistent ? (size_t)snprintf(msg + o, sizeof msg - o, " (redundant: its right-hand side agrees)")
+                      : (size_t)snprintf(msg + o, sizeof msg - o,
+                                         " (inconsistent: its right-hand side is off by %.6g)", -rho);
+    }
+  }
+  if (o >= sizeof msg) o = sizeof msg - 1;
+  if (nincons > 0 && nbound_incons == nincons && nbound_incons > 0)
+    EMI_FAIL(EMI_ERR_INFEASIBLE,
+             "GLS has no non-negative solution: holding the negative estimates at 0 contradicts the constraints: %s",
+             msg);
+  if (nincons > 0)
+    EMI_FAIL(EMI_ERR_INCONSISTENT, "GLS constraints are inconsistent given V (%zu of %zu dependent): %s", ndep, p,
+             msg);
+  if (nredund_user > 0)
+    EMI_FAIL(EMI_ERR_SINGULAR,
+             "GLS constraints are redundant given V (A V A^T is singular, %zu of %zu dependent): %s; remove them or "
+             "use redundant = DROP",
+             ndep, p, msg);
+  if (!*changed)
+    EMI_FAIL(EMI_ERR_SINGULAR,
+             "GLS: A V A^T (%zu constraints) is not numerically positive definite (Cholesky info %d) although no "
+             "constraint is dependent at rank_tol = %g",
+             p, lapack_info, tol);
+cleanup:
+  return err;
+}
+
+/* ------------------------------------------------------------------ driver */
+
+static emi_err_t gls_run(const emi_gls_problem_t *pr, const emi_gls_opts_t *opts, double *xhat, double *cov,
+                         unsigned char *active, unsigned char *dropped, double *work, size_t lwork,
+                         emi_gls_result_t *res, int blas)
+{
+  emi_err_t err = EMI_SUCCESS;
+  gls_t g;
+  memset(&g, 0, sizeof g);
+  if (opts) g.o = *opts;
+  else emi_gls_opts_default(&g.o);
+  if (!pr) EMI_FAIL(EMI_ERR_ARG, "GLS problem is NULL");
+  if (pr->n == 0 || !pr->x || !pr->V || (pr->m > 0 && (!pr->A || !pr->b)) || !xhat)
+    EMI_FAIL(EMI_ERR_ARG, "GLS problem: n = %zu with x, V, A, b, xhat %s; expected n >= 1 and the arrays given",
+             pr->n, pr->x && pr->V && xhat ? "partly NULL" : "NULL");
+  if (!(g.o.rank_tol > 0 && g.o.rank_tol < 1) || !(g.o.consistency_tol_rel >= 0) ||
+      (g.o.redundant != EMI_GLS_REDUNDANT_ERROR && g.o.redundant != EMI_GLS_REDUNDANT_DROP))
+    EMI_FAIL(EMI_ERR_ARG, "GLS options: rank_tol = %g (expected in (0, 1)), consistency_tol_rel = %g (>= 0), "
+             "redundant = %d", g.o.rank_tol, g.o.consistency_tol_rel, (int)g.o.redundant);
+  g.n = pr->n;
+  g.m = pr->m;
+  g.x = pr->x;
+  g.V = pr->V;
+  g.A = pr->A;
+  g.b = pr->b;
+  g.v_diag = pr->v_diag != 0;
+  g.blas = blas;
+  const size_t n = g.n, need = emi_gls_work_len(n, g.m, g.v_diag, g.o.nonneg);
+  if (!work || lwork < need)
+    EMI_FAIL(EMI_ERR_ARG, "GLS workspace holds %zu doubles, expected at least %zu (emi_gls_work_len)",
+             work ? lwork : 0, need);
+  g.P = g.m + (g.o.nonneg ? n : 0);
+  const size_t P = g.P;
+  double *w = work;
+  g.Ac = w, w += P * n;
+  g.AV = w, w += P * n;
+  g.M = w, w += P * P;
+  g.M0 = w, w += P * P;
+  g.r = w, w += P;
+  g.lam = w, w += P;
+  g.rowid = w, w += P;
+  g.coef = w, w += P;
+  g.cdrop = w, w += P;
+  g.est = w, w += n;
+  g.xs = w, w += n;
+  g.Vc = g.v_diag ? NULL : w;
+  for (size_t k = 0; k < P; k++) g.cdrop[k] = 0;
+
+  EMI_TRY(gls_validate(&g, pr));
+
+  int solves = 0;
+  size_t p = 0;
+  for (;;) {
+    p = build_rows(&g);
+    if (p == 0) {
+      for (size_t j = 0; j < n; j++) xhat[j] = est_held0(&g, j) ? 0.0 : g.x[j];
+      break;
+    }
+    form_system(&g, p);
+    int info = 0;
+    EMI_TRY(chol_factor(&g, p, g.M, p, &info));
+    if (++solves > (int)(n + g.m + 2)) EMI_FAIL(EMI_ERR_INTERNAL, "GLS active set did not settle");
+    int ok = info == 0;
+    for (size_t k = 0; ok && k < p; k++) {
+      double l = g.M[k * p + k];
+      ok = g.M0[k * p + k] > 0 && l * l > g.o.rank_tol * g.M0[k * p + k];
+    }
+    if (!ok) {
+      int changed = 0;
+      for (size_t k = 0; k < p; k++) g.lam[k] = 0;
+      EMI_TRY(analyse_dependence(&g, p, info, &changed));
+      continue;
+    }
+    EMI_TRY(solve_update(&g, p, xhat));
+    if (!g.o.nonneg) break;
+    int grew = 0;
+    for (size_t j = 0; j < n; j++)
+      if (g.est[j] == EST_FREE && xhat[j] < 0) {
+        g.est[j] = EST_ACTIVE;
+        grew = 1;
+      }
+    if (!grew) break;
+  }
+  if (cov) {
+    if (p == 0) {
+      for (size_t i = 0; i < n * n; i++) cov[i] = 0;
+      for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+          if (g.est[i] == EST_FREE && g.est[j] == EST_FREE)
+            cov[i * n + j] = g.v_diag ? (i == j ? g.V[i] : 0.0) : g.V[i * n + j];
+    } else {
+      covariance(&g, p, cov);
+    }
+  }
+  for (size_t j = 0; j < n && active; j++) active[j] = (unsigned char)est_held0(&g, j);
+  for (size_t k = 0; k < g.m && dropped; k++) dropped[k] = g.cdrop[k] != 0;
+  if (res) {
+    res->solves = solves;
+    res->n_fixed = res->n_active = res->n_dropped = 0;
+    for (size_t j = 0; j < n; j++) {
+      res->n_fixed += g.est[j] == EST_FIXED;
+      res->n_active += est_held0(&g, j);
+    }
+    for (size_t k = 0; k < g.m; k++) res->n_dropped += g.cdrop[k] != 0;
+    double mr = 0;
+    for (size_t k = 0; k < g.m; k++) {
+      double s = -g.b[k];
+      for (size_t j = 0; j < n; j++) s += g.A[k * n + j] * xhat[j];
+      mr = fmax(mr, fabs(s));
+    }
+    res->max_residual = mr;
+  }
+cleanup:
+  return err;
+}
+
+emi_err_t emi_gls_solve(const emi_gls_problem_t *prob, const emi_gls_opts_t *opts, double *xhat, double *cov,
+                        unsigned char *active, unsigned char *dropped, double *work, size_t lwork,
+                        emi_gls_result_t *res)
+{
+  EMI_CALL(gls_run(prob, opts, xhat, cov, active, dropped, work, lwork, res, 1));
+  return EMI_SUCCESS;
+}
+
+emi_err_t emi_gls_solve_ref(const emi_gls_problem_t *prob, const emi_gls_opts_t *opts, double *xhat, double *cov,
+                            unsigned char *active, unsigned char *dropped, double *work, size_t lwork,
+                            emi_gls_result_t *res)
+{
+  EMI_CALL(gls_run(prob, opts, xhat, cov, active, dropped, work, lwork, res, 0));
+  return EMI_SUCCESS;
+}

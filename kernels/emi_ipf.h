@@ -1,0 +1,112 @@
+/* emi_ipf.h: iterative proportional fitting (IPF / RAS) of an N-D table to margins.
+ *
+ * A table of `ndim` dimensions (row-major, sizes dims[0..ndim-1], last index fastest) is scaled,
+ * margin after margin, so that its sums over each margin's dimensions match that margin's targets
+ * (Deming & Stephan 1940; migest's ipf2/ipf3 and mipfp's Ipfp for 2-D, 3-D and N-D).
+ * A margin is bound to a subset of the table's dimensions by index: {0} is the row totals of a
+ * 2-D table, {1} its column totals, {0,2} a 2-D margin of a 3-D table.  The margin's values are
+ * row-major over its dimensions *in the order listed* (dims {2,0} means index = i2 * d0 + i0).
+ *
+ * Algorithm, one iteration = one sweep over the margins in the order given:
+ *   for each margin k:  s = sums of the table over the cells of each margin cell,
+ *                       f = t / s  (0 where s == 0: a zero target gives a zero slice, never NaN),
+ *                       x[c] *= f[margin cell of c].
+ * After each sweep the sums of *every* margin are recomputed on the final table and the largest
+ * absolute deviation |s - t| over all margins and cells decides convergence:
+ *   converged  <=>  max_dev <= max(tol_abs, tol_rel * total),  total = common grand total of the targets.
+ * A seed that already fits (sums exactly equal to the targets) comes back bit-for-bit unchanged
+ * with iterations == 1 (every factor is exactly 1).
+ *
+ * Checked before iterating (nothing is modified on these errors; the message names the margin by
+ * index and dimensions, the cell by its multi-index, and the amount):
+ *   EMI_ERR_ARG          bad sizes or margin dimensions (out of range, repeated), ndim / number of
+ *                        margins above EMI_IPF_MAX_DIM / EMI_IPF_MAX_MARGINS, workspace too small;
+ *   EMI_ERR_DOMAIN       NaN, Inf or a negative value in the seed or in a margin;
+ *   EMI_ERR_INCONSISTENT margin grand totals that differ by more than total_tol_rel (relative) when
+ *                        rescale == EMI_IPF_RESCALE_ERROR; or two margins sharing dimensions whose
+ *                        sums over those shared dimensions disagree (no rescaling can fix that);
+ *   EMI_ERR_INFEASIBLE   a positive target whose seed support is all zero, where the support of a
+ *                        margin cell is its seed cells that are positive and not forced to zero by a
+ *                        zero target of another margin.  (This catches every infeasibility that a
+ *                        zero pattern alone makes visible cell by cell; subtler infeasible zero
+ *                        patterns show up as EMI_ERR_NOCONV.)
+ * Iterating:
+ *   EMI_ERR_NOCONV       max_iter sweeps did not reach the tolerance.  This is an error code, but the
+ *                        table holds the last iterate and *res is filled in (converged = 0, the final
+ *                        deviation and where it is), so a caller can report or accept it knowingly.
+ *
+ * Reproducibility.  Every margin sum is accumulated by one thread in increasing row-major order of
+ * the table cells (the threads split a dimension the margin contains, so no margin cell is shared),
+ * and the scaling is elementwise.  There is no floating-point reduction across threads, so the result
+ * is bitwise identical for any number of OpenMP threads and bitwise identical to emi_ipf_fit_ref(),
+ * which runs the same arithmetic in plain loops.  The optimised kernel differs only in memory traffic:
+ * the scaling for margin k and the sums for margin k+1 share one pass over the table, and the
+ * end-of-sweep check computes all margins that share a dimension in one pass.
+ */
+#ifndef EMI_IPF_H
+#define EMI_IPF_H
+
+#include <stddef.h>
+
+#include "emi_err.h"
+
+#define EMI_IPF_MAX_DIM 8      /* table dimensions */
+#define EMI_IPF_MAX_MARGINS 64 /* margins per fit */
+
+/* What to do when the margins' grand totals disagree (beyond total_tol_rel). */
+typedef enum {
+  EMI_IPF_RESCALE_ERROR = 0, /* EMI_ERR_INCONSISTENT naming both margins and the difference (default) */
+  EMI_IPF_RESCALE_TO_FIRST,  /* scale every margin to the grand total of margin 0 */
+  EMI_IPF_RESCALE_TO_MEAN    /* scale every margin to the mean of the margins' grand totals */
+} emi_ipf_rescale_t;
+
+typedef struct {
+  int ndim;             /* number of table dimensions this margin covers, 1..table ndim */
+  const int *dims;      /* which table dimensions, distinct, in the order of the margin's layout */
+  const double *target; /* prod(dims[dims[j]]) target sums, row-major over `dims` as listed */
+} emi_ipf_margin_t;
+
+typedef struct {
+  double tol_abs;       /* converged when max_dev <= tol_abs ...                    (default 0)     */
+  double tol_rel;       /* ... or max_dev <= tol_rel * grand total                   (default 1e-10) */
+  int max_iter;         /* sweeps before EMI_ERR_NOCONV                               (default 1000)  */
+  emi_ipf_rescale_t rescale; /* policy for disagreeing grand totals                 (default ERROR) */
+  double total_tol_rel; /* margins agree when |T_j - T_0| <= total_tol_rel * max(T_j, T_0), and sums
+                           over shared dimensions when they differ by <= total_tol_rel * total.  Keep
+                           it below tol_rel: margins that disagree by more than the convergence
+                           tolerance cannot be fitted                               (default 1e-11) */
+} emi_ipf_opts_t;
+
+typedef struct {
+  int iterations;     /* sweeps done (1 for a seed that already fits) */
+  int converged;      /* 1 iff max_dev <= tol after the last sweep; 0 on EMI_ERR_NOCONV */
+  double max_dev;     /* largest |sum - target| over all margins and cells after the last sweep */
+  int worst_margin;   /* margin holding max_dev (-1 before any sweep) */
+  size_t worst_cell;  /* flat (row-major) index of that margin cell */
+  double tol;         /* tolerance applied: max(tol_abs, tol_rel * total) */
+  double total;       /* common grand total of the targets (after the rescale policy) */
+  double total_spread;/* largest relative disagreement of the grand totals found before rescaling */
+} emi_ipf_result_t;
+
+/* Fill *opts with the defaults above. */
+void emi_ipf_opts_default(emi_ipf_opts_t *opts);
+
+/* Number of doubles of workspace emi_ipf_fit() and emi_ipf_fit_ref() need:
+ * 3 * (sum over margins of the number of margin cells).  0 if the margin description is invalid
+ * (emi_ipf_fit then says why). */
+size_t emi_ipf_work_len(int ndim, const size_t *dims, int nmargins, const emi_ipf_margin_t *margins);
+
+/* Fit table x in place: on entry the seed, on return the fitted table (also on EMI_ERR_NOCONV: the
+ * last iterate; on a validation error x is untouched).  opts may be NULL (defaults).  work holds
+ * lwork >= emi_ipf_work_len(...) doubles.  res may be NULL. OpenMP-parallel; see above. */
+emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
+                      const emi_ipf_margin_t *margins, const emi_ipf_opts_t *opts, double *work,
+                      size_t lwork, emi_ipf_result_t *res);
+
+/* Reference twin: the same validation and the same arithmetic in plain sequential loops, one pass
+ * per margin for the sums and one for the scaling.  Bitwise equal to emi_ipf_fit(). */
+emi_err_t emi_ipf_fit_ref(int ndim, const size_t *dims, double *x, int nmargins,
+                          const emi_ipf_margin_t *margins, const emi_ipf_opts_t *opts, double *work,
+                          size_t lwork, emi_ipf_result_t *res);
+
+#endif /* EMI_IPF_H */
