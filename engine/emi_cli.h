@@ -28,7 +28,7 @@ typedef struct {
   const char *synopsis; /* positional part of the usage line, e.g. "OUT.h5 -o DIR" */
   const char *summary;  /* one line */
   const emi_opt_spec_t *specs;
-  int nspecs;
+  const int *nspecs;    /* pointer: tables live in the command's own file */
   const char *sections; /* config sections this command reads, comma-separated ("emflow" is implied) */
   int min_pos, max_pos;
   int needs_mpi;        /* 0: runs before MPI_Init (help, version) */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "emi_cli.h"
+#include "emi_commands.h"
 #include "emi_version.h"
 
 static emi_err_t cmd_help(emi_ctx_t *ctx);
@@ -14,10 +15,15 @@ static const emi_opt_spec_t help_specs[] = {
 static const emi_opt_spec_t version_specs[] = {
   {"help", NULL, EMI_OPT_FLAG, "false", "", "print this help and exit", 0, 0, NULL},
 };
+static const int one_spec = 1;
 
 const emi_command_t emi_commands[] = {
-  {"help", "[COMMAND]", "show the commands, or one command's options", help_specs, 1, "", 0, 1, 0, cmd_help},
-  {"version", "", "print the version (same as --version)", version_specs, 1, "", 0, 0, 0, cmd_version},
+  {"help", "[COMMAND]", "show the commands, or one command's options", help_specs, &one_spec, "", 0, 1, 0, cmd_help},
+  {"version", "", "print the version (same as --version)", version_specs, &one_spec, "", 0, 0, 0, cmd_version},
+  {"ipf", "", "fit a seed table to margins by IPF/RAS (long CSV in, long CSV or HDF5 out)", emi_ipf_specs, &emi_ipf_nspecs, "ipf",
+   0, 0, 1, emi_cmd_ipf},
+  {"reconcile", "", "make border, mirror and declared emigration coherent (GLS), spread undeclared emigration (IPF)",
+   emi_reconcile_specs, &emi_reconcile_nspecs, "reconcile", 0, 0, 1, emi_cmd_reconcile},
 };
 const int emi_ncommands = (int)(sizeof emi_commands / sizeof emi_commands[0]);
 
@@ -58,7 +64,7 @@ void emi_cli_print_command_help(const emi_command_t *cmd, FILE *out)
 {
   fprintf(out, "usage: emflow %s [options]%s%s\n\n%s\n\noptions:\n", cmd->name, cmd->synopsis[0] ? " " : "",
           cmd->synopsis, cmd->summary);
-  emi_opts_print_help(cmd->specs, cmd->nspecs, out);
+  emi_opts_print_help(cmd->specs, *cmd->nspecs, out);
 }
 
 static emi_err_t cmd_help(emi_ctx_t *ctx)

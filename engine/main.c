@@ -34,7 +34,7 @@ static emi_err_t setup_options(const emi_command_t *cmd, int argc, char **argv, 
   *want_help = 0;
 
   /* First pass on the command line alone, to learn --config and --help. */
-  EMI_TRY(emi_opts_create(cmd->name, cmd->specs, cmd->nspecs, &cli));
+  EMI_TRY(emi_opts_create(cmd->name, cmd->specs, *cmd->nspecs, &cli));
   EMI_TRY(emi_opts_parse_argv(cli, argc, argv, 2, ctx->pos, 8, &ctx->npos));
   EMI_TRY(emi_opts_get_flag(cli, "help", want_help));
   if (*want_help) goto cleanup;
@@ -43,7 +43,7 @@ static emi_err_t setup_options(const emi_command_t *cmd, int argc, char **argv, 
              cmd->max_pos, cmd->synopsis[0] ? cmd->synopsis : "none", ctx->npos);
 
   /* Second pass: defaults, then the file, then the command line over it. */
-  EMI_TRY(emi_opts_create(cmd->name, cmd->specs, cmd->nspecs, &ctx->opts));
+  EMI_TRY(emi_opts_create(cmd->name, cmd->specs, *cmd->nspecs, &ctx->opts));
   if (emi_opts_is_set(cli, "config")) {
     EMI_TRY(emi_opts_get_str(cli, "config", &path));
     char own[512];

@@ -1,0 +1,407 @@
+/* emi_cmd_ipf.c: `emflow ipf`, standalone IPF for researchers (as migest's ipf2/ipf3).
+ *
+ *   emflow ipf [--seed SEED.csv] --margin M1.csv [--margin M2.csv ...] -o OUT.csv|OUT.h5
+ *
+ * Each file is a long CSV: one column per dimension, then `value` (the column named `value` may be
+ * anywhere; every other column is a dimension).  A margin's dimensions are its columns, matched to
+ * the seed's columns by name.  Without --seed the seed is 1 in every cell of the table spanned by
+ * the dimensions the margins name (in order of first appearance).  Codes are text; within a
+ * dimension the output lists them sorted bytewise.
+ *
+ * Checks, each one error naming the file (and line) concerned: a file without a `value` column or
+ * without dimensions; a margin column the seed does not have; a code in a margin the seed (or
+ * another margin) does not have; a cell missing from the seed or a margin (write 0 explicitly for a
+ * structural zero); missing or negative values; then the kernel's own checks (disagreeing totals,
+ * infeasible zero patterns), which name the margin by its file.
+ *
+ * Output: the fitted table in the same long format (CSV, written as OUT.part and renamed), or,
+ * when OUT ends in .h5, an HDF5 file with /ipf/fitted (dimension scales = the codes), the targets
+ * /ipf/margin_<k>, the fit's iterations, final deviation and status, and the provenance.
+ * Iterations, final deviation and status go to stderr.  A fit that hits --max-iter is reported as
+ * not converged and nothing is written, unless --accept-nonconverged.
+ * Every rank computes the (small) fit; rank 0 writes.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emi_agg.h"
+#include "emi_agg_header.h"
+#include "emi_cli.h"
+#include "emi_commands.h"
+#include "emi_ipf.h"
+#include "emi_log.h"
+#include "emi_output.h"
+
+#define IPF_MAX_FILES (EMI_IPF_MAX_MARGINS + 1)
+
+const emi_opt_spec_t emi_ipf_specs[] = {
+  EMI_OPTS_COMMON,
+  {"seed", "ipf", EMI_OPT_PATH, NULL, "", "seed table (long CSV: dimension columns, value); default uniform"},
+  {"margin", "ipf", EMI_OPT_LIST, "", "", "a margin (long CSV: its dimension columns, value); repeat for each"},
+  {"output", "ipf", EMI_OPT_PATH, NULL, "", "fitted table: OUT.csv (long CSV) or OUT.h5 (HDF5)", 0, 0, NULL, 'o'},
+  {"tol-rel", "ipf", EMI_OPT_REAL, "1e-10", "", "converged when the largest margin deviation <= tol-rel x total", 0, 1},
+  {"tol-abs", "ipf", EMI_OPT_REAL, "0", "table units", "... or <= tol-abs", 0, 1e300},
+  {"max-iter", "ipf", EMI_OPT_INT, "1000", "sweeps", "iteration cap (a sweep fits every margin once)", 1, 1e9},
+  {"rescale", "ipf", EMI_OPT_CHOICE, "error", "", "margins whose totals disagree: error, or scale all to the first or the mean",
+   0, 0, "error,first,mean"},
+  {"total-tol-rel", "ipf", EMI_OPT_REAL, "1e-11", "", "relative difference of margin totals treated as agreement (below tol-rel)", 0, 1},
+  {"accept-nonconverged", "ipf", EMI_OPT_FLAG, "false", "", "write the last iterate when --max-iter is reached"},
+};
+const int emi_ipf_nspecs = (int)(sizeof emi_ipf_specs / sizeof emi_ipf_specs[0]);
+
+typedef struct {
+  const char *path;
+  emi_agg_t *agg;
+  int ndim;
+  char *names[EMI_IPF_MAX_DIM];
+  int map[EMI_IPF_MAX_DIM]; /* table dimension of each of the file's dimensions */
+} ipf_file_t;
+
+static void file_clear(ipf_file_t *f)
+{
+  emi_agg_destroy(&f->agg);
+  for (int d = 0; d < f->ndim; d++) free(f->names[d]);
+  f->ndim = 0;
+}
+
+/* Read the file's header and load it: every column but `value` is a dimension. */
+static emi_err_t file_load(ipf_file_t *f, const char *path)
+{
+  emi_err_t err = EMI_SUCCESS;
+  char **cols = NULL;
+  int ncols = 0, nvalue = 0;
+  f->path = path;
+  EMI_TRY(emi_agg_read_header(path, 0, &ncols, &cols));
+  for (int c = 0; c < ncols; c++) {
+    if (!strcmp(cols[c], "value")) {
+      nvalue++;
+      continue;
+    }
+    if (f->ndim >= EMI_IPF_MAX_DIM)
+      EMI_FAIL(EMI_ERR_INPUT, "%s:1: more than %d dimension columns", path, EMI_IPF_MAX_DIM);
+    for (int d = 0; d < f->ndim; d++)
+      if (!strcmp(f->names[d], cols[c])) EMI_FAIL(EMI_ERR_INPUT, "%s:1: column '%s' appears twice", path, cols[c]);
+    if (!(f->names[f->ndim] = strdup(cols[c]))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a column name");
+    f->ndim++;
+  }
+  if (nvalue != 1)
+    EMI_FAIL(EMI_ERR_INPUT, "%s:1: expected exactly one column named 'value' (found %d) next to the dimension columns",
+             path, nvalue);
+  if (f->ndim == 0) EMI_FAIL(EMI_ERR_INPUT, "%s:1: no dimension column besides 'value'", path);
+  emi_agg_spec_t spec = {.dims = (const char *const *)f->names, .ndims = f->ndim, .value_col = "value",
+                         .nonnegative = 1};
+  EMI_TRY(emi_agg_read_csv(path, &spec, &f->agg));
+  if (emi_agg_count_missing(f->agg) > 0) {
+    const uint8_t *miss = emi_agg_missing(f->agg);
+    for (int64_t i = 0; i < emi_agg_count(f->agg); i++)
+      if (miss[i])
+        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: value is missing: IPF needs every cell (0 for a structural zero)", path,
+                 (long long)emi_agg_lines(f->agg)[i]);
+  }
+cleanup:
+  emi_agg_header_free(ncols, &cols);
+  return err;
+}
+
+/* Fill dense array `out` (table order over the file's mapped dims) from the file's observations;
+ * every cell must appear once.  codes[d][k] are the table's codes of table dimension d. */
+static emi_err_t file_fill(const ipf_file_t *f, const size_t *tdims, char **const *codes, double *out, size_t n)
+{
+  emi_err_t err = EMI_SUCCESS;
+  int32_t *lut[EMI_IPF_MAX_DIM] = {0};
+  uint8_t *seen = NULL;
+  const emi_agg_t *a = f->agg;
+  EMI_CALLOC(seen, n, "cell flags");
+  /* translate the file's sorted codes into table code indices */
+  for (int d = 0; d < f->ndim; d++) {
+    int td = f->map[d];
+    int32_t nc = emi_agg_ncodes(a, d);
+    EMI_MALLOC(lut[d], nc > 0 ? nc : 1, "code table");
+    for (int32_t k = 0; k < nc; k++) {
+      lut[d][k] = -1;
+      for (size_t j = 0; j < tdims[td]; j++)
+        if (!strcmp(codes[td][j], emi_agg_code(a, d, k))) lut[d][k] = (int32_t)j;
+    }
+  }
+  for (int64_t i = 0; i < emi_agg_count(a); i++) {
+    size_t idx = 0;
+    for (int d = 0; d < f->ndim; d++) {
+      int32_t k = emi_agg_code_index(a, d)[i];
+      if (lut[d][k] < 0)
+        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: %s = '%s' is not a code of the table's dimension '%s'", f->path,
+                 (long long)emi_agg_lines(a)[i], f->names[d], emi_agg_code(a, d, k), f->names[d]);
+      idx = idx * tdims[f->map[d]] + (size_t)lut[d][k];
+    }
+    out[idx] = emi_agg_values(a)[i];
+    seen[idx] = 1;
+  }
+  for (size_t idx = 0; idx < n; idx++) {
+    if (seen[idx]) continue;
+    char cell[512] = "";
+    size_t used = 0, rest = idx;
+    size_t stride[EMI_IPF_MAX_DIM];
+    for (int d = f->ndim - 1, s = 1; d >= 0; d--) stride[d] = (size_t)s, s *= (int)tdims[f->map[d]];
+    for (int d = 0; d < f->ndim && used < sizeof cell; d++) {
+      size_t k = rest / stride[d];
+      rest %= stride[d];
+      used += (size_t)snprintf(cell + used, sizeof cell - used, "%s%s=%s", d ? ", " : "", f->names[d],
+                               codes[f->map[d]][k]);
+    }
+    EMI_FAIL(EMI_ERR_INPUT, "%s: no row for cell (%s): every cell needs a value (0 for a structural zero)", f->path,
+             cell);
+  }
+cleanup:
+  for (int d = 0; d < f->ndim; d++) free(lut[d]);
+  free(seen);
+  return err;
+}
+
+/* Shortest decimal that reads back as the same double (up to 17 digits). */
+static void fmt_double(char *buf, size_t size, double v)
+{
+  for (int p = 6; p <= 17; p++) {
+    snprintf(buf, size, "%.*g", p, v);
+    if (strtod(buf, NULL) == v) return;
+  }
+}
+
+static int csv_needs_quotes(const char *s) { return strpbrk(s, ",\"\r\n") != NULL; }
+
+static void csv_field(FILE *fp, const char *s)
+{
+  if (!csv_needs_quotes(s)) {
+    fputs(s, fp);
+    return;
+  }
+  fputc('"', fp);
+  for (; *s; s++) {
+    if (*s == '"') fputc('"', fp);
+    fputc(*s, fp);
+  }
+  fputc('"', fp);
+}
+
+static emi_err_t write_csv(const char *path, int ndim, const size_t *dims, char *const *names, char **const *codes,
+                           const double *x, size_t n)
+{
+  char part[4096];
+  if (snprintf(part, sizeof part, "%s.part", path) >= (int)sizeof part)
+    return EMI_ERROR(EMI_ERR_ARG, "output path too long: %s", path);
+  FILE *fp = fopen(part, "w");
+  if (!fp) return EMI_ERROR(EMI_ERR_IO, "cannot create %s: %s", part, strerror(errno));
+  for (int d = 0; d < ndim; d++) {
+    csv_field(fp, names[d]);
+    fputc(',', fp);
+  }
+  fputs("value\n", fp);
+  for (size_t idx = 0; idx < n; idx++) {
+    size_t rest = idx, stride = n;
+    for (int d = 0; d < ndim; d++) {
+      stride /= dims[d];
+      csv_field(fp, codes[d][rest / stride]);
+      rest %= stride;
+      fputc(',', fp);
+    }
+    char num[40];
+    fmt_double(num, sizeof num, x[idx]);
+    fprintf(fp, "%s\n", num);
+  }
+  int bad = ferror(fp);
+  if (fclose(fp) != 0 || bad) {
+    remove(part);
+    return EMI_ERROR(EMI_ERR_IO, "error writing %s", part);
+  }
+  if (rename(part, path) != 0) {
+    int e = errno;
+    remove(part);
+    return EMI_ERROR(EMI_ERR_IO, "cannot rename %s to %s: %s", part, path, strerror(e));
+  }
+  return EMI_SUCCESS;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && !strcmp(s + n - m, suffix);
+}
+
+static emi_err_t write_h5(emi_ctx_t *ctx, const char *path, int ndim, const size_t *dims, char **names,
+                          char **const *codes, const double *x, int nfiles, const ipf_file_t *files, int has_seed,
+                          double *const *targets, const emi_ipf_margin_t *margins, const emi_ipf_result_t *res)
+{
+  emi_err_t err = EMI_SUCCESS;
+  emi_h5_file_t *f = NULL;
+  emi_provenance_t *prov = NULL;
+  char scale[EMI_IPF_MAX_DIM][300];
+  const char *scales[EMI_IPF_MAX_DIM];
+  uint64_t gd[EMI_IPF_MAX_DIM];
+  EMI_TRY(emi_output_begin(ctx, path, &f, &prov));
+  for (int k = 0; k < nfiles; k++) EMI_TRY(emi_provenance_add_input(prov, files[k].path));
+  EMI_TRY(emi_h5_group_ensure(f, "/ipf"));
+  for (int d = 0; d < ndim; d++) {
+    char name[256];
+    snprintf(name, sizeof name, "dim_%s", names[d]);
+    EMI_TRY(emi_h5_write_scale_str(f, "/ipf", name, dims[d], (const char *const *)codes[d], "",
+                                   "codes of a table dimension"));
+    snprintf(scale[d], sizeof scale[d], "/ipf/%s", name);
+    scales[d] = scale[d];
+    gd[d] = dims[d];
+  }
+  EMI_TRY(emi_h5_write_array(f, "/ipf/fitted", EMI_H5_DOUBLE, ndim, gd, scales, 0, ctx->rank == 0 ? gd[0] : 0,
+                             ctx->rank == 0 ? x : NULL, "1", "IPF-fitted table (units of the margins)"));
+  for (int m = 0; m < nfiles - has_seed; m++) {
+    char p[64];
+    const char *ms[EMI_IPF_MAX_DIM];
+    uint64_t md[EMI_IPF_MAX_DIM];
+    for (int j = 0; j < margins[m].ndim; j++) md[j] = dims[margins[m].dims[j]], ms[j] = scales[margins[m].dims[j]];
+    snprintf(p, sizeof p, "/ipf/margin_%d", m);
+    EMI_TRY(emi_h5_write_array(f, p, EMI_H5_DOUBLE, margins[m].ndim, md, ms, 0, ctx->rank == 0 ? md[0] : 0,
+                               ctx->rank == 0 ? targets[m] : NULL, "1", "margin targets"));
+    EMI_TRY(emi_h5_attr_str(f, p, "source_file", files[m + has_seed].path));
+  }
+  EMI_TRY(emi_h5_attr_int(f, "/ipf", "iterations", res->iterations));
+  EMI_TRY(emi_h5_attr_double(f, "/ipf", "max_deviation", res->max_dev));
+  EMI_TRY(emi_h5_attr_double(f, "/ipf", "tolerance", res->tol));
+  EMI_TRY(emi_h5_attr_str(f, "/ipf", "status", res->converged ? "converged" : "not converged"));
+  EMI_TRY(emi_output_finish(ctx, &f, prov));
+cleanup:
+  emi_h5_file_abort(&f);
+  emi_provenance_destroy(&prov);
+  return err;
+}
+
+emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
+{
+  emi_err_t err = EMI_SUCCESS, fit_err = EMI_SUCCESS;
+  ipf_file_t files[IPF_MAX_FILES];
+  int nfiles = 0, nm = 0, has_seed = 0, ndim = 0, accept = 0;
+  const char *const *mpaths = NULL;
+  const char *seed_path = NULL, *out_path = NULL, *rescale = NULL;
+  char *names[EMI_IPF_MAX_DIM] = {0};
+  char **codes[EMI_IPF_MAX_DIM] = {0};
+  size_t dims[EMI_IPF_MAX_DIM];
+  double *x = NULL, *work = NULL, *targets[EMI_IPF_MAX_MARGINS] = {0};
+  int mdims[EMI_IPF_MAX_MARGINS][EMI_IPF_MAX_DIM];
+  emi_ipf_margin_t margins[EMI_IPF_MAX_MARGINS];
+  emi_ipf_opts_t o;
+  emi_ipf_result_t res = {0};
+  int64_t max_iter = 0;
+  memset(files, 0, sizeof files);
+
+  emi_ipf_opts_default(&o);
+  EMI_TRY(emi_opts_get_list(ctx->opts, "margin", &nm, &mpaths));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "output", &out_path));
+  EMI_TRY(emi_opts_get_real(ctx->opts, "tol-rel", &o.tol_rel));
+  EMI_TRY(emi_opts_get_real(ctx->opts, "tol-abs", &o.tol_abs));
+  EMI_TRY(emi_opts_get_real(ctx->opts, "total-tol-rel", &o.total_tol_rel));
+  EMI_TRY(emi_opts_get_int(ctx->opts, "max-iter", &max_iter));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "rescale", &rescale));
+  EMI_TRY(emi_opts_get_flag(ctx->opts, "accept-nonconverged", &accept));
+  o.max_iter = (int)max_iter;
+  o.rescale = !strcmp(rescale, "first") ? EMI_IPF_RESCALE_TO_FIRST
+              : !strcmp(rescale, "mean") ? EMI_IPF_RESCALE_TO_MEAN
+                                         : EMI_IPF_RESCALE_ERROR;
+  if (nm < 1) EMI_FAIL(EMI_ERR_USAGE, "ipf: give at least one --margin FILE");
+  if (o.total_tol_rel >= o.tol_rel)
+    EMI_FAIL(EMI_ERR_CONFIG, "ipf: --total-tol-rel %g must be below --tol-rel %g (totals that agree only to "
+             "total-tol-rel cannot be fitted to tol-rel)", o.total_tol_rel, o.tol_rel);
+  if (nm > EMI_IPF_MAX_MARGINS) EMI_FAIL(EMI_ERR_USAGE, "ipf: at most %d margins", EMI_IPF_MAX_MARGINS);
+
+  /* load the seed (file 0 when given) and the margins */
+  if (emi_opts_is_set(ctx->opts, "seed")) {
+    EMI_TRY(emi_opts_get_str(ctx->opts, "seed", &seed_path));
+    has_seed = 1;
+    EMI_TRY(file_load(&files[nfiles++], seed_path));
+  }
+  for (int m = 0; m < nm; m++) EMI_TRY(file_load(&files[nfiles++], mpaths[m]));
+
+  /* the table's dimensions: the seed's columns, or the margins' columns in order of appearance */
+  for (int k = 0; k < nfiles; k++) {
+    for (int d = 0; d < files[k].ndim; d++) {
+      int td = -1;
+      for (int j = 0; j < ndim; j++)
+        if (!strcmp(names[j], files[k].names[d])) td = j;
+      if (td < 0) {
+        if (has_seed && k > 0)
+          EMI_FAIL(EMI_ERR_INPUT, "%s:1: margin column '%s' is not a column of the seed %s", files[k].path,
+                   files[k].names[d], seed_path);
+        if (ndim >= EMI_IPF_MAX_DIM) EMI_FAIL(EMI_ERR_INPUT, "more than %d dimensions in all", EMI_IPF_MAX_DIM);
+        td = ndim++;
+        names[td] = files[k].names[d];
+        /* codes come from the first file that names the dimension */
+        dims[td] = (size_t)emi_agg_ncodes(files[k].agg, d);
+        EMI_CALLOC(codes[td], dims[td], "codes");
+        for (size_t j = 0; j < dims[td]; j++) codes[td][j] = (char *)emi_agg_code(files[k].agg, d, (int32_t)j);
+      }
+      files[k].map[d] = td;
+    }
+  }
+  /* every file must have exactly the table's codes on each of its dimensions */
+  for (int k = 0; k < nfiles; k++)
+    for (int d = 0; d < files[k].ndim; d++) {
+      int td = files[k].map[d];
+      for (size_t j = 0; j < dims[td]; j++)
+        if (emi_agg_code_find(files[k].agg, d, codes[td][j]) < 0)
+          EMI_FAIL(EMI_ERR_INPUT, "%s: has no row with %s = '%s', a code the %s has", files[k].path,
+                   files[k].names[d], codes[td][j], has_seed ? "seed" : "first file naming that dimension");
+    }
+
+  size_t n = 1;
+  for (int d = 0; d < ndim; d++) n *= dims[d];
+  EMI_MALLOC(x, n, "IPF table");
+  if (has_seed) EMI_TRY(file_fill(&files[0], dims, codes, x, n));
+  else
+    for (size_t i = 0; i < n; i++) x[i] = 1.0;
+  for (int m = 0; m < nm; m++) {
+    const ipf_file_t *f = &files[m + has_seed];
+    size_t mn = 1;
+    for (int d = 0; d < f->ndim; d++) mn *= dims[f->map[d]], mdims[m][d] = f->map[d];
+    EMI_MALLOC(targets[m], mn, "margin targets");
+    EMI_TRY(file_fill(f, dims, codes, targets[m], mn));
+    margins[m] = (emi_ipf_margin_t){.ndim = f->ndim, .dims = mdims[m], .target = targets[m]};
+  }
+
+  size_t lwork = emi_ipf_work_len(ndim, dims, nm, margins);
+  EMI_MALLOC(work, lwork ? lwork : 1, "IPF workspace");
+  fit_err = emi_ipf_fit(ndim, dims, x, nm, margins, &o, work, lwork, &res);
+  if (fit_err && fit_err != EMI_ERR_NOCONV) {
+    /* name the margin by its file: the kernel says "margin k" */
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", emi_err_message());
+    char files_txt[1024] = "";
+    size_t used = 0;
+    for (int m = 0; m < nm && used < sizeof files_txt; m++)
+      used += (size_t)snprintf(files_txt + used, sizeof files_txt - used, "%smargin %d = %s", m ? ", " : "", m,
+                               files[m + has_seed].path);
+    EMI_FAIL(fit_err, "%s (%s)", msg, files_txt);
+  }
+  emi_log_info("ipf: %d-D table of %zu cells, %d margin(s): %s after %d iteration(s), largest margin deviation "
+               "%.3g (tolerance %.3g)",
+               ndim, n, nm, res.converged ? "converged" : "NOT converged", res.iterations, res.max_dev, res.tol);
+  if (fit_err == EMI_ERR_NOCONV && !accept)
+    EMI_FAIL(EMI_ERR_NOCONV,
+             "ipf: not converged after %d iterations: largest deviation %.6g in margin %d (%s) exceeds tolerance %.3g; "
+             "nothing written (raise --max-iter, or --accept-nonconverged to write the last iterate)",
+             res.iterations, res.max_dev, res.worst_margin,
+             res.worst_margin >= 0 ? files[res.worst_margin + has_seed].path : "?", res.tol);
+  if (fit_err == EMI_ERR_NOCONV) emi_log_warn("ipf: writing a NOT converged table (--accept-nonconverged)");
+
+  if (ends_with(out_path, ".h5")) {
+    EMI_TRY(write_h5(ctx, out_path, ndim, dims, names, codes, x, nfiles, files, has_seed, targets, margins, &res));
+  } else {
+    emi_err_t werr = ctx->rank == 0 ? write_csv(out_path, ndim, dims, names, codes, x, n) : EMI_SUCCESS;
+    EMI_TRY(emi_mpi_agree(ctx->comm, werr, NULL));
+  }
+  emi_log_info("ipf: wrote %s", out_path);
+
+cleanup:
+  for (int k = 0; k < nfiles; k++) file_clear(&files[k]);
+  for (int d = 0; d < ndim; d++) free(codes[d]);
+  for (int m = 0; m < nm && m < EMI_IPF_MAX_MARGINS; m++) free(targets[m]);
+  free(x);
+  free(work);
+  return err;
+}

@@ -1,0 +1,492 @@
+/* emi_cmd_reconcile.c: `emflow reconcile`, making the sources of emigration coherent (issue 5).
+ *
+ * Inputs (aggregate CSV read by emi_agg, SDMX column names by default), for each period:
+ *   border   B[c]    emigrants by citizenship c counted at the border (linkage outcome or exit-entry
+ *                    balances), relative standard error border-cv;
+ *   mirror   M[d]    immigrants from this country reported by destination d, divided by its coverage
+ *                    (mirror-coverage: the share of the true flow it reports) and multiplied by the
+ *                    duration correction to a 12-month definition (mirror-duration-factor);
+ *                    relative standard error mirror-cv;
+ *   declared D[c,d]  declared emigration (deregistrations) by citizenship and destination.
+ *
+ * Step 1, GLS (Stone/Byron, kernels/emi_gls.h).  Both totals count the same emigrants, so
+ * sum_c B[c] = sum_d M[d].  Declared emigrants are emigrants, so B[c] >= D[c,.] and M[d] >= D[.,d].
+ * With y = x - lower bound, the reconciled y-hat is the GLS estimate of y under
+ * sum_c y_c - sum_d y_d = sum_d D[.,d] - sum_c D[c,.] (= 0), y >= 0 (active set), variances
+ * (cv * x)^2 + var-floor.  y-hat is the undeclared emigration by citizenship (first block) and by
+ * destination (second block); both sum to the same total.
+ * Step 2, IPF (kernels/emi_ipf.h).  Undeclared emigration by citizenship x destination is the seed
+ * D + seed-floor fitted to those two margins: undeclared emigrants are spread over destinations as
+ * the declared ones are (seed-floor > 0 lets them go where nobody declared).
+ *
+ * Output /reconciliation (dimension scales period, citizen, destination):
+ *   border_reported, border_reconciled, border_sd       [period x citizen]
+ *   mirror_reported (corrected), mirror_reconciled, mirror_sd   [period x destination]
+ *   declared, undeclared                                [period x citizen x destination]
+ *   undeclared_by_citizen [period x citizen], undeclared_by_destination [period x destination]
+ *   gls_solves, gls_active, gls_max_residual, ipf_iterations, ipf_max_deviation, ipf_converged [period]
+ * Periods are distributed over MPI ranks in whole chunks; each period is computed by one rank with
+ * the same arithmetic whatever the number of ranks, so the output is identical for any -n.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emi_agg.h"
+#include "emi_cli.h"
+#include "emi_commands.h"
+#include "emi_gls.h"
+#include "emi_ipf.h"
+#include "emi_log.h"
+#include "emi_output.h"
+
+const emi_opt_spec_t emi_reconcile_specs[] = {
+  EMI_OPTS_COMMON,
+  {"output", "reconcile", EMI_OPT_PATH, NULL, "", "output HDF5 file", 0, 0, NULL, 'o'},
+  {"border", "reconcile", EMI_OPT_PATH, NULL, "", "border-based emigration by citizenship (aggregate CSV)"},
+  {"border-filter", "reconcile", EMI_OPT_LIST, "", "", "keep rows where COLUMN=VALUE (repeatable)"},
+  {"mirror", "reconcile", EMI_OPT_PATH, NULL, "", "destinations' immigration from this country (aggregate CSV)"},
+  {"mirror-filter", "reconcile", EMI_OPT_LIST, "", "", "keep rows where COLUMN=VALUE (repeatable)"},
+  {"declared", "reconcile", EMI_OPT_PATH, NULL, "", "declared emigration by citizenship x destination (aggregate CSV)"},
+  {"declared-filter", "reconcile", EMI_OPT_LIST, "", "", "keep rows where COLUMN=VALUE (repeatable)"},
+  {"citizen-col", "reconcile", EMI_OPT_STRING, "citizen", "", "column holding the citizenship code"},
+  {"destination-col", "reconcile", EMI_OPT_STRING, "partner", "", "column holding the destination code"},
+  {"time-col", "reconcile", EMI_OPT_STRING, "TIME_PERIOD", "", "column holding the period"},
+  {"value-col", "reconcile", EMI_OPT_STRING, "OBS_VALUE", "", "column holding the value"},
+  {"border-cv", "reconcile", EMI_OPT_REAL, "0.05", "", "relative standard error of the border totals", 1e-6, 10},
+  {"mirror-cv", "reconcile", EMI_OPT_REAL, "0.15", "", "relative standard error of the mirror totals", 1e-6, 10},
+  {"mirror-coverage", "reconcile", EMI_OPT_REAL, "1", "", "share of the true flow mirror statistics report", 1e-3, 1},
+  {"mirror-duration-factor", "reconcile", EMI_OPT_REAL, "1", "",
+   "duration correction of the mirror definition to 12 months (0.53 for 0 months ... 2.26 permanent)", 0.1, 10},
+  {"var-floor", "reconcile", EMI_OPT_REAL, "1", "persons^2", "added to every variance (zero counts stay adjustable)",
+   0, 1e12},
+  {"seed-floor", "reconcile", EMI_OPT_REAL, "0.5", "persons", "added to every declared cell of the IPF seed", 0, 1e9},
+  {"ipf-tol-rel", "reconcile", EMI_OPT_REAL, "1e-10", "", "IPF convergence tolerance, relative to the total", 1e-15, 1},
+  {"ipf-max-iter", "reconcile", EMI_OPT_INT, "1000", "sweeps", "IPF iteration cap", 1, 1e9},
+};
+const int emi_reconcile_nspecs = (int)(sizeof emi_reconcile_specs / sizeof emi_reconcile_specs[0]);
+
+#define MAX_FILTERS 16
+
+typedef struct {
+  const char *path;
+  emi_agg_t *agg;
+  char *fcols[MAX_FILTERS], *fvals[MAX_FILTERS];
+  int nf;
+} source_t;
+
+static void source_clear(source_t *s)
+{
+  emi_agg_destroy(&s->agg);
+  for (int k = 0; k < s->nf; k++) free(s->fcols[k]), free(s->fvals[k]);
+  s->nf = 0;
+}
+
+static emi_err_t source_load(emi_ctx_t *ctx, source_t *s, const char *file_opt, const char *filter_opt, int ndims,
+                             const char *const *dims)
+{
+  emi_err_t err = EMI_SUCCESS;
+  const char *const *filters = NULL;
+  int nfilt = 0;
+  const char *tcol, *vcol;
+  EMI_TRY(emi_opts_get_str(ctx->opts, file_opt, &s->path));
+  EMI_TRY(emi_opts_get_list(ctx->opts, filter_opt, &nfilt, &filters));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "time-col", &tcol));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "value-col", &vcol));
+  if (nfilt > MAX_FILTERS) EMI_FAIL(EMI_ERR_CONFIG, "--%s: at most %d filters", filter_opt, MAX_FILTERS);
+  for (int k = 0; k < nfilt; k++) {
+    const char *eq = strchr(filters[k], '=');
+    if (!eq || eq == filters[k])
+      EMI_FAIL(EMI_ERR_CONFIG, "--%s '%s': expected COLUMN=VALUE", filter_opt, filters[k]);
+    s->fcols[k] = strndup(filters[k], (size_t)(eq - filters[k]));
+    s->fvals[k] = strdup(eq + 1);
+    s->nf = k + 1;
+    if (!s->fcols[k] || !s->fvals[k]) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a filter");
+  }
+  emi_agg_spec_t spec = {.dims = dims, .ndims = ndims, .time_col = tcol, .value_col = vcol,
+                         .filter_cols = (const char *const *)s->fcols, .filter_vals = (const char *const *)s->fvals,
+                         .nfilters = s->nf, .nonnegative = 1};
+  EMI_TRY(emi_agg_read_csv(s->path, &spec, &s->agg));
+  if (emi_agg_count(s->agg) == 0)
+    EMI_FAIL(EMI_ERR_INPUT, "%s: no observations%s", s->path, s->nf ? " after the filters" : "");
+  if (emi_agg_count_missing(s->agg) > 0) {
+    for (int64_t i = 0; i < emi_agg_count(s->agg); i++)
+      if (emi_agg_missing(s->agg)[i])
+        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: value is missing: reconciliation needs every reported total", s->path,
+                 (long long)emi_agg_lines(s->agg)[i]);
+  }
+cleanup:
+  return err;
+}
+
+static void period_label(char *buf, size_t size, int32_t start, int32_t months)
+{
+  int y = start / 12, m = start % 12 + 1;
+  if (months == 12 && m == 1) snprintf(buf, size, "%04d", y);
+  else if (months == 1) snprintf(buf, size, "%04d-%02d", y, m);
+  else snprintf(buf, size, "%04d-%02d/P%dM", y, m, months);
+}
+
+/* Index of code `c` in list (n sorted codes); -1 when absent. */
+static int find_code(char **list, int n, const char *c)
+{
+  int lo = 0, hi = n - 1;
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2, r = strcmp(list[mid], c);
+    if (!r) return mid;
+    if (r < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+typedef struct {
+  int np, nc, nd;
+  int32_t *pstart, *pmonths; /* periods (sorted) */
+  char **cit, **dst;         /* codes (sorted, borrowed from the agg objects) */
+  double *B, *M, *D;         /* reported: [p][c], [p][d] (corrected), [p][c][d] */
+} tables_t;
+
+/* Period index of observation i of agg, in the tables' period list (or -1). */
+static int period_of(const tables_t *t, const emi_agg_t *a, int64_t i)
+{
+  int32_t s = emi_agg_period_start(a)[i], m = emi_agg_period_months(a)[i];
+  for (int p = 0; p < t->np; p++)
+    if (t->pstart[p] == s && t->pmonths[p] == m) return p;
+  return -1;
+}
+
+static emi_err_t build_tables(emi_ctx_t *ctx, source_t *src, tables_t *t)
+{
+  emi_err_t err = EMI_SUCCESS;
+  source_t *bs = &src[0], *ms = &src[1], *ds = &src[2];
+  double coverage, duration;
+  uint8_t *seen = NULL;
+  EMI_TRY(emi_opts_get_real(ctx->opts, "mirror-coverage", &coverage));
+  EMI_TRY(emi_opts_get_real(ctx->opts, "mirror-duration-factor", &duration));
+  /* periods: those of the border file; the others must have exactly the same */
+  t->np = emi_agg_nperiods(bs->agg);
+  EMI_MALLOC(t->pstart, t->np, "periods");
+  EMI_MALLOC(t->pmonths, t->np, "periods");
+  for (int p = 0; p < t->np; p++) emi_agg_period(bs->agg, p, &t->pstart[p], &t->pmonths[p]);
+  for (int k = 1; k < 3; k++) {
+    for (int32_t p = 0; p < emi_agg_nperiods(src[k].agg); p++) {
+      int32_t s, m;
+      emi_agg_period(src[k].agg, p, &s, &m);
+      int found = 0;
+      for (int q = 0; q < t->np; q++) found |= t->pstart[q] == s && t->pmonths[q] == m;
+      if (!found) {
+        char lab[64];
+        period_label(lab, sizeof lab, s, m);
+        EMI_FAIL(EMI_ERR_INPUT, "%s has period %s, which the border totals (%s) lack", src[k].path, lab, bs->path);
+      }
+    }
+    if (emi_agg_nperiods(src[k].agg) != t->np) {
+      for (int q = 0; q < t->np; q++) {
+        int found = 0;
+        for (int32_t p = 0; p < emi_agg_nperiods(src[k].agg); p++) {
+          int32_t s, m;
+          emi_agg_period(src[k].agg, p, &s, &m);
+          found |= t->pstart[q] == s && t->pmonths[q] == m;
+        }
+        if (!found) {
+          char lab[64];
+          period_label(lab, sizeof lab, t->pstart[q], t->pmonths[q]);
+          EMI_FAIL(EMI_ERR_INPUT, "%s has no observation for period %s (the border totals have it)", src[k].path, lab);
+        }
+      }
+    }
+  }
+  /* codes: citizenships of the border file, destinations of the mirror file */
+  t->nc = emi_agg_ncodes(bs->agg, 0);
+  t->nd = emi_agg_ncodes(ms->agg, 0);
+  EMI_MALLOC(t->cit, t->nc, "citizenship codes");
+  EMI_MALLOC(t->dst, t->nd, "destination codes");
+  for (int c = 0; c < t->nc; c++) t->cit[c] = (char *)emi_agg_code(bs->agg, 0, c);
+  for (int d = 0; d < t->nd; d++) t->dst[d] = (char *)emi_agg_code(ms->agg, 0, d);
+  size_t np = (size_t)t->np, nc = (size_t)t->nc, nd = (size_t)t->nd;
+  EMI_CALLOC(t->B, np * nc, "border totals");
+  EMI_CALLOC(t->M, np * nd, "mirror totals");
+  EMI_CALLOC(t->D, np * nc * nd, "declared emigration");
+  EMI_CALLOC(seen, np * (nc > nd ? nc : nd), "cell flags");
+  for (int64_t i = 0; i < emi_agg_count(bs->agg); i++) {
+    size_t at = (size_t)period_of(t, bs->agg, i) * nc + (size_t)emi_agg_code_index(bs->agg, 0)[i];
+    t->B[at] = emi_agg_values(bs->agg)[i];
+    seen[at] = 1;
+  }
+  for (size_t at = 0; at < np * nc; at++)
+    if (!seen[at]) {
+      char lab[64];
+      period_label(lab, sizeof lab, t->pstart[at / nc], t->pmonths[at / nc]);
+      EMI_FAIL(EMI_ERR_INPUT, "%s: no total for citizenship %s in period %s (write 0 if there were none)", bs->path,
+               t->cit[at % nc], lab);
+    }
+  memset(seen, 0, np * (nc > nd ? nc : nd));
+  for (int64_t i = 0; i < emi_agg_count(ms->agg); i++) {
+    size_t at = (size_t)period_of(t, ms->agg, i) * nd + (size_t)emi_agg_code_index(ms->agg, 0)[i];
+    t->M[at] = emi_agg_values(ms->agg)[i] / coverage * duration;
+    seen[at] = 1;
+  }
+  for (size_t at = 0; at < np * nd; at++)
+    if (!seen[at]) {
+      char lab[64];
+      period_label(lab, sizeof lab, t->pstart[at / nd], t->pmonths[at / nd]);
+      EMI_FAIL(EMI_ERR_INPUT, "%s: no total for destination %s in period %s (write 0 if there were none)", ms->path,
+               t->dst[at % nd], lab);
+    }
+  /* declared: sparse; every code must be one of the border citizenships / mirror destinations */
+  for (int64_t i = 0; i < emi_agg_count(ds->agg); i++) {
+    const char *cc = emi_agg_code(ds->agg, 0, emi_agg_code_index(ds->agg, 0)[i]);
+    const char *dc = emi_agg_code(ds->agg, 1, emi_agg_code_index(ds->agg, 1)[i]);
+    int c = find_code(t->cit, t->nc, cc), d = find_code(t->dst, t->nd, dc);
+    if (c < 0)
+      EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: citizenship '%s' has no border total in %s", ds->path,
+               (long long)emi_agg_lines(ds->agg)[i], cc, bs->path);
+    if (d < 0)
+      EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: destination '%s' has no mirror total in %s", ds->path,
+               (long long)emi_agg_lines(ds->agg)[i], dc, ms->path);
+    t->D[((size_t)period_of(t, ds->agg, i) * nc + (size_t)c) * nd + (size_t)d] = emi_agg_values(ds->agg)[i];
+  }
+cleanup:
+  free(seen);
+  return err;
+}
+
+static void tables_clear(tables_t *t)
+{
+  free(t->pstart);
+  free(t->pmonths);
+  free(t->cit);
+  free(t->dst);
+  free(t->B);
+  free(t->M);
+  free(t->D);
+}
+
+typedef struct {
+  double *Bh, *Bsd, *Mh, *Msd, *U, *Uc, *Ud;
+  int64_t *solves, *active, *iters, *conv;
+  double *resid, *ipf_dev;
+} results_t;
+
+/* Reconcile period p (local row r of the results). */
+static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int r, results_t *o)
+{
+  emi_err_t err = EMI_SUCCESS;
+  size_t nc = (size_t)t->nc, nd = (size_t)t->nd, n = nc + nd;
+  double bcv, mcv, vfloor, sfloor, tol;
+  int64_t maxit;
+  double *x = NULL, *V = NULL, *A = NULL, *yh = NULL, *cov = NULL, *work = NULL, *seed = NULL, *ipfw = NULL;
+  const double *Dp = t->D + (size_t)p * nc * nd;
+  char lab[64];
+  period_label(lab, sizeof lab, t->pstart[p], t->pmonths[p]);
+  EMI_TRY(emi_opts_get_real(ctx->opts, "border-cv", &bcv));
+  EMI_TRY(emi_opts_get_real(ctx->opts, "mirror-cv", &mcv));
+  EMI_TRY(emi_opts_get_real(ctx->opts, "var-floor", &vfloor));
+  EMI_TRY(emi_opts_get_real(ctx->opts, "seed-floor", &sfloor));
+  EMI_TRY(emi_opts_get_real(ctx->opts, "ipf-tol-rel", &tol));
+  EMI_TRY(emi_opts_get_int(ctx->opts, "ipf-max-iter", &maxit));
+  EMI_MALLOC(x, n, "GLS estimates");
+  EMI_MALLOC(V, n, "GLS variances");
+  EMI_MALLOC(A, n, "GLS constraint");
+  EMI_MALLOC(yh, n, "GLS result");
+  EMI_MALLOC(cov, n * n, "GLS covariance");
+  /* y = x - lower bound (declared row / column sums) */
+  double rhs = 0.0;
+  for (size_t c = 0; c < nc; c++) {
+    double lb = 0.0;
+    for (size_t d = 0; d < nd; d++) lb += Dp[c * nd + d];
+    double b = t->B[(size_t)p * nc + c];
+    x[c] = b - lb;
+    V[c] = (bcv * b) * (bcv * b) + vfloor;
+    A[c] = 1.0;
+    rhs -= lb;
+  }
+  for (size_t d = 0; d < nd; d++) {
+    double lb = 0.0;
+    for (size_t c = 0; c < nc; c++) lb += Dp[c * nd + d];
+    double m = t->M[(size_t)p * nd + d];
+    x[nc + d] = m - lb;
+    V[nc + d] = (mcv * m) * (mcv * m) + vfloor;
+    A[nc + d] = -1.0;
+    rhs += lb;
+  }
+  emi_gls_problem_t prob = {.n = n, .m = 1, .x = x, .V = V, .v_diag = 1, .A = A, .b = &rhs};
+  emi_gls_opts_t go;
+  emi_gls_opts_default(&go);
+  go.nonneg = 1;
+  emi_gls_result_t gr = {0};
+  size_t lw = emi_gls_work_len(n, 1, 1, 1);
+  EMI_MALLOC(work, lw, "GLS workspace");
+  emi_err_t e = emi_gls_solve(&prob, &go, yh, cov, NULL, NULL, work, lw, &gr);
+  if (e) EMI_FAIL(e, "period %s: GLS reconciliation failed: %s", lab, emi_err_message());
+  for (size_t c = 0; c < nc; c++) {
+    o->Uc[(size_t)r * nc + c] = yh[c];
+    o->Bh[(size_t)r * nc + c] = yh[c] + (t->B[(size_t)p * nc + c] - x[c]);
+    o->Bsd[(size_t)r * nc + c] = sqrt(fmax(cov[c * n + c], 0.0));
+  }
+  for (size_t d = 0; d < nd; d++) {
+    o->Ud[(size_t)r * nd + d] = yh[nc + d];
+    o->Mh[(size_t)r * nd + d] = yh[nc + d] + (t->M[(size_t)p * nd + d] - x[nc + d]);
+    o->Msd[(size_t)r * nd + d] = sqrt(fmax(cov[(nc + d) * n + nc + d], 0.0));
+  }
+  o->solves[r] = gr.solves;
+  o->active[r] = (int64_t)gr.n_active;
+  o->resid[r] = gr.max_residual;
+
+  /* IPF: spread undeclared over citizenship x destination like the declared */
+  double *U = o->U + (size_t)r * nc * nd;
+  for (size_t k = 0; k < nc * nd; k++) U[k] = Dp[k] + sfloor;
+  size_t dims[2] = {nc, nd};
+  int d0[1] = {0}, d1[1] = {1};
+  emi_ipf_margin_t mg[2] = {{1, d0, o->Uc + (size_t)r * nc}, {1, d1, o->Ud + (size_t)r * nd}};
+  emi_ipf_opts_t io;
+  emi_ipf_opts_default(&io);
+  io.tol_rel = tol;
+  io.max_iter = (int)maxit;
+  emi_ipf_result_t ir = {0};
+  size_t liw = emi_ipf_work_len(2, dims, 2, mg);
+  EMI_MALLOC(ipfw, liw, "IPF workspace");
+  e = emi_ipf_fit(2, dims, U, 2, mg, &io, ipfw, liw, &ir);
+  if (e == EMI_ERR_INFEASIBLE)
+    EMI_FAIL(e, "period %s: cannot spread undeclared emigration over destinations: %s (citizenships with undeclared "
+             "emigration but no declared emigrant anywhere need seed-floor > 0)", lab, emi_err_message());
+  if (e && e != EMI_ERR_NOCONV) EMI_FAIL(e, "period %s: IPF failed: %s", lab, emi_err_message());
+  if (e == EMI_ERR_NOCONV) {
+    emi_err_clear();
+    emi_log_warn("reconcile: period %s: IPF not converged after %d iterations (deviation %.3g); flagged in "
+                 "ipf_converged", lab, ir.iterations, ir.max_dev);
+  }
+  o->iters[r] = ir.iterations;
+  o->ipf_dev[r] = ir.max_dev;
+  o->conv[r] = ir.converged;
+cleanup:
+  free(x);
+  free(V);
+  free(A);
+  free(yh);
+  free(cov);
+  free(work);
+  free(seed);
+  free(ipfw);
+  return err;
+}
+
+emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
+{
+  emi_err_t err = EMI_SUCCESS;
+  source_t src[3];
+  tables_t t = {0};
+  results_t o = {0};
+  emi_h5_file_t *f = NULL;
+  emi_provenance_t *prov = NULL;
+  const char *cit_col, *dst_col, *out_path;
+  char **plabels = NULL;
+  uint64_t row0 = 0, nrows = 0, chunk = 1;
+  memset(src, 0, sizeof src);
+
+  EMI_TRY(emi_opts_get_str(ctx->opts, "output", &out_path));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "citizen-col", &cit_col));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "destination-col", &dst_col));
+  const char *bd[1] = {cit_col}, *md[1] = {dst_col}, *dd[2] = {cit_col, dst_col};
+  EMI_TRY(source_load(ctx, &src[0], "border", "border-filter", 1, bd));
+  EMI_TRY(source_load(ctx, &src[1], "mirror", "mirror-filter", 1, md));
+  EMI_TRY(source_load(ctx, &src[2], "declared", "declared-filter", 2, dd));
+  EMI_TRY(build_tables(ctx, src, &t));
+  emi_log_info("reconcile: %d period(s) x %d citizenship(s) x %d destination(s)", t.np, t.nc, t.nd);
+
+  /* periods over ranks, in whole chunks of the largest array */
+  size_t nc = (size_t)t.nc, nd = (size_t)t.nd;
+  uint64_t gd3[3] = {(uint64_t)t.np, nc, nd};
+  EMI_TRY(emi_h5_chunk_rows(EMI_H5_DOUBLE, 3, gd3, &chunk));
+  EMI_TRY(emi_h5_partition((uint64_t)t.np, chunk, ctx->comm, &row0, &nrows));
+  size_t nr = (size_t)nrows;
+  EMI_CALLOC(o.Bh, nr * nc + 1, "results");
+  EMI_CALLOC(o.Bsd, nr * nc + 1, "results");
+  EMI_CALLOC(o.Uc, nr * nc + 1, "results");
+  EMI_CALLOC(o.Mh, nr * nd + 1, "results");
+  EMI_CALLOC(o.Msd, nr * nd + 1, "results");
+  EMI_CALLOC(o.Ud, nr * nd + 1, "results");
+  EMI_CALLOC(o.U, nr * nc * nd + 1, "results");
+  EMI_CALLOC(o.solves, nr + 1, "results");
+  EMI_CALLOC(o.active, nr + 1, "results");
+  EMI_CALLOC(o.iters, nr + 1, "results");
+  EMI_CALLOC(o.conv, nr + 1, "results");
+  EMI_CALLOC(o.resid, nr + 1, "results");
+  EMI_CALLOC(o.ipf_dev, nr + 1, "results");
+  emi_err_t local = EMI_SUCCESS;
+  for (size_t r = 0; r < nr && !local; r++) local = reconcile_period(ctx, &t, (int)(row0 + r), (int)r, &o);
+  EMI_TRY(emi_mpi_agree(ctx->comm, local, NULL));
+
+  /* write */
+  EMI_TRY(emi_output_begin(ctx, out_path, &f, &prov));
+  for (int k = 0; k < 3; k++) EMI_TRY(emi_provenance_add_input(prov, src[k].path));
+  const char *G = "/reconciliation";
+  EMI_TRY(emi_h5_group_ensure(f, G));
+  EMI_CALLOC(plabels, (size_t)t.np, "period labels");
+  int64_t *pst = NULL;
+  for (int p = 0; p < t.np; p++) {
+    char lab[64];
+    period_label(lab, sizeof lab, t.pstart[p], t.pmonths[p]);
+    if (!(plabels[p] = strdup(lab))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a period label");
+  }
+  (void)pst;
+  EMI_TRY(emi_h5_write_scale_str(f, G, "period", (uint64_t)t.np, (const char *const *)plabels, "",
+                                 "period (YYYY = calendar year, YYYY-MM = month, YYYY-MM/PnM = n months)"));
+  EMI_TRY(emi_h5_write_scale_str(f, G, "citizen", nc, (const char *const *)t.cit, "", "citizenship"));
+  EMI_TRY(emi_h5_write_scale_str(f, G, "destination", nd, (const char *const *)t.dst, "",
+                                 "country of destination"));
+  const char *sc_pc[2] = {"/reconciliation/period", "/reconciliation/citizen"};
+  const char *sc_pd[2] = {"/reconciliation/period", "/reconciliation/destination"};
+  const char *sc_pcd[3] = {"/reconciliation/period", "/reconciliation/citizen", "/reconciliation/destination"};
+  const char *sc_p[1] = {"/reconciliation/period"};
+  uint64_t gpc[2] = {(uint64_t)t.np, nc}, gpd[2] = {(uint64_t)t.np, nd}, gp[1] = {(uint64_t)t.np};
+  /* reported inputs are known on every rank: write this rank's rows of them too */
+  const double *Bloc = t.B + row0 * nc, *Mloc = t.M + row0 * nd, *Dloc = t.D + row0 * nc * nd;
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/border_reported", EMI_H5_DOUBLE, 2, gpc, sc_pc, row0, nrows, Bloc,
+                             "persons", "border-based emigration as reported"));
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/border_reconciled", EMI_H5_DOUBLE, 2, gpc, sc_pc, row0, nrows,
+                             o.Bh, "persons", "border-based emigration after GLS reconciliation"));
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/border_sd", EMI_H5_DOUBLE, 2, gpc, sc_pc, row0, nrows, o.Bsd,
+                             "persons", "standard deviation of the reconciled border-based emigration"));
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/mirror_reported", EMI_H5_DOUBLE, 2, gpd, sc_pd, row0, nrows, Mloc,
+                             "persons", "mirror immigration corrected for coverage and duration definition"));
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/mirror_reconciled", EMI_H5_DOUBLE, 2, gpd, sc_pd, row0, nrows,
+                             o.Mh, "persons", "mirror-based emigration after GLS reconciliation"));
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/mirror_sd", EMI_H5_DOUBLE, 2, gpd, sc_pd, row0, nrows, o.Msd,
+                             "persons", "standard deviation of the reconciled mirror-based emigration"));
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/declared", EMI_H5_DOUBLE, 3, gd3, sc_pcd, row0, nrows, Dloc,
+                             "persons", "declared emigration (deregistrations)"));
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/undeclared", EMI_H5_DOUBLE, 3, gd3, sc_pcd, row0, nrows, o.U,
+                             "persons", "undeclared emigration by citizenship and destination (IPF)"));
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/undeclared_by_citizen", EMI_H5_DOUBLE, 2, gpc, sc_pc, row0, nrows,
+                             o.Uc, "persons", "undeclared emigration by citizenship (IPF row margin)"));
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/undeclared_by_destination", EMI_H5_DOUBLE, 2, gpd, sc_pd, row0,
+                             nrows, o.Ud, "persons", "undeclared emigration by destination (IPF column margin)"));
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/gls_solves", EMI_H5_INT64, 1, gp, sc_p, row0, nrows, o.solves, "1",
+                             "Cholesky solves of the GLS active-set iteration"));
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/gls_active", EMI_H5_INT64, 1, gp, sc_p, row0, nrows, o.active, "1",
+                             "estimates held at their lower bound (declared emigration)"));
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/gls_max_residual", EMI_H5_DOUBLE, 1, gp, sc_p, row0, nrows,
+                             o.resid, "persons", "largest violation of the accounting constraint after GLS"));
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/ipf_iterations", EMI_H5_INT64, 1, gp, sc_p, row0, nrows, o.iters,
+                             "1", "IPF sweeps"));
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/ipf_max_deviation", EMI_H5_DOUBLE, 1, gp, sc_p, row0, nrows,
+                             o.ipf_dev, "persons", "largest IPF margin deviation after the last sweep"));
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/ipf_converged", EMI_H5_INT64, 1, gp, sc_p, row0, nrows, o.conv,
+                             "1", "1 if IPF converged within ipf-max-iter, else 0"));
+  EMI_TRY(emi_output_finish(ctx, &f, prov));
+  emi_log_info("reconcile: wrote %s", out_path);
+cleanup:
+  emi_h5_file_abort(&f);
+  emi_provenance_destroy(&prov);
+  for (int k = 0; k < 3; k++) source_clear(&src[k]);
+  if (plabels)
+    for (int p = 0; p < t.np; p++) free(plabels[p]);
+  free(plabels);
+  tables_clear(&t);
+  free(o.Bh), free(o.Bsd), free(o.Uc), free(o.Mh), free(o.Msd), free(o.Ud), free(o.U);
+  free(o.solves), free(o.active), free(o.iters), free(o.conv), free(o.resid), free(o.ipf_dev);
+  return err;
+}

@@ -1,0 +1,15 @@
+/* emi_commands.h: the commands' run functions and options tables (one file per command). */
+#ifndef EMI_COMMANDS_H
+#define EMI_COMMANDS_H
+
+#include "emi_cli.h"
+
+extern const emi_opt_spec_t emi_ipf_specs[];
+extern const int emi_ipf_nspecs;
+emi_err_t emi_cmd_ipf(emi_ctx_t *ctx);
+
+extern const emi_opt_spec_t emi_reconcile_specs[];
+extern const int emi_reconcile_nspecs;
+emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx);
+
+#endif /* EMI_COMMANDS_H */

@@ -1,0 +1,75 @@
+/* emi_output.c: see emi_output.h. */
+#include "emi_output.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+emi_err_t emi_read_text_file(const char *path, size_t max_bytes, char **text, size_t *len)
+{
+  emi_err_t err = EMI_SUCCESS;
+  char *buf = NULL;
+  size_t n = 0;
+  *text = NULL;
+  *len = 0;
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return EMI_ERROR(EMI_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+  EMI_MALLOC(buf, max_bytes + 1, "file text");
+  n = fread(buf, 1, max_bytes + 1, fp);
+  if (ferror(fp)) EMI_FAIL(EMI_ERR_IO, "error reading %s: %s", path, strerror(errno));
+  if (n > max_bytes) EMI_FAIL(EMI_ERR_INPUT, "%s is larger than %zu bytes", path, max_bytes);
+  buf[n] = '\0';
+  *text = buf;
+  *len = n;
+  buf = NULL;
+cleanup:
+  free(buf);
+  fclose(fp);
+  return err;
+}
+
+emi_err_t emi_output_begin(emi_ctx_t *ctx, const char *path, emi_h5_file_t **f, emi_provenance_t **prov)
+{
+  emi_err_t err = EMI_SUCCESS;
+  char *text = NULL;
+  size_t len = 0;
+  *f = NULL;
+  *prov = NULL;
+  EMI_TRY(emi_provenance_create(ctx->comm, ctx->argc, ctx->argv, prov));
+  if (ctx->config_path) {
+    EMI_TRY(emi_read_text_file(ctx->config_path, 1u << 20, &text, &len));
+    EMI_TRY(emi_provenance_set_config(*prov, text, len));
+  }
+  EMI_TRY(emi_h5_file_create(ctx->comm, path, f));
+cleanup:
+  free(text);
+  if (err) emi_provenance_destroy(prov);
+  return err;
+}
+
+emi_err_t emi_output_finish(emi_ctx_t *ctx, emi_h5_file_t **f, emi_provenance_t *prov)
+{
+  emi_err_t err = EMI_SUCCESS;
+  const char **cells = NULL;
+  char *text = NULL;
+  size_t len = 0;
+  int n = emi_opts_count(ctx->opts);
+  static const char *const cols[] = {"name", "value", "units", "source"};
+  EMI_TRY(emi_h5_write_provenance(*f, prov));
+  EMI_MALLOC(cells, 4 * (size_t)(n > 0 ? n : 1), "options table");
+  for (int i = 0; i < n; i++)
+    emi_opts_row(ctx->opts, i, &cells[4 * i], &cells[4 * i + 1], &cells[4 * i + 2], &cells[4 * i + 3]);
+  EMI_TRY(emi_h5_write_str_table(*f, "/config/options", (uint64_t)n, 4, cols, cells,
+                                 "resolved options of the command (value and where it came from)"));
+  if (ctx->config_path) {
+    EMI_TRY(emi_read_text_file(ctx->config_path, 1u << 20, &text, &len));
+    EMI_TRY(emi_h5_attr_str(*f, "/config", "ini_path", ctx->config_path));
+    EMI_TRY(emi_h5_attr_str(*f, "/config", "ini_text", text));
+  }
+  EMI_TRY(emi_h5_file_commit(f));
+cleanup:
+  free(cells);
+  free(text);
+  return err;
+}

@@ -1,0 +1,29 @@
+/* emi_output.h: opening and finishing a command's HDF5 output the same way everywhere.
+ *
+ *   emi_h5_file_t *f = NULL;
+ *   emi_provenance_t *prov = NULL;
+ *   EMI_TRY(emi_output_begin(ctx, path, &f, &prov));    // OUT.part created, provenance collected
+ *   EMI_TRY(emi_provenance_add_input(prov, input));      // as inputs are read
+ *   ... write groups ...
+ *   EMI_TRY(emi_output_finish(ctx, &f, prov));          // provenance + /config, then rename
+ * cleanup:
+ *   emi_h5_file_abort(&f);                               // no-op after finish
+ *   emi_provenance_destroy(&prov);
+ *
+ * /config holds the resolved options table of the command (`options`: name, value, units, source)
+ * and, when a config file was given, its text (attribute `ini_text`) and path.
+ */
+#ifndef EMI_OUTPUT_H
+#define EMI_OUTPUT_H
+
+#include "emi_cli.h"
+#include "emi_h5.h"
+#include "emi_provenance.h"
+
+emi_err_t emi_output_begin(emi_ctx_t *ctx, const char *path, emi_h5_file_t **f, emi_provenance_t **prov);
+emi_err_t emi_output_finish(emi_ctx_t *ctx, emi_h5_file_t **f, emi_provenance_t *prov);
+
+/* Read a whole (small) text file into a NUL-terminated buffer the caller frees. */
+emi_err_t emi_read_text_file(const char *path, size_t max_bytes, char **text, size_t *len);
+
+#endif /* EMI_OUTPUT_H */

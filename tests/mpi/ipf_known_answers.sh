@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# ipf_known_answers.sh EMFLOW EXAMPLES OUTDIR PYTHON: `emflow ipf` reproduces the published results in
+# known_answers.md (migest ipf2 reference pages), to the printed precision, and its bad-input errors.
+set -u
+emflow=$1 ex=$2 out=$3 py=$4
+fail=0
+die() { echo "FAIL: $*"; fail=$((fail + 1)); }
+
+# Willekens (1999) 2x2: [[13.25, 4.75], [2.75, 17.25]] (2 decimals)
+"$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" --margin "$ex/willekens_cols.csv" \
+  -o "$out/w.csv" --log-level error || die "willekens run"
+got=$(awk -F, 'NR>1{printf "%s%s%s=%.2f", sep, $1, $2, $3; sep=" "}' "$out/w.csv")
+[ "$got" = "AA=13.25 AB=4.75 BA=2.75 BB=17.25" ] || die "willekens: $got"
+
+# uniform seed (no --seed): [[7.58, 10.42], [8.42, 11.58]]
+"$emflow" ipf --margin "$ex/willekens_rows.csv" --margin "$ex/willekens_cols.csv" -o "$out/u.csv" --log-level error || die "uniform run"
+got=$(awk -F, 'NR>1{printf "%s%s%s=%.2f", sep, $1, $2, $3; sep=" "}' "$out/u.csv")
+[ "$got" = "AA=7.58 AB=10.42 BA=8.42 BB=11.58" ] || die "uniform: $got"
+
+# only row totals: [[12.857, 5.143], [2.5, 17.5]]
+"$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" -o "$out/r.csv" --log-level error || die "rows run"
+got=$(awk -F, 'NR>1{printf "%s%s%s=%.3f", sep, $1, $2, $3; sep=" "}' "$out/r.csv")
+[ "$got" = "AA=12.857 AB=5.143 BA=2.500 BB=17.500" ] || die "rows only: $got"
+
+# 3x3 with a structural zero, HDF5 output on 2 ranks: rounded [[72, 40, 59], [32, 88, 0], [396, 12, 1]]
+mpiexec -n 2 --oversubscribe "$emflow" ipf --seed "$ex/zero_seed.csv" --margin "$ex/zero_rows.csv" \
+  --margin "$ex/zero_cols.csv" -o "$out/z.h5" --log-level error || die "zero run"
+if [ -n "$py" ]; then
+  "$py" - "$out/z.h5" <<'PY' || die "zero: values"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+x = f["/ipf/fitted"][()]
+want = [[72, 40, 59], [32, 88, 0], [396, 12, 1]]
+ok = [[round(v) for v in row] for row in x] == want and x[1][2] == 0.0
+ok = ok and f["/ipf"].attrs["status"] == "converged" and f["/ipf/fitted"].dims[0][0].name == "/ipf/dim_origin"
+print("zero-cell fit", x.tolist(), "ok" if ok else "WRONG")
+sys.exit(0 if ok else 1)
+PY
+fi
+
+# bad input: one clear error naming the file (exit status 4 = invalid input)
+printf 'origin,value\nA,18\nB,20\nC,0\n' > "$out/bad_code.csv"
+msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$out/bad_code.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -q "bad_code.csv:4: origin = 'C' is not a code" <<<"$msg" || die "unknown code: rc=$rc $msg"
+printf 'origin,value\nA,18\nB,-20\n' > "$out/neg.csv"
+msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$out/neg.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -q "neg.csv:3" <<<"$msg" || die "negative: rc=$rc $msg"
+printf 'origin,value\nA,18\nB,21\n' > "$out/rows21.csv"
+msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$out/rows21.csv" --margin "$ex/willekens_cols.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 10 ] && grep -q "rows21.csv" <<<"$msg" || die "disagreeing totals: rc=$rc $msg"
+printf 'origin,destination,value\nA,A,1\nA,B,1\nB,A,1\n' > "$out/holey.csv"
+msg=$("$emflow" ipf --seed "$out/holey.csv" --margin "$ex/willekens_rows.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -q "no row for cell (origin=B, destination=B)" <<<"$msg" || die "missing cell: rc=$rc $msg"
+msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" --margin "$ex/willekens_cols.csv" \
+  --max-iter 2 -o "$out/nc.csv" 2>&1); rc=$?
+[ $rc = 11 ] && grep -q "not converged after 2 iterations" <<<"$msg" && [ ! -e "$out/nc.csv" ] || die "non-convergence: rc=$rc $msg"
+[ ! -e "$out/x.csv" ] && [ ! -e "$out/x.csv.part" ] || die "a failed run left an output file"
+
+echo "ipf_known_answers: $fail failure(s)"
+[ $fail = 0 ]

@@ -1,0 +1,32 @@
+# emflow reconcile / emflow ipf end to end, at 1, 2 and 3 ranks (issue 5).
+#   reconcile_np{1,2,3}            run the hand-computed case of tests/data/reconcile
+#   reconcile_check_np{1,2,3}      values against an independent numpy computation (reconcile_check.py)
+#   reconcile_repro_np1_vs_np{2,3} h5diff of the outputs (root provenance attributes excluded)   [repro]
+#   ipf_known_answers              emflow ipf reproduces migest's published examples (CSV and HDF5)
+# Each rank count runs in its own directory with the same relative output name, so that the command
+# line, and with it the resolved options table stored in /config, is the same.
+set(EMI_REC_OUT ${CMAKE_CURRENT_BINARY_DIR}/reconcile_out)
+foreach(np 1 2 3)
+  file(MAKE_DIRECTORY ${EMI_REC_OUT}/np${np})
+  emi_add_mpi_test(NAME reconcile RANKS ${np}
+                   COMMAND $<TARGET_FILE:emflow> reconcile --config ${PROJECT_SOURCE_DIR}/tests/data/reconcile/reconcile.ini
+                           -o reconcile.h5)
+  set_tests_properties(reconcile_np${np} PROPERTIES FIXTURES_SETUP reconcile_np${np}
+                       WORKING_DIRECTORY ${EMI_REC_OUT}/np${np})
+  if(PYTHON3_SYSTEM)
+    add_test(NAME reconcile_check_np${np}
+             COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/reconcile_check.py ${EMI_REC_OUT}/np${np}/reconcile.h5)
+    set_tests_properties(reconcile_check_np${np} PROPERTIES LABELS mpi TIMEOUT 60 FIXTURES_REQUIRED reconcile_np${np})
+  endif()
+endforeach()
+foreach(np 2 3)
+  add_test(NAME reconcile_repro_np1_vs_np${np}
+           COMMAND ${H5DIFF_EXECUTABLE} -r --exclude-attribute / ${EMI_REC_OUT}/np1/reconcile.h5
+                   ${EMI_REC_OUT}/np${np}/reconcile.h5)
+  set_tests_properties(reconcile_repro_np1_vs_np${np} PROPERTIES LABELS repro TIMEOUT 60
+                       FIXTURES_REQUIRED "reconcile_np1;reconcile_np${np}")
+endforeach()
+add_test(NAME ipf_known_answers
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/ipf_known_answers.sh $<TARGET_FILE:emflow> ${PROJECT_SOURCE_DIR}/inputs/examples
+                 ${EMI_REC_OUT} ${PYTHON3_SYSTEM})
+set_tests_properties(ipf_known_answers PROPERTIES LABELS "unit;mpi" TIMEOUT 120 ENVIRONMENT "${EMI_MPI_TEST_ENV}")

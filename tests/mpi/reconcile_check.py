@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""reconcile_check.py OUT.h5: the hand-computed reconciliation case of tests/data/reconcile.
+
+Expected values are derived here independently of emflow:
+  GLS by the closed form x - V a (a'Va)^-1 (a'x - b) with numpy (one constraint, diagonal V),
+  its covariance V - V a a' V / (a'Va), and the 2x2 IPF fit by the odds-ratio closed form
+  (IPF keeps the seed's cross-product ratio; the margins fix the rest: a quadratic in one cell).
+Also checks units/long_name on every dataset and that dimension scales are attached.
+"""
+import sys
+
+import h5py
+import numpy as np
+
+f = h5py.File(sys.argv[1], "r")
+g = f["/reconciliation"]
+fails = 0
+
+
+def check(name, got, want, tol=1e-9):
+    global fails
+    got = np.asarray(got, dtype=float)
+    want = np.asarray(want, dtype=float)
+    if got.shape != want.shape or not np.allclose(got, want, rtol=tol, atol=tol):
+        print(f"FAIL {name}: got {got.tolist()}, expected {want.tolist()}")
+        fails += 1
+
+
+assert [s.decode() for s in g["period"][()]] == ["2021", "2022"]
+assert [s.decode() for s in g["citizen"][()]] == ["AZE", "RUS"]
+assert [s.decode() for s in g["destination"][()]] == ["RUS", "TUR"]
+
+cv = 0.1
+B = np.array([[100.0, 50.0], [80.0, 0.0]])            # border.csv
+M = np.array([[120.0, 60.0], [70.0, 30.0]])           # mirror.csv (coverage 1, duration 1)
+D = np.zeros((2, 2, 2))                               # declared.csv
+D[0] = [[40, 10], [5, 20]]
+D[1] = [[30, 5], [0, 0]]
+
+for p in range(2):
+    lb = np.concatenate([D[p].sum(axis=1), D[p].sum(axis=0)])
+    x = np.concatenate([B[p], M[p]])
+    y = x - lb
+    V = np.diag((cv * x) ** 2)                        # var-floor = 0
+    a = np.array([1.0, 1.0, -1.0, -1.0])
+    b = lb[2:].sum() - lb[:2].sum()
+    yh = y - V @ a * (a @ y - b) / (a @ V @ a)
+    cov = V - np.outer(V @ a, V @ a) / (a @ V @ a)
+    assert (yh >= 0).all()                            # no bound active in this case
+    check(f"border_reconciled[{p}]", g["border_reconciled"][p], yh[:2] + lb[:2])
+    check(f"mirror_reconciled[{p}]", g["mirror_reconciled"][p], yh[2:] + lb[2:])
+    check(f"border_sd[{p}]", g["border_sd"][p], np.sqrt(np.diag(cov)[:2]))
+    check(f"mirror_sd[{p}]", g["mirror_sd"][p], np.sqrt(np.diag(cov)[2:]))
+    check(f"undeclared_by_citizen[{p}]", g["undeclared_by_citizen"][p], yh[:2])
+    check(f"undeclared_by_destination[{p}]", g["undeclared_by_destination"][p], yh[2:])
+    check(f"declared[{p}]", g["declared"][p], D[p])
+    r, c = yh[:2], yh[2:]
+    S = D[p]                                          # seed-floor = 0
+    if (S > 0).all():
+        # F = [[t, r0-t], [c0-t, r1-c0+t]] with t (r1-c0+t) = k (r0-t)(c0-t), k = S00 S11 / (S01 S10)
+        k = S[0, 0] * S[1, 1] / (S[0, 1] * S[1, 0])
+        qa, qb, qc = 1 - k, (r[1] - c[0]) + k * (r[0] + c[0]), -k * r[0] * c[0]
+        roots = np.roots([qa, qb, qc])
+        t = [z.real for z in roots if abs(z.imag) < 1e-12 and 0 <= z.real <= min(r[0], c[0])][0]
+        F = np.array([[t, r[0] - t], [c[0] - t, r[1] - c[0] + t]])
+    else:
+        # second row of the seed is zero: row 0 takes the column margins as they are
+        F = np.array([c, [0.0, 0.0]])
+    check(f"undeclared[{p}]", g["undeclared"][p], F, tol=1e-7)  # IPF tolerance 1e-10 x total
+
+# hand values of period 2021 (README / issue note): 100 + 100*30/305, 50 + 25*30/305
+check("border 2021 by hand", g["border_reconciled"][0], [100 + 3000 / 305, 50 + 750 / 305])
+check("gls_active", g["gls_active"][()], [0, 0])
+check("ipf_converged", g["ipf_converged"][()], [1, 1])
+
+# self-description
+def visit(name, obj):
+    global fails
+    if isinstance(obj, h5py.Dataset):
+        for key in ("units", "long_name"):
+            if key not in obj.attrs:
+                print(f"FAIL {name} lacks attribute {key}")
+                fails += 1
+f.visititems(visit)
+if g["undeclared"].dims[1][0].name != "/reconciliation/citizen":
+    print("FAIL undeclared dimension 1 is not labelled by /reconciliation/citizen")
+    fails += 1
+for key in ("software", "version", "date", "command_line", "config_sha256", "input_sha256", "mpi_ranks"):
+    if key not in f.attrs:
+        print(f"FAIL root attribute {key} missing")
+        fails += 1
+
+print(f"reconcile_check: {'FAILED' if fails else 'ok'} ({fails} failures)")
+sys.exit(1 if fails else 0)
