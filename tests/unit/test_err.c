@@ -1,6 +1,8 @@
 /* test_err: the X-macro error list and the traceback machinery. */
 #include <string.h>
 
+#include <lapacke.h>
+
 #include "emi_err.h"
 #include "emi_test.h"
 
@@ -25,6 +27,15 @@ static emi_err_t outermost(int n)
 {
   EMI_CALL(outer(n));
   return EMI_SUCCESS;
+}
+
+/* EMI_LAPACKE_TRY: info > 0 from a Cholesky of a matrix that is not SPD, info < 0 for a bad argument. */
+static emi_err_t cholesky(int n, double *a)
+{
+  emi_err_t err = EMI_SUCCESS;
+  EMI_LAPACKE_TRY(LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', n, a, n > 0 ? n : 1), EMI_ERR_NOT_SPD, "test matrix");
+cleanup:
+  return err;
 }
 
 int main(void)
@@ -55,6 +66,22 @@ int main(void)
   CHECK(strstr(tb, "in inner()") < strstr(tb, "in outer()"));
   emi_err_clear();
   CHECK_INT_EQ(emi_err_code(), EMI_SUCCESS);
+
+  /* LAPACKE wrapper.  [[4, 2], [2, 3]] is SPD (L = [[2, 0], [1, sqrt 2]]); [[1, 2], [2, 1]] has
+   * eigenvalues 3 and -1, so dpotrf stops at the 2nd leading minor (info = 2). */
+  double spd[4] = {4, 2, 2, 3}, indef[4] = {1, 2, 2, 1};
+  CHECK_OK(cholesky(2, spd));
+  CHECK_CLOSE(spd[0], 2.0, 1e-15, 0);
+  CHECK_CLOSE(spd[3], sqrt(2.0), 1e-15, 0);
+  e = cholesky(2, indef);
+  CHECK_INT_EQ(e, EMI_ERR_NOT_SPD);
+  CHECK(strstr(emi_err_message(), "test matrix: matrix is not symmetric positive definite") != NULL);
+  CHECK(strstr(emi_err_message(), "info = 2") != NULL);
+  emi_err_clear();
+  e = cholesky(-1, spd);
+  CHECK_INT_EQ(e, EMI_ERR_INTERNAL);
+  CHECK(strstr(emi_err_message(), "argument 3 is invalid") != NULL);
+  emi_err_clear();
 
   /* A code passed up without being raised still yields a message. */
   e = emi_err_trace(EMI_ERR_IO, __FILE__, __LINE__, __func__);
