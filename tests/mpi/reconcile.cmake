@@ -19,6 +19,16 @@ foreach(np 1 2 3)
     set_tests_properties(reconcile_check_np${np} PROPERTIES LABELS mpi TIMEOUT 60 FIXTURES_REQUIRED reconcile_np${np})
   endif()
 endforeach()
+# 2 OpenMP threads per rank (2 ranks): same output as 1 rank x 1 thread
+file(MAKE_DIRECTORY ${EMI_REC_OUT}/omp2)
+emi_add_mpi_test(NAME reconcile_omp2 RANKS 2
+                 COMMAND $<TARGET_FILE:emflow> reconcile --config ${PROJECT_SOURCE_DIR}/tests/data/reconcile/reconcile.ini
+                         -o reconcile.h5 ENVIRONMENT OMP_NUM_THREADS=2)
+set_tests_properties(reconcile_omp2_np2 PROPERTIES FIXTURES_SETUP reconcile_omp2 WORKING_DIRECTORY ${EMI_REC_OUT}/omp2)
+add_test(NAME reconcile_repro_np1_vs_omp2
+         COMMAND ${H5DIFF_EXECUTABLE} -r --exclude-attribute / ${EMI_REC_OUT}/np1/reconcile.h5 ${EMI_REC_OUT}/omp2/reconcile.h5)
+set_tests_properties(reconcile_repro_np1_vs_omp2 PROPERTIES LABELS repro TIMEOUT 60
+                     FIXTURES_REQUIRED "reconcile_np1;reconcile_omp2")
 foreach(np 2 3)
   add_test(NAME reconcile_repro_np1_vs_np${np}
            COMMAND ${H5DIFF_EXECUTABLE} -r --exclude-attribute / ${EMI_REC_OUT}/np1/reconcile.h5
