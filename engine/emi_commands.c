@@ -24,6 +24,8 @@ const emi_command_t emi_commands[] = {
    0, 0, 1, emi_cmd_ipf},
   {"reconcile", "", "make border, mirror and declared emigration coherent (GLS), spread undeclared emigration (IPF)",
    emi_reconcile_specs, &emi_reconcile_nspecs, "reconcile", 0, 0, 1, emi_cmd_reconcile},
+  {"simulate", "", "synthetic border crossings with their ground truth (12/16 rule, declarations, faults)",
+   emi_simulate_specs, &emi_simulate_nspecs, "simulate", 0, 0, 1, emi_cmd_simulate},
 };
 const int emi_ncommands = (int)(sizeof emi_commands / sizeof emi_commands[0]);
 

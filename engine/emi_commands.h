@@ -12,4 +12,8 @@ extern const emi_opt_spec_t emi_reconcile_specs[];
 extern const int emi_reconcile_nspecs;
 emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx);
 
+extern const emi_opt_spec_t emi_simulate_specs[];
+extern const int emi_simulate_nspecs;
+emi_err_t emi_cmd_simulate(emi_ctx_t *ctx);
+
 #endif /* EMI_COMMANDS_H */
