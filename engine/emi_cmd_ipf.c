@@ -47,7 +47,7 @@ const emi_opt_spec_t emi_ipf_specs[] = {
   {"max-iter", "ipf", EMI_OPT_INT, "1000", "sweeps", "iteration cap (a sweep fits every margin once)", 1, 1e9},
   {"rescale", "ipf", EMI_OPT_CHOICE, "error", "", "margins whose totals disagree: error, or scale all to the first or the mean",
    0, 0, "error,first,mean"},
-  {"total-tol-rel", "ipf", EMI_OPT_REAL, "1e-11", "", "relative difference of margin totals treated as agreement (below tol-rel)", 0, 1},
+  {"total-tol-rel", "ipf", EMI_OPT_REAL, NULL, "", "relative difference of margin totals treated as agreement (default tol-rel / 10)", 0, 1},
   {"accept-nonconverged", "ipf", EMI_OPT_FLAG, "false", "", "write the last iterate when --max-iter is reached"},
 };
 const int emi_ipf_nspecs = (int)(sizeof emi_ipf_specs / sizeof emi_ipf_specs[0]);
@@ -296,7 +296,8 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
   EMI_TRY(emi_opts_get_str(ctx->opts, "output", &out_path));
   EMI_TRY(emi_opts_get_real(ctx->opts, "tol-rel", &o.tol_rel));
   EMI_TRY(emi_opts_get_real(ctx->opts, "tol-abs", &o.tol_abs));
-  EMI_TRY(emi_opts_get_real(ctx->opts, "total-tol-rel", &o.total_tol_rel));
+  o.total_tol_rel = -1.0;
+  if (emi_opts_is_set(ctx->opts, "total-tol-rel")) EMI_TRY(emi_opts_get_real(ctx->opts, "total-tol-rel", &o.total_tol_rel));
   EMI_TRY(emi_opts_get_int(ctx->opts, "max-iter", &max_iter));
   EMI_TRY(emi_opts_get_str(ctx->opts, "rescale", &rescale));
   EMI_TRY(emi_opts_get_flag(ctx->opts, "accept-nonconverged", &accept));
@@ -305,6 +306,8 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
               : !strcmp(rescale, "mean") ? EMI_IPF_RESCALE_TO_MEAN
                                          : EMI_IPF_RESCALE_ERROR;
   if (nm < 1) EMI_FAIL(EMI_ERR_USAGE, "ipf: give at least one --margin FILE");
+  if (o.total_tol_rel < 0) o.total_tol_rel = o.tol_rel / 10;
+  EMI_TRY(emi_output_check_path(out_path));
   if (o.total_tol_rel >= o.tol_rel)
     EMI_FAIL(EMI_ERR_CONFIG, "ipf: --total-tol-rel %g must be below --tol-rel %g (totals that agree only to "
              "total-tol-rel cannot be fitted to tol-rel)", o.total_tol_rel, o.tol_rel);
@@ -366,7 +369,38 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
 
   size_t lwork = emi_ipf_work_len(ndim, dims, nm, margins);
   EMI_MALLOC(work, lwork ? lwork : 1, "IPF workspace");
-  fit_err = emi_ipf_fit(ndim, dims, x, nm, margins, &o, work, lwork, &res);
+  /* Fit in rounds of sweeps so that long fits report progress and a fit that stalls (an
+   * infeasible zero pattern the pre-checks cannot see) stops instead of running to max-iter.
+   * Rounds continue from the current table: the iterates are those of one long call. */
+  {
+    emi_progress_t prog;
+    emi_ipf_opts_t round = o;
+    int done = 0, stalled = 0;
+    double prev_dev = INFINITY;
+    emi_progress_begin(&prog, "ipf", (double)o.max_iter, "sweeps");
+    for (;;) {
+      round.max_iter = o.max_iter - done < 200 ? o.max_iter - done : 200;
+      fit_err = emi_ipf_fit(ndim, dims, x, nm, margins, &round, work, lwork, &res);
+      done += res.iterations;
+      res.iterations = done;
+      if (fit_err != EMI_ERR_NOCONV || done >= o.max_iter) break;
+      /* no progress over a whole round of 200 sweeps: the margins cannot be met */
+      if (res.max_dev >= prev_dev * (1.0 - 1e-9)) {
+        stalled = 1;
+        break;
+      }
+      prev_dev = res.max_dev;
+      emi_err_clear();
+      emi_progress_update(&prog, done);
+    }
+    emi_progress_end(&prog, done);
+    if (stalled)
+      EMI_FAIL(EMI_ERR_INFEASIBLE,
+               "ipf: the fit stalled after %d sweeps with the largest deviation %.6g in margin %d (%s): these margins "
+               "cannot be met with this seed's pattern of zeros",
+               done, res.max_dev, res.worst_margin,
+               res.worst_margin >= 0 ? files[res.worst_margin + has_seed].path : "?");
+  }
   if (fit_err && fit_err != EMI_ERR_NOCONV) {
     /* name the margin by its file: the kernel says "margin k" */
     char msg[1024];

@@ -116,11 +116,11 @@ static void expected_text(const emi_opt_spec_t *s, char *buf, size_t size)
   switch (s->type) {
   case EMI_OPT_FLAG: snprintf(buf, size, "a boolean (true/false, yes/no, on/off, 1/0)"); break;
   case EMI_OPT_INT:
-    if (s->min < s->max) snprintf(buf, size, "an integer in [%.17g, %.17g]", s->min, s->max);
+    if (s->min < s->max) snprintf(buf, size, "an integer in [%.15g, %.15g]", s->min, s->max);
     else snprintf(buf, size, "an integer");
     break;
   case EMI_OPT_REAL:
-    if (s->min < s->max) snprintf(buf, size, "a finite number in [%.17g, %.17g]", s->min, s->max);
+    if (s->min < s->max) snprintf(buf, size, "a finite number in [%.15g, %.15g]", s->min, s->max);
     else snprintf(buf, size, "a finite number");
     break;
   case EMI_OPT_CHOICE: snprintf(buf, size, "one of {%s}", s->choices); break;
@@ -327,9 +327,22 @@ static int opts_ini_handler(void *user, const char *section, const char *name, c
   if (c->err) return 1; /* report only the first error */
   if (!in_list(c->own, section)) {
     if (in_list(c->known, section)) return 1; /* another command's section */
-    char expect[512];
-    snprintf(expect, sizeof expect, "%s%s%s", c->own ? c->own : "", c->known && *c->known ? "," : "",
-             c->known ? c->known : "");
+    /* the sections accepted, each once */
+    char expect[512] = "";
+    size_t used = 0;
+    const char *lists[2] = {c->own, c->known};
+    for (int l = 0; l < 2; l++) {
+      const char *p = lists[l];
+      while (p && *p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char word[128];
+        snprintf(word, sizeof word, "%.*s", (int)len, p);
+        if (len && !in_list(expect, word) && used + len + 2 < sizeof expect)
+          used += (size_t)snprintf(expect + used, sizeof expect - used, "%s%s", used ? "," : "", word);
+        p = comma ? comma + 1 : NULL;
+      }
+    }
     c->err = EMI_ERROR(EMI_ERR_CONFIG, "%s:%d: unknown section [%s] (key '%s'): expected one of {%s}", c->path,
                        c->line, section[0] ? section : "", name, expect);
     return 0;

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 emi_err_t emi_read_text_file(const char *path, size_t max_bytes, char **text, size_t *len)
 {
@@ -27,6 +29,23 @@ cleanup:
   free(buf);
   fclose(fp);
   return err;
+}
+
+emi_err_t emi_output_check_path(const char *path)
+{
+  char dir[4096];
+  struct stat st;
+  if (!path || !*path) return EMI_ERROR(EMI_ERR_ARG, "empty output path");
+  const char *slash = strrchr(path, '/');
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (slash == path) snprintf(dir, sizeof dir, "/");
+  else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  if (stat(dir, &st) != 0) return EMI_ERROR(EMI_ERR_IO, "cannot create %s: %s: %s", path, dir, strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return EMI_ERROR(EMI_ERR_IO, "cannot create %s: %s is not a directory", path, dir);
+  if (access(dir, W_OK) != 0) return EMI_ERROR(EMI_ERR_IO, "cannot create %s: %s: %s", path, dir, strerror(errno));
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    return EMI_ERROR(EMI_ERR_IO, "cannot create %s: it is a directory", path);
+  return EMI_SUCCESS;
 }
 
 emi_err_t emi_output_begin(emi_ctx_t *ctx, const char *path, emi_h5_file_t **f, emi_provenance_t **prov)

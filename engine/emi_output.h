@@ -23,6 +23,10 @@
 emi_err_t emi_output_begin(emi_ctx_t *ctx, const char *path, emi_h5_file_t **f, emi_provenance_t **prov);
 emi_err_t emi_output_finish(emi_ctx_t *ctx, emi_h5_file_t **f, emi_provenance_t *prov);
 
+/* Before computing: can `path` be created?  Its directory must exist and be writable, and `path`
+ * must not be a directory.  EMI_ERR_IO "cannot create PATH: reason" otherwise.  Local. */
+emi_err_t emi_output_check_path(const char *path);
+
 /* Read a whole (small) text file into a NUL-terminated buffer the caller frees. */
 emi_err_t emi_read_text_file(const char *path, size_t max_bytes, char **text, size_t *len);
 

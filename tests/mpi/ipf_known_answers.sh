@@ -54,6 +54,17 @@ msg=$("$emflow" ipf --seed "$out/holey.csv" --margin "$ex/willekens_rows.csv" -o
 msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" --margin "$ex/willekens_cols.csv" \
   --max-iter 2 -o "$out/nc.csv" 2>&1); rc=$?
 [ $rc = 11 ] && grep -q "not converged after 2 iterations" <<<"$msg" && [ ! -e "$out/nc.csv" ] || die "non-convergence: rc=$rc $msg"
+# an infeasible zero pattern the pre-checks cannot see: rows {0,1} only reach columns {0,1}, which
+# need 2 in all while those rows need 3.  The fit must stop as stalled, not run to --max-iter.
+printf 'r,c,value\n0,0,1\n0,1,1\n0,2,0\n1,0,1\n1,1,1\n1,2,0\n2,0,0\n2,1,0\n2,2,1\n' > "$out/st_seed.csv"
+printf 'r,value\n0,2\n1,1\n2,4\n' > "$out/st_rows.csv"
+printf 'c,value\n0,1\n1,1\n2,5\n' > "$out/st_cols.csv"
+msg=$(timeout 60 "$emflow" ipf --seed "$out/st_seed.csv" --margin "$out/st_rows.csv" --margin "$out/st_cols.csv" \
+  --max-iter 100000000 -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 10 ] && grep -q "stalled" <<<"$msg" || die "stalled fit: rc=$rc $msg"
+# an output directory that does not exist: plain I/O error before any work
+msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" -o "$out/nodir/x.h5" 2>&1); rc=$?
+[ $rc = 5 ] && grep -q "cannot create $out/nodir/x.h5" <<<"$msg" || die "missing output dir: rc=$rc $msg"
 [ ! -e "$out/x.csv" ] && [ ! -e "$out/x.csv.part" ] || die "a failed run left an output file"
 
 echo "ipf_known_answers: $fail failure(s)"
