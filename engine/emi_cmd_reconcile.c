@@ -50,8 +50,17 @@ const emi_opt_spec_t emi_reconcile_specs[] = {
   {"mirror-filter", "reconcile", EMI_OPT_LIST, "", "", "keep rows where COLUMN=VALUE (repeatable)"},
   {"declared", "reconcile", EMI_OPT_PATH, NULL, "", "declared emigration by citizenship x destination (aggregate CSV)"},
   {"declared-filter", "reconcile", EMI_OPT_LIST, "", "", "keep rows where COLUMN=VALUE (repeatable)"},
-  {"citizen-col", "reconcile", EMI_OPT_STRING, "citizen", "", "column holding the citizenship code"},
-  {"destination-col", "reconcile", EMI_OPT_STRING, "partner", "", "column holding the destination code"},
+  {"border-citizen-col", "reconcile", EMI_OPT_STRING, "citizen", "", "border file: column of the citizenship code"},
+  {"mirror-destination-col", "reconcile", EMI_OPT_STRING, "partner", "",
+   "mirror file: column of the reporting destination (Eurostat immigration tables: geo)"},
+  {"declared-citizen-col", "reconcile", EMI_OPT_STRING, "citizen", "", "declared file: column of the citizenship code"},
+  {"declared-destination-col", "reconcile", EMI_OPT_STRING, "partner", "",
+   "declared file: column of the destination (country of next residence)"},
+  {"mirror-unreported", "reconcile", EMI_OPT_CHOICE, "error", "",
+   "a destination without a mirror total (absent or missing ':'): error, or diffuse (unknown total >= declared)",
+   0, 0, "error,diffuse"},
+  {"rest-of-world", "reconcile", EMI_OPT_FLAG, "false", "",
+   "add a destination _ROW for emigration to countries that report no mirror statistics (diffuse)"},
   {"time-col", "reconcile", EMI_OPT_STRING, "TIME_PERIOD", "", "column holding the period"},
   {"value-col", "reconcile", EMI_OPT_STRING, "OBS_VALUE", "", "column holding the value"},
   {"border-cv", "reconcile", EMI_OPT_REAL, "0.05", "", "relative standard error of the border totals", 1e-6, 10},
@@ -84,7 +93,7 @@ static void source_clear(source_t *s)
 }
 
 static emi_err_t source_load(emi_ctx_t *ctx, source_t *s, const char *file_opt, const char *filter_opt, int ndims,
-                             const char *const *dims)
+                             const char *const *dims, int allow_missing)
 {
   emi_err_t err = EMI_SUCCESS;
   const char *const *filters = NULL;
@@ -110,11 +119,12 @@ static emi_err_t source_load(emi_ctx_t *ctx, source_t *s, const char *file_opt, 
   EMI_TRY(emi_agg_read_csv(s->path, &spec, &s->agg));
   if (emi_agg_count(s->agg) == 0)
     EMI_FAIL(EMI_ERR_INPUT, "%s: no observations%s", s->path, s->nf ? " after the filters" : "");
-  if (emi_agg_count_missing(s->agg) > 0) {
+  if (!allow_missing && emi_agg_count_missing(s->agg) > 0) {
     for (int64_t i = 0; i < emi_agg_count(s->agg); i++)
       if (emi_agg_missing(s->agg)[i])
-        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: value is missing: reconciliation needs every reported total", s->path,
-                 (long long)emi_agg_lines(s->agg)[i]);
+        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: value is missing: reconciliation needs every reported total%s", s->path,
+                 (long long)emi_agg_lines(s->agg)[i],
+                 !strcmp(file_opt, "mirror") ? " (or set mirror-unreported = diffuse)" : "");
   }
 cleanup:
   return err;
@@ -146,7 +156,11 @@ typedef struct {
   int32_t *pstart, *pmonths; /* periods (sorted) */
   char **cit, **dst;         /* codes (sorted, borrowed from the agg objects) */
   double *B, *M, *D;         /* reported: [p][c], [p][d] (corrected), [p][c][d] */
+  uint8_t *Mobs;             /* [p][d]: 1 where a mirror total was reported */
+  int diffuse;               /* unreported mirror totals are diffuse estimates (else an error) */
 } tables_t;
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Period index of observation i of agg, in the tables' period list (or -1). */
 static int period_of(const tables_t *t, const emi_agg_t *a, int64_t i)
@@ -198,13 +212,25 @@ static emi_err_t build_tables(emi_ctx_t *ctx, source_t *src, tables_t *t)
       }
     }
   }
-  /* codes: citizenships of the border file, destinations of the mirror file */
+  /* codes: citizenships of the border file; destinations of the mirror file, and, when unreported
+   * totals are diffuse, also those only the declared file names (+ _ROW for the rest of the world) */
+  int row = 0;
+  EMI_TRY(emi_opts_get_flag(ctx->opts, "rest-of-world", &row));
   t->nc = emi_agg_ncodes(bs->agg, 0);
-  t->nd = emi_agg_ncodes(ms->agg, 0);
+  int nm = emi_agg_ncodes(ms->agg, 0), ndd = emi_agg_ncodes(ds->agg, 1);
   EMI_MALLOC(t->cit, t->nc, "citizenship codes");
-  EMI_MALLOC(t->dst, t->nd, "destination codes");
+  EMI_MALLOC(t->dst, nm + ndd + 1, "destination codes");
   for (int c = 0; c < t->nc; c++) t->cit[c] = (char *)emi_agg_code(bs->agg, 0, c);
-  for (int d = 0; d < t->nd; d++) t->dst[d] = (char *)emi_agg_code(ms->agg, 0, d);
+  t->nd = 0;
+  for (int d = 0; d < nm; d++) t->dst[t->nd++] = (char *)emi_agg_code(ms->agg, 0, d);
+  if (t->diffuse)
+    for (int d = 0; d < ndd; d++) t->dst[t->nd++] = (char *)emi_agg_code(ds->agg, 1, d);
+  if (row) t->dst[t->nd++] = "_ROW";
+  qsort(t->dst, (size_t)t->nd, sizeof *t->dst, cmp_str);
+  int kept = 0;
+  for (int d = 0; d < t->nd; d++)
+    if (!kept || strcmp(t->dst[kept - 1], t->dst[d])) t->dst[kept++] = t->dst[d];
+  t->nd = kept;
   size_t np = (size_t)t->np, nc = (size_t)t->nc, nd = (size_t)t->nd;
   EMI_CALLOC(t->B, np * nc, "border totals");
   EMI_CALLOC(t->M, np * nd, "mirror totals");
@@ -222,18 +248,22 @@ static emi_err_t build_tables(emi_ctx_t *ctx, source_t *src, tables_t *t)
       EMI_FAIL(EMI_ERR_INPUT, "%s: no total for citizenship %s in period %s (write 0 if there were none)", bs->path,
                t->cit[at % nc], lab);
     }
-  memset(seen, 0, np * (nc > nd ? nc : nd));
+  EMI_CALLOC(t->Mobs, np * nd, "mirror flags");
   for (int64_t i = 0; i < emi_agg_count(ms->agg); i++) {
-    size_t at = (size_t)period_of(t, ms->agg, i) * nd + (size_t)emi_agg_code_index(ms->agg, 0)[i];
+    if (emi_agg_missing(ms->agg)[i]) continue; /* ':' with mirror-unreported = diffuse */
+    int d = find_code(t->dst, t->nd, emi_agg_code(ms->agg, 0, emi_agg_code_index(ms->agg, 0)[i]));
+    size_t at = (size_t)period_of(t, ms->agg, i) * nd + (size_t)d;
     t->M[at] = emi_agg_values(ms->agg)[i] / coverage * duration;
-    seen[at] = 1;
+    t->Mobs[at] = 1;
   }
-  for (size_t at = 0; at < np * nd; at++)
-    if (!seen[at]) {
+  for (size_t at = 0; at < np * nd && !t->diffuse; at++)
+    if (!t->Mobs[at] && strcmp(t->dst[at % nd], "_ROW")) {
       char lab[64];
       period_label(lab, sizeof lab, t->pstart[at / nd], t->pmonths[at / nd]);
-      EMI_FAIL(EMI_ERR_INPUT, "%s: no total for destination %s in period %s (write 0 if there were none)", ms->path,
-               t->dst[at % nd], lab);
+      EMI_FAIL(EMI_ERR_INPUT,
+               "%s: no total for destination %s in period %s (write 0 if there were none, or set "
+               "mirror-unreported = diffuse if it was not reported)",
+               ms->path, t->dst[at % nd], lab);
     }
   /* declared: sparse; every code must be one of the border citizenships / mirror destinations */
   for (int64_t i = 0; i < emi_agg_count(ds->agg); i++) {
@@ -244,8 +274,8 @@ static emi_err_t build_tables(emi_ctx_t *ctx, source_t *src, tables_t *t)
       EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: citizenship '%s' has no border total in %s", ds->path,
                (long long)emi_agg_lines(ds->agg)[i], cc, bs->path);
     if (d < 0)
-      EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: destination '%s' has no mirror total in %s", ds->path,
-               (long long)emi_agg_lines(ds->agg)[i], dc, ms->path);
+      EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: destination '%s' has no mirror total in %s (set mirror-unreported = diffuse "
+               "to treat its total as unknown)", ds->path, (long long)emi_agg_lines(ds->agg)[i], dc, ms->path);
     t->D[((size_t)period_of(t, ds->agg, i) * nc + (size_t)c) * nd + (size_t)d] = emi_agg_values(ds->agg)[i];
   }
 cleanup:
@@ -262,6 +292,7 @@ static void tables_clear(tables_t *t)
   free(t->B);
   free(t->M);
   free(t->D);
+  free(t->Mobs);
 }
 
 typedef struct {
@@ -278,6 +309,7 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
   double bcv, mcv, vfloor, sfloor, tol;
   int64_t maxit;
   double *x = NULL, *V = NULL, *A = NULL, *yh = NULL, *cov = NULL, *work = NULL, *seed = NULL, *ipfw = NULL;
+  unsigned char *active = NULL;
   const double *Dp = t->D + (size_t)p * nc * nd;
   char lab[64];
   period_label(lab, sizeof lab, t->pstart[p], t->pmonths[p]);
@@ -303,12 +335,21 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
     A[c] = 1.0;
     rhs -= lb;
   }
+  /* an unreported mirror total is unknown: it starts at its lower bound with a diffuse variance
+   * (sd ten times the largest total of the period), so the identity hardly moves the others */
+  double scale = 1.0;
+  for (size_t c = 0; c < nc; c++) scale += t->B[(size_t)p * nc + c];
   for (size_t d = 0; d < nd; d++) {
     double lb = 0.0;
     for (size_t c = 0; c < nc; c++) lb += Dp[c * nd + d];
     double m = t->M[(size_t)p * nd + d];
-    x[nc + d] = m - lb;
-    V[nc + d] = (mcv * m) * (mcv * m) + vfloor;
+    if (t->Mobs[(size_t)p * nd + d]) {
+      x[nc + d] = m - lb;
+      V[nc + d] = (mcv * m) * (mcv * m) + vfloor;
+    } else {
+      x[nc + d] = 0.0;
+      V[nc + d] = (10.0 * scale) * (10.0 * scale);
+    }
     A[nc + d] = -1.0;
     rhs += lb;
   }
@@ -319,8 +360,23 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
   emi_gls_result_t gr = {0};
   size_t lw = emi_gls_work_len(n, 1, 1, 1);
   EMI_MALLOC(work, lw, "GLS workspace");
-  emi_err_t e = emi_gls_solve(&prob, &go, yh, cov, NULL, NULL, work, lw, &gr);
+  EMI_MALLOC(active, n, "GLS active flags");
+  emi_err_t e = emi_gls_solve(&prob, &go, yh, cov, active, NULL, work, lw, &gr);
   if (e) EMI_FAIL(e, "period %s: GLS reconciliation failed: %s", lab, emi_err_message());
+  /* say what moved a lot: totals raised to the declared figure, and adjustments beyond 3 sd */
+  for (size_t i = 0; i < n; i++) {
+    int is_b = i < nc;
+    const char *what = is_b ? "border total of citizenship" : "mirror total of destination";
+    const char *code = is_b ? t->cit[i] : t->dst[i - nc];
+    if (!is_b && !t->Mobs[(size_t)p * nd + (i - nc)]) continue; /* unreported: diffuse by design */
+    double reported = is_b ? t->B[(size_t)p * nc + i] : t->M[(size_t)p * nd + i - nc];
+    if (active[i] && x[i] < 0)
+      emi_log_warn("reconcile: period %s: %s %s (%.6g) is below its declared emigration (%.6g): raised to it; its "
+                   "sd is reported as 0 (conditional on the bound)", lab, what, code, reported, reported - x[i]);
+    else if (fabs(yh[i] - x[i]) > 3.0 * sqrt(V[i]))
+      emi_log_warn("reconcile: period %s: %s %s adjusted from %.6g by %+.6g, more than 3 standard deviations", lab,
+                   what, code, reported, yh[i] - x[i]);
+  }
   for (size_t c = 0; c < nc; c++) {
     o->Uc[(size_t)r * nc + c] = yh[c];
     o->Bh[(size_t)r * nc + c] = yh[c] + (t->B[(size_t)p * nc + c] - x[c]);
@@ -328,7 +384,9 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
   }
   for (size_t d = 0; d < nd; d++) {
     o->Ud[(size_t)r * nd + d] = yh[nc + d];
-    o->Mh[(size_t)r * nd + d] = yh[nc + d] + (t->M[(size_t)p * nd + d] - x[nc + d]);
+    double lb = 0.0; /* reconciled = undeclared + declared (the lower bound) */
+    for (size_t c = 0; c < nc; c++) lb += Dp[c * nd + d];
+    o->Mh[(size_t)r * nd + d] = yh[nc + d] + lb;
     o->Msd[(size_t)r * nd + d] = sqrt(fmax(cov[(nc + d) * n + nc + d], 0.0));
   }
   o->solves[r] = gr.solves;
@@ -370,6 +428,7 @@ cleanup:
   free(work);
   free(seed);
   free(ipfw);
+  free(active);
   return err;
 }
 
@@ -381,18 +440,29 @@ emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
   results_t o = {0};
   emi_h5_file_t *f = NULL;
   emi_provenance_t *prov = NULL;
-  const char *cit_col, *dst_col, *out_path;
+  const char *bcit, *mdst, *dcit, *ddst, *out_path;
   char **plabels = NULL;
   uint64_t row0 = 0, nrows = 0, chunk = 1;
   memset(src, 0, sizeof src);
 
   EMI_TRY(emi_opts_get_str(ctx->opts, "output", &out_path));
-  EMI_TRY(emi_opts_get_str(ctx->opts, "citizen-col", &cit_col));
-  EMI_TRY(emi_opts_get_str(ctx->opts, "destination-col", &dst_col));
-  const char *bd[1] = {cit_col}, *md[1] = {dst_col}, *dd[2] = {cit_col, dst_col};
-  EMI_TRY(source_load(ctx, &src[0], "border", "border-filter", 1, bd));
-  EMI_TRY(source_load(ctx, &src[1], "mirror", "mirror-filter", 1, md));
-  EMI_TRY(source_load(ctx, &src[2], "declared", "declared-filter", 2, dd));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "border-citizen-col", &bcit));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "mirror-destination-col", &mdst));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "declared-citizen-col", &dcit));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "declared-destination-col", &ddst));
+  {
+    size_t n = strlen(out_path);
+    if (n < 3 || strcmp(out_path + n - 3, ".h5"))
+      EMI_FAIL(EMI_ERR_USAGE, "reconcile: the output is an HDF5 file: -o must end in .h5 (got '%s')", out_path);
+  }
+  EMI_TRY(emi_output_check_path(out_path));
+  const char *bd[1] = {bcit}, *md[1] = {mdst}, *dd[2] = {dcit, ddst};
+  const char *unrep = NULL;
+  EMI_TRY(emi_opts_get_str(ctx->opts, "mirror-unreported", &unrep));
+  EMI_TRY(source_load(ctx, &src[0], "border", "border-filter", 1, bd, 0));
+  EMI_TRY(source_load(ctx, &src[1], "mirror", "mirror-filter", 1, md, !strcmp(unrep, "diffuse")));
+  EMI_TRY(source_load(ctx, &src[2], "declared", "declared-filter", 2, dd, 0));
+  t.diffuse = !strcmp(unrep, "diffuse");
   EMI_TRY(build_tables(ctx, src, &t));
   emi_log_info("reconcile: %d period(s) x %d citizenship(s) x %d destination(s)", t.np, t.nc, t.nd);
 
@@ -416,7 +486,13 @@ emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
   EMI_CALLOC(o.resid, nr + 1, "results");
   EMI_CALLOC(o.ipf_dev, nr + 1, "results");
   emi_err_t local = EMI_SUCCESS;
-  for (size_t r = 0; r < nr && !local; r++) local = reconcile_period(ctx, &t, (int)(row0 + r), (int)r, &o);
+  emi_progress_t prog;
+  emi_progress_begin(&prog, "reconcile", (double)nr, "periods");
+  for (size_t r = 0; r < nr && !local; r++) {
+    local = reconcile_period(ctx, &t, (int)(row0 + r), (int)r, &o);
+    emi_progress_update(&prog, (double)(r + 1));
+  }
+  emi_progress_end(&prog, (double)nr);
   EMI_TRY(emi_mpi_agree(ctx->comm, local, NULL));
 
   /* write */
@@ -451,7 +527,10 @@ emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
   EMI_TRY(emi_h5_write_array(f, "/reconciliation/border_sd", EMI_H5_DOUBLE, 2, gpc, sc_pc, row0, nrows, o.Bsd,
                              "persons", "standard deviation of the reconciled border-based emigration"));
   EMI_TRY(emi_h5_write_array(f, "/reconciliation/mirror_reported", EMI_H5_DOUBLE, 2, gpd, sc_pd, row0, nrows, Mloc,
-                             "persons", "mirror immigration corrected for coverage and duration definition"));
+                             "persons", "mirror immigration corrected for coverage and duration definition (0 where not reported)"));
+  EMI_TRY(emi_h5_write_array(f, "/reconciliation/mirror_observed", EMI_H5_UINT8, 2, gpd, sc_pd, row0, nrows,
+                             t.Mobs + row0 * nd, "1",
+                             "1 where the destination reported a mirror total, 0 where unknown (diffuse estimate)"));
   EMI_TRY(emi_h5_write_array(f, "/reconciliation/mirror_reconciled", EMI_H5_DOUBLE, 2, gpd, sc_pd, row0, nrows,
                              o.Mh, "persons", "mirror-based emigration after GLS reconciliation"));
   EMI_TRY(emi_h5_write_array(f, "/reconciliation/mirror_sd", EMI_H5_DOUBLE, 2, gpd, sc_pd, row0, nrows, o.Msd,

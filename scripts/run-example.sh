@@ -17,8 +17,11 @@ done
 
 scripts/install-deps.sh
 build=${BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
+echo "== building emflow (Release) in $build/"
+mkdir -p "$build"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >"$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
+cmake --build "$build" --target emflow -j"$(nproc 2>/dev/null || echo 2)" 2>&1 | grep -E 'Built target|error' || true
+[ -x "$build/engine/emflow" ] || { echo "build failed: see the messages above" >&2; exit 1; }
 emflow="$root/$build/engine/emflow"
 out="$root/example-output"
 mkdir -p "$out"

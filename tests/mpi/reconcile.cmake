@@ -40,3 +40,19 @@ add_test(NAME ipf_known_answers
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/ipf_known_answers.sh $<TARGET_FILE:emflow> ${PROJECT_SOURCE_DIR}/inputs/examples
                  ${EMI_REC_OUT} ${PYTHON3_SYSTEM})
 set_tests_properties(ipf_known_answers PROPERTIES LABELS "unit;mpi" TIMEOUT 120 ENVIRONMENT "${EMI_MPI_TEST_ENV}")
+
+# Partial mirror coverage (mirror-unreported = diffuse, rest-of-world) and a binding lower bound:
+# values against numpy (reconcile_check.py --diffuse); the run must warn about the raised total.
+file(MAKE_DIRECTORY ${EMI_REC_OUT}/diffuse ${EMI_REC_OUT}/diffuse_warn)
+set(EMI_DIFFUSE_INI ${PROJECT_SOURCE_DIR}/tests/data/reconcile_diffuse/reconcile.ini)
+emi_add_mpi_test(NAME reconcile_diffuse RANKS 2 COMMAND $<TARGET_FILE:emflow> reconcile --config ${EMI_DIFFUSE_INI} -o reconcile.h5)
+add_test(NAME reconcile_diffuse_warns
+         COMMAND bash -c "out=$($<TARGET_FILE:emflow> reconcile --config ${EMI_DIFFUSE_INI} -o r.h5 2>&1) && grep -q 'RUS (10) is below its declared emigration (20): raised to it' <<<\"$out\""
+         WORKING_DIRECTORY ${EMI_REC_OUT}/diffuse_warn)
+set_tests_properties(reconcile_diffuse_warns PROPERTIES LABELS mpi TIMEOUT 60 ENVIRONMENT "${EMI_MPI_TEST_ENV}")
+set_tests_properties(reconcile_diffuse_np2 PROPERTIES FIXTURES_SETUP reconcile_diffuse WORKING_DIRECTORY ${EMI_REC_OUT}/diffuse)
+if(PYTHON3_SYSTEM)
+  add_test(NAME reconcile_diffuse_check
+           COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/reconcile_check.py ${EMI_REC_OUT}/diffuse/reconcile.h5 --diffuse)
+  set_tests_properties(reconcile_diffuse_check PROPERTIES LABELS mpi TIMEOUT 60 FIXTURES_REQUIRED reconcile_diffuse)
+endif()

@@ -15,6 +15,7 @@ import numpy as np
 f = h5py.File(sys.argv[1], "r")
 g = f["/reconciliation"]
 fails = 0
+diffuse = len(sys.argv) > 2 and sys.argv[2] == "--diffuse"
 
 
 def check(name, got, want, tol=1e-9):
@@ -25,6 +26,50 @@ def check(name, got, want, tol=1e-9):
         print(f"FAIL {name}: got {got.tolist()}, expected {want.tolist()}")
         fails += 1
 
+
+def gls_nonneg(y, v, a, b):
+    """GLS with one constraint a'y = b and y >= 0 by the active-set rule of emi_gls.h: solve, hold
+    the negative estimates at 0 (as extra equality constraints), solve again from the start."""
+    act = np.zeros(len(y), bool)
+    while True:
+        A = np.vstack([a] + [np.eye(len(y))[i] for i in np.flatnonzero(act)])
+        rhs = np.concatenate([[b], np.zeros(act.sum())])
+        V = np.diag(v)
+        lam = np.linalg.solve(A @ V @ A.T, A @ y - rhs)
+        yh = y - V @ A.T @ lam
+        cov = V - V @ A.T @ np.linalg.solve(A @ V @ A.T, A @ V)
+        neg = (yh < 0) & ~act
+        if not neg.any():
+            return np.where(act, 0.0, yh), cov, act
+        act |= neg
+
+
+if diffuse:
+    # tests/data/reconcile_diffuse: destinations KAZ (declared only), RUS, TUR (':'), _ROW
+    assert [s.decode() for s in g["destination"][()]] == ["KAZ", "RUS", "TUR", "_ROW"]
+    check("mirror_observed", g["mirror_observed"][0], [0, 1, 0, 0])
+    D = np.array([[5.0, 40, 0, 0], [0, 20, 0, 0]])      # AZE, RUS x KAZ, RUS, TUR, _ROW
+    B = np.array([100.0, 10.0])
+    lb = np.concatenate([D.sum(axis=1), D.sum(axis=0)])
+    y = np.concatenate([B, [0.0, 70.0, 0.0, 0.0]]) - lb
+    y[[2, 4, 5]] = 0.0                                   # unreported: start at the bound
+    diffuse_var = (10.0 * (1.0 + B.sum())) ** 2          # sd = 10 x (1 + sum of border totals)
+    v = np.array([(0.1 * 100) ** 2, (0.1 * 10) ** 2, diffuse_var, (0.1 * 70) ** 2, diffuse_var, diffuse_var])
+    a = np.array([1.0, 1, -1, -1, -1, -1])
+    yh, cov, act = gls_nonneg(y, v, a, lb[2:].sum() - lb[:2].sum())
+    check("gls_active", g["gls_active"][()], [act.sum()])
+    check("border_reconciled", g["border_reconciled"][0], yh[:2] + lb[:2])
+    check("border_sd", g["border_sd"][0], np.sqrt(np.clip(np.diag(cov)[:2], 0, None)), tol=1e-7)
+    check("mirror_reconciled", g["mirror_reconciled"][0], yh[2:] + lb[2:])
+    check("undeclared_by_citizen", g["undeclared_by_citizen"][0], yh[:2])
+    check("undeclared_by_destination", g["undeclared_by_destination"][0], yh[2:])
+    U = g["undeclared"][0]
+    check("undeclared rows", U.sum(axis=1), yh[:2], tol=1e-7)
+    check("undeclared cols", U.sum(axis=0), yh[2:], tol=1e-7)
+    if (U < 0).any() or not np.isfinite(U).all():
+        print("FAIL undeclared has negative or non-finite cells"); fails += 1
+    print(f"reconcile_check --diffuse: {'FAILED' if fails else 'ok'} ({fails} failures)")
+    sys.exit(1 if fails else 0)
 
 assert [s.decode() for s in g["period"][()]] == ["2021", "2022"]
 assert [s.decode() for s in g["citizen"][()]] == ["AZE", "RUS"]
