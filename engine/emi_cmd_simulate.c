@@ -13,6 +13,10 @@
  *                    (DESIGN.md), the RECORDED crossings (faults applied) whose true day is in the
  *                    period, person by person in person-index order; within a person in time order,
  *                    late records after the others.  person_id: a random 96-bit token (24 hex).
+ *   crossings HDF5   --crossings-h5 FILE: the same records, in the same order, in the compound form
+ *                    /crossings/records of engine/emi_crossings.h (what `emflow convert` writes from
+ *                    the CSV), streamed through emi_crossings_writer_append one block round at a time;
+ *                    --no-crossings-csv skips the CSV.
  *   declarations CSV person_id,declared_on,destination: declarations dated within the period.
  *   truth HDF5       /truth: migrant_departures, migrant_arrivals, declared_departures,
  *                    undeclared_departures (int64, month x citizenship x sex x age_group; the 12/16
@@ -46,6 +50,7 @@
 
 #include "emi_cli.h"
 #include "emi_commands.h"
+#include "emi_crossings.h"
 #include "emi_log.h"
 #include "emi_output.h"
 #include "emi_rule1216.h"
@@ -63,6 +68,10 @@ const emi_opt_spec_t emi_simulate_specs[] = {
   {"output", "simulate", EMI_OPT_PATH, NULL, "", "ground-truth HDF5 file", 0, 0, NULL, 'o'},
   {"crossings", "simulate", EMI_OPT_PATH, NULL, "", "crossings CSV (default: OUTPUT without .h5 + _crossings.csv)"},
   {"declarations", "simulate", EMI_OPT_PATH, NULL, "", "declarations CSV (default: OUTPUT without .h5 + _declarations.csv)"},
+  {"crossings-h5", "simulate", EMI_OPT_PATH, NULL, "",
+   "also write the crossings in the HDF5 compound form (/crossings/records, engine/emi_crossings.h) to this file"},
+  {"crossings-csv", "simulate", EMI_OPT_FLAG, "true", "",
+   "write the crossings CSV (--no-crossings-csv: only the HDF5 form, with --crossings-h5)"},
   {"persons-dump", "simulate", EMI_OPT_PATH, NULL, "", "write the simulated persons (truth, for tests) to this CSV"},
   {"movements-dump", "simulate", EMI_OPT_PATH, NULL, "", "write every true movement (truth, for tests) to this CSV"},
   {"profile", "simulate", EMI_OPT_CHOICE, "azerbaijan", "", "parameter profile (the defaults of this table)", 0, 0,
@@ -78,9 +87,9 @@ const emi_opt_spec_t emi_simulate_specs[] = {
    "resident:0.101875,emigrant:0.0121466,returner:0.00329135,circular:0.0061125,visitor:0.859889446,"
    "frequent:0.0112994,worker:0.0033482,immigrant:0.00125385,overstayer:0.000783654",
    "", "TYPE:SHARE for resident,emigrant,returner,circular,visitor,frequent,worker,immigrant,overstayer (sum 1)"},
-  {"visitor-weights", "simulate", EMI_OPT_LIST, "2020-01:0.0792473,2021-01:0.0408312,2022-01:0.361334", "",
+  {"visitor-weights", "simulate", EMI_OPT_LIST, "2020-01:0.0799605,2021-01:0.0408312,2022-01:0.361334", "",
    "YYYY-MM:W breakpoints of the visitors' anchor weight (1 before the first)"},
-  {"frequent-weights", "simulate", EMI_OPT_LIST, "2020-01:1.58605,2021-01:0.628803,2022-01:2.43492", "",
+  {"frequent-weights", "simulate", EMI_OPT_LIST, "2020-01:1.60032,2021-01:0.628803,2022-01:2.43492", "",
    "YYYY-MM:W breakpoints of the frequent travellers' anchor weight (1 before the first)"},
   {"worker-weights", "simulate", EMI_OPT_LIST, "2020-01:1.45027,2021-01:4.6618,2022-01:4.55232", "",
    "YYYY-MM:W breakpoints of the foreign workers' and students' anchor weight (1 before the first)"},
@@ -448,7 +457,47 @@ typedef struct {
   const config_t *c;
   const emi_sim_cells_t *cells;
   int dumps; /* write dump text */
+  int csv;   /* write the crossings CSV text */
+  int h5;    /* collect the records in the compound form */
 } run_t;
+
+/* Growable array of records in the compound form (emi_crossings.h). */
+typedef struct {
+  emi_crossing_t *p;
+  size_t n, cap;
+} recbuf_t;
+
+static int recbuf_reserve(recbuf_t *b, size_t extra)
+{
+  if (b->n + extra <= b->cap) return 1;
+  size_t cap = b->cap ? b->cap : 1024;
+  while (cap < b->n + extra) cap *= 2;
+  emi_crossing_t *q = realloc(b->p, cap * sizeof *q);
+  if (!q) return 0;
+  b->p = q;
+  b->cap = cap;
+  return 1;
+}
+
+/* The record of write_record in the compound form: the same fields, parsed as `emflow convert` would. */
+static int push_record(recbuf_t *b, const config_t *c, const emi_sim_person_t *ps, const emi_sim_move_t *m, int dup)
+{
+  if (!recbuf_reserve(b, 1)) return 0;
+  int32_t day = m->rec_day, sec = m->sec + (dup ? m->dup_sec : 0);
+  if (sec >= 86400) sec -= 86400, day++;
+  emi_crossing_t *r = &b->p[b->n++];
+  const char *key = ps->key[m->doc], *point = emi_sim_point_codes[m->point];
+  emi_crossing_set_str(r->person_id, EMI_CROSSINGS_KEY_LEN, key, strlen(key));
+  r->day = day;
+  r->second = sec;
+  r->direction = m->dir == EMI_DIR_OUT ? EMI_CROSSING_OUT : EMI_CROSSING_IN;
+  memcpy(r->citizenship, c->p.codes[m->doc ? ps->cit2 : ps->cit], 3);
+  emi_crossing_set_str(r->border_point, EMI_CROSSINGS_CODE_LEN, point, strlen(point));
+  emi_crossing_set_str(r->document, EMI_CROSSINGS_CODE_LEN, "PASSPORT", 8);
+  r->sex = ps->sex ? EMI_SEX_F : EMI_SEX_M;
+  r->birth_year = (int16_t)ps->birth_year;
+  return 1;
+}
 
 static int write_record(buf_t *b, const config_t *c, const emi_sim_person_t *ps, const emi_sim_move_t *m, int dup)
 {
@@ -465,7 +514,7 @@ static int write_record(buf_t *b, const config_t *c, const emi_sim_person_t *ps,
 }
 
 static emi_err_t person_run(const run_t *r, uint64_t i, emi_sim_move_t *mv, emi_sim_work_t *work, buf_t out[NFILES],
-                            tally_t *t)
+                            recbuf_t *recs, tally_t *t)
 {
   const config_t *c = r->c;
   const emi_sim_params_t *p = &c->p;
@@ -483,10 +532,9 @@ static emi_err_t person_run(const run_t *r, uint64_t i, emi_sim_move_t *mv, emi_
       unsigned f = m->faults;
       if (f & ((1u << EMI_FAULT_MISSED_EXIT) | (1u << EMI_FAULT_MISSED_ENTRY) | (1u << EMI_FAULT_LATE_MISSING))) continue;
       if (!!(f & (1u << EMI_FAULT_LATE_REORDERED)) != pass) continue;
-      ok &= write_record(&out[0], c, &ps, m, 0);
-      t->summary[S_RECORDS]++;
-      if (f & (1u << EMI_FAULT_DUPLICATE)) {
-        ok &= write_record(&out[0], c, &ps, m, 1);
+      for (int dup = 0; dup <= !!(f & (1u << EMI_FAULT_DUPLICATE)); dup++) {
+        if (r->csv) ok &= write_record(&out[0], c, &ps, m, dup);
+        if (r->h5) ok &= push_record(recs, c, &ps, m, dup);
         t->summary[S_RECORDS]++;
       }
     }
@@ -690,7 +738,12 @@ emi_err_t emi_cmd_simulate(emi_ctx_t *ctx)
   config_t *c = NULL;
   double *cum = NULL;
   char *cross_path = NULL, *decl_path = NULL;
-  const char *out_path = NULL, *pdump = NULL, *mdump = NULL;
+  const char *out_path = NULL, *pdump = NULL, *mdump = NULL, *h5_path = NULL;
+  int want_csv = 1;
+  emi_h5_file_t *cf = NULL;
+  emi_provenance_t *cprov = NULL;
+  emi_crossings_writer_t *cw = NULL;
+  recbuf_t *subrec = NULL, blockrec = {0};
   pfile_t files[NFILES];
   int nfiles = 2, nthreads = omp_get_max_threads();
   int64_t *tallies = NULL, *all = NULL;
@@ -718,6 +771,10 @@ emi_err_t emi_cmd_simulate(emi_ctx_t *ctx)
   if (emi_opts_is_set(ctx->opts, "persons-dump")) EMI_TRY(emi_opts_get_str(ctx->opts, "persons-dump", &pdump));
   if (emi_opts_is_set(ctx->opts, "movements-dump")) EMI_TRY(emi_opts_get_str(ctx->opts, "movements-dump", &mdump));
   if (!pdump != !mdump) EMI_FAIL(EMI_ERR_CONFIG, "simulate: --persons-dump and --movements-dump go together");
+  if (emi_opts_is_set(ctx->opts, "crossings-h5")) EMI_TRY(emi_opts_get_str(ctx->opts, "crossings-h5", &h5_path));
+  EMI_TRY(emi_opts_get_flag(ctx->opts, "crossings-csv", &want_csv));
+  if (!want_csv && !h5_path)
+    EMI_FAIL(EMI_ERR_CONFIG, "simulate: --no-crossings-csv needs --crossings-h5 FILE (the crossings must go somewhere)");
   if (pdump) nfiles = 4;
 
   /* anchor table: (type, month) cumulative weights */
@@ -739,14 +796,20 @@ emi_err_t emi_cmd_simulate(emi_ctx_t *ctx)
   if (expected > 2e14) EMI_FAIL(EMI_ERR_CONFIG, "simulate: %g persons is too many (at most 2e14)", expected);
   uint64_t npersons = (uint64_t)llround(expected);
   emi_sim_cells_t cells = {.nmonths = c->nmonths, .month0 = c->month0, .cum = cum};
-  run_t run = {.c = c, .cells = &cells, .dumps = pdump != NULL};
+  run_t run = {.c = c, .cells = &cells, .dumps = pdump != NULL, .csv = want_csv, .h5 = h5_path != NULL};
   emi_log_info("simulate: %llu persons (scale %g), history %04d-%02d .. +%d months, period %04d-%02d + %d months, "
                "%d rank(s) x %d thread(s)", (unsigned long long)npersons, c->scale, c->month0 / 12, c->month0 % 12 + 1,
                c->nmonths, c->start / 12, c->start % 12 + 1, c->months, ctx->size, nthreads);
 
   /* output files */
-  EMI_TRY(pfile_open(ctx->comm, &files[0], cross_path,
-                     "person_id,crossed_at,direction,citizenship,border_point,document,sex,birth_year\n"));
+  if (want_csv)
+    EMI_TRY(pfile_open(ctx->comm, &files[0], cross_path,
+                       "person_id,crossed_at,direction,citizenship,border_point,document,sex,birth_year\n"));
+  if (h5_path) {
+    EMI_TRY(emi_output_begin(ctx, h5_path, &cf, &cprov));
+    EMI_TRY(emi_provenance_set_rng(cprov, "Philox4x32-10", c->seed));
+    EMI_TRY(emi_crossings_writer_create(cf, "/crossings", &cw));
+  }
   EMI_TRY(pfile_open(ctx->comm, &files[1], decl_path, "person_id,declared_on,destination\n"));
   if (pdump) {
     EMI_TRY(pfile_open(ctx->comm, &files[2], pdump,
@@ -762,6 +825,7 @@ emi_err_t emi_cmd_simulate(emi_ctx_t *ctx)
   EMI_CALLOC(tallies, tlen * (size_t)nthreads, "truth tallies");
   EMI_CALLOC(all, tlen, "truth tables");
   EMI_CALLOC(subbuf, (size_t)nsub * NFILES, "text buffers");
+  EMI_CALLOC(subrec, (size_t)nsub, "record buffers");
   EMI_MALLOC(mv, (size_t)nthreads * EMI_SIM_CAP, "movements");
   EMI_MALLOC(wday, (size_t)nthreads * EMI_SIM_CAP, "scratch");
   EMI_MALLOC(wdir, (size_t)nthreads * EMI_SIM_CAP, "scratch");
@@ -781,6 +845,8 @@ emi_err_t emi_cmd_simulate(emi_ctx_t *ctx)
     char errmsg[1024] = "";
     for (int fi = 0; fi < NFILES; fi++) blockbuf[fi].n = 0;
     for (int s = 0; s < nsub * NFILES; s++) subbuf[s].n = 0;
+    for (int s = 0; s < nsub; s++) subrec[s].n = 0;
+    blockrec.n = 0;
     int nsb = (int)((hi - lo + EMI_SIM_SUB - 1) / EMI_SIM_SUB);
 #pragma omp parallel
     {
@@ -800,7 +866,8 @@ emi_err_t emi_cmd_simulate(emi_ctx_t *ctx)
         uint64_t a = lo + (uint64_t)sb * EMI_SIM_SUB, e = a + EMI_SIM_SUB;
         if (e > hi) e = hi;
         for (uint64_t i = a; i < e && !mine; i++)
-          mine = person_run(&run, i, mv + (size_t)th * EMI_SIM_CAP, &work, &subbuf[(size_t)sb * NFILES], &t);
+          mine = person_run(&run, i, mv + (size_t)th * EMI_SIM_CAP, &work, &subbuf[(size_t)sb * NFILES], &subrec[sb],
+                            &t);
       }
       memcpy(rest, t.faults, sizeof t.faults);
       memcpy(rest + EMI_NFAULTS, t.types, sizeof t.types);
@@ -819,7 +886,13 @@ emi_err_t emi_cmd_simulate(emi_ctx_t *ctx)
         if (!buf_reserve(&blockbuf[fi], s->n + 1)) local = EMI_ERROR(EMI_ERR_NOMEM, "cannot grow a block buffer");
         else memcpy(blockbuf[fi].p + blockbuf[fi].n, s->p ? s->p : "", s->n), blockbuf[fi].n += s->n;
       }
+    for (int sb = 0; sb < nsb && !local && cw; sb++) {
+      if (!recbuf_reserve(&blockrec, subrec[sb].n + 1)) local = EMI_ERROR(EMI_ERR_NOMEM, "cannot grow a record buffer");
+      else if (subrec[sb].n)
+        memcpy(blockrec.p + blockrec.n, subrec[sb].p, subrec[sb].n * sizeof *blockrec.p), blockrec.n += subrec[sb].n;
+    }
     EMI_TRY(emi_mpi_agree(ctx->comm, local, NULL));
+    if (cw) EMI_TRY(emi_crossings_writer_append(cw, blockrec.n, blockrec.p)); /* block order = CSV order */
     /* offsets: exclusive prefix sums over ranks of this round's byte counts */
     uint64_t mine[NFILES] = {0}, before[NFILES] = {0}, sum[NFILES] = {0};
     for (int fi = 0; fi < nfiles; fi++) mine[fi] = blockbuf[fi].n;
@@ -828,6 +901,7 @@ emi_err_t emi_cmd_simulate(emi_ctx_t *ctx)
     MPI_Allreduce(mine, sum, NFILES, MPI_UINT64_T, MPI_SUM, ctx->comm);
     int wrc = MPI_SUCCESS;
     for (int fi = 0; fi < nfiles; fi++) {
+      if (!files[fi].open) continue; /* the crossings CSV with --no-crossings-csv */
       if (mine[fi] > (uint64_t)INT32_MAX) EMI_FAIL(EMI_ERR_INTERNAL, "a block's text exceeds 2 GiB");
       MPI_Status st;
       int rc = MPI_File_write_at_all(files[fi].fh, (MPI_Offset)(files[fi].offset + before[fi]),
@@ -854,9 +928,28 @@ emi_err_t emi_cmd_simulate(emi_ctx_t *ctx)
       emi_log_warn("simulate: %lld person(s) reached %d movements and were cut short", (long long)sm[S_TRUNCATED],
                    EMI_SIM_CAP);
   }
+  if (cw) {
+    uint64_t nrec = 0;
+    EMI_TRY(emi_crossings_writer_finish(cw, &nrec));
+    emi_crossings_writer_destroy(&cw);
+    EMI_TRY(emi_h5_attr_str(cf, "/crossings", "source", "emflow simulate (synthetic records; person keys are random tokens)"));
+    EMI_TRY(emi_h5_attr_int(cf, "/crossings", "records_in", (int64_t)nrec));
+    EMI_TRY(emi_h5_attr_int(cf, "/crossings", "records_accepted", (int64_t)nrec));
+    EMI_TRY(emi_h5_attr_int(cf, "/crossings", "records_rejected", 0));
+    EMI_TRY(emi_output_finish(ctx, &cf, cprov));
+    emi_log_info("simulate: wrote %llu records to %s", (unsigned long long)nrec, h5_path);
+  }
   EMI_TRY(write_truth(ctx, c, out_path, all, ncell));
-  emi_log_info("simulate: wrote %s, %s, %s", out_path, cross_path, decl_path);
+  emi_log_info("simulate: wrote %s, %s, %s", out_path, want_csv ? cross_path : "(no crossings CSV)", decl_path);
 cleanup:
+  emi_crossings_writer_destroy(&cw);
+  emi_h5_file_abort(&cf);
+  emi_provenance_destroy(&cprov);
+  if (subrec) {
+    for (int s = 0; s < (EMI_SIM_BLOCK + EMI_SIM_SUB - 1) / EMI_SIM_SUB; s++) free(subrec[s].p);
+    free(subrec);
+  }
+  free(blockrec.p);
   for (int fi = 0; fi < NFILES; fi++)
     if (files[fi].part) pfile_close(ctx->comm, &files[fi], 0);
   free(c);

@@ -26,6 +26,8 @@ const emi_command_t emi_commands[] = {
    emi_reconcile_specs, &emi_reconcile_nspecs, "reconcile", 0, 0, 1, emi_cmd_reconcile},
   {"simulate", "", "synthetic border crossings with their ground truth (12/16 rule, declarations, faults)",
    emi_simulate_specs, &emi_simulate_nspecs, "simulate", 0, 0, 1, emi_cmd_simulate},
+  {"convert", "IN.csv", "crossings CSV -> HDF5 compound form (/crossings), every field validated, rejects counted",
+   emi_convert_specs, &emi_convert_nspecs, "convert", 1, 1, 1, emi_cmd_convert},
 };
 const int emi_ncommands = (int)(sizeof emi_commands / sizeof emi_commands[0]);
 

@@ -351,6 +351,9 @@ const char *emi_h5_file_path(const emi_h5_file_t *f) { return f ? f->path : NULL
 const char *emi_h5_file_part_path(const emi_h5_file_t *f) { return f ? f->part : NULL; }
 MPI_Comm emi_h5_file_comm(const emi_h5_file_t *f) { return f ? f->comm : MPI_COMM_NULL; }
 
+_Static_assert(sizeof(hid_t) == sizeof(int64_t), "emi_h5_file_id returns an hid_t as int64_t");
+int64_t emi_h5_file_id(const emi_h5_file_t *f) { return f ? (int64_t)f->fid : (int64_t)H5I_INVALID_HID; }
+
 emi_err_t emi_h5_file_commit(emi_h5_file_t **pf)
 {
   emi_err_t err = EMI_SUCCESS, local;

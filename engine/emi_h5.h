@@ -98,6 +98,13 @@ const char *emi_h5_file_path(const emi_h5_file_t *f);
 const char *emi_h5_file_part_path(const emi_h5_file_t *f);
 /* The file's (duplicated) communicator, for helpers that must agree with the file's ranks. */
 MPI_Comm emi_h5_file_comm(const emi_h5_file_t *f);
+/* The HDF5 file identifier (an hid_t: int64_t since HDF5 1.10), for engine modules that write an
+ * object this interface has no function for (e.g. the compound record dataset of
+ * engine/emi_crossings.c).  Such code must keep the rules above itself: collective calls in the same
+ * order on every rank, object time tracking off, explicit little-endian file types, units and
+ * long_name on every dataset, collective transfers; it must not close the identifier.  Returns -1
+ * (H5I_INVALID_HID) for NULL or a file no longer open. */
+int64_t emi_h5_file_id(const emi_h5_file_t *f);
 
 /* ------------------------------------------------------------------ groups and attributes */
 

@@ -2,14 +2,15 @@
 #   simulate_np{1,2,3}              a small population (scale 0.002, raised fault rates, truth dumps), 1 thread
 #   simulate_omp2_np1               the same with OMP_NUM_THREADS=2
 #   simulate_check                  independent recount of the truth tables, fault counts, CSVs (simulate_check.py)
-#   simulate_repro_*                h5diff of the truth files and byte comparison of every CSV        [repro]
+#   simulate_repro_*                h5diff of the truth files and of the crossings in the HDF5 compound
+#                                   form (--crossings-h5), byte comparison of every CSV               [repro]
 #   simulate_bad_input              impossible parameters: one clear error naming the option and range
 #   simulate_calibration            default Azerbaijan profile vs the real border figures (2%)        [slow]
 # Each run uses its own directory with the same relative output names, so the command lines (and the
 # /config tables) are the same.
 set(EMI_SIM_OUT ${CMAKE_CURRENT_BINARY_DIR}/simulate_out)
 set(EMI_SIM_ARGS simulate -o truth.h5 --scale 0.002 --start 2020-01 --months 24 --seed 7
-    --persons-dump persons.csv --movements-dump movements.csv --miss-exit-rate 0.02 --miss-entry-rate 0.01
+    --persons-dump persons.csv --movements-dump movements.csv --crossings-h5 crossings.h5 --miss-exit-rate 0.02 --miss-entry-rate 0.01
     --duplicate-rate 0.02 --date-error-rate 0.02 --late-rate 0.02 --dual-share 0.2)
 foreach(np 1 2 3)
   file(MAKE_DIRECTORY ${EMI_SIM_OUT}/np${np})
@@ -34,6 +35,11 @@ foreach(other np2 np3 omp2)
   else()
     set(fx simulate_${other})
   endif()
+  add_test(NAME simulate_repro_crossings_h5_np1_vs_${other}
+           COMMAND ${H5DIFF_EXECUTABLE} -r --exclude-attribute / ${EMI_SIM_OUT}/np1/crossings.h5
+                   ${EMI_SIM_OUT}/${other}/crossings.h5)
+  set_tests_properties(simulate_repro_crossings_h5_np1_vs_${other} PROPERTIES LABELS repro TIMEOUT 60
+                       FIXTURES_REQUIRED "simulate_np1;${fx}")
   add_test(NAME simulate_repro_h5_np1_vs_${other}
            COMMAND ${H5DIFF_EXECUTABLE} -r --exclude-attribute / ${EMI_SIM_OUT}/np1/truth.h5 ${EMI_SIM_OUT}/${other}/truth.h5)
   set_tests_properties(simulate_repro_h5_np1_vs_${other} PROPERTIES LABELS repro TIMEOUT 60
