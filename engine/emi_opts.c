@@ -298,22 +298,53 @@ typedef struct {
   FILE *fp;
   int line;        /* line number of the line inih is handling */
   int long_line;   /* first line longer than inih's buffer */
+  size_t bytes;    /* bytes read so far */
   emi_err_t err;   /* first error */
   char section[128];
   int section_line;
 } ini_ctx_t;
 
+/* Feed inih one line at a time, checking what inih would accept silently: a line too long for its
+ * buffer, a NUL byte, an indented line (inih would glue it to the previous value), a section header
+ * without ']', and files over 1 MiB (a config is small; /dev/zero must not hang us).  After the first
+ * problem inih gets end-of-file, so the first error is the one reported. */
 static char *ini_reader_fn(char *str, int num, void *stream)
 {
   ini_ctx_t *c = stream;
-  char *r = fgets(str, num, c->fp);
-  if (!r) return NULL;
+  if (c->err || c->long_line || num < 2) return NULL;
+  int n = 0, ch = EOF;
+  while (n < num - 1 && (ch = getc(c->fp)) != EOF) {
+    if (ch == '\0') {
+      c->err = EMI_ERROR(EMI_ERR_CONFIG, "%s:%d: NUL byte in the file (is it a text file?)", c->path, c->line + 1);
+      return NULL;
+    }
+    str[n++] = (char)ch;
+    if (ch == '\n') break;
+  }
+  if (n == 0) return NULL;
+  str[n] = '\0';
   c->line++;
-  size_t len = strlen(r);
-  if (len == (size_t)num - 1 && r[len - 1] != '\n' && !feof(c->fp) && !c->long_line) c->long_line = c->line;
-  /* a long line continues in the next fgets without being a new line of the file */
-  if (len && r[len - 1] != '\n' && !feof(c->fp)) c->line--;
-  return r;
+  c->bytes += (size_t)n;
+  if (c->bytes > (1u << 20)) {
+    c->err = EMI_ERROR(EMI_ERR_CONFIG, "%s:%d: file larger than 1 MiB: not a configuration file?", c->path, c->line);
+    return NULL;
+  }
+  if (str[n - 1] != '\n' && ch != EOF) { /* the line goes on beyond inih's buffer */
+    c->long_line = c->line;
+    return NULL;
+  }
+  const char *p = str;
+  while (*p == ' ' || *p == '\t') p++;
+  if (p != str && *p && *p != '\n' && *p != '\r' && *p != ';' && *p != '#') {
+    c->err = EMI_ERROR(EMI_ERR_CONFIG, "%s:%d: indented line: write 'key = value' at the start of the line "
+                       "(continuation lines are not supported)", c->path, c->line);
+    return NULL;
+  }
+  if (*p == '[' && !strchr(p, ']')) {
+    c->err = EMI_ERROR(EMI_ERR_CONFIG, "%s:%d: section header without ']'", c->path, c->line);
+    return NULL;
+  }
+  return str;
 }
 
 static int in_list(const char *list, const char *word)
@@ -483,6 +514,8 @@ emi_err_t emi_opts_parse_argv(emi_opts_t *o, int argc, char **argv, int first, c
     o->vals[k].i = tmp.i;
     o->vals[k].r = tmp.r;
     /* the first --list on the command line replaces the file's list, later ones append */
+    if (s->type != EMI_OPT_LIST && o->vals[k].source && !strcmp(o->vals[k].source, "command line"))
+      return EMI_ERROR(EMI_ERR_USAGE, "%s: option --%s is given twice", o->command, s->name);
     int append = s->type == EMI_OPT_LIST && o->vals[k].source && !strcmp(o->vals[k].source, "command line");
     if (s->type == EMI_OPT_LIST && !append) val_clear_items(&o->vals[k]);
     EMI_CALL(store(o, k, value, "command line", s->type == EMI_OPT_LIST));
@@ -504,7 +537,7 @@ static emi_err_t lookup(const emi_opts_t *o, const char *name, emi_opt_type_t ty
     return EMI_ERROR(EMI_ERR_INTERNAL, "option --%s is a %s, read as a %s", name, type_word(o->specs[*k].type),
                      type_word(type));
   if (!o->vals[*k].text && type != EMI_OPT_LIST)
-    return EMI_ERROR(EMI_ERR_CONFIG, "%s: option --%s is required (%s)", o->command, name, o->specs[*k].help);
+    return EMI_ERROR(EMI_ERR_USAGE, "%s: option --%s is required (%s)", o->command, name, o->specs[*k].help);
   return EMI_SUCCESS;
 }
 

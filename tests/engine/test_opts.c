@@ -71,7 +71,7 @@ int main(void)
   CHECK_OK(emi_opts_get_month(o, "start", &month));
   CHECK_INT_EQ(month, 2020 * 12 + 0);
   CHECK(!emi_opts_is_set(o, "output"));
-  CHECK_ERR(emi_opts_get_str(o, "output", &s), EMI_ERR_CONFIG); /* required, no default */
+  CHECK_ERR(emi_opts_get_str(o, "output", &s), EMI_ERR_USAGE); /* required, no default */
   CHECK_ERR(emi_opts_get_int(o, "no-such-option", &i64), EMI_ERR_INTERNAL);
   CHECK_ERR(emi_opts_get_int(o, "rate", &i64), EMI_ERR_INTERNAL); /* wrong type */
   emi_opts_destroy(&o);
@@ -200,6 +200,47 @@ int main(void)
 
   CHECK_OK(emi_opts_create("simulate", specs, nspecs, &o));
   CHECK_ERR(emi_opts_load_ini(o, "/nonexistent/dir/x.ini", "simulate", ""), EMI_ERR_IO);
+  emi_opts_destroy(&o);
+
+  /* what inih would take silently: indented lines, '[' without ']', NUL bytes, huge files */
+  CHECK_INT_EQ(load("[simulate]\nmonths = 12\n  rate = 0.1\n", &o, path, sizeof path), EMI_ERR_CONFIG);
+  snprintf(want, sizeof want, "%s:3: indented line", path);
+  CHECK(contains(emi_err_message(), want));
+  emi_opts_destroy(&o);
+  CHECK_INT_EQ(load("[simulate\nmonths = 12\n", &o, path, sizeof path), EMI_ERR_CONFIG);
+  snprintf(want, sizeof want, "%s:1: section header without ']'", path);
+  CHECK(contains(emi_err_message(), want));
+  emi_opts_destroy(&o);
+  {
+    snprintf(path, sizeof path, "%s/test_opts_nul.ini", tmpdir());
+    FILE *f = fopen(path, "wb");
+    fwrite("[simulate]\nmonths = 1\0 2\n", 1, 26, f);
+    fclose(f);
+    CHECK_OK(emi_opts_create("simulate", specs, nspecs, &o));
+    CHECK_INT_EQ(emi_opts_load_ini(o, path, "simulate", ""), EMI_ERR_CONFIG);
+    CHECK(contains(emi_err_message(), ":2: NUL byte"));
+    emi_opts_destroy(&o);
+    CHECK_OK(emi_opts_create("simulate", specs, nspecs, &o));
+    CHECK_INT_EQ(emi_opts_load_ini(o, "/dev/zero", "simulate", ""), EMI_ERR_CONFIG); /* must not hang */
+    emi_opts_destroy(&o);
+  }
+  /* a long first line is reported as line 1 */
+  {
+    char big[700];
+    memset(big, 'x', sizeof big - 2);
+    big[sizeof big - 2] = '\n';
+    big[sizeof big - 1] = '\0';
+    CHECK_INT_EQ(load(big, &o, path, sizeof path), EMI_ERR_CONFIG);
+    snprintf(want, sizeof want, "%s:1: line is longer", path);
+    CHECK(contains(emi_err_message(), want));
+    emi_opts_destroy(&o);
+  }
+
+  /* a single-valued option given twice on the command line */
+  CHECK_OK(emi_opts_create("simulate", specs, nspecs, &o));
+  char *twice[] = {"emflow", "simulate", "--months", "3", "--months", "4"};
+  CHECK_INT_EQ(emi_opts_parse_argv(o, 6, twice, 2, pos, 4, &npos), EMI_ERR_USAGE);
+  CHECK(contains(emi_err_message(), "--months is given twice"));
   emi_opts_destroy(&o);
 
   /* Command-line errors are usage errors naming the option and the value. */
