@@ -35,6 +35,7 @@
 #include "emi_log.h"
 #include "emi_output.h"
 
+#define EMI_IPF_CMD_MAX_CELLS ((size_t)1 << 32) /* 32 GiB of doubles */
 #define IPF_MAX_FILES (EMI_IPF_MAX_MARGINS + 1)
 
 const emi_opt_spec_t emi_ipf_specs[] = {
@@ -91,9 +92,12 @@ static emi_err_t file_load(ipf_file_t *f, const char *path)
     EMI_FAIL(EMI_ERR_INPUT, "%s:1: expected exactly one column named 'value' (found %d) next to the dimension columns",
              path, nvalue);
   if (f->ndim == 0) EMI_FAIL(EMI_ERR_INPUT, "%s:1: no dimension column besides 'value'", path);
+  for (int d = 0; d < f->ndim; d++)
+    if (!f->names[d][0]) EMI_FAIL(EMI_ERR_INPUT, "%s:1: a column has an empty name", path);
   emi_agg_spec_t spec = {.dims = (const char *const *)f->names, .ndims = f->ndim, .value_col = "value",
                          .nonnegative = 1};
   EMI_TRY(emi_agg_read_csv(path, &spec, &f->agg));
+  if (emi_agg_count(f->agg) == 0) EMI_FAIL(EMI_ERR_INPUT, "%s: no data rows (only a header)", path);
   if (emi_agg_count_missing(f->agg) > 0) {
     const uint8_t *miss = emi_agg_missing(f->agg);
     for (int64_t i = 0; i < emi_agg_count(f->agg); i++)
@@ -306,9 +310,11 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
               : !strcmp(rescale, "mean") ? EMI_IPF_RESCALE_TO_MEAN
                                          : EMI_IPF_RESCALE_ERROR;
   if (nm < 1) EMI_FAIL(EMI_ERR_USAGE, "ipf: give at least one --margin FILE");
-  if (o.total_tol_rel < 0) o.total_tol_rel = o.tol_rel / 10;
+  if (o.total_tol_rel < 0) o.total_tol_rel = o.tol_rel > 0 ? o.tol_rel / 10 : 1e-12;
+  if (o.tol_rel == 0 && o.tol_abs == 0)
+    EMI_FAIL(EMI_ERR_USAGE, "ipf: --tol-rel and --tol-abs are both 0: no fit can reach that; give one of them > 0");
   EMI_TRY(emi_output_check_path(out_path));
-  if (o.total_tol_rel >= o.tol_rel)
+  if (o.tol_rel > 0 && o.total_tol_rel >= o.tol_rel)
     EMI_FAIL(EMI_ERR_CONFIG, "ipf: --total-tol-rel %g must be below --tol-rel %g (totals that agree only to "
              "total-tol-rel cannot be fitted to tol-rel)", o.total_tol_rel, o.tol_rel);
   if (nm > EMI_IPF_MAX_MARGINS) EMI_FAIL(EMI_ERR_USAGE, "ipf: at most %d margins", EMI_IPF_MAX_MARGINS);
@@ -320,6 +326,7 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
     EMI_TRY(file_load(&files[nfiles++], seed_path));
   }
   for (int m = 0; m < nm; m++) EMI_TRY(file_load(&files[nfiles++], mpaths[m]));
+  for (int k = 0; k < nfiles; k++) EMI_TRY(emi_output_check_not_input(out_path, files[k].path));
 
   /* the table's dimensions: the seed's columns, or the margins' columns in order of appearance */
   for (int k = 0; k < nfiles; k++) {
@@ -352,8 +359,24 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
                    files[k].names[d], codes[td][j], has_seed ? "seed" : "first file naming that dimension");
     }
 
+  /* the table's size: the product of the dimension sizes, checked before anything is allocated */
   size_t n = 1;
-  for (int d = 0; d < ndim; d++) n *= dims[d];
+  for (int d = 0; d < ndim; d++) {
+    if (n > EMI_IPF_CMD_MAX_CELLS / dims[d]) {
+      char shape[256] = "";
+      size_t used = 0;
+      for (int j = 0; j < ndim && used < sizeof shape; j++)
+        used += (size_t)snprintf(shape + used, sizeof shape - used, "%s%s %zu", j ? " x " : "", names[j], dims[j]);
+      EMI_FAIL(EMI_ERR_INPUT, "ipf: the table (%s) has more than %.3g cells: too large", shape,
+               (double)EMI_IPF_CMD_MAX_CELLS);
+    }
+    n *= dims[d];
+  }
+  if (ends_with(out_path, ".h5"))
+    for (int d = 0; d < ndim; d++)
+      if (strchr(names[d], '/') || strlen(names[d]) > 200)
+        EMI_FAIL(EMI_ERR_INPUT, "ipf: column name '%.40s%s' cannot name an HDF5 dataset (no '/', at most 200 "
+                 "characters): rename it, or write CSV", names[d], strlen(names[d]) > 40 ? "..." : "");
   EMI_MALLOC(x, n, "IPF table");
   if (has_seed) EMI_TRY(file_fill(&files[0], dims, codes, x, n));
   else
@@ -367,6 +390,29 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
     margins[m] = (emi_ipf_margin_t){.ndim = f->ndim, .dims = mdims[m], .target = targets[m]};
   }
 
+  /* totals must be finite (1e308 + 1e308 overflows) and, when margins are rescaled, not zero
+   * next to a positive one (scaling to zero would wipe the positive margin) */
+  {
+    double seed_total = 0.0;
+    for (size_t i = 0; i < n; i++) seed_total += x[i];
+    if (!isfinite(seed_total))
+      EMI_FAIL(EMI_ERR_INPUT, "%s: the seed's values sum beyond the largest double: rescale the data", seed_path);
+    int zero = 0, positive = 0;
+    for (int m = 0; m < nm; m++) {
+      size_t mn = 1;
+      double tot = 0.0;
+      for (int j = 0; j < margins[m].ndim; j++) mn *= dims[margins[m].dims[j]];
+      for (size_t i = 0; i < mn; i++) tot += targets[m][i];
+      if (!isfinite(tot))
+        EMI_FAIL(EMI_ERR_INPUT, "%s: the margin's values sum beyond the largest double: rescale the data",
+                 files[m + has_seed].path);
+      zero += tot == 0.0;
+      positive += tot > 0.0;
+    }
+    if (o.rescale != EMI_IPF_RESCALE_ERROR && zero && positive)
+      EMI_FAIL(EMI_ERR_INCONSISTENT, "ipf: --rescale %s: some margins sum to 0 and others do not: rescaling cannot "
+               "make them agree", rescale);
+  }
   size_t lwork = emi_ipf_work_len(ndim, dims, nm, margins);
   EMI_MALLOC(work, lwork ? lwork : 1, "IPF workspace");
   /* Fit in rounds of sweeps so that long fits report progress and a fit that stalls (an

@@ -43,8 +43,17 @@ emi_err_t emi_output_check_path(const char *path)
   if (stat(dir, &st) != 0) return EMI_ERROR(EMI_ERR_IO, "cannot create %s: %s: %s", path, dir, strerror(errno));
   if (!S_ISDIR(st.st_mode)) return EMI_ERROR(EMI_ERR_IO, "cannot create %s: %s is not a directory", path, dir);
   if (access(dir, W_OK) != 0) return EMI_ERROR(EMI_ERR_IO, "cannot create %s: %s: %s", path, dir, strerror(errno));
-  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-    return EMI_ERROR(EMI_ERR_IO, "cannot create %s: it is a directory", path);
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+    return EMI_ERROR(EMI_ERR_IO, "cannot create %s: it exists and is not a regular file (%s)", path,
+                     S_ISDIR(st.st_mode) ? "a directory" : "a device, pipe or socket");
+  return EMI_SUCCESS;
+}
+
+emi_err_t emi_output_check_not_input(const char *path, const char *input)
+{
+  struct stat a, b;
+  if (stat(path, &a) == 0 && stat(input, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+    return EMI_ERROR(EMI_ERR_USAGE, "the output %s is the input %s: choose another output name", path, input);
   return EMI_SUCCESS;
 }
 

@@ -27,6 +27,9 @@ emi_err_t emi_output_finish(emi_ctx_t *ctx, emi_h5_file_t **f, emi_provenance_t 
  * must not be a directory.  EMI_ERR_IO "cannot create PATH: reason" otherwise.  Local. */
 emi_err_t emi_output_check_path(const char *path);
 
+/* `path` must not be the same file as the input `input` (an output would overwrite it).  Local. */
+emi_err_t emi_output_check_not_input(const char *path, const char *input);
+
 /* Read a whole (small) text file into a NUL-terminated buffer the caller frees. */
 emi_err_t emi_read_text_file(const char *path, size_t max_bytes, char **text, size_t *len);
 

@@ -65,6 +65,25 @@ msg=$(timeout 60 "$emflow" ipf --seed "$out/st_seed.csv" --margin "$out/st_rows.
 # an output directory that does not exist: plain I/O error before any work
 msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" -o "$out/nodir/x.h5" 2>&1); rc=$?
 [ $rc = 5 ] && grep -q "cannot create $out/nodir/x.h5" <<<"$msg" || die "missing output dir: rc=$rc $msg"
+# hostile sizes and values (found by an adversarial review): each one clear error, no crash
+for i in 0 1 2 3 4 5 6; do { echo "d$i,value"; for k in $(seq 0 255); do echo "c$k,10"; done; } > "$out/w$i.csv"; done
+{ echo "d7,value"; for k in $(seq 0 31); do echo "c$k,80"; done; } > "$out/w7.csv"
+msg=$("$emflow" ipf $(for i in 0 1 2 3 4 5 6 7; do echo --margin "$out/w$i.csv"; done) -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -q "too large" <<<"$msg" || die "2^61-cell table: rc=$rc $msg"
+printf 'origin,value\nA,1e308\nB,1e308\n' > "$out/huge.csv"
+msg=$("$emflow" ipf --margin "$out/huge.csv" --margin "$ex/willekens_cols.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -q "beyond the largest double" <<<"$msg" || die "overflowing total: rc=$rc $msg"
+cp "$ex/willekens_seed.csv" "$out/seed_copy.csv"
+msg=$("$emflow" ipf --seed "$out/seed_copy.csv" --margin "$ex/willekens_rows.csv" -o "$out/seed_copy.csv" 2>&1); rc=$?
+[ $rc = 2 ] && grep -q "is the input" <<<"$msg" && cmp -s "$out/seed_copy.csv" "$ex/willekens_seed.csv" || die "output = input: rc=$rc $msg"
+printf 'origin,value\nA,0\nB,0\n' > "$out/zero_rows.csv"
+msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$out/zero_rows.csv" --margin "$ex/willekens_cols.csv" --rescale first -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 10 ] && grep -q "some margins sum to 0" <<<"$msg" || die "rescale to a zero margin: rc=$rc $msg"
+printf 'origin,destination,value\n' > "$out/header_only.csv"
+msg=$("$emflow" ipf --seed "$out/header_only.csv" --margin "$ex/willekens_rows.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -q "header_only.csv: no data rows" <<<"$msg" || die "header-only seed: rc=$rc $msg"
+msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" -o /dev/null 2>&1); rc=$?
+[ $rc = 5 ] && [ -c /dev/null ] || die "output onto a device: rc=$rc $msg"
 [ ! -e "$out/x.csv" ] && [ ! -e "$out/x.csv.part" ] || die "a failed run left an output file"
 
 echo "ipf_known_answers: $fail failure(s)"
