@@ -73,6 +73,8 @@ const emi_opt_spec_t emi_reconcile_specs[] = {
   {"seed-floor", "reconcile", EMI_OPT_REAL, "0.5", "persons", "added to every declared cell of the IPF seed", 0, 1e9},
   {"ipf-tol-rel", "reconcile", EMI_OPT_REAL, "1e-10", "", "IPF convergence tolerance, relative to the total", 1e-15, 1},
   {"ipf-max-iter", "reconcile", EMI_OPT_INT, "1000", "sweeps", "IPF iteration cap", 1, 1e9},
+  {"accept-nonconverged", "reconcile", EMI_OPT_FLAG, "false", "",
+   "write periods whose IPF reached ipf-max-iter (flagged in ipf_converged) instead of failing"},
 };
 const int emi_reconcile_nspecs = (int)(sizeof emi_reconcile_specs / sizeof emi_reconcile_specs[0]);
 
@@ -119,6 +121,10 @@ static emi_err_t source_load(emi_ctx_t *ctx, source_t *s, const char *file_opt, 
   EMI_TRY(emi_agg_read_csv(s->path, &spec, &s->agg));
   if (emi_agg_count(s->agg) == 0)
     EMI_FAIL(EMI_ERR_INPUT, "%s: no observations%s", s->path, s->nf ? " after the filters" : "");
+  for (int64_t i = 0; i < emi_agg_count(s->agg); i++)
+    if (!emi_agg_missing(s->agg)[i] && emi_agg_values(s->agg)[i] > 1e12)
+      EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: %s = %.6g persons: implausibly large for a count of migrants (at most 1e12)",
+               s->path, (long long)emi_agg_lines(s->agg)[i], vcol, emi_agg_values(s->agg)[i]);
   if (!allow_missing && emi_agg_count_missing(s->agg) > 0) {
     for (int64_t i = 0; i < emi_agg_count(s->agg); i++)
       if (emi_agg_missing(s->agg)[i])
@@ -357,12 +363,17 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
   emi_gls_opts_t go;
   emi_gls_opts_default(&go);
   go.nonneg = 1;
+  go.redundant = EMI_GLS_REDUNDANT_DROP; /* e.g. a period of zeros with var-floor 0: consistent, all fixed */
   emi_gls_result_t gr = {0};
   size_t lw = emi_gls_work_len(n, 1, 1, 1);
   EMI_MALLOC(work, lw, "GLS workspace");
   EMI_MALLOC(active, n, "GLS active flags");
   emi_err_t e = emi_gls_solve(&prob, &go, yh, cov, active, NULL, work, lw, &gr);
-  if (e) EMI_FAIL(e, "period %s: GLS reconciliation failed: %s", lab, emi_err_message());
+  if (e) {
+    char why[1024]; /* copy: the message buffer is also the destination of the new message */
+    snprintf(why, sizeof why, "%s", emi_err_message());
+    EMI_FAIL(e, "period %s: GLS reconciliation failed: %s", lab, why);
+  }
   /* say what moved a lot: totals raised to the declared figure, and adjustments beyond 3 sd */
   for (size_t i = 0; i < n; i++) {
     int is_b = i < nc;
@@ -403,15 +414,40 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
   emi_ipf_opts_default(&io);
   io.tol_rel = tol;
   io.max_iter = (int)maxit;
+  /* The two margins sum to the same total up to GLS rounding: let IPF scale them to their mean
+   * instead of calling rounding noise a disagreement, and call a total of rounding size zero. */
+  io.rescale = EMI_IPF_RESCALE_TO_MEAN;
+  {
+    double tc = 0.0, td = 0.0;
+    for (size_t c = 0; c < nc; c++) tc += o->Uc[(size_t)r * nc + c];
+    for (size_t d = 0; d < nd; d++) td += o->Ud[(size_t)r * nd + d];
+    if (tc <= 1e-9 * scale && td <= 1e-9 * scale) {
+      for (size_t c = 0; c < nc; c++) o->Uc[(size_t)r * nc + c] = 0.0;
+      for (size_t d = 0; d < nd; d++) o->Ud[(size_t)r * nd + d] = 0.0;
+    } else if (fabs(tc - td) > 1e-9 * scale) {
+      EMI_FAIL(EMI_ERR_INTERNAL, "period %s: undeclared totals by citizenship (%.17g) and by destination (%.17g) "
+               "differ beyond rounding after GLS", lab, tc, td);
+    }
+  }
   emi_ipf_result_t ir = {0};
   size_t liw = emi_ipf_work_len(2, dims, 2, mg);
   EMI_MALLOC(ipfw, liw, "IPF workspace");
   e = emi_ipf_fit(2, dims, U, 2, mg, &io, ipfw, liw, &ir);
-  if (e == EMI_ERR_INFEASIBLE)
-    EMI_FAIL(e, "period %s: cannot spread undeclared emigration over destinations: %s (citizenships with undeclared "
-             "emigration but no declared emigrant anywhere need seed-floor > 0)", lab, emi_err_message());
-  if (e && e != EMI_ERR_NOCONV) EMI_FAIL(e, "period %s: IPF failed: %s", lab, emi_err_message());
+  if (e && e != EMI_ERR_NOCONV) {
+    char why[1024]; /* copy: the message buffer is also the destination of the new message */
+    snprintf(why, sizeof why, "%s", emi_err_message());
+    if (e == EMI_ERR_INFEASIBLE)
+      EMI_FAIL(e, "period %s: cannot spread undeclared emigration over destinations: %s (citizenships with "
+               "undeclared emigration but no declared emigrant anywhere need seed-floor > 0)", lab, why);
+    EMI_FAIL(e, "period %s: IPF failed: %s", lab, why);
+  }
   if (e == EMI_ERR_NOCONV) {
+    int accept = 0;
+    EMI_TRY(emi_opts_get_flag(ctx->opts, "accept-nonconverged", &accept));
+    if (!accept)
+      EMI_FAIL(EMI_ERR_NOCONV, "period %s: IPF not converged after %d iterations (largest deviation %.6g > %.3g): "
+               "raise ipf-max-iter, or accept-nonconverged = true to write it flagged in ipf_converged",
+               lab, ir.iterations, ir.max_dev, ir.tol);
     emi_err_clear();
     emi_log_warn("reconcile: period %s: IPF not converged after %d iterations (deviation %.3g); flagged in "
                  "ipf_converged", lab, ir.iterations, ir.max_dev);
@@ -462,6 +498,7 @@ emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
   EMI_TRY(source_load(ctx, &src[0], "border", "border-filter", 1, bd, 0));
   EMI_TRY(source_load(ctx, &src[1], "mirror", "mirror-filter", 1, md, !strcmp(unrep, "diffuse")));
   EMI_TRY(source_load(ctx, &src[2], "declared", "declared-filter", 2, dd, 0));
+  for (int k = 0; k < 3; k++) EMI_TRY(emi_output_check_not_input(out_path, src[k].path));
   t.diffuse = !strcmp(unrep, "diffuse");
   EMI_TRY(build_tables(ctx, src, &t));
   emi_log_info("reconcile: %d period(s) x %d citizenship(s) x %d destination(s)", t.np, t.nc, t.nd);

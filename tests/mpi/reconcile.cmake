@@ -56,3 +56,8 @@ if(PYTHON3_SYSTEM)
            COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/reconcile_check.py ${EMI_REC_OUT}/diffuse/reconcile.h5 --diffuse)
   set_tests_properties(reconcile_diffuse_check PROPERTIES LABELS mpi TIMEOUT 60 FIXTURES_REQUIRED reconcile_diffuse)
 endif()
+
+add_test(NAME reconcile_edge_cases
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/reconcile_edge_cases.sh $<TARGET_FILE:emflow>
+                 ${PROJECT_SOURCE_DIR}/tests/data/reconcile ${EMI_REC_OUT}/edge)
+set_tests_properties(reconcile_edge_cases PROPERTIES LABELS mpi TIMEOUT 120 ENVIRONMENT "${EMI_MPI_TEST_ENV}")
