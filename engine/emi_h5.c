@@ -354,6 +354,29 @@ MPI_Comm emi_h5_file_comm(const emi_h5_file_t *f) { return f ? f->comm : MPI_COM
 _Static_assert(sizeof(hid_t) == sizeof(int64_t), "emi_h5_file_id returns an hid_t as int64_t");
 int64_t emi_h5_file_id(const emi_h5_file_t *f) { return f ? (int64_t)f->fid : (int64_t)H5I_INVALID_HID; }
 
+static herr_t verify_visit(hid_t obj, const char *name, const H5O_info_t *info, void *data)
+{
+  (void)obj, (void)name, (void)info, (void)data;
+  return 0;
+}
+
+/* 1 if the closed file at `path` cannot be opened and walked serially. */
+static int verify_file(const char *path)
+{
+  int bad = 1;
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl < 0) return 1;
+  H5Pset_fapl_sec2(fapl);
+  hid_t fid = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+  if (fid >= 0) {
+    bad = H5Ovisit(fid, H5_INDEX_NAME, H5_ITER_NATIVE, verify_visit, NULL) < 0;
+    if (H5Fclose(fid) < 0) bad = 1;
+  }
+  H5Pclose(fapl);
+  H5Eclear2(H5E_DEFAULT);
+  return bad;
+}
+
 emi_err_t emi_h5_file_commit(emi_h5_file_t **pf)
 {
   emi_err_t err = EMI_SUCCESS, local;
@@ -380,7 +403,17 @@ emi_err_t emi_h5_file_commit(emi_h5_file_t **pf)
     goto cleanup;
   }
 
-  int errnum = 0;
+  /* Verify before the rename: MPI-IO can lose a write error (a full disk seen by one aggregator
+   * rank), leaving a truncated file behind a successful close.  Rank 0 reopens the file serially;
+   * HDF5 checks the stored end of file against the real size and the metadata checksums, and
+   * visiting every object reads all of the metadata. */
+  int errnum = 0, bad = 0;
+  if (f->rank == 0) bad = verify_file(f->part);
+  if (f->rank == 0 && bad) unlink(f->part);
+  EMI_MPI_TRY(MPI_Bcast(&bad, 1, MPI_INT, 0, f->comm));
+  if (bad)
+    EMI_FAIL(EMI_ERR_IO, "writing '%s' failed: the file is incomplete after closing (disk full or an I/O error "
+             "the MPI-IO layer did not report); nothing was written under '%s'", f->part, f->path);
   if (f->rank == 0 && rename(f->part, f->path) != 0) {
     errnum = errno;
     unlink(f->part);

@@ -76,3 +76,11 @@ if(PYTHON3_SYSTEM)
   set_tests_properties(h5_h5py PROPERTIES LABELS mpi TIMEOUT 60 SKIP_RETURN_CODE 77
                        FIXTURES_REQUIRED h5_out_np3)
 endif()
+
+# A disk filling up during the write: exit 5 and no file (root only: mounts a 40 KiB tmpfs).
+if(PYTHON3_SYSTEM)
+  add_test(NAME h5_disk_full COMMAND ${CMAKE_CURRENT_LIST_DIR}/h5_disk_full.sh $<TARGET_FILE:emflow> ${PYTHON3_SYSTEM}
+                                     ${EMI_H5_OUT}/disk_full)
+  set_tests_properties(h5_disk_full PROPERTIES LABELS mpi TIMEOUT 180 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
+                       ENVIRONMENT "${EMI_MPI_TEST_ENV}")
+endif()

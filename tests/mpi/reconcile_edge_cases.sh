@@ -5,7 +5,7 @@ set -u
 E=$1 D=$2 out=$3
 fail=0
 die() { echo "FAIL: $*"; fail=$((fail + 1)); }
-mkdir -p "$out" && cd "$out" || exit 1
+mkdir -p "$out" && cd "$out" && rm -f ./*.h5 ./*.part ./*.csv || exit 1
 
 # a period of zeros with zero variance floor: consistent, every estimate fixed -> success, all zero
 printf 'citizen,TIME_PERIOD,OBS_VALUE\nAZE,2021,0\nRUS,2021,0\n' > b0.csv
