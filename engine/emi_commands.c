@@ -28,6 +28,8 @@ const emi_command_t emi_commands[] = {
    emi_simulate_specs, &emi_simulate_nspecs, "simulate", 0, 0, 1, emi_cmd_simulate},
   {"convert", "IN.csv", "crossings CSV -> HDF5 compound form (/crossings), every field validated, rejects counted",
    emi_convert_specs, &emi_convert_nspecs, "convert", 1, 1, 1, emi_cmd_convert},
+  {"classify", "IN.csv|IN.h5", "link crossings by person, repair sequences, 12/16 rule -> migrant departures, arrivals, undeclared",
+   emi_classify_specs, &emi_classify_nspecs, "classify", 1, 1, 1, emi_cmd_classify},
 };
 const int emi_ncommands = (int)(sizeof emi_commands / sizeof emi_commands[0]);
 

@@ -20,4 +20,8 @@ extern const emi_opt_spec_t emi_convert_specs[];
 extern const int emi_convert_nspecs;
 emi_err_t emi_cmd_convert(emi_ctx_t *ctx);
 
+extern const emi_opt_spec_t emi_classify_specs[];
+extern const int emi_classify_nspecs;
+emi_err_t emi_cmd_classify(emi_ctx_t *ctx);
+
 #endif /* EMI_COMMANDS_H */

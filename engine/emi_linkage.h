@@ -1,0 +1,102 @@
+/* emi_linkage.h: ingest of crossing records and declarations for `emflow classify` (issue 4):
+ * validation with counted rejects, pseudonymisation of person keys, and distribution by person.
+ *
+ * A record in memory is one emi_sort_item_t (24 bytes, kernels/emi_sort.h):
+ *   k0  the person key hashed at ingest (emi_link_hash): the input text is dropped at once;
+ *   k1  (day + 2^31) << 32 | (second + 1) << 1 | out    (out = 1 for an exit): sorting (k0, k1) groups
+ *       a person's records and orders them by day, second (date-only records first in their day),
+ *       direction (entry before exit on ties);
+ *   v   citizenship (3 letters, 5 bits each) | sex << 15 | (uint16) birth_year << 17.
+ * Declarations: k0 the hashed key, k1 = (day + 2^31) << 32, v = 0.
+ *
+ * Person keys.  With a key file, the key is HMAC-SHA-256(key file bytes, key text) (libsodium
+ * crypto_auth_hmacsha256; the key file must hold 32 to 4096 bytes: a random 32-byte key is the
+ * recommended form); without one, SHA-256(key text) (unkeyed: it only hides the keys from casual
+ * reading; anyone holding the input can recompute it, and a guessable key space can be enumerated).
+ * The first 8 bytes of the digest, little-endian, are the 64-bit key used for linkage: two different
+ * persons share a key with probability ~ N^2 / 2^65 (3e-4 at N = 10^8).  Neither the keys nor their
+ * hashes are ever written to an output or a log; reject messages withhold the person_id field.
+ *
+ * Rejects.  The reasons of emi_crossings.h (EMI_REJECT_LIST) plus two impossible-date reasons:
+ * date_before_period, date_after_period (a crossing outside the period given by --period-start /
+ * --period-end).  Records of the HDF5 form are validated with the same rules as the CSV parser
+ * (emi_crossing_parse), field by field.  records in = accepted + rejected on every path.
+ */
+#ifndef EMI_LINKAGE_H
+#define EMI_LINKAGE_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sodium.h>
+
+#include "emi_crossings.h"
+#include "emi_err.h"
+#include "emi_sort.h"
+
+enum { EMI_LINK_REJECT_BEFORE_PERIOD = EMI_NREJECTS, EMI_LINK_REJECT_AFTER_PERIOD, EMI_LINK_NREJECTS };
+extern const char *const emi_link_reject_names[EMI_LINK_NREJECTS];
+
+/* ------------------------------------------------------------------ person keys */
+typedef struct {
+  int keyed;
+  crypto_auth_hmacsha256_state init; /* the HMAC state after the key (copied per record) */
+} emi_link_hasher_t;
+
+/* Local.  key_file NULL: unkeyed SHA-256.  Otherwise the file's bytes are the HMAC key (32..4096 bytes;
+ * EMI_ERR_IO when unreadable, EMI_ERR_CONFIG for a bad length).  The key bytes are wiped after use. */
+emi_err_t emi_link_hasher_init(emi_link_hasher_t *h, const char *key_file);
+uint64_t emi_link_hash(const emi_link_hasher_t *h, const char *key, size_t len);
+
+/* ------------------------------------------------------------------ records */
+static inline uint64_t emi_link_k1(int32_t day, int32_t second, int out)
+{
+  return ((uint64_t)((uint32_t)day ^ 0x80000000u) << 32) | ((uint64_t)(uint32_t)(second + 1) << 1) | (uint64_t)(out != 0);
+}
+static inline int32_t emi_link_day(uint64_t k1) { return (int32_t)((uint32_t)(k1 >> 32) ^ 0x80000000u); }
+static inline int32_t emi_link_second(uint64_t k1) { return (int32_t)((k1 & 0xffffffffu) >> 1) - 1; }
+static inline int emi_link_out(uint64_t k1) { return (int)(k1 & 1u); }
+static inline uint64_t emi_link_v(const char cit[3], int sex, int birth_year)
+{
+  uint64_t c = (uint64_t)(cit[0] - 'A') << 10 | (uint64_t)(cit[1] - 'A') << 5 | (uint64_t)(cit[2] - 'A');
+  return c | (uint64_t)(sex & 3) << 15 | (uint64_t)(uint16_t)birth_year << 17;
+}
+static inline int emi_link_cit(uint64_t v) { return (int)(v & 0x7fffu); } /* 26^3 codes as base-32 triples */
+static inline int emi_link_sex(uint64_t v) { return (int)(v >> 15) & 3; }
+static inline int emi_link_birth_year(uint64_t v) { return (int16_t)(uint16_t)(v >> 17); }
+
+typedef struct {
+  const emi_link_hasher_t *hasher;
+  const emi_country_list_t *countries; /* NULL: shape check only */
+  int32_t lo_day, hi_day;              /* accepted days (inclusive); INT32_MIN/INT32_MAX: any */
+} emi_link_ingest_t;
+
+typedef struct {
+  int64_t in, accepted, rejects[EMI_LINK_NREJECTS];
+  int64_t first_bad;          /* global index of the first rejected record (CSV: file line), -1: none */
+  emi_reject_info_t bad;      /* why (found text withheld for person_id) -- valid on the rank that has it */
+  int32_t min_day, max_day;   /* over accepted records (INT32_MAX / INT32_MIN when none) */
+} emi_link_counts_t;
+
+/* Collective.  Read /crossings/records of an HDF5 file written by simulate --crossings-h5 or convert:
+ * rank r reads its contiguous slab of rows [N r / P, N (r + 1) / P), in batches, validates and packs
+ * them.  *items (malloc'ed, caller frees) and *n: the accepted records of this rank in file order.
+ * counts are summed over ranks on return (first_bad: the smallest; bad: on the rank that has it). */
+emi_err_t emi_link_read_h5(MPI_Comm comm, const char *path, const emi_link_ingest_t *cfg, emi_sort_item_t **items,
+                           size_t *n, emi_link_counts_t *counts);
+/* Collective.  The crossings CSV of DESIGN.md (columns in any order, BOM and CRLF accepted), split by
+ * byte ranges across ranks (as emflow convert); every record parsed by emi_crossing_parse. */
+emi_err_t emi_link_read_csv(MPI_Comm comm, const char *path, const emi_link_ingest_t *cfg, emi_sort_item_t **items,
+                            size_t *n, emi_link_counts_t *counts);
+/* Collective.  Declarations CSV person_id,declared_on,destination (declared_on: YYYY-MM-DD).  A line
+ * with a bad field is a counted reject: counts[0] in, [1] accepted, [2] rejected (summed over ranks). */
+emi_err_t emi_link_read_declarations(MPI_Comm comm, const char *path, const emi_link_hasher_t *h,
+                                     emi_sort_item_t **items, size_t *n, int64_t counts[3]);
+
+/* Collective.  Send every item to rank k0 mod P (MPI_Alltoallv).  Items arrive grouped by sender rank,
+ * each sender's in its order, so with inputs read in file order (rank r holds slab r) every rank ends
+ * with its records in file order: the result does not depend on P except for which rank holds what. */
+emi_err_t emi_link_distribute(MPI_Comm comm, emi_sort_item_t **items, size_t *n);
+
+#endif /* EMI_LINKAGE_H */
