@@ -1,0 +1,239 @@
+#!/usr/bin/python3
+"""Turn the JSON lines of one bench/run.sh run into bench/results/<date>-<host>.json and .md.
+
+    /usr/bin/python3 bench/report.py --raw RAW.jsonl --out bench/results/DATE-HOST
+
+RAW.jsonl holds one JSON object per line, as the programs print them: {"bench": "run", ...} (the run's
+mode, command and load averages, from run.sh), {"bench": "env"} (bench_env), {"bench": "stream_triad"},
+{"bench": "ipf3d", "impl": "emflow" | "numpy"}, {"bench": "gls", "impl": "emflow" | "numpy"} and
+{"bench": "note", "text": ...}.  Everything is kept in the JSON output ("raw"), next to the paired
+rows (emflow with its peer, ratio = peer time / emflow time) and the machine description.
+Standard library only.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+
+
+def read_jsonl(path):
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if line:
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    sys.exit(f"report: {path}:{n}: not JSON ({e}): {line[:120]}")
+    return out
+
+
+def cmd(*args):
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine():
+    m = {"host": socket.gethostname(), "kernel": platform.release(), "logical_cpus": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            names = [l.split(":", 1)[1].strip() for l in f if l.startswith("model name")]
+        m["cpu_model"] = names[0] if names else platform.processor()
+    except OSError:
+        m["cpu_model"] = platform.processor()
+    lscpu = cmd("lscpu")
+    for key, name in (("Core(s) per socket", "cores_per_socket"), ("Socket(s)", "sockets"),
+                      ("Thread(s) per core", "threads_per_core"), ("L2 cache", "l2_cache"),
+                      ("L3 cache", "l3_cache"), ("Hypervisor vendor", "hypervisor")):
+        mm = re.search(rf"^{re.escape(key)}:\s*(.+)$", lscpu, re.M)
+        if mm:
+            m[name] = mm.group(1).strip()
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            mem = {l.split(":")[0]: l.split(":")[1].strip() for l in f}
+        m["memory_total"] = mem.get("MemTotal")
+    except OSError:
+        pass
+    return m
+
+
+def fmt_t(s):
+    if s is None:
+        return "–"
+    if s >= 1:
+        return f"{s:.3g} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3g} ms"
+    return f"{s * 1e6:.3g} µs"
+
+
+def fmt_range(med, lo, hi):
+    return f"{fmt_t(med)} [{fmt_t(lo)} – {fmt_t(hi)}]"
+
+
+def fmt_mb(kb):
+    return "–" if kb is None else f"{kb / 1024:.0f} MiB"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--raw", required=True)
+    ap.add_argument("--out", required=True, help="output path without extension")
+    a = ap.parse_args()
+    raw = read_jsonl(a.raw)
+    run = next((r for r in raw if r.get("bench") == "run"), {})
+    env = next((r for r in raw if r.get("bench") == "env"), {})
+    notes = [r["text"] for r in raw if r.get("bench") == "note"]
+    stream = [r for r in raw if r.get("bench") == "stream_triad"]
+
+    # ---- IPF: every emflow row (size, threads, case) with the numpy row of the same size and case
+    ipf = []
+    stream_best = {s["threads"]: s["best_gbs"] for s in stream}
+    np_ipf = {tuple(r["dims"]): r for r in raw if r.get("bench") == "ipf3d" and r.get("impl") == "numpy"}
+    for r in (r for r in raw if r.get("bench") == "ipf3d" and r.get("impl") == "emflow"):
+        peer = np_ipf.get(tuple(r["dims"]))
+        for c in r["cases"]:
+            pc = next((p for p in peer["cases"] if p["margins"] == c["margins"]), None) if peer else None
+            cells = r["dims"][0] * r["dims"][1] * r["dims"][2]
+            row = {"workload": f"IPF 3-D, {c['margins'].replace('_', ' ')}", "dims": r["dims"],
+                   "table_MB": cells * 8 / 1e6, "threads": r["threads"], "sweeps_timed": r["sweeps_timed"],
+                   "reps": r["reps"],
+                   "emflow_sweep_s": {"median": c["sweep_s_median"], "min": c["sweep_s_min"], "max": c["sweep_s_max"]},
+                   "emflow_GBs": c["GBs"], "bytes_per_sweep": c["bytes_per_sweep"],
+                   "stream_triad_GBs_same_run": r["stream_triad_GBs"],
+                   "stream_triad_GBs_median_same_run": r.get("stream_triad_GBs_median"),
+                   "pct_of_triad_same_process": 100 * c["GBs_vs_triad"],
+                   "stream_triad_GBs_bench_stream_best": stream_best.get(r["threads"]),
+                   "pct_of_triad": (100 * c["GBs"] / stream_best[r["threads"]]) if r["threads"] in stream_best
+                   else 100 * c["GBs_vs_triad"],
+                   "emflow_maxrss_kb": r.get("maxrss_kb"),
+                   "emflow_iterations_to_converge": c["iterations_to_converge"]}
+            if pc:
+                row.update({"peer": f"numpy {peer.get('numpy', '')}".strip(), "peer_threads": peer["threads"],
+                            "peer_sweep_s": {"median": pc["sweep_s_median"], "min": pc["sweep_s_min"],
+                                             "max": pc["sweep_s_max"]},
+                            "ratio_peer_over_emflow": pc["sweep_s_median"] / c["sweep_s_median"],
+                            "peer_validated_max_rel_diff": pc["validated_max_rel_diff"],
+                            "peer_maxrss_kb": peer.get("maxrss_kb")})
+            ipf.append(row)
+
+    # ---- GLS
+    gls = []
+    np_gls = {(r["case"], r["n"], r["m"], r["threads"]): r for r in raw
+              if r.get("bench") == "gls" and r.get("impl") == "numpy"}
+    for r in (r for r in raw if r.get("bench") == "gls" and r.get("impl") == "emflow"):
+        peer = np_gls.get((r["case"], r["n"], r["m"], r["threads"]))
+        name = "GLS flow balancing, diagonal V" if r["case"] == "flow" else "GLS balance constraints, dense V"
+        size = (f"N={r['N']}: n={r['n']}, m={r['m']}" if r["case"] == "flow" else f"n={r['n']}, m={r['m']}")
+        row = {"workload": name, "size": size, "case": r["case"], "n": r["n"], "m": r["m"], "threads": r["threads"],
+               "reps": r["reps"],
+               "emflow_solve_s": {"median": r["solve_s_median"], "min": r["solve_s_min"], "max": r["solve_s_max"]},
+               "emflow_solve_check_v_s_median": r.get("solve_check_v_s_median"),
+               "emflow_gflops": r["gflops"], "gflop_model": r["gflop_model"], "validated": r["validated"],
+               "emflow_maxrss_kb": r.get("maxrss_kb")}
+        if peer:
+            row.update({"peer": f"numpy {peer.get('numpy', '')}".strip(), "peer_threads": peer["threads"],
+                        "peer_solve_s": {"median": peer["solve_s_median"], "min": peer["solve_s_min"],
+                                         "max": peer["solve_s_max"]},
+                        "ratio_peer_over_emflow": peer["solve_s_median"] / r["solve_s_median"],
+                        "peer_validated": peer["validated"], "peer_maxrss_kb": peer.get("maxrss_kb")})
+        gls.append(row)
+
+    mach = machine()
+    result = {"schema": "emflow-bench-results-1", "date": run.get("date"), "mode": run.get("mode"),
+              "command": run.get("command"), "git": run.get("git"), "build": run.get("build"),
+              "environment": {"machine": mach, "software": {k: v for k, v in env.items() if k != "bench"},
+                              "omp_threads_tested": run.get("threads"), "load_average_start": run.get("load_start"),
+                              "load_average_end": run.get("load_end"), "omp_env": run.get("omp_env"),
+                              "python": run.get("python"),
+                              "numpy": run.get("numpy")},
+              "stream_triad": stream, "ipf": ipf, "gls": gls, "notes": notes, "raw": raw}
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    with open(a.out + ".json", "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+
+    # ---- Markdown
+    sw = result["environment"]["software"]
+    L = []
+    L.append(f"Command: `{run.get('command', 'bench/run.sh')}` ({run.get('mode', '?')} mode), "
+             f"{run.get('date', '?')}, emflow {run.get('git', '?')}.")
+    L.append("")
+    L.append(f"Machine: {mach.get('cpu_model', '?')}, {mach.get('logical_cpus', '?')} logical CPUs "
+             f"({mach.get('sockets', '?')} socket x {mach.get('cores_per_socket', '?')} cores, "
+             f"{mach.get('threads_per_core', '?')} thread/core{', ' + mach['hypervisor'] + ' VM' if mach.get('hypervisor') else ''}), "
+             f"L2 {mach.get('l2_cache', '?')}, L3 {mach.get('l3_cache', '?')}, memory {mach.get('memory_total', '?')}; "
+             f"load average {run.get('load_start', '?')} at start, {run.get('load_end', '?')} at end "
+             f"(shared machine: timings are noisy). OpenMP environment: "
+             f"{', '.join(f'{k}={v}' for k, v in sorted((run.get('omp_env') or {}).items())) or 'library defaults'}"
+             f" (thread counts set per row).")
+    L.append(f"Software: {sw.get('compiler', '?')} ({run.get('build', 'Release')}), {sw.get('blas', '?')} ({sw.get('blas_threading', '?')}), "
+             f"{sw.get('lapack', '?')}, {sw.get('mpi', '?').split(',')[0]}, {sw.get('hdf5', '?')}"
+             f"{' (parallel)' if sw.get('hdf5_parallel') else ''}; peer: numpy {run.get('numpy') or 'unavailable'} "
+             f"on Python {run.get('python', '?')}.")
+    L.append("")
+    L.append("Times are medians over repetitions, [min – max] in brackets; monotonic clocks; I/O excluded on "
+             "both sides; every row was validated before it was timed (IPF: emflow fast = reference bitwise, "
+             "numpy = emflow to <= 1e-12 relative after 1, 3 and 1 + S sweeps; GLS: KKT certificate, "
+             "emflow = numpy to <= 1e-10). Ratio = numpy time / emflow time (> 1: emflow faster).")
+    L.append("")
+    L.append("| Workload | Size | Threads | emflow | numpy | numpy/emflow | emflow GB/s | % of STREAM triad | "
+             "Peak RSS emflow / numpy |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    for s in stream:
+        L.append(f"| STREAM triad (bench_stream) | 3 x {s['mib_per_array']} MiB | {s['threads']} | "
+                 f"{s['median_gbs']:.1f} GB/s [{s['worst_gbs']:.1f} – {s['best_gbs']:.1f}] | – | – | "
+                 f"{s['best_gbs']:.1f} (best) | 100 | – |")
+    for r in ipf:
+        d = r["dims"]
+        peer = (fmt_range(r["peer_sweep_s"]["median"], r["peer_sweep_s"]["min"], r["peer_sweep_s"]["max"]) +
+                f" ({r['peer_threads']} thr)") if "peer_sweep_s" in r else "skipped"
+        ratio = f"{r['ratio_peer_over_emflow']:.2f}" if "ratio_peer_over_emflow" in r else "–"
+        e = r["emflow_sweep_s"]
+        L.append(f"| {r['workload']}, per sweep | {d[0]}x{d[1]}x{d[2]} ({r['table_MB']:.3g} MB) | {r['threads']} | "
+                 f"{fmt_range(e['median'], e['min'], e['max'])} | {peer} | {ratio} | {r['emflow_GBs']:.1f} | "
+                 f"{r['pct_of_triad']:.0f} ({r['pct_of_triad_same_process']:.0f}) | "
+                 f"{fmt_mb(r['emflow_maxrss_kb'])} / {fmt_mb(r.get('peer_maxrss_kb'))} |")
+    for r in gls:
+        peer = fmt_range(r["peer_solve_s"]["median"], r["peer_solve_s"]["min"], r["peer_solve_s"]["max"]) \
+            if "peer_solve_s" in r else "skipped"
+        ratio = f"{r['ratio_peer_over_emflow']:.2f}" if "ratio_peer_over_emflow" in r else "–"
+        e = r["emflow_solve_s"]
+        L.append(f"| {r['workload']}, per solve | {r['size']} | {r['threads']} | "
+                 f"{fmt_range(e['median'], e['min'], e['max'])} | {peer} | {ratio} | – "
+                 f"({r['emflow_gflops']:.1f} GFLOP/s) | – | {fmt_mb(r['emflow_maxrss_kb'])} / "
+                 f"{fmt_mb(r.get('peer_maxrss_kb'))} |")
+    L.append("")
+    L.append("IPF GB/s counts the table traffic of emflow's passes (2-D margins: 7 table volumes per sweep, "
+             "1-D margins: 8). % of STREAM triad: against the best bench_stream triad of this run at the same "
+             "thread count (DRAM-resident arrays), in parentheses against the best of the 10 triads bench_ipf "
+             "runs in its own process right after timing (same threads; more exposed to the load of the moment). "
+             "STREAM counts 24 bytes per triad element but the hardware also reads the written line "
+             "(write-allocate, 32 bytes), while IPF's in-place passes read and write the same lines, so IPF "
+             "can exceed 100% even from DRAM; tables smaller than the L3 cache run from cache. "
+             "numpy's IPF is single-threaded (ufuncs and reductions), so the same numpy time is compared with "
+             "both emflow thread counts. GLS GFLOP/s uses the model m^2 n (diagonal V) or 2 m n^2 + m^2 n (dense V); "
+             "GLS is timed with check_v = 0 on emflow (numpy does not check V)"
+             + ("; with the default check_v = 1 the dense-V solve takes " +
+                ", ".join(f"{fmt_t(r['emflow_solve_check_v_s_median'])} (n={r['n']}, {r['threads']} thr)"
+                          for r in gls if r.get("emflow_solve_check_v_s_median")) if any(
+                    r.get("emflow_solve_check_v_s_median") for r in gls) else "") +
+             ". Peak RSS is the whole benchmark process (getrusage), validation buffers included.")
+    for n in notes:
+        L.append("")
+        L.append(f"Note: {n}")
+    with open(a.out + ".md", "w", encoding="utf-8") as f:
+        f.write("\n".join(L) + "\n")
+    print(a.out + ".json")
+    print(a.out + ".md")
+
+
+if __name__ == "__main__":
+    main()

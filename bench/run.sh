@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# bench/run.sh: rebuild emflow in Release, run every benchmark (each validates, then times), and write
+# bench/results/<date>-<host>.json (all results + the environment) and bench/results/<date>-<host>.md.
+#
+#   bench/run.sh [--quick | --full] [--threads "1 2"] [--native] [--build-dir DIR] [--out-dir DIR]
+#
+#   --quick    sizes that finish in a few minutes on a 2-core machine (the README's table)
+#   --full     (default) adds larger problems and more repetitions, for a real node
+#   --threads  OpenMP thread counts to run every benchmark at (default "1 2")
+#   --native   build with -DEMI_NATIVE=ON (-march=native); by default the portable x86-64 build
+#              (-DEMI_NATIVE=OFF, as shipped), set explicitly so that no cached option leaks in
+#   --build-dir  build directory (default build-bench at the top of the tree), configured Release
+#   --out-dir  where the results go (default bench/results)
+#
+# OpenMP settings come from the environment and are recorded with the results (and in the command
+# line shown in the table).  On a shared, oversubscribed machine set OMP_WAIT_POLICY=passive: with
+# libgomp's default spinning, a 2-thread parallel region waits for a descheduled partner and short
+# passes take a scheduler time slice each (seen here: IPF on 100 x 100 x 50 at 2 threads, 31 ms per
+# sweep by default, 2 ms with passive waiting).  On a dedicated node leave it unset.
+#
+# Benchmarks (all single-process OpenMP kernels; this stage has no MPI rank axis yet):
+#   STREAM triad   bench_stream: the memory-bandwidth yardstick
+#   IPF 3-D        bench_ipf, 2-D and 1-D margins, tables up to 200 x 200 x 50 (plus 400 x 400 x 50,
+#                  beyond the last-level cache), against numpy (bench/peers/ipf_numpy.py)
+#   GLS            bench_gls, flow balancing (diagonal V) and balance constraints with dense V, hundreds
+#                  to thousands of constraints, against numpy (bench/peers/gls_numpy.py)
+# Every program exits non-zero when its validation fails; this script then stops with
+# "bench/run.sh: FAILED" and writes no results.  Peers that are unavailable (bench/install-peers.sh)
+# are skipped, and the results say so.
+set -euo pipefail
+
+MODE=full
+NATIVE=OFF
+THREADS="1 2"
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=$ROOT/build-bench
+OUT=$ROOT/bench/results
+ARGS=("$@")
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) MODE=quick ;;
+    --full) MODE=full ;;
+    --native) NATIVE=ON ;;
+    --threads) THREADS=${2:?--threads needs a list, e.g. \"1 2\"}; shift ;;
+    --build-dir) BUILD=${2:?--build-dir needs a directory}; shift ;;
+    --out-dir) OUT=${2:?--out-dir needs a directory}; shift ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+for t in $THREADS; do
+  [[ $t =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: --threads: '$t' is not a thread count" >&2; exit 2; }
+done
+
+PY=/usr/bin/python3 # Debian's interpreter (python3-numpy); a python3 earlier on PATH may lack numpy
+[ -x "$PY" ] || { echo "bench/run.sh: $PY is required (the report is written with it)" >&2; exit 1; }
+
+if [ "$MODE" = quick ]; then
+  STREAM_ARGS=(--mib 128 --reps 10)
+  IPF_SIZES=("50 50 20" "100 100 50" "200 200 50" "400 400 50")
+  IPF_REPS=9
+  GLS_CASES=("flow --N 100" "flow --N 200" "dense --n 2000 --m 1000")
+  GLS_REPS=7
+else
+  STREAM_ARGS=(--mib 512 --reps 20)
+  IPF_SIZES=("50 50 20" "100 100 50" "200 200 50" "400 400 50" "400 400 100")
+  IPF_REPS=11
+  GLS_CASES=("flow --N 100" "flow --N 200" "flow --N 300" "flow --N 500" "dense --n 2000 --m 1000"
+             "dense --n 4000 --m 2000")
+  GLS_REPS=7
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/emflow-bench.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+RAW=$TMP/raw.jsonl
+: >"$RAW"
+note() { "$PY" -c 'import json,sys; print(json.dumps({"bench":"note","text":sys.argv[1]}))' "$1" >>"$RAW"; echo "bench/run.sh: note: $1"; }
+
+# run NAME THREADS CMD...: run one benchmark program at THREADS OpenMP (and OpenBLAS) threads, append its
+# JSON line to the raw results; on failure show its stderr and stop.
+run() {
+  local name=$1 threads=$2
+  shift 2
+  echo "bench/run.sh: $name (threads $threads)"
+  local rc=0
+  OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+  if [ $rc -ne 0 ]; then
+    cat "$TMP/err" >&2
+    echo "bench/run.sh: FAILED: $name (threads $threads) exited with status $rc; no results written" >&2
+    exit 1
+  fi
+  if [ -s "$TMP/err" ]; then sed 's/^/  | /' "$TMP/err"; fi
+  if [ "$(wc -l <"$TMP/out")" -ne 1 ]; then
+    echo "bench/run.sh: FAILED: $name printed $(wc -l <"$TMP/out") lines, expected one JSON line" >&2
+    exit 1
+  fi
+  cat "$TMP/out" >>"$RAW"
+}
+
+# ---- build (Release, own build directory)
+echo "bench/run.sh: building emflow (Release, EMI_NATIVE=$NATIVE) in $BUILD"
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DEMI_NATIVE=$NATIVE -DEMI_SANITIZE=OFF >"$TMP/cmake.log" 2>&1 || { cat "$TMP/cmake.log" >&2; echo "bench/run.sh: FAILED: cmake configure" >&2; exit 1; }
+cmake --build "$BUILD" -j"$(nproc)" --target bench_env bench_stream bench_ipf bench_gls >"$TMP/build.log" 2>&1 || { tail -40 "$TMP/build.log" >&2; echo "bench/run.sh: FAILED: build" >&2; exit 1; }
+grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$BUILD/CMakeCache.txt" || { echo "bench/run.sh: FAILED: $BUILD is not a Release build" >&2; exit 1; }
+B=$BUILD/bench
+
+# ---- peers
+NUMPY=""
+if "$PY" -c 'import numpy' 2>/dev/null; then
+  NUMPY=$("$PY" -c 'import numpy; print(numpy.__version__)')
+else
+  note "numpy is unavailable to $PY (bench/install-peers.sh installs python3-numpy): the numpy peers were skipped"
+fi
+
+DATE=$(date +%Y-%m-%d)
+HOST=$(hostname -s 2>/dev/null || hostname)
+GIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+START=$(date -Iseconds)
+
+MAXT=$(printf '%s\n' $THREADS | sort -n | tail -1)
+run env "$MAXT" "$B/bench_env" # reports the BLAS/OpenMP thread counts at the largest count tested
+
+# ---- STREAM triad
+for t in $THREADS; do run stream_triad "$t" "$B/bench_stream" "${STREAM_ARGS[@]}"; done
+
+# ---- IPF vs numpy: emflow at every thread count (the first one exports the data and its fitted tables),
+# then the peer (single-threaded: numpy's reductions and ufuncs do not use threads).
+for size in "${IPF_SIZES[@]}"; do
+  first=1
+  for t in $THREADS; do
+    if [ $first = 1 ] && [ -n "$NUMPY" ]; then
+      run "ipf $size" "$t" "$B/bench_ipf" $size "$IPF_REPS" --sweeps auto --export "$TMP/ipf"
+    else
+      run "ipf $size" "$t" "$B/bench_ipf" $size "$IPF_REPS" --sweeps auto
+    fi
+    first=0
+  done
+  if [ -n "$NUMPY" ]; then
+    run "ipf $size numpy" 1 "$PY" "$ROOT/bench/peers/ipf_numpy.py" --data "$TMP/ipf.json" --reps "$IPF_REPS"
+    rm -f "$TMP/ipf.json" "$TMP/ipf.bin"
+  fi
+done
+
+# ---- GLS vs numpy: emflow's xhat does not depend on the thread count (the kernel's contract), the export
+# of the first run serves every peer run.
+for c in "${GLS_CASES[@]}"; do
+  first=1
+  for t in $THREADS; do
+    if [ $first = 1 ] && [ -n "$NUMPY" ]; then
+      run "gls $c" "$t" "$B/bench_gls" --case $c --reps "$GLS_REPS" --export "$TMP/gls"
+    else
+      run "gls $c" "$t" "$B/bench_gls" --case $c --reps "$GLS_REPS"
+    fi
+    first=0
+    if [ -n "$NUMPY" ]; then
+      run "gls $c numpy" "$t" "$PY" "$ROOT/bench/peers/gls_numpy.py" --data "$TMP/gls.json" --reps "$GLS_REPS"
+    fi
+  done
+  rm -f "$TMP/gls.json" "$TMP/gls.bin"
+done
+
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+CMDLINE="bench/run.sh${ARGS[*]:+ ${ARGS[*]}}"
+for v in OMP_WAIT_POLICY OMP_PROC_BIND OMP_PLACES GOMP_SPINCOUNT; do
+  if [ -n "${!v:-}" ]; then CMDLINE="$v=${!v} $CMDLINE"; fi
+done
+"$PY" - "$MODE" "$CMDLINE" "$THREADS" "$START" "$GIT" "$LOAD_START" "$LOAD_END" "$NUMPY" "$NATIVE" >>"$RAW" <<'EOF'
+import json, os, platform, sys
+mode, cmd, threads, start, git, l0, l1, numpy, native = sys.argv[1:]
+omp_env = {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "GOMP_", "OPENBLAS_"))}
+print(json.dumps({"bench": "run", "mode": mode, "command": cmd, "threads": [int(t) for t in threads.split()],
+                  "date": start, "git": git, "load_start": l0, "load_end": l1, "omp_env": omp_env,
+                  "build": "Release, EMI_NATIVE=" + native,
+                  "python": platform.python_version(), "numpy": numpy or None}))
+EOF
+
+mkdir -p "$OUT"
+"$PY" "$ROOT/bench/report.py" --raw "$RAW" --out "$OUT/$DATE-$HOST"
+echo "bench/run.sh: done"
