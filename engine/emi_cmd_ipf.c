@@ -135,7 +135,7 @@ static emi_err_t file_fill(const ipf_file_t *f, const size_t *tdims, char **cons
     for (int d = 0; d < f->ndim; d++) {
       int32_t k = emi_agg_code_index(a, d)[i];
       if (lut[d][k] < 0)
-        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: %s = '%s' is not a code of the table's dimension '%s'", f->path,
+        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: %s = '%.80s' is not a code of the table's dimension '%s'", f->path,
                  (long long)emi_agg_lines(a)[i], f->names[d], emi_agg_code(a, d, k), f->names[d]);
       idx = idx * tdims[f->map[d]] + (size_t)lut[d][k];
     }
@@ -355,7 +355,7 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
       int td = files[k].map[d];
       for (size_t j = 0; j < dims[td]; j++)
         if (emi_agg_code_find(files[k].agg, d, codes[td][j]) < 0)
-          EMI_FAIL(EMI_ERR_INPUT, "%s: has no row with %s = '%s', a code the %s has", files[k].path,
+          EMI_FAIL(EMI_ERR_INPUT, "%s: has no row with %s = '%.80s', a code the %s has", files[k].path,
                    files[k].names[d], codes[td][j], has_seed ? "seed" : "first file naming that dimension");
     }
 

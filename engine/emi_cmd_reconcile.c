@@ -118,7 +118,14 @@ static emi_err_t source_load(emi_ctx_t *ctx, source_t *s, const char *file_opt, 
   emi_agg_spec_t spec = {.dims = dims, .ndims = ndims, .time_col = tcol, .value_col = vcol,
                          .filter_cols = (const char *const *)s->fcols, .filter_vals = (const char *const *)s->fvals,
                          .nfilters = s->nf, .nonnegative = 1};
-  EMI_TRY(emi_agg_read_csv(s->path, &spec, &s->agg));
+  {
+    emi_err_t e = emi_agg_read_csv(s->path, &spec, &s->agg);
+    if (e) { /* say which option named the file */
+      char why[1024];
+      snprintf(why, sizeof why, "%s", emi_err_message());
+      EMI_FAIL(e, "--%s: %s", file_opt, why);
+    }
+  }
   if (emi_agg_count(s->agg) == 0)
     EMI_FAIL(EMI_ERR_INPUT, "%s: no observations%s", s->path, s->nf ? " after the filters" : "");
   for (int64_t i = 0; i < emi_agg_count(s->agg); i++)

@@ -52,10 +52,11 @@ int emi_parse_int64(const char *text, int64_t *value)
 int emi_parse_real(const char *text, double *value)
 {
   if (!text || !*text || isspace((unsigned char)*text)) return 0;
+  if (strpbrk(text, "xXpP")) return 0; /* decimal only, as the CSV readers: no hex floats */
   errno = 0;
   char *end = NULL;
   double v = strtod(text, &end);
-  if (errno == ERANGE && fabs(v) > 1.0) return 0; /* overflow; underflow to 0/denormal is fine */
+  if (errno == ERANGE) return 0; /* overflow, or underflow (1e-400 would silently become 0) */
   if (end == text || *end != '\0' || !isfinite(v)) return 0;
   *value = v;
   return 1;

@@ -285,6 +285,7 @@ int main(void)
   CHECK(!emi_parse_int64("42 ", &i64) && !emi_parse_int64("", &i64) && !emi_parse_int64("99999999999999999999", &i64));
   CHECK(emi_parse_real("1e-3", &r) && r == 1e-3);
   CHECK(!emi_parse_real("inf", &r) && !emi_parse_real("1e999", &r));
+  CHECK(!emi_parse_real("1e-400", &r) && !emi_parse_real("0x1p-30", &r)); /* underflow, hex */
   CHECK(emi_parse_month("2022-08", &month) && month == 2022 * 12 + 7);
   CHECK(!emi_parse_month("2022-8", &month) && !emi_parse_month("2022-00", &month));
 
