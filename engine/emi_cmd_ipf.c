@@ -461,6 +461,11 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
   emi_log_info("ipf: %d-D table of %zu cells, %d margin(s): %s after %d iteration(s), largest margin deviation "
                "%.3g (tolerance %.3g)",
                ndim, n, nm, res.converged ? "converged" : "NOT converged", res.iterations, res.max_dev, res.tol);
+  /* a seed tiny against its margins can overflow the scaling factors: never write NaN or Inf */
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(x[i]))
+      EMI_FAIL(EMI_ERR_DOMAIN, "ipf: the fit overflowed: the seed is too small against margin totals of %.3g for "
+               "double precision: rescale the seed or the margins", res.total);
   if (fit_err == EMI_ERR_NOCONV && !accept)
     EMI_FAIL(EMI_ERR_NOCONV,
              "ipf: not converged after %d iterations: largest deviation %.6g in margin %d (%s) exceeds tolerance %.3g; "

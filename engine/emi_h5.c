@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <hdf5.h>
@@ -316,6 +317,10 @@ emi_err_t emi_h5_file_create(MPI_Comm comm, const char *path, emi_h5_file_t **ou
       memcpy(f->path, path, n + 1);
       memcpy(f->part, path, n);
       memcpy(f->part + n, ".part", sizeof ".part");
+      /* the final rename must never replace a device, a pipe or a directory */
+      struct stat st;
+      if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        local = EMI_ERROR(EMI_ERR_IO, "cannot create %s: it exists and is not a regular file", path);
     }
   }
   EMI_TRY(agree(f, local, sig_str(SIG_INIT, path), "emi_h5_file_create", path));

@@ -82,6 +82,11 @@ msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$out/zero_rows.csv
 printf 'origin,destination,value\n' > "$out/header_only.csv"
 msg=$("$emflow" ipf --seed "$out/header_only.csv" --margin "$ex/willekens_rows.csv" -o "$out/x.csv" 2>&1); rc=$?
 [ $rc = 4 ] && grep -q "header_only.csv: no data rows" <<<"$msg" || die "header-only seed: rc=$rc $msg"
+printf 'origin,destination,value\nA,A,1e-10\nA,B,1e-10\nB,A,1e-10\nB,B,1e-10\n' > "$out/tiny_seed.csv"
+printf 'origin,value\nA,1e300\nB,1e300\n' > "$out/big_rows.csv"
+printf 'destination,value\nA,1e300\nB,1e300\n' > "$out/big_cols.csv"
+msg=$("$emflow" ipf --seed "$out/tiny_seed.csv" --margin "$out/big_rows.csv" --margin "$out/big_cols.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 3 ] && grep -q "overflowed" <<<"$msg" || die "overflowing fit: rc=$rc $msg"
 msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" -o /dev/null 2>&1); rc=$?
 [ $rc = 5 ] && [ -c /dev/null ] || die "output onto a device: rc=$rc $msg"
 [ ! -e "$out/x.csv" ] && [ ! -e "$out/x.csv.part" ] || die "a failed run left an output file"
