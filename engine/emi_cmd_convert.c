@@ -244,6 +244,10 @@ emi_err_t emi_cmd_convert(emi_ctx_t *ctx)
 
   EMI_TRY(emi_opts_get_str(ctx->opts, "output", &out));
   if (!out) EMI_FAIL(EMI_ERR_USAGE, "convert: --output (-o) OUT.h5 is required");
+  /* before reading anything: the output can be created, and it is not the input */
+  local = emi_output_check_path(out);
+  if (!local) local = emi_output_check_not_input(out, in);
+  EMI_TRY(emi_mpi_agree(ctx->comm, local, NULL));
   EMI_TRY(emi_opts_get_real(ctx->opts, "max-reject-share", &max_share));
   EMI_TRY(emi_opts_get_flag(ctx->opts, "check-countries", &check));
 
