@@ -8,6 +8,8 @@
  *                  contiguous slab), detected from the file's signature; bad records are counted rejects
  *                  by reason (records in = accepted + rejected); person keys are hashed at once
  *                  (emi_linkage.h: HMAC-SHA-256 with --key-file, else SHA-256), the text is dropped.
+ *                  With --link-table, the records (and declarations) of a key b of the table are moved to
+ *                  its key a at once (emi_link_apply), before the distribution.
  *   2. link        records go to rank hash mod N (MPI_Alltoallv), then the LSD radix sort
  *                  (kernels/emi_sort.h) orders them by (person, day, second, direction).
  *   3. repair      per person (kernels/emi_repair.h): duplicates merged, missed crossings imputed,
@@ -51,6 +53,9 @@ const emi_opt_spec_t emi_classify_specs[] = {
    0, 0, "auto,csv,h5"},
   {"declarations", "classify", EMI_OPT_PATH, NULL, "",
    "declarations CSV person_id,declared_on,destination: tabulate undeclared migrant departures (/undeclared)"},
+  {"link-table", "classify", EMI_OPT_PATH, NULL, "",
+   "CSV person_id_a,person_id_b of keys known to be one person (e.g. a dual citizen's two documents): the records "
+   "of b are linked to a (tables use a's citizenship)"},
   {"key-file", "classify", EMI_OPT_PATH, NULL, "",
    "file whose bytes (32..4096) key the HMAC-SHA-256 of the person keys; without it an unkeyed SHA-256 is used"},
   {"max-reject-share", "classify", EMI_OPT_REAL, "0.01", "",
@@ -143,11 +148,18 @@ static emi_err_t person_run(const cfg_t *c, const emi_sort_item_t *it, size_t n,
     w->sec[i] = emi_link_second(it[i].k1);
     w->dir[i] = emi_link_out(it[i].k1) ? EMI_DIR_OUT : EMI_DIR_IN;
   }
+  /* a person linked from two keys (--link-table): tables use the attributes of a record of key a */
+  uint64_t prim = it[0].v;
+  for (size_t i = 0; i < n; i++)
+    if (!(it[i].v & EMI_LINK_V_LINKED)) {
+      prim = it[i].v;
+      break;
+    }
   size_t m = 0;
   EMI_CALL(emi_repair_sequence(&c->repair, n, w->day, w->sec, w->dir, &m, w->oday, w->osec, w->odir, w->osrc, rep));
   int init = EMI_RULE_STATUS_FROM_FIRST;
   if (c->init_citizens)
-    init = emi_link_cit(it[0].v) == c->home ? EMI_RULE_STATUS_RESIDENT : EMI_RULE_STATUS_NONRESIDENT;
+    init = emi_link_cit(prim) == c->home ? EMI_RULE_STATUS_RESIDENT : EMI_RULE_STATUS_NONRESIDENT;
   EMI_CALL(emi_rule_classify(&c->rule, m, w->oday, w->odir, init, w->cls));
   for (size_t j = 0; j < m; j++) {
     if (w->cls[j] == EMI_CLASS_SHORT) continue;
@@ -155,6 +167,7 @@ static emi_err_t person_run(const cfg_t *c, const emi_sort_item_t *it, size_t n,
     if (mi < 0 || mi >= c->nmonths) continue; /* warm-up */
     size_t s = w->osrc[j] >= 0 ? (size_t)w->osrc[j] : (size_t)(-(w->osrc[j] + 1)); /* imputed: the record before */
     uint64_t v = it[s].v;
+    if (v & EMI_LINK_V_LINKED) v = (v & ~(uint64_t)0x7fff) | (prim & 0x7fff); /* citizenship of key a's document */
     int y, mo, d;
     emi_civil_from_days(w->oday[j], &y, &mo, &d);
     size_t cell = (((size_t)mi * (size_t)c->ncit + (size_t)c->cit_index[emi_link_cit(v)]) * NSEX +
@@ -190,7 +203,8 @@ static void fmt_day(char out[16], int32_t day)
 /* ------------------------------------------------------------------ output */
 typedef struct {
   const char *in;
-  int is_h5, keyed, have_decl;
+  int is_h5, keyed, have_decl, have_links;
+  emi_link_table_counts_t links;
   emi_link_counts_t counts;
   int64_t decl_counts[3];
   int64_t persons, repairs[EMI_NREPAIRS];
@@ -222,6 +236,11 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *out, const cfg_t *c, c
   const char *L = "/linkage", *U = "/undeclared";
   EMI_TRY(emi_output_begin(ctx, out, &f, &prov));
   EMI_TRY(emi_provenance_add_input(prov, r->in));
+  if (r->have_links) {
+    const char *lt;
+    EMI_TRY(emi_opts_get_str(ctx->opts, "link-table", &lt));
+    EMI_TRY(emi_provenance_add_input(prov, lt));
+  }
   if (r->have_decl) {
     const char *d;
     EMI_TRY(emi_opts_get_str(ctx->opts, "declarations", &d));
@@ -297,6 +316,12 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *out, const cfg_t *c, c
     EMI_TRY(emi_h5_attr_int(f, L, "duplicate_tolerance_s", c->repair.dup_tol_s));
     EMI_TRY(emi_h5_attr_str(f, L, "impute", r->impute_name));
   }
+  if (r->have_links) {
+    EMI_TRY(emi_h5_attr_int(f, L, "link_pairs", r->links.pairs));
+    EMI_TRY(emi_h5_attr_int(f, L, "link_keys_merged", r->links.keys_merged));
+    EMI_TRY(emi_h5_attr_int(f, L, "link_records_relinked", r->links.records_relinked));
+    EMI_TRY(emi_h5_attr_int(f, L, "link_keys_unknown", r->links.keys_unknown));
+  }
   if (r->have_decl) {
     EMI_TRY(write_1d(ctx, f, "/undeclared/provisional", sc[0], (uint64_t)c->nmonths, EMI_H5_UINT8, undecl_flag, 1, "1",
                      "1: a departure's classification or declaration window is still open at the data end"));
@@ -323,8 +348,10 @@ cleanup:
 emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
 {
   emi_err_t err = EMI_SUCCESS, local = EMI_SUCCESS;
-  const char *out = NULL, *key_file = NULL, *decl_path = NULL, *fmt = NULL, *home = NULL;
+  const char *out = NULL, *key_file = NULL, *decl_path = NULL, *link_path = NULL, *fmt = NULL, *home = NULL;
   emi_sort_item_t *items = NULL, *tmp = NULL, *decl = NULL;
+  emi_link_pair_t *pairs = NULL;
+  size_t npairs = 0;
   size_t n = 0, ndecl = 0, *hist = NULL, *starts = NULL;
   int64_t *tabs = NULL, *tab = NULL, *rep_th = NULL;
   int16_t *cit_index = NULL;
@@ -348,6 +375,7 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
   if (!out) EMI_FAIL(EMI_ERR_USAGE, "classify: --output (-o) OUT.h5 is required");
   EMI_TRY(emi_output_check_path(out));
   if (emi_opts_is_set(ctx->opts, "key-file")) EMI_TRY(emi_opts_get_str(ctx->opts, "key-file", &key_file));
+  if (emi_opts_is_set(ctx->opts, "link-table")) EMI_TRY(emi_opts_get_str(ctx->opts, "link-table", &link_path));
   if (emi_opts_is_set(ctx->opts, "declarations")) EMI_TRY(emi_opts_get_str(ctx->opts, "declarations", &decl_path));
   EMI_TRY(emi_opts_get_str(ctx->opts, "input-format", &fmt));
   EMI_TRY(emi_opts_get_real(ctx->opts, "max-reject-share", &max_share));
@@ -397,6 +425,10 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
   local = emi_link_hasher_init(&hasher, key_file);
   EMI_TRY(emi_mpi_agree(ctx->comm, local, NULL));
   r.keyed = hasher.keyed;
+  if (link_path) {
+    r.have_links = 1;
+    EMI_TRY(emi_link_read_table(ctx->comm, link_path, &hasher, &pairs, &npairs));
+  }
   if (!strcmp(fmt, "auto")) {
     int h5 = ctx->rank == 0 ? is_hdf5(r.in) : 0;
     EMI_MPI_TRY(MPI_Bcast(&h5, 1, MPI_INT, 0, ctx->comm));
@@ -448,7 +480,13 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
              "nothing to tabulate (see --warmup-days)", d0, d1, (int)r.warmup_days);
   }
 
-  /* 2. link: distribute by person, sort */
+  /* 2. link: merge the keys of the link table, distribute by person, sort */
+  if (link_path) {
+    EMI_TRY(emi_link_apply(ctx->comm, pairs, npairs, items, n, 1, &r.links));
+    emi_log_info("classify: %s: %" PRId64 " pairs; %" PRId64 " keys merged into their partner (%" PRId64
+                 " records), %" PRId64 " keys of the table not in the records", link_path, r.links.pairs,
+                 r.links.keys_merged, r.links.records_relinked, r.links.keys_unknown);
+  }
   EMI_TRY(emi_link_distribute(ctx->comm, &items, &n));
   EMI_MALLOC(tmp, n + 1, "sort scratch");
   EMI_MALLOC(hist, EMI_SORT_HIST_LEN(n), "sort histograms");
@@ -479,6 +517,7 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
     EMI_TRY(emi_link_read_declarations(ctx->comm, decl_path, &hasher, &decl, &ndecl, r.decl_counts));
     emi_log_info("classify: %s: %" PRId64 " declarations in, %" PRId64 " accepted, %" PRId64 " rejected", decl_path,
                  r.decl_counts[0], r.decl_counts[1], r.decl_counts[2]);
+    if (link_path) EMI_TRY(emi_link_apply(ctx->comm, pairs, npairs, decl, ndecl, 0, NULL));
     EMI_TRY(emi_link_distribute(ctx->comm, &decl, &ndecl));
     EMI_MALLOC(tmp, ndecl + 1, "sort scratch");
     EMI_MALLOC(hist, EMI_SORT_HIST_LEN(ndecl), "sort histograms");
@@ -570,7 +609,7 @@ cleanup:
       free(scr[th].dir), free(scr[th].odir), free(scr[th].cls);
     }
   free(scr);
-  free(items), free(tmp), free(decl), free(hist), free(starts), free(tabs), free(rep_th), free(cit_index), free(seen);
+  free(items), free(tmp), free(decl), free(pairs), free(hist), free(starts), free(tabs), free(rep_th), free(cit_index), free(seen);
   free(cit_codes);
   sodium_memzero(&hasher, sizeof hasher);
   return err;

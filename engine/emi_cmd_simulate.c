@@ -32,6 +32,9 @@
  *                               faults,doc,dup_sec   (every true movement of the history; days since
  *                               1970-01-01; class 0 short-term, 1 migrant departure, 2 migrant arrival;
  *                               faults: bit k = emi_fault_names[k])
+ *   --link-table-out FILE  person_id_a,person_id_b: the first and second document keys of every dual
+ *                    citizen of the population (what a population register would know; some never
+ *                    cross in the period), input of `emflow classify --link-table`.
  *
  * Parallelism and determinism.  Persons are cut into fixed blocks of EMI_SIM_BLOCK persons; block b
  * is simulated by rank b mod N in round b div N, its persons by OpenMP threads in sub-blocks, and its
@@ -60,7 +63,7 @@
 #define EMI_SIM_SUB 128    /* persons per OpenMP task inside a block */
 #define EMI_SIM_CAP 4096   /* movements per person */
 #define TAIL_MONTHS 17     /* simulated after the period so that every window (487 days) closes */
-#define NFILES 4           /* crossings, declarations, persons dump, movements dump */
+#define NFILES 5           /* crossings, declarations, persons dump, movements dump, link table */
 
 /* The defaults are the calibrated Azerbaijan profile (inputs/azerbaijan_sim.ini). */
 const emi_opt_spec_t emi_simulate_specs[] = {
@@ -74,6 +77,8 @@ const emi_opt_spec_t emi_simulate_specs[] = {
    "write the crossings CSV (--no-crossings-csv: only the HDF5 form, with --crossings-h5)"},
   {"persons-dump", "simulate", EMI_OPT_PATH, NULL, "", "write the simulated persons (truth, for tests) to this CSV"},
   {"movements-dump", "simulate", EMI_OPT_PATH, NULL, "", "write every true movement (truth, for tests) to this CSV"},
+  {"link-table-out", "simulate", EMI_OPT_PATH, NULL, "",
+   "write the link table person_id_a,person_id_b: the two document keys of every dual citizen (classify --link-table)"},
   {"profile", "simulate", EMI_OPT_CHOICE, "azerbaijan", "", "parameter profile (the defaults of this table)", 0, 0,
    "azerbaijan"},
   {"seed", "simulate", EMI_OPT_INT, "20240601", "", "seed of the Philox streams", 0, 9007199254740992.0},
@@ -457,6 +462,7 @@ typedef struct {
   const config_t *c;
   const emi_sim_cells_t *cells;
   int dumps; /* write dump text */
+  int links; /* write the link table text */
   int csv;   /* write the crossings CSV text */
   int h5;    /* collect the records in the compound form */
 } run_t;
@@ -564,6 +570,7 @@ static emi_err_t person_run(const run_t *r, uint64_t i, emi_sim_move_t *mv, emi_
       t->truth[(m->declared ? T_DECL : T_UNDECL) * t->ncell + cell]++;
     }
   }
+  if (r->links && ps.cit2 >= 0) BUF_PRINTF(&out[4], ok, "%s,%s\n", ps.key[0], ps.key[1]);
   if (r->dumps) {
     BUF_PRINTF(&out[2], ok, "%llu,%s,%s,%s,%s,%s,%c,%d,%d,%s,%d\n", (unsigned long long)i, ps.key[0], ps.key[1],
                emi_sim_type_names[ps.type], p->codes[ps.cit], ps.cit2 >= 0 ? p->codes[ps.cit2] : "", ps.sex ? 'F' : 'M',
@@ -738,14 +745,14 @@ emi_err_t emi_cmd_simulate(emi_ctx_t *ctx)
   config_t *c = NULL;
   double *cum = NULL;
   char *cross_path = NULL, *decl_path = NULL;
-  const char *out_path = NULL, *pdump = NULL, *mdump = NULL, *h5_path = NULL;
+  const char *out_path = NULL, *pdump = NULL, *mdump = NULL, *h5_path = NULL, *link_path = NULL;
   int want_csv = 1;
   emi_h5_file_t *cf = NULL;
   emi_provenance_t *cprov = NULL;
   emi_crossings_writer_t *cw = NULL;
   recbuf_t *subrec = NULL, blockrec = {0};
   pfile_t files[NFILES];
-  int nfiles = 2, nthreads = omp_get_max_threads();
+  int nfiles = NFILES, nthreads = omp_get_max_threads();
   int64_t *tallies = NULL, *all = NULL;
   buf_t *subbuf = NULL, blockbuf[NFILES];
   emi_sim_move_t *mv = NULL;
@@ -775,7 +782,8 @@ emi_err_t emi_cmd_simulate(emi_ctx_t *ctx)
   EMI_TRY(emi_opts_get_flag(ctx->opts, "crossings-csv", &want_csv));
   if (!want_csv && !h5_path)
     EMI_FAIL(EMI_ERR_CONFIG, "simulate: --no-crossings-csv needs --crossings-h5 FILE (the crossings must go somewhere)");
-  if (pdump) nfiles = 4;
+  if (emi_opts_is_set(ctx->opts, "link-table-out")) EMI_TRY(emi_opts_get_str(ctx->opts, "link-table-out", &link_path));
+  /* files that are not open (dumps, link table, crossings CSV) are skipped by the write loop */
 
   /* anchor table: (type, month) cumulative weights */
   size_t ncum = (size_t)EMI_SIM_NTYPES * (size_t)c->nmonths;
@@ -796,7 +804,7 @@ emi_err_t emi_cmd_simulate(emi_ctx_t *ctx)
   if (expected > 2e14) EMI_FAIL(EMI_ERR_CONFIG, "simulate: %g persons is too many (at most 2e14)", expected);
   uint64_t npersons = (uint64_t)llround(expected);
   emi_sim_cells_t cells = {.nmonths = c->nmonths, .month0 = c->month0, .cum = cum};
-  run_t run = {.c = c, .cells = &cells, .dumps = pdump != NULL, .csv = want_csv, .h5 = h5_path != NULL};
+  run_t run = {.c = c, .cells = &cells, .dumps = pdump != NULL, .links = link_path != NULL, .csv = want_csv, .h5 = h5_path != NULL};
   emi_log_info("simulate: %llu persons (scale %g), history %04d-%02d .. +%d months, period %04d-%02d + %d months, "
                "%d rank(s) x %d thread(s)", (unsigned long long)npersons, c->scale, c->month0 / 12, c->month0 % 12 + 1,
                c->nmonths, c->start / 12, c->start % 12 + 1, c->months, ctx->size, nthreads);
@@ -818,6 +826,7 @@ emi_err_t emi_cmd_simulate(emi_ctx_t *ctx)
     EMI_TRY(pfile_open(ctx->comm, &files[3], mdump,
                        "index,day,sec,direction,border_point,class,declared,decl_day,rec_day,faults,doc,dup_sec\n"));
   }
+  if (link_path) EMI_TRY(pfile_open(ctx->comm, &files[4], link_path, "person_id_a,person_id_b\n"));
 
   /* per-thread workspaces and tallies */
   size_t ncell = (size_t)c->months * (size_t)c->ncit * 2 * EMI_NAGE_GROUPS, tlen = TALLY_LEN(ncell);

@@ -24,4 +24,8 @@ extern const emi_opt_spec_t emi_classify_specs[];
 extern const int emi_classify_nspecs;
 emi_err_t emi_cmd_classify(emi_ctx_t *ctx);
 
+extern const emi_opt_spec_t emi_export_specs[];
+extern const int emi_export_nspecs;
+emi_err_t emi_cmd_export(emi_ctx_t *ctx);
+
 #endif /* EMI_COMMANDS_H */

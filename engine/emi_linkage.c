@@ -644,3 +644,239 @@ cleanup:
   free(sc), free(sd), free(rc), free(rd), free(fill), free(send), free(recv);
   return err;
 }
+
+/* ------------------------------------------------------------------ link table */
+typedef struct {
+  const emi_link_hasher_t *h;
+  const int *col;
+  emi_link_pair_t *p;
+  size_t n, cap;
+  int64_t lines;    /* lines seen by this rank */
+  int64_t bad;      /* local index of the first malformed line, -1: none */
+  char why[160];    /* what is wrong with it (never the key text) */
+  emi_err_t err;
+} table_state_t;
+
+static int cmp_u64(const void *x, const void *y)
+{
+  uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+  return a < b ? -1 : a > b;
+}
+
+static int cmp_pair(const void *x, const void *y)
+{
+  const emi_link_pair_t *a = x, *b = y;
+  if (a->b != b->b) return a->b < b->b ? -1 : 1;
+  if (a->a != b->a) return a->a < b->a ? -1 : 1;
+  return a->line < b->line ? -1 : a->line > b->line;
+}
+
+static void table_line(void *ctx, const char *p, size_t n, int too_long)
+{
+  table_state_t *s = ctx;
+  int64_t me = s->lines++;
+  if (s->bad >= 0 || s->err) return;
+  if (too_long) {
+    s->bad = me;
+    snprintf(s->why, sizeof s->why, "a line longer than %d bytes: expected person_id_a,person_id_b",
+             EMI_CROSSINGS_MAX_LINE);
+    return;
+  }
+  if (n && p[n - 1] == '\r') n--;
+  const char *f[2];
+  size_t fl[2], a = 0;
+  int nf = 0;
+  for (size_t i = 0; i <= n; i++)
+    if (i == n || p[i] == ',') {
+      if (nf < 2) f[nf] = p + a, fl[nf] = i - a;
+      nf++;
+      a = i + 1;
+    }
+  if (nf != 2) {
+    s->bad = me;
+    snprintf(s->why, sizeof s->why, "%d field%s: expected 2 (person_id_a,person_id_b)", n ? nf : 0, nf == 1 && n ? "" : "s");
+    return;
+  }
+  static const char *const names[2] = {"person_id_a", "person_id_b"};
+  uint64_t k[2];
+  for (int j = 0; j < 2; j++) {
+    const char *key = f[s->col[j]];
+    size_t kl = fl[s->col[j]];
+    if (kl >= 2 && key[0] == '"' && key[kl - 1] == '"') key++, kl -= 2;
+    if (kl == 0 || kl > EMI_CROSSINGS_KEY_LEN || !printable(key, kl)) {
+      s->bad = me;
+      snprintf(s->why, sizeof s->why, "field %s is %s: expected a person key of 1 to %d printable characters", names[j],
+               kl == 0 ? "empty" : kl > EMI_CROSSINGS_KEY_LEN ? "too long" : "not printable (control characters)",
+               EMI_CROSSINGS_KEY_LEN);
+      return;
+    }
+    k[j] = emi_link_hash(s->h, key, kl);
+  }
+  if (k[0] == k[1]) {
+    s->bad = me;
+    snprintf(s->why, sizeof s->why, "person_id_a and person_id_b are the same key: expected two different keys");
+    return;
+  }
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 4096;
+    emi_link_pair_t *q = realloc(s->p, cap * sizeof *q);
+    if (!q) {
+      s->err = EMI_ERROR(EMI_ERR_NOMEM, "cannot grow the link table (%zu pairs)", s->n);
+      return;
+    }
+    s->p = q, s->cap = cap;
+  }
+  s->p[s->n++] = (emi_link_pair_t){.b = k[1], .a = k[0], .a0 = k[0], .line = me};
+}
+
+/* Index of the pair with key b in pairs sorted by b, or -1. */
+static ptrdiff_t find_b(const emi_link_pair_t *p, size_t n, uint64_t b)
+{
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t m = lo + (hi - lo) / 2;
+    if (p[m].b < b) lo = m + 1;
+    else hi = m;
+  }
+  return lo < n && p[lo].b == b ? (ptrdiff_t)lo : -1;
+}
+
+emi_err_t emi_link_read_table(MPI_Comm comm, const char *path, const emi_link_hasher_t *h, emi_link_pair_t **pairs,
+                              size_t *npairs)
+{
+  static const char *const fields[2] = {"person_id_a", "person_id_b"};
+  emi_err_t err = EMI_SUCCESS, local = EMI_SUCCESS;
+  FILE *fp = NULL;
+  int col[2], rank, size;
+  uint64_t b0, b1;
+  int *cnt = NULL, *disp = NULL;
+  emi_link_pair_t *all = NULL;
+  table_state_t s = {.h = h, .col = col, .bad = -1};
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  *pairs = NULL, *npairs = 0;
+  EMI_TRY(csv_open(comm, path, 2, fields, "person_id_a,person_id_b", &fp, col, &b0, &b1));
+  local = scan_range(fp, path, b0, b1, table_line, &s);
+  if (!local) local = s.err;
+  EMI_TRY(emi_mpi_agree(comm, local, NULL));
+  int64_t before = 0;
+  EMI_MPI_TRY(MPI_Exscan(&s.lines, &before, 1, MPI_INT64_T, MPI_SUM, comm));
+  if (rank == 0) before = 0;
+  for (size_t i = 0; i < s.n; i++) s.p[i].line += before + 2; /* file line: the header is line 1 */
+  if (s.bad >= 0) /* the lowest rank with a bad line holds the first one */
+    local = EMI_ERROR(EMI_ERR_INPUT, "%s:%" PRId64 ": %s", path, s.bad + before + 2, s.why);
+  EMI_TRY(emi_mpi_agree(comm, local, NULL));
+
+  /* gather on every rank (pairs are few: a population register's multiple documents) */
+  EMI_CALLOC(cnt, (size_t)size, "gather counts");
+  EMI_CALLOC(disp, (size_t)size, "gather displacements");
+  int64_t nb = (int64_t)(s.n * sizeof(emi_link_pair_t)), tot = 0;
+  if (nb > INT_MAX) local = EMI_ERROR(EMI_ERR_ARG, "%s: too many pairs on one rank: use more ranks", path);
+  EMI_TRY(emi_mpi_agree(comm, local, NULL));
+  int mine = (int)nb;
+  EMI_MPI_TRY(MPI_Allgather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, comm));
+  for (int r = 0; r < size; r++) {
+    if (tot > INT_MAX) EMI_FAIL(EMI_ERR_ARG, "%s: the link table is too large (more than 2 GiB in memory)", path);
+    disp[r] = (int)tot;
+    tot += cnt[r];
+  }
+  size_t n = (size_t)tot / sizeof(emi_link_pair_t);
+  EMI_MALLOC(all, n + 1, "link table");
+  EMI_MPI_TRY(MPI_Allgatherv(s.p ? (void *)s.p : (void *)all, mine, MPI_BYTE, all, cnt, disp, MPI_BYTE, comm));
+
+  /* sort by b; identical pairs once; a key b with two keys a is an error; chains resolved */
+  qsort(all, n, sizeof *all, cmp_pair);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (m > 0 && all[m - 1].b == all[i].b) {
+      if (all[m - 1].a0 == all[i].a0) continue;
+      int64_t l1 = all[m - 1].line < all[i].line ? all[m - 1].line : all[i].line;
+      int64_t l2 = all[m - 1].line < all[i].line ? all[i].line : all[m - 1].line;
+      EMI_FAIL(EMI_ERR_INPUT, "%s:%" PRId64 ": field person_id_b is linked to a different person_id_a on line %" PRId64
+               ": expected each key b linked to one key a", path, l2, l1);
+    }
+    all[m++] = all[i];
+  }
+  for (size_t i = 0; i < m; i++) {
+    uint64_t a = all[i].a0;
+    size_t steps = 0;
+    for (ptrdiff_t j; (j = find_b(all, m, a)) >= 0;) {
+      a = all[j].a0;
+      if (++steps > m)
+        EMI_FAIL(EMI_ERR_INPUT, "%s:%" PRId64 ": the pair starts a cycle of links (a key linked back to itself): "
+                 "expected chains that end", path, all[i].line);
+    }
+    all[i].a = a;
+  }
+  *pairs = all, *npairs = m;
+  all = NULL;
+cleanup:
+  if (fp) fclose(fp);
+  free(s.p), free(cnt), free(disp), free(all);
+  return err;
+}
+
+emi_err_t emi_link_apply(MPI_Comm comm, const emi_link_pair_t *pairs, size_t npairs, emi_sort_item_t *items, size_t n,
+                         int mark, emi_link_table_counts_t *counts)
+{
+  emi_err_t err = EMI_SUCCESS;
+  uint64_t *keys = NULL;
+  uint8_t *seen = NULL;
+  size_t nk = 0;
+  if (counts) {
+    EMI_MALLOC(keys, 2 * npairs + 1, "link table keys");
+    for (size_t i = 0; i < npairs; i++) keys[nk++] = pairs[i].b, keys[nk++] = pairs[i].a0;
+    qsort(keys, nk, sizeof *keys, cmp_u64);
+    size_t u = 0;
+    for (size_t i = 0; i < nk; i++)
+      if (u == 0 || keys[u - 1] != keys[i]) keys[u++] = keys[i];
+    nk = u;
+    EMI_CALLOC(seen, nk + 1, "link table flags");
+  }
+  long long moved = 0;
+  const long long nn = (long long)n;
+#pragma omp parallel for schedule(static) reduction(+ : moved)
+  for (long long i = 0; i < nn; i++) {
+    uint64_t k = items[i].k0;
+    if (seen) {
+      size_t lo = 0, hi = nk;
+      while (lo < hi) {
+        size_t md = lo + (hi - lo) / 2;
+        if (keys[md] < k) lo = md + 1;
+        else hi = md;
+      }
+      if (lo < nk && keys[lo] == k) {
+#pragma omp atomic write
+        seen[lo] = 1;
+      }
+    }
+    ptrdiff_t j = find_b(pairs, npairs, k);
+    if (j >= 0) {
+      items[i].k0 = pairs[j].a;
+      if (mark) items[i].v |= EMI_LINK_V_LINKED;
+      moved++;
+    }
+  }
+  if (counts) {
+    if (nk > (size_t)INT_MAX) EMI_FAIL(EMI_ERR_ARG, "the link table has too many keys for one reduction");
+    EMI_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, seen, (int)nk, MPI_UINT8_T, MPI_BOR, comm));
+    int64_t mv = (int64_t)moved;
+    EMI_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &mv, 1, MPI_INT64_T, MPI_SUM, comm));
+    memset(counts, 0, sizeof *counts);
+    counts->pairs = (int64_t)npairs;
+    counts->records_relinked = mv;
+    for (size_t i = 0; i < nk; i++) counts->keys_unknown += !seen[i];
+    for (size_t i = 0; i < npairs; i++) {
+      size_t lo = 0, hi = nk;
+      while (lo < hi) {
+        size_t md = lo + (hi - lo) / 2;
+        if (keys[md] < pairs[i].b) lo = md + 1;
+        else hi = md;
+      }
+      counts->keys_merged += seen[lo];
+    }
+  }
+cleanup:
+  free(keys), free(seen);
+  return err;
+}

@@ -94,6 +94,40 @@ emi_err_t emi_link_read_csv(MPI_Comm comm, const char *path, const emi_link_inge
 emi_err_t emi_link_read_declarations(MPI_Comm comm, const char *path, const emi_link_hasher_t *h,
                                      emi_sort_item_t **items, size_t *n, int64_t counts[3]);
 
+/* ------------------------------------------------------------------ link table
+ * A CSV person_id_a,person_id_b (columns in any order) of pairs of person keys known to be one person
+ * (e.g. a dual citizen's two documents).  Both keys are hashed as the records' keys (HMAC with
+ * --key-file), and every record (and declaration) under key b is moved to key a before the records are
+ * distributed, so a person's records reach one rank and sort into one history.  Chains (b -> a, a -> c)
+ * are followed to their end.  The records moved get EMI_LINK_V_LINKED in v (a bit beyond the packed
+ * attributes), so that a person's tables can use the attributes of the document of key a.
+ * A malformed line is an error naming file:line (the keys are never shown): not two fields, an empty
+ * or over-long key, a key with control characters, the same key twice, a key b linked to two different
+ * keys, a cycle.  Keys of the table that match no record are counted, not errors. */
+#define EMI_LINK_V_LINKED ((uint64_t)1 << 33)
+
+typedef struct {
+  uint64_t b, a0; /* hashed keys of a line: records of b become records of a0 ... */
+  uint64_t a;     /* ... and, chains followed, of a (the key at the end of the chain) */
+  int64_t line;   /* file line, for messages */
+} emi_link_pair_t;
+
+typedef struct {
+  int64_t pairs;            /* lines of the table */
+  int64_t keys_merged;      /* keys b found in the records (their records moved to key a) */
+  int64_t records_relinked; /* records moved */
+  int64_t keys_unknown;     /* keys of the table (a or b) found in no record */
+} emi_link_table_counts_t;
+
+/* Collective.  Read the table (byte ranges per rank), hash, gather on every rank, sort by b and resolve
+ * chains: *pairs (malloc'ed, the same on every rank) sorted by b, a the final key. */
+emi_err_t emi_link_read_table(MPI_Comm comm, const char *path, const emi_link_hasher_t *h, emi_link_pair_t **pairs,
+                              size_t *npairs);
+/* Collective.  Move the local items of every key b to its key a (v |= EMI_LINK_V_LINKED when mark), in
+ * place, order kept.  counts (may be NULL: declarations) are summed over ranks on return. */
+emi_err_t emi_link_apply(MPI_Comm comm, const emi_link_pair_t *pairs, size_t npairs, emi_sort_item_t *items, size_t n,
+                         int mark, emi_link_table_counts_t *counts);
+
 /* Collective.  Send every item to rank k0 mod P (MPI_Alltoallv).  Items arrive grouped by sender rank,
  * each sender's in its order, so with inputs read in file order (rank r holds slab r) every rank ends
  * with its records in file order: the result does not depend on P except for which rank holds what. */

@@ -7,9 +7,21 @@
 #   classify_csv_np2, classify_csv_same_as_h5     the same records from the CSV: the same tables            [repro]
 #   classify_exact                                final months = /truth exactly (departures, undeclared);
 #                                                 arrivals = an independent recomputation (classify_check.py)
-#   classify_faults_np2, classify_faults_check    default faults: error of the final-month totals vs /truth,
-#                                                 printed per month; the test bound is 20% (measured ~11-16%,
-#                                                 see the report of issue 4: the 1% goal is not met yet)
+#   classify_faults_np2, classify_faults_check    default faults, classified with simulate's link table
+#                                                 (--link-table): error of the final-month totals vs /truth,
+#                                                 printed per month; the test bound is 7%.  Measured (seed 11):
+#                                                 departures +8.6% without the table -> +2.4% with it, arrivals
+#                                                 +11.9% -> +5.0%, undeclared +12.3% -> +3.4% (the rest: missed
+#                                                 final crossings and late records; the 1% goal is not met yet)
+#   classify_sim_doc2, classify_{link,nolink}_np2 second documents as the only fault (other rates 0), with and
+#                                                 without the link table; classify_link_exact: with it the final
+#                                                 months equal /truth exactly (departures +6.2% -> 0, undeclared
+#                                                 +8.9% -> 0; arrivals: the recomputation, as classify_exact,
+#                                                 --doc-citizenship: a linked person seen only on the second
+#                                                 document has its citizenship);
+#                                                 classify_link_repro_np3 [repro]; classify_link_table: counts vs
+#                                                 the dumps, HMAC, unknown keys, malformed tables
+#                                                 (classify_link_table.py)
 #   classify_privacy                              no input key in the output or the log, key file checks,
 #                                                 reject stop message withholds the key (classify_privacy.py)
 set(EMI_CLS_OUT ${CMAKE_CURRENT_BINARY_DIR}/classify_out)
@@ -21,7 +33,7 @@ emi_add_mpi_test(NAME classify_sim_nofaults RANKS 2 COMMAND $<TARGET_FILE:emflow
 set_tests_properties(classify_sim_nofaults_np2 PROPERTIES FIXTURES_SETUP classify_sim_nofaults
                      WORKING_DIRECTORY ${EMI_CLS_OUT}/nofaults)
 emi_add_mpi_test(NAME classify_sim_faults RANKS 2 COMMAND $<TARGET_FILE:emflow> ${EMI_CLS_SIM} -o sim.h5
-                 --crossings-h5 crossings.h5 --no-crossings-csv TIMEOUT 120)
+                 --crossings-h5 crossings.h5 --no-crossings-csv --link-table-out links.csv TIMEOUT 120)
 set_tests_properties(classify_sim_faults_np2 PROPERTIES FIXTURES_SETUP classify_sim_faults
                      WORKING_DIRECTORY ${EMI_CLS_OUT}/faults)
 
@@ -69,11 +81,11 @@ if(PYTHON3_SYSTEM)
 
   emi_add_mpi_test(NAME classify_faults RANKS 2 COMMAND $<TARGET_FILE:emflow> classify
                    ${EMI_CLS_OUT}/faults/crossings.h5 -o out.h5 --declarations ${EMI_CLS_OUT}/faults/sim_declarations.csv
-                   --period-start 2020-01 --period-end 2023-12 TIMEOUT 120)
+                   --link-table ${EMI_CLS_OUT}/faults/links.csv --period-start 2020-01 --period-end 2023-12 TIMEOUT 120)
   set_tests_properties(classify_faults_np2 PROPERTIES FIXTURES_SETUP classify_faults
                        FIXTURES_REQUIRED classify_sim_faults WORKING_DIRECTORY ${EMI_CLS_OUT}/faults)
   add_test(NAME classify_faults_check COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/classify_check.py
-           ${EMI_CLS_OUT}/faults/out.h5 ${EMI_CLS_OUT}/faults/sim.h5 0.20 --undeclared)
+           ${EMI_CLS_OUT}/faults/out.h5 ${EMI_CLS_OUT}/faults/sim.h5 0.07 --undeclared)
   set_tests_properties(classify_faults_check PROPERTIES LABELS mpi TIMEOUT 120 FIXTURES_REQUIRED classify_faults)
 
   add_test(NAME classify_privacy COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/classify_privacy.py
@@ -81,4 +93,40 @@ if(PYTHON3_SYSTEM)
            ${EMI_CLS_OUT}/nofaults/sim_declarations.csv ${EMI_CLS_OUT}/privacy)
   set_tests_properties(classify_privacy PROPERTIES LABELS mpi TIMEOUT 120 FIXTURES_REQUIRED classify_sim_nofaults
                        ENVIRONMENT "${EMI_MPI_TEST_ENV}")
+endif()
+
+# Link table: second documents as the only recording fault.
+set(EMI_CLS_DOC2 ${EMI_CLS_OUT}/doc2)
+file(MAKE_DIRECTORY ${EMI_CLS_DOC2})
+emi_add_mpi_test(NAME classify_sim_doc2 RANKS 2 COMMAND $<TARGET_FILE:emflow> ${EMI_CLS_SIM} -o sim.h5
+                 --crossings-h5 crossings.h5 --no-crossings-csv --link-table-out links.csv --persons-dump persons.csv
+                 --movements-dump movements.csv --miss-exit-rate 0 --miss-entry-rate 0 --duplicate-rate 0
+                 --date-error-rate 0 --late-rate 0 TIMEOUT 120)
+set_tests_properties(classify_sim_doc2_np2 PROPERTIES FIXTURES_SETUP classify_sim_doc2 WORKING_DIRECTORY ${EMI_CLS_DOC2})
+set(EMI_CLS_DOC2_ARGS ${EMI_CLS_DOC2}/crossings.h5 --declarations ${EMI_CLS_DOC2}/sim_declarations.csv
+    --period-start 2020-01 --period-end 2023-12)
+emi_add_mpi_test(NAME classify_link RANKS 2 3 COMMAND $<TARGET_FILE:emflow> classify ${EMI_CLS_DOC2_ARGS}
+                 --link-table ${EMI_CLS_DOC2}/links.csv -o link.h5 TIMEOUT 120)
+set_tests_properties(classify_link_np2 PROPERTIES FIXTURES_SETUP classify_link FIXTURES_REQUIRED classify_sim_doc2
+                     WORKING_DIRECTORY ${EMI_CLS_DOC2})
+file(MAKE_DIRECTORY ${EMI_CLS_DOC2}/np3)
+set_tests_properties(classify_link_np3 PROPERTIES FIXTURES_SETUP classify_link_np3 FIXTURES_REQUIRED classify_sim_doc2
+                     WORKING_DIRECTORY ${EMI_CLS_DOC2}/np3)
+add_test(NAME classify_link_repro_np3
+         COMMAND ${H5DIFF_EXECUTABLE} -r --exclude-attribute / ${EMI_CLS_DOC2}/link.h5 ${EMI_CLS_DOC2}/np3/link.h5)
+set_tests_properties(classify_link_repro_np3 PROPERTIES LABELS repro TIMEOUT 60
+                     FIXTURES_REQUIRED "classify_link;classify_link_np3")
+emi_add_mpi_test(NAME classify_nolink RANKS 2 COMMAND $<TARGET_FILE:emflow> classify ${EMI_CLS_DOC2_ARGS} -o nolink.h5
+                 TIMEOUT 120)
+set_tests_properties(classify_nolink_np2 PROPERTIES FIXTURES_SETUP classify_nolink FIXTURES_REQUIRED classify_sim_doc2
+                     WORKING_DIRECTORY ${EMI_CLS_DOC2})
+if(PYTHON3_SYSTEM)
+  add_test(NAME classify_link_exact COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/classify_check.py
+           ${EMI_CLS_DOC2}/link.h5 ${EMI_CLS_DOC2}/sim.h5 exact --undeclared
+           --arrivals-from ${EMI_CLS_DOC2}/persons.csv ${EMI_CLS_DOC2}/movements.csv --doc-citizenship)
+  set_tests_properties(classify_link_exact PROPERTIES LABELS mpi TIMEOUT 120 FIXTURES_REQUIRED classify_link)
+  add_test(NAME classify_link_table COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/classify_link_table.py
+           $<TARGET_FILE:emflow> ${MPIEXEC_EXECUTABLE} ${EMI_CLS_DOC2} ${EMI_CLS_DOC2}/work)
+  set_tests_properties(classify_link_table PROPERTIES LABELS mpi TIMEOUT 180
+                       FIXTURES_REQUIRED "classify_link;classify_nolink" ENVIRONMENT "${EMI_MPI_TEST_ENV}")
 endif()

@@ -2,6 +2,7 @@
 """classify_check.py: `emflow classify` against the ground truth of `emflow simulate`.
 
 usage: classify_check.py CLASSIFY.h5 TRUTH.h5 exact|TOL_REL [--undeclared] [--arrivals-from PERSONS.csv MOVEMENTS.csv]
+                         [--doc-citizenship]
 
 The truth (/truth/migrant_departures, migrant_arrivals, undeclared_departures: month x citizenship x
 sex x age_group) is the 12/16 rule applied by the reference classifier to the TRUE movements of the
@@ -18,6 +19,10 @@ exact      every compared cell equal (fault-free simulation: the expected result
            circular migrant who is abroad at the start of the period and keeps circulating near the
            threshold has a status the period's records cannot reveal (classify starts such a person as
            non-resident, the history says resident); the differences from /truth are printed.
+--doc-citizenship  (second documents with classify --link-table) in the recomputation, a dual citizen
+           whose movements of the period were all recorded on the second document has the second
+           citizenship: classify tabulates a linked person under the citizenship of key a's records, and
+           has none of them to see (/truth always uses the first citizenship).
 TOL_REL    with recording faults: |sum classify - sum truth| / sum truth over the final months must be
            <= TOL_REL for each table; the error per month is printed as well.
 """
@@ -57,7 +62,7 @@ def aligned(cls, truth, cpath, tpath):
     return months, A, B, extra
 
 
-def recompute_arrivals(cls, persons_csv, movements_csv):
+def recompute_arrivals(cls, persons_csv, movements_csv, doc_citizenship=False):
     """Migrant arrivals by (month label, citizenship, sex, age index) from the true movements of the period."""
     import csv
     import collections
@@ -69,10 +74,12 @@ def recompute_arrivals(cls, persons_csv, movements_csv):
     W, T = int(g["window_days"]), int(g["threshold_days"])
     pers = {r["index"]: r for r in csv.DictReader(open(persons_csv))}
     mv = collections.defaultdict(list)
+    docs = collections.defaultdict(set)
     for r in csv.DictReader(open(movements_csv)):
         day = int(r["day"])
         if d0 <= day <= d1:
             mv[r["index"]].append((day, r["direction"] == "OUT"))
+            docs[r["index"]].add(r.get("doc", "0"))
 
     def abroad(days, outs, k, t):
         last, n = t + W - 1, 0
@@ -99,7 +106,8 @@ def recompute_arrivals(cls, persons_csv, movements_csv):
                 p = pers[idx]
                 age = dt.year - int(p["birth_year"])
                 ag = 0 if age < 15 else 6 if age >= 65 else 1 + (age - 15) // 10
-                out[(f"{dt.year:04d}-{dt.month:02d}", p["citizenship"], p["sex"], ag)] += 1
+                cit = p["citizenship2"] if doc_citizenship and docs[idx] == {"1"} else p["citizenship"]
+                out[(f"{dt.year:04d}-{dt.month:02d}", cit, p["sex"], ag)] += 1
     return out
 
 
@@ -141,7 +149,7 @@ def main():
             print(f"   {m}: {a:6d} {b:6d}  {a - b:+d}")
         if mode == "exact" and cp.endswith("migrant_arrivals") and "--arrivals-from" in sys.argv:
             k = sys.argv.index("--arrivals-from")
-            ref = recompute_arrivals(cls, sys.argv[k + 1], sys.argv[k + 2])
+            ref = recompute_arrivals(cls, sys.argv[k + 1], sys.argv[k + 2], "--doc-citizenship" in sys.argv)
             cc = labels(cls["/linkage/citizenship"])
             cv = cls[cp][()]
             cm = labels(cls["/linkage/month"])

@@ -1,0 +1,152 @@
+#!/usr/bin/python3
+"""export_check.py: `emflow export FILE DATASET [-o OUT.csv]` against h5py.
+
+usage: export_check.py EMFLOW MPIEXEC WORKDIR FILE:DATASET [FILE:DATASET ...]
+
+For each FILE:DATASET: export to a CSV (-o) and to stdout (the same bytes); read the CSV with the csv
+module and compare with h5py: the header is the dimension scales' names then `value`; the rows are the
+cartesian product of the scales' labels in C order; every value equals the array's (integers exactly,
+floats exactly: %.17g reads back to the same double; NaN where NaN).  One of them also under
+mpiexec -n 1.  Then, on a file made here with h5py: a 2-D dataset without scales (columns dim_0, dim_1
+with indices, a warning), a 1-D dataset labelled by a numeric scale, two dimensions with the same
+scale (citizen, citizen_2), a label with a comma (quoted), a scalar; and errors: a missing file (exit
+5), a missing dataset (exit 4, naming the file, the dataset and listing the file's datasets), a
+group, a compound dataset (exit 4), a file that is not HDF5 (exit 4); no output file left behind.
+"""
+import csv
+import io
+import itertools
+import math
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+
+
+def run(cmd, cwd):
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True)
+    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+
+
+def text(x):
+    return x.decode() if isinstance(x, bytes) else str(x)
+
+
+def expected(path, name):
+    with h5py.File(path, "r") as f:
+        ds = f[name]
+        a = ds[()]
+        cols, labs = [], []
+        for k in range(ds.ndim):
+            if len(ds.dims[k]):
+                sc = ds.dims[k][0]
+                nm = ds.dims[k].label or sc.attrs.get("NAME", sc.name.split("/")[-1])
+                cols.append(text(nm).rstrip("\x00"))
+                labs.append([text(v) for v in sc[()]])
+            else:
+                cols.append(f"dim_{k}")
+                labs.append([str(i) for i in range(ds.shape[k])])
+        seen = {}
+        for k, c in enumerate(cols):
+            if c in seen or c == "value":
+                cols[k] = f"{c}_{k + 1}"
+            seen[cols[k]] = 1
+        return cols + ["value"], labs, np.asarray(a)
+
+
+def same_value(s, v):
+    if isinstance(v, (bytes, str)):
+        return s == text(v)
+    if np.issubdtype(type(v), np.integer):
+        return int(s) == int(v)
+    x = float(s)
+    return (math.isnan(x) and math.isnan(v)) or x == float(v)
+
+
+def check(emflow, mpiexec, work, path, name, fails, mpi=False):
+    out = os.path.join(work, name.strip("/").replace("/", "_") + ".csv")
+    cmd = ([mpiexec, "-n", "1"] if mpi else []) + [emflow, "export", path, name, "-o", out]
+    rc, _, err = run(cmd, work)
+    if rc != 0:
+        fails.append(f"{path} {name}: exit {rc}: {err}")
+        return
+    rc2, stdout, _ = run([emflow, "export", path, name], work)
+    data = open(out, "rb").read()
+    if rc2 != 0 or stdout != data:
+        fails.append(f"{name}: stdout differs from -o")
+    rows = list(csv.reader(io.StringIO(data.decode())))
+    header, labs, a = expected(path, name)
+    if rows[0] != header:
+        fails.append(f"{name}: header {rows[0]} != {header}")
+        return
+    body = rows[1:]
+    if len(body) != a.size:
+        fails.append(f"{name}: {len(body)} rows, expected {a.size}")
+        return
+    bad = 0
+    for r, (idx, lab) in enumerate(zip(itertools.product(*[range(len(l)) for l in labs]),
+                                       itertools.product(*labs))):
+        if body[r][:-1] != list(lab) or not same_value(body[r][-1], a[idx] if a.ndim else a[()]):
+            bad += 1
+    print(f"{os.path.basename(path)} {name}: {len(body)} rows, columns {header}: {bad} differ"
+          f"{' (under mpiexec -n 1)' if mpi else ''}")
+    if bad:
+        fails.append(f"{name}: {bad} rows differ from h5py")
+
+
+def main():
+    emflow, mpiexec, work = sys.argv[1:4]
+    os.makedirs(work, exist_ok=True)
+    fails = []
+    for i, item in enumerate(sys.argv[4:]):
+        path, name = item.rsplit(":", 1)
+        check(emflow, mpiexec, work, path, name, fails, mpi=(i == 0))
+
+    t = os.path.join(work, "made.h5")
+    with h5py.File(t, "w") as f:
+        f["plain"] = np.arange(6, dtype=np.float64).reshape(2, 3) / 3
+        f["plain"][0, 1] = np.nan
+        f["year"] = np.array([2020, 2021, 2022], dtype=np.int32)
+        f["year"].make_scale("year")
+        f["by_year"] = np.array([1.5, -2.25, 1e-300])
+        f["by_year"].dims[0].attach_scale(f["year"])
+        f["citizen"] = np.array([b"AZE", b"X,Y"], dtype="S3")
+        f["citizen"].make_scale("citizen")
+        f["square"] = np.array([[1, 2], [3, 4]], dtype=np.uint64)
+        f["square"].dims[0].attach_scale(f["citizen"])
+        f["square"].dims[1].attach_scale(f["citizen"])
+        f["scalar"] = np.int16(-7)
+        f["records"] = np.zeros(2, dtype=[("a", "i4"), ("b", "f8")])
+        f.create_group("grp")
+    for name in ("/plain", "/by_year", "/square", "/scalar"):
+        check(emflow, mpiexec, work, t, name, fails)
+    rc, _, err = run([emflow, "export", t, "/plain"], work)
+    if "without a dimension scale" not in err:
+        fails.append(f"/plain: no warning about the missing scales: {err!r}")
+    with open(os.path.join(work, "not.h5"), "w") as f:
+        f.write("a,b\n")
+    errors = [
+        ([os.path.join(work, "missing.h5"), "/x"], 5, ["missing.h5", "cannot open"]),
+        ([t, "/nope/deeper"], 4, ["made.h5", "no dataset '/nope/deeper'", "/by_year", "/square"]),
+        ([t, "plain"], 4, ["paths start with /"]),
+        ([t, "/grp"], 4, ["no dataset '/grp'"]),
+        ([t, "/records"], 4, ["/records", "compound"]),
+        ([os.path.join(work, "not.h5"), "/x"], 4, ["not.h5", "not an HDF5 file"]),
+    ]
+    for args, want_rc, words in errors:
+        out = os.path.join(work, "err.csv")
+        rc, _, err = run([emflow, "export"] + args + ["-o", out], work)
+        print(f"export {' '.join(os.path.basename(a) for a in args)}: exit {rc}: {err.strip()}")
+        if rc != want_rc or any(w not in err for w in words):
+            fails.append(f"{args}: exit {rc} (expected {want_rc}), message {err!r} (expected {words})")
+        if os.path.exists(out) or os.path.exists(out + ".part"):
+            fails.append(f"{args}: an output file was left behind")
+    for f in fails:
+        print("FAIL:", f)
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
