@@ -377,6 +377,10 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
   if (emi_opts_is_set(ctx->opts, "key-file")) EMI_TRY(emi_opts_get_str(ctx->opts, "key-file", &key_file));
   if (emi_opts_is_set(ctx->opts, "link-table")) EMI_TRY(emi_opts_get_str(ctx->opts, "link-table", &link_path));
   if (emi_opts_is_set(ctx->opts, "declarations")) EMI_TRY(emi_opts_get_str(ctx->opts, "declarations", &decl_path));
+  {
+    const char *ins[4] = {r.in, key_file, link_path, decl_path};
+    EMI_TRY(emi_output_check_paths(ctx, &out, 1, ins, 4));
+  }
   EMI_TRY(emi_opts_get_str(ctx->opts, "input-format", &fmt));
   EMI_TRY(emi_opts_get_real(ctx->opts, "max-reject-share", &max_share));
   EMI_TRY(emi_opts_get_flag(ctx->opts, "check-countries", &check));
@@ -465,6 +469,13 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
   /* period and table months */
   r.data_start = pstart >= 0 ? ing.lo_day : r.counts.min_day;
   r.data_end = pend >= 0 ? ing.hi_day : r.counts.max_day;
+  /* a period end beyond the data would treat open windows as closed: refuse it */
+  if (pend >= 0 && r.counts.max_day < INT32_MAX && ing.hi_day > r.counts.max_day + 31) {
+    char d0[16], d1[16];
+    fmt_day(d0, r.counts.max_day), fmt_day(d1, ing.hi_day);
+    EMI_FAIL(EMI_ERR_INPUT, "classify: --period-end ends on %s but the last crossing is on %s: windows after the data "
+             "would count as closed; set --period-end to the month the data end", d1, d0);
+  }
   c.rule.end_day = r.data_end;
   {
     int64_t first = (int64_t)r.data_start + r.warmup_days;
@@ -517,6 +528,16 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
     EMI_TRY(emi_link_read_declarations(ctx->comm, decl_path, &hasher, &decl, &ndecl, r.decl_counts));
     emi_log_info("classify: %s: %" PRId64 " declarations in, %" PRId64 " accepted, %" PRId64 " rejected", decl_path,
                  r.decl_counts[0], r.decl_counts[1], r.decl_counts[2]);
+    /* rejected declarations would silently turn declared departures into undeclared ones */
+    if (r.decl_counts[2] > 0 && (double)r.decl_counts[2] > max_share * (double)r.decl_counts[0])
+      EMI_FAIL(EMI_ERR_REJECTS,
+               "classify: %s: %" PRId64 " of %" PRId64 " declarations rejected (%.3g%%, more than --max-reject-share "
+               "%.3g%%): expected person_id,declared_on (YYYY-MM-DD),destination",
+               decl_path, r.decl_counts[2], r.decl_counts[0], 100.0 * (double)r.decl_counts[2] / (double)r.decl_counts[0],
+               100.0 * max_share);
+    if (r.decl_counts[2] > 0)
+      emi_log_warn("classify: %s: %" PRId64 " declarations rejected (see /undeclared attributes)", decl_path,
+                   r.decl_counts[2]);
     if (link_path) EMI_TRY(emi_link_apply(ctx->comm, pairs, npairs, decl, ndecl, 0, NULL));
     EMI_TRY(emi_link_distribute(ctx->comm, &decl, &ndecl));
     EMI_MALLOC(tmp, ndecl + 1, "sort scratch");

@@ -203,6 +203,7 @@ emi_err_t emi_cmd_export(emi_ctx_t *ctx)
   if (outp) {
     EMI_TRY(emi_output_check_path(outp));
     EMI_TRY(emi_output_check_not_input(outp, file));
+    EMI_TRY(emi_output_check_not_input(outp, file));
   }
   {
     FILE *probe = fopen(file, "rb");

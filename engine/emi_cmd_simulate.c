@@ -784,6 +784,10 @@ emi_err_t emi_cmd_simulate(emi_ctx_t *ctx)
     EMI_FAIL(EMI_ERR_CONFIG, "simulate: --no-crossings-csv needs --crossings-h5 FILE (the crossings must go somewhere)");
   if (emi_opts_is_set(ctx->opts, "link-table-out")) EMI_TRY(emi_opts_get_str(ctx->opts, "link-table-out", &link_path));
   /* files that are not open (dumps, link table, crossings CSV) are skipped by the write loop */
+  {
+    const char *outs[7] = {out_path, want_csv ? cross_path : NULL, decl_path, h5_path, pdump, mdump, link_path};
+    EMI_TRY(emi_output_check_paths(ctx, outs, 7, NULL, 0));
+  }
 
   /* anchor table: (type, month) cumulative weights */
   size_t ncum = (size_t)EMI_SIM_NTYPES * (size_t)c->nmonths;

@@ -57,6 +57,34 @@ emi_err_t emi_output_check_not_input(const char *path, const char *input)
   return EMI_SUCCESS;
 }
 
+/* 1 if a and b name the same file: the same inode when both exist, else the same text. */
+static int same_file(const char *a, const char *b)
+{
+  struct stat sa, sb;
+  int ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
+  if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  return !strcmp(a, b);
+}
+
+emi_err_t emi_output_check_paths(emi_ctx_t *ctx, const char *const *outs, int nout, const char *const *ins, int nin)
+{
+  emi_err_t local = EMI_SUCCESS;
+  for (int i = 0; i < nout && !local; i++) {
+    if (!outs[i]) continue;
+    local = emi_output_check_path(outs[i]);
+    for (int j = 0; j < i && !local; j++)
+      if (outs[j] && same_file(outs[i], outs[j]))
+        local = EMI_ERROR(EMI_ERR_USAGE, "two outputs are the same file %s: give them different names", outs[i]);
+    for (int j = 0; j < nin && !local; j++)
+      if (ins[j] && same_file(outs[i], ins[j]))
+        local = EMI_ERROR(EMI_ERR_USAGE, "the output %s is the input %s: choose another output name", outs[i], ins[j]);
+    if (!local && ctx->config_path && same_file(outs[i], ctx->config_path))
+      local = EMI_ERROR(EMI_ERR_USAGE, "the output %s is the config file: choose another output name", outs[i]);
+  }
+  if (ctx->comm == MPI_COMM_NULL) return local;
+  return emi_mpi_agree(ctx->comm, local, NULL);
+}
+
 emi_err_t emi_output_begin(emi_ctx_t *ctx, const char *path, emi_h5_file_t **f, emi_provenance_t **prov)
 {
   emi_err_t err = EMI_SUCCESS;

@@ -30,6 +30,11 @@ emi_err_t emi_output_check_path(const char *path);
 /* `path` must not be the same file as the input `input` (an output would overwrite it).  Local. */
 emi_err_t emi_output_check_not_input(const char *path, const char *input);
 
+/* Collective.  Before any work: every output (NULL entries skipped) can be created (emi_output_check_path),
+ * no two outputs are the same file, and no output is one of the inputs or the --config file.  Errors
+ * name the options' values; every rank returns the same code. */
+emi_err_t emi_output_check_paths(emi_ctx_t *ctx, const char *const *outs, int nout, const char *const *ins, int nin);
+
 /* Read a whole (small) text file into a NUL-terminated buffer the caller frees. */
 emi_err_t emi_read_text_file(const char *path, size_t max_bytes, char **text, size_t *len);
 

@@ -44,8 +44,10 @@ ex=inputs/examples
 # 3. Azerbaijan: a synthetic crossing population calibrated to the real 2020-2022 border figures
 #    (inputs/azerbaijan_sim.ini, 1% of the population), linked and classified by the 12/16 rule.
 ( cd "$out" && "${mpi[@]}" "$emflow" simulate --config "$root/inputs/azerbaijan_sim.ini" --scale 0.01 \
-    --start 2020-01 --months 48 -o az_sim.h5 --crossings-h5 az_crossings.h5 --no-crossings-csv --log-level warn )
+    --start 2020-01 --months 48 -o az_sim.h5 --crossings-h5 az_crossings.h5 --no-crossings-csv \
+    --link-table-out az_links.csv --log-level warn )
 "${mpi[@]}" "$emflow" classify "$out/az_crossings.h5" --declarations "$out/az_sim_declarations.csv" \
+  --link-table "$out/az_links.csv" \
   --period-start 2020-01 --period-end 2023-12 -o "$out/az_classify.h5" --log-level warn
 
 echo
