@@ -257,7 +257,7 @@ emi_err_t emi_cmd_export(emi_ctx_t *ctx)
         char path[1024] = "";
         H5Iget_name(sid, path, sizeof path);
         const char *b = strrchr(path, '/');
-        snprintf(nm, sizeof nm, "%s", b ? b + 1 : path);
+        snprintf(nm, sizeof nm, "%.63s", b ? b + 1 : path);
       }
       snprintf(names[d], sizeof names[d], "%s", nm[0] ? nm : "dim");
       emi_err_t e = column_read(sid, file, names[d], &lab[d]);
