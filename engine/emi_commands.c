@@ -30,6 +30,8 @@ const emi_command_t emi_commands[] = {
    emi_convert_specs, &emi_convert_nspecs, "convert", 1, 1, 1, emi_cmd_convert},
   {"classify", "IN.csv|IN.h5", "link crossings by person, repair sequences, 12/16 rule -> migrant departures, arrivals, undeclared",
    emi_classify_specs, &emi_classify_nspecs, "classify", 1, 1, 1, emi_cmd_classify},
+  {"estimate", "", "Bayesian measurement model of migration flows (IMEM-style), parallel MCMC -> true flows, undeclared emigration",
+   emi_estimate_specs, &emi_estimate_nspecs, "estimate", 0, 0, 1, emi_cmd_estimate},
   {"export", "FILE DATASET", "print a labelled dataset of an emflow HDF5 file as a long CSV (one column per dimension, "
    "then value)", emi_export_specs, &emi_export_nspecs, "export", 2, 2, 0, emi_cmd_export},
 };

@@ -28,4 +28,8 @@ extern const emi_opt_spec_t emi_export_specs[];
 extern const int emi_export_nspecs;
 emi_err_t emi_cmd_export(emi_ctx_t *ctx);
 
+extern const emi_opt_spec_t emi_estimate_specs[];
+extern const int emi_estimate_nspecs;
+emi_err_t emi_cmd_estimate(emi_ctx_t *ctx);
+
 #endif /* EMI_COMMANDS_H */

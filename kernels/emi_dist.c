@@ -11,7 +11,8 @@
 /* ------------------------------------------------------------------------------ helpers */
 
 /* Wichura (1988), Algorithm AS241 PPND16: the standard normal quantile of p in (0, 1),
- * relative accuracy about 1e-16.  Coefficients as published (Applied Statistics 37:477). */
+ * relative accuracy about 1e-16.  Coefficients as published (Applied Statistics 37:477).
+ * Public as emi_normal_quantile (emi_dist.h); the edge cases are handled there. */
 static double normal_quantile(double p)
 {
   const double q = p - 0.5;
@@ -105,6 +106,14 @@ static double poisson_logpmf(double k, double mean)
  * Unchecked: parameters are valid (checked by the public functions). */
 
 double emi_std_normal(emi_stream_t *s) { return normal_quantile(emi_uniform(s)); }
+
+double emi_normal_quantile(double p)
+{
+  if (p > 0.0 && p < 1.0) return normal_quantile(p);
+  if (p == 0.0) return -HUGE_VAL;
+  if (p == 1.0) return HUGE_VAL;
+  return NAN; /* p outside [0, 1] or NaN */
+}
 
 double emi_std_exponential(emi_stream_t *s) { return -log(emi_uniform(s)); }
 

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 
 #include "emi_dist.h"
 #include "emi_philox.h"
@@ -18,6 +19,8 @@ enum {
   P_UE = 0x0203,
   P_HYPER = 0x0204,
 };
+#define EMI_IMEM_THETA_SWEEPS 10
+#define EMI_IMEM_MAX_T 4096 /* coordinate sweeps of step 2 per iteration */
 #define ENTITY(chain, idx) (((uint64_t)(chain) << 40) | (uint64_t)(idx))
 #define T_DOF 5.0 /* Student-t proposal of step 1 */
 
@@ -33,6 +36,7 @@ struct emi_imem_ws {
   int *fail;      /* per-series failure flags of the parallel loops */
   double *ssum;   /* per-series partial sums of step 4: [k*5 + 0..4] = u^2, S0, S00, S01, S11 */
   double *Q, *b, *th, *eps;     /* step 2: the global block */
+  double *Qd, *bd, *v1, *v2;    /* its data part, two vectors */
   double *cm, *cv;             /* normal approximation of each log-Beta prior: mean, variance */
   int nmax;       /* most reports of one series */
 };
@@ -74,6 +78,7 @@ emi_err_t emi_imem_check(const emi_imem_data_t *d)
   if (d->K < 1 || d->T < 1 || d->P < 1 || d->P > EMI_IMEM_MAX_COV)
     return EMI_ERROR(EMI_ERR_ARG, "imem: need K >= 1 series, T >= 1 periods and 1..%d covariates (got %d, %d, %d)",
                      EMI_IMEM_MAX_COV, d->K, d->T, d->P);
+  if (d->T > EMI_IMEM_MAX_T) return EMI_ERROR(EMI_ERR_ARG, "imem: at most %d periods (got %d)", EMI_IMEM_MAX_T, d->T);
   if (d->nrep < 1) return EMI_ERROR(EMI_ERR_ARG, "imem: no reports at all");
   if (d->nacc < 1 || d->ncov < 0) return EMI_ERROR(EMI_ERR_ARG, "imem: need at least one accuracy class");
   for (int64_t i = 0; i < (int64_t)d->K * d->T * d->P; i++)
@@ -124,6 +129,7 @@ static void ws_free(imem_ws_t *w)
   if (!w) return;
   free(w->rs), free(w->ri), free(w->ncl), free(w->cls), free(w->cl), free(w->qs), free(w->qbuf), free(w->fail);
   free(w->ssum), free(w->Q), free(w->b), free(w->th), free(w->eps), free(w->cm), free(w->cv);
+  free(w->Qd), free(w->bd), free(w->v1), free(w->v2);
   free(w);
 }
 
@@ -145,6 +151,10 @@ static emi_err_t ws_alloc(const emi_imem_data_t *d, imem_ws_t **out)
   EMI_CALLOC(w->b, sz(nth), "posterior shift");
   EMI_CALLOC(w->th, sz(nth), "proposal");
   EMI_CALLOC(w->eps, sz(nth), "normals");
+  EMI_CALLOC(w->Qd, sz(nth) * sz(nth), "data precision");
+  EMI_CALLOC(w->bd, sz(nth), "data shift");
+  EMI_CALLOC(w->v1, sz(nth), "vector");
+  EMI_CALLOC(w->v2, sz(nth), "vector");
   EMI_CALLOC(w->cm, sz(d->ncov + 1), "prior approximation");
   EMI_CALLOC(w->cv, sz(d->ncov + 1), "prior approximation");
   /* counting sort of the reports by series (stable: reports keep their order within a series) */
@@ -410,14 +420,6 @@ static int series_theta(const emi_imem_data_t *d, const emi_imem_state_t *s, con
   return 0;
 }
 
-static double cov_prior_ratio(const emi_imem_data_t *d, const imem_ws_t *w, const double *loglam)
-{
-  double lr = 0.0;
-  for (int c = 0; c < d->ncov; c++)
-    lr += logbeta_of_log(loglam[c], d->cov_alpha[c], d->cov_beta[c]) - lnorm(loglam[c], w->cm[c], w->cv[c]);
-  return lr;
-}
-
 static emi_err_t step_theta(const emi_imem_data_t *d, uint64_t seed, int chain, emi_imem_state_t *s, imem_ws_t *w)
 {
   emi_err_t err = EMI_SUCCESS;
@@ -442,15 +444,10 @@ static emi_err_t step_theta(const emi_imem_data_t *d, uint64_t seed, int chain, 
                          "(sigma_u^2 %g, sigma_e^2 %g, rho %g)", k, s->sig2_u, s->sig2_e, s->rho);
     return EMI_ERROR(EMI_ERR_NOMEM, "imem: cannot allocate scratch space for step 2");
   }
-  /* assemble in series order (fixed: the sum does not depend on the threads) */
-  double *Q = w->Q, *b = w->b;
-  memset(Q, 0, (size_t)nth * nth * sizeof *Q);
-  memset(b, 0, (size_t)nth * sizeof *b);
-  for (int p = 0; p < P; p++) Q[p + (size_t)p * nth] = 1.0 / (d->beta_sd * d->beta_sd);
-  for (int c = 0; c < d->ncov; c++) {
-    Q[(P + c) + (size_t)(P + c) * nth] = 1.0 / w->cv[c];
-    b[P + c] = w->cm[c] / w->cv[c];
-  }
+  /* assemble the data part in series order (fixed: the sum does not depend on the threads) */
+  double *Qd = w->Qd, *bd = w->bd;
+  memset(Qd, 0, (size_t)nth * nth * sizeof *Qd);
+  memset(bd, 0, (size_t)nth * sizeof *bd);
   for (int k = 0; k < K; k++) {
     int q = P + w->ncl[k];
     const double *o = w->qbuf + w->qs[k];
@@ -460,31 +457,66 @@ static emi_err_t step_theta(const emi_imem_data_t *d, uint64_t seed, int chain, 
       for (int i = j; i < q; i++) {
         int gi = i < P ? i : P + cl[i - P];
         int lo = gi < gj ? gi : gj, hi = gi < gj ? gj : gi;
-        Q[hi + (size_t)lo * nth] += o[i + (size_t)j * q];
+        Qd[hi + (size_t)lo * nth] += o[i + (size_t)j * q];
       }
-      b[gj] += o[(size_t)q * q + j];
+      bd[gj] += o[(size_t)q * q + j];
     }
   }
-  EMI_LAPACKE_TRY(LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', nth, Q, nth), EMI_ERR_NOT_SPD,
-                  "imem: posterior precision of beta and the coverages");
-  /* mean: Q^-1 b; draw: mean + L^-T eps */
-  double *th = w->th, *eps = w->eps;
-  memcpy(th, b, (size_t)nth * sizeof *th);
-  cblas_dtrsv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit, nth, Q, nth, th, 1);
-  cblas_dtrsv(CblasColMajor, CblasLower, CblasTrans, CblasNonUnit, nth, Q, nth, th, 1);
+  /* Coordinate-wise exact updates of the collapsed conditional of theta (u and e integrated out):
+   * log p(theta | eta, ...) = -theta' Qd theta / 2 + bd' theta + log priors.  A beta given the rest
+   * is normal (drawn exactly); a log coverage given the rest is a normal times a log-Beta density,
+   * log-concave, drawn by slice sampling bounded above by 0 (lambda < 1).  Each sweep costs
+   * O(nth^2) and the likelihood part is already assembled, so several sweeps are taken. */
+  double *th = w->th, *r = w->v1;
   emi_stream_t st;
   EMI_TRY(emi_stream_init(&st, seed, P_THETA, ENTITY(chain, 0), (uint32_t)s->iter));
-  for (int i = 0; i < nth; i++) eps[i] = emi_std_normal(&st);
-  cblas_dtrsv(CblasColMajor, CblasLower, CblasTrans, CblasNonUnit, nth, Q, nth, eps, 1);
-  for (int i = 0; i < nth; i++) th[i] += eps[i];
-  double la = cov_prior_ratio(d, w, th + P) - cov_prior_ratio(d, w, s->loglam);
-  double uu = emi_uniform(&st);
-  s->n_theta_prop++;
-  if (isfinite(la) && log(uu) < la) {
-    memcpy(s->beta, th, (size_t)P * sizeof *th);
-    memcpy(s->loglam, th + P, (size_t)d->ncov * sizeof *th);
-    s->n_theta_acc++;
+  for (int j = 0; j < nth; j++)
+    for (int i = j + 1; i < nth; i++) Qd[j + (size_t)i * nth] = Qd[i + (size_t)j * nth];
+  for (int i = 0; i < nth; i++) th[i] = i < P ? s->beta[i] : s->loglam[i - P];
+  for (int i = 0; i < nth; i++) {
+    double v = 0.0;
+    for (int j = 0; j < nth; j++) v += Qd[i + (size_t)j * nth] * th[j];
+    r[i] = v;
   }
+  for (int sweep = 0; sweep < EMI_IMEM_THETA_SWEEPS; sweep++)
+    for (int i = 0; i < nth; i++) {
+      double qii = Qd[i + (size_t)i * nth], lin = bd[i] - (r[i] - qii * th[i]), old = th[i], nw;
+      if (i < P) {
+        double prec = qii + 1.0 / (d->beta_sd * d->beta_sd);
+        nw = lin / prec + emi_std_normal(&st) / sqrt(prec);
+      } else {
+        int c = i - P;
+        double al = d->cov_alpha[c], be = d->cov_beta[c];
+        /* f(a) = -qii a^2 / 2 + lin a + log-Beta(a): slice sampling, stepping out, a < 0 */
+#define FCOND(a) ((a) < 0.0 ? -0.5 * qii * (a) * (a) + lin * (a) + logbeta_of_log((a), al, be) : -INFINITY)
+        double wdt = 2.0 / sqrt(qii + 1.0 / w->cv[c]);
+        double y = FCOND(old) - emi_std_exponential(&st);
+        double L = old - wdt * emi_uniform(&st), R = L + wdt;
+        for (int h = 0; h < 100 && FCOND(L) > y; h++) L -= wdt;
+        for (int h = 0; h < 100 && R < 0.0 && FCOND(R) > y; h++) R += wdt;
+        if (R > 0.0) R = 0.0;
+        nw = old;
+        for (int h = 0; h < 200; h++) {
+          double x = L + (R - L) * emi_uniform(&st);
+          if (FCOND(x) > y) {
+            nw = x;
+            break;
+          }
+          if (x < old) L = x;
+          else R = x;
+        }
+#undef FCOND
+      }
+      double dlt = nw - old;
+      if (dlt != 0.0) {
+        for (int j = 0; j < nth; j++) r[j] += Qd[j + (size_t)i * nth] * dlt;
+        th[i] = nw;
+      }
+    }
+  memcpy(s->beta, th, (size_t)P * sizeof *th);
+  memcpy(s->loglam, th + P, (size_t)d->ncov * sizeof *th);
+  s->n_theta_prop++;
+  s->n_theta_acc++;
 cleanup:
   return err;
 }
@@ -572,6 +604,59 @@ static double rho_logf(double rho, double K, double S0, double S00, double S01, 
   return 0.5 * K * log1p(-rho * rho) - 0.5 * q / sig2_e;
 }
 
+/* sigma_u^2 and u drawn with the split of the level between u and e integrated out: given
+ * d_k = u_k + e_k (= z_k - x_k' beta, held fixed), d_k ~ N(0, sigma_u^2 11' + Sigma_AR), and with
+ * P = Sigma_AR^-1 (tridiagonal), s = 1'P1, v_k = 1'P d_k the matrix determinant lemma gives
+ *     log p(d | sigma_u^2) = -K/2 log(1 + sigma_u^2 s) + sigma_u^2 V / (2 (1 + sigma_u^2 s)) + const,
+ * V = sum v_k^2.  sigma_u^2 is slice-sampled from that times its prior, then each u_k is drawn from
+ * N(sigma_u^2 v_k / (1 + sigma_u^2 s), sigma_u^2 / (1 + sigma_u^2 s)) and e_k = d_k - u_k.  This is the
+ * move a centred Gibbs sampler lacks when a persistent AR term and the corridor effect compete. */
+static void collapsed_sigma_u(const emi_imem_data_t *d, emi_imem_state_t *s, emi_stream_t *st)
+{
+  int K = d->K, T = d->T;
+  double p1[EMI_IMEM_MAX_T], rho = s->rho, pe = 1.0 / s->sig2_e, sP = 0.0, V = 0.0;
+  for (int t = 0; t < T; t++) {
+    double row = (T == 1) ? (1.0 - rho * rho) : ((t == 0 || t == T - 1) ? 1.0 : 1.0 + rho * rho);
+    if (t > 0) row -= rho;
+    if (t < T - 1) row -= rho;
+    p1[t] = row * pe;
+    sP += p1[t];
+  }
+  for (int k = 0; k < K; k++) {
+    double v = 0.0;
+    for (int t = 0; t < T; t++) v += p1[t] * (s->u[k] + s->e[(size_t)k * T + t]);
+    V += v * v;
+  }
+  double a = d->su_shape, b = d->su_scale;
+  /* slice sampling in l = log sigma_u^2 (Jacobian e^l) */
+#define GS(l) (-0.5 * K * log1p(exp(l) * sP) + 0.5 * exp(l) * V / (1.0 + exp(l) * sP) - (a + 1.0) * (l) - b * exp(-(l)) + (l))
+  double l0 = log(s->sig2_u), wdt = 1.0;
+  double y = GS(l0) - emi_std_exponential(st);
+  double L = l0 - wdt * emi_uniform(st), R = L + wdt;
+  for (int h = 0; h < 100 && GS(L) > y; h++) L -= wdt;
+  for (int h = 0; h < 100 && GS(R) > y; h++) R += wdt;
+  double l1 = l0;
+  for (int h = 0; h < 200; h++) {
+    double x = L + (R - L) * emi_uniform(st);
+    if (GS(x) > y) {
+      l1 = x;
+      break;
+    }
+    if (x < l0) L = x;
+    else R = x;
+  }
+#undef GS
+  double s2 = exp(l1), den = 1.0 + s2 * sP;
+  s->sig2_u = s2;
+  for (int k = 0; k < K; k++) {
+    double v = 0.0;
+    for (int t = 0; t < T; t++) v += p1[t] * (s->u[k] + s->e[(size_t)k * T + t]);
+    double unew = s2 * v / den + sqrt(s2 / den) * emi_std_normal(st), dlt = unew - s->u[k];
+    s->u[k] = unew;
+    for (int t = 0; t < T; t++) s->e[(size_t)k * T + t] -= dlt;
+  }
+}
+
 static emi_err_t step_hyper(const emi_imem_data_t *d, uint64_t seed, int chain, int adapt, emi_imem_state_t *s,
                             imem_ws_t *w)
 {
@@ -585,6 +670,14 @@ static emi_err_t step_hyper(const emi_imem_data_t *d, uint64_t seed, int chain, 
   emi_stream_t st;
   EMI_TRY(emi_stream_init(&st, seed, P_HYPER, ENTITY(chain, 0), (uint32_t)s->iter));
   s->sig2_u = inv_gamma_draw(&st, d->su_shape + 0.5 * K, d->su_scale + 0.5 * su);
+  collapsed_sigma_u(d, s, &st);
+  /* the AR sums after the re-split */
+  S0 = S00 = S01 = S11 = 0.0;
+  for (int k = 0; k < K; k++) {
+    const double *e = s->e + (size_t)k * T;
+    S0 += e[0] * e[0];
+    for (int t = 1; t < T; t++) S00 += e[t] * e[t], S01 += e[t] * e[t - 1], S11 += e[t - 1] * e[t - 1];
+  }
   /* rho by slice sampling (Neal 2003), stepping out then shrinking */
   {
     double x0 = s->rho, wdt = s->rho_width;

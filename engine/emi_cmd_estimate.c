@@ -1,0 +1,1233 @@
+/* emi_cmd_estimate.c: `emflow estimate`, the Bayesian measurement model of migration flows
+ * (kernels/emi_imem.h) fitted by parallel MCMC, and undeclared emigration with its posterior.
+ *
+ *   emflow estimate --input FLOWS.csv -o OUT.h5 [--chains 4 --warmup 1000 --draws 1000] [--resume]
+ *
+ * Model "double-entry": one row per corridor (from -> to) and year with the count reported by the
+ * sending country (emigration) and by the receiving country (immigration), each with its
+ * undercount class and accuracy class, and the covariates (the Eurostat double-entry file loads
+ * unchanged).  Every column name is an option.  The flows of the corridors among the fitted
+ * countries are estimated with their posterior; undeclared emigration of country c in year t is
+ *     sum over destinations j whose emigration report exists of (y_cjt - reported_cjt),
+ * i.e. the emigrants the sending country's own statistics (deregistrations) did not count.
+ *
+ * Chains: chain c runs on rank c mod (number of ranks), each sweep threaded with OpenMP; its draws
+ * depend only on (seed, chain, iteration), so the output is the same for any layout.  Every
+ * --checkpoint-every iterations the chain's full state and its draws so far go to
+ * DIR/chain<c>.h5 (atomically); --resume continues from there and gives the same draws as an
+ * uninterrupted run.  Diagnostics (rank-normalised split R-hat, bulk and tail ESS) are computed for
+ * every parameter, flow and undeclared total; a run beyond --rhat-max or below --ess-min says so
+ * in the log and in /posterior (attribute `status`), and exits with code 11 unless
+ * --accept-failed-diagnostics.
+ */
+#include <errno.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "emi_agg.h"
+#include "emi_call.h"
+#include "emi_cli.h"
+#include "emi_commands.h"
+#include "emi_diag.h"
+#include "emi_h5.h"
+#include "emi_imem.h"
+#include "emi_log.h"
+#include "emi_output.h"
+
+const emi_opt_spec_t emi_estimate_specs[] = {
+  EMI_OPTS_COMMON,
+  {"input", "estimate", EMI_OPT_PATH, NULL, "", "flows CSV: one row per corridor and year (the Eurostat double-entry layout)"},
+  {"output", "estimate", EMI_OPT_PATH, NULL, "", "output HDF5 file", 0, 0, NULL, 'o'},
+  {"model", "estimate", EMI_OPT_CHOICE, "double-entry", "", "model configuration", 0, 0, "double-entry"},
+  {"filter", "estimate", EMI_OPT_STRING, "SEX=Total", "", "keep only rows with COLUMN=VALUE (empty: all rows)"},
+  {"time-col", "estimate", EMI_OPT_STRING, "Year", "", "column of the year"},
+  {"from-col", "estimate", EMI_OPT_STRING, "Sending_iso3", "", "column of the sending country code"},
+  {"to-col", "estimate", EMI_OPT_STRING, "Receiving_iso3", "", "column of the receiving country code"},
+  {"emigration-col", "estimate", EMI_OPT_STRING, "Emig", "persons", "count reported by the sending country (NA = none)"},
+  {"immigration-col", "estimate", EMI_OPT_STRING, "Immi", "persons", "count reported by the receiving country"},
+  {"emigration-undercount-col", "estimate", EMI_OPT_STRING, "UE", "", "undercount class of the emigration report"},
+  {"immigration-undercount-col", "estimate", EMI_OPT_STRING, "UI", "", "undercount class of the immigration report"},
+  {"emigration-accuracy-col", "estimate", EMI_OPT_STRING, "AE", "", "accuracy class of the emigration report"},
+  {"immigration-accuracy-col", "estimate", EMI_OPT_STRING, "AI", "", "accuracy class of the immigration report"},
+  {"covariates", "estimate", EMI_OPT_LIST, "log:Pop.Sending,log:Pop.Receiving,log:distw,contig,comlang_off", "",
+   "covariate columns of the migration model (log:COL for the logarithm), standardised; an intercept is added"},
+  {"countries", "estimate", EMI_OPT_LIST, "", "", "fit only these country codes (default: every country in the file)"},
+  {"first-year", "estimate", EMI_OPT_INT, NULL, "year", "first year fitted (default: the first in the file)", 1, 9999},
+  {"last-year", "estimate", EMI_OPT_INT, NULL, "year", "last year fitted (default: the last in the file)", 1, 9999},
+  {"benchmark", "estimate", EMI_OPT_STRING, "immigration:SWE", "", "SOURCE:CODE taken as fully covering (lambda = 1)"},
+  {"prior-emigration-low", "estimate", EMI_OPT_STRING, "44.95,16.96", "", "Beta(a,b) coverage prior, emigration, undercount low"},
+  {"prior-emigration-medium", "estimate", EMI_OPT_STRING, NULL, "", "Beta(a,b) coverage prior, emigration, undercount medium"},
+  {"prior-emigration-high", "estimate", EMI_OPT_STRING, "32.14,38.52", "", "Beta(a,b) coverage prior, emigration, undercount high"},
+  {"prior-immigration-low", "estimate", EMI_OPT_STRING, "57.49,8.07", "", "Beta(a,b) coverage prior, immigration, undercount low"},
+  {"prior-immigration-medium", "estimate", EMI_OPT_STRING, NULL, "", "Beta(a,b) coverage prior, immigration, undercount medium"},
+  {"prior-immigration-high", "estimate", EMI_OPT_STRING, "44.56,20.89", "", "Beta(a,b) coverage prior, immigration, undercount high"},
+  {"accuracy-tau-high", "estimate", EMI_OPT_REAL, "0.1", "log scale", "prior scale of the error sd, accuracy High", 1e-6, 10},
+  {"accuracy-tau-medium", "estimate", EMI_OPT_REAL, "0.2", "log scale", "prior scale of the error sd, accuracy Medium", 1e-6, 10},
+  {"accuracy-tau-low", "estimate", EMI_OPT_REAL, "0.4", "log scale", "prior scale of the error sd, accuracy Low", 1e-6, 10},
+  {"accuracy-tau-na", "estimate", EMI_OPT_REAL, "0.4", "log scale", "prior scale of the error sd, accuracy NA", 1e-6, 10},
+  {"accuracy-prior-shape", "estimate", EMI_OPT_REAL, "3", "", "shape of the InvGamma prior of tau^2 (scale = (shape-1) tau0^2)", 1.01, 1e6},
+  {"duration", "estimate", EMI_OPT_LIST, "", "",
+   "SOURCE:CODE=MONTHS: the report's minimum duration of stay (0, 3, 6, 12 or permanent; default 12)"},
+  {"chains", "estimate", EMI_OPT_INT, "4", "", "MCMC chains (spread over the MPI ranks)", 1, 256},
+  {"warmup", "estimate", EMI_OPT_INT, "1000", "iterations", "warm-up (adaptation) iterations per chain", 0, 1e8},
+  {"draws", "estimate", EMI_OPT_INT, "1000", "", "draws kept per chain", 4, 1e7},
+  {"thin", "estimate", EMI_OPT_INT, "1", "iterations", "keep every thin-th iteration after warm-up", 1, 1e4},
+  {"seed", "estimate", EMI_OPT_INT, "20261203", "", "random seed (draws depend only on seed, chain, iteration)", 0, 9.2e18},
+  {"checkpoint-every", "estimate", EMI_OPT_INT, "500", "iterations", "write each chain's state this often (0: never)", 0, 1e9},
+  {"checkpoint-dir", "estimate", EMI_OPT_PATH, NULL, "", "checkpoint directory (default OUTPUT.ckpt)"},
+  {"resume", "estimate", EMI_OPT_FLAG, "false", "", "continue from the checkpoints in checkpoint-dir"},
+  {"rhat-max", "estimate", EMI_OPT_REAL, "1.01", "", "largest acceptable R-hat", 1, 10},
+  {"ess-min", "estimate", EMI_OPT_REAL, "400", "", "smallest acceptable bulk and tail ESS", 0, 1e9},
+  {"accept-failed-diagnostics", "estimate", EMI_OPT_FLAG, "false", "", "exit 0 even when the diagnostics fail"},
+  {"store-flow-draws", "estimate", EMI_OPT_FLAG, "true", "", "store every draw of every flow (float32)"},
+};
+const int emi_estimate_nspecs = (int)(sizeof emi_estimate_specs / sizeof emi_estimate_specs[0]);
+
+#define MAX_COVARIATES (EMI_IMEM_MAX_COV - 1)
+#define NSTAT 9
+static const char *const stat_names[NSTAT] = {"mean", "sd", "q05", "q50", "q95", "mcse_mean", "rhat", "ess_bulk", "ess_tail"};
+
+enum { SRC_EMI = 0, SRC_IMM = 1 };
+static const char *const src_names[2] = {"emigration", "immigration"};
+
+/* Everything read from the input, as the sampler and the output need it. */
+typedef struct {
+  int C, T, K;          /* countries, years, corridors = C (C - 1) */
+  char **country;       /* C codes (sorted) */
+  int *year;            /* T */
+  int32_t *cfrom, *cto; /* corridor k = (cfrom[k] -> cto[k]) */
+  char **corridor;      /* "AUT->BEL" */
+  int P;                /* covariates incl. intercept */
+  char *covname[EMI_IMEM_MAX_COV];
+  double *x;            /* K*T*P standardised */
+  double *rep_val[2];   /* K*T reported counts, -1 = not reported */
+  /* reports */
+  int64_t nrep;
+  int32_t *rk, *rt, *rc, *ra;
+  int64_t *rn;
+  double *rlk;
+  /* classes */
+  int ncov;
+  char **covlabel;      /* "emigration:AUT:low" */
+  double *ca, *cb;
+  int nacc;
+  char *acclabel[4];
+  double as[4], asc[4];
+  emi_imem_data_t d;
+} est_data_t;
+
+static void est_data_free(est_data_t *e)
+{
+  for (int c = 0; c < e->C; c++) free(e->country ? e->country[c] : NULL);
+  free(e->country);
+  for (int k = 0; k < e->K; k++) free(e->corridor ? e->corridor[k] : NULL);
+  free(e->corridor), free(e->year), free(e->cfrom), free(e->cto), free(e->x);
+  for (int p = 0; p < e->P; p++) free(e->covname[p]);
+  free(e->rep_val[0]), free(e->rep_val[1]);
+  free(e->rk), free(e->rt), free(e->rc), free(e->ra), free(e->rn), free(e->rlk);
+  for (int c = 0; c < e->ncov; c++) free(e->covlabel ? e->covlabel[c] : NULL);
+  free(e->covlabel), free(e->ca), free(e->cb);
+  memset(e, 0, sizeof *e);
+}
+
+static int find_code(char *const *codes, int n, const char *c)
+{
+  for (int i = 0; i < n; i++)
+    if (!strcmp(codes[i], c)) return i;
+  return -1;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Lower-case copy of a class code into buf. */
+static void lower(const char *s, char *buf, size_t n)
+{
+  size_t i = 0;
+  for (; s[i] && i + 1 < n; i++) buf[i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] - 'A' + 'a' : s[i]);
+  buf[i] = 0;
+}
+
+static emi_err_t parse_beta(const char *key, const char *text, double *a, double *b)
+{
+  char *end = NULL;
+  errno = 0;
+  *a = strtod(text, &end);
+  if (end == text || *end != ',') goto bad;
+  const char *s2 = end + 1;
+  *b = strtod(s2, &end);
+  if (end == s2 || *end) goto bad;
+  if (!(*a > 0 && *b > 0 && isfinite(*a) && isfinite(*b))) goto bad;
+  return EMI_SUCCESS;
+bad:
+  return EMI_ERROR(EMI_ERR_CONFIG, "estimate: %s = '%s': expected two positive numbers 'a,b' (the Beta(a, b) prior)", key,
+                   text);
+}
+
+/* Duration-of-stay factors to a 12-month equivalent (known_answers.md, after Raymer et al. 2013). */
+static emi_err_t duration_factor(const char *entry, const char *months, double *f)
+{
+  if (!strcmp(months, "0")) *f = 0.53;
+  else if (!strcmp(months, "3")) *f = 0.63;
+  else if (!strcmp(months, "6")) *f = 0.73;
+  else if (!strcmp(months, "12")) *f = 1.0;
+  else if (!strcmp(months, "permanent")) *f = 2.26;
+  else
+    return EMI_ERROR(EMI_ERR_CONFIG, "estimate: duration '%s': the duration must be 0, 3, 6, 12 or permanent (found '%s')",
+                     entry, months);
+  return EMI_SUCCESS;
+}
+
+/* Read one value column of the input with the given dimension columns. */
+static emi_err_t read_col(const char *path, const char *filter, const char *time_col, const char *const *dims, int ndims,
+                          const char *value_col, int nonneg, emi_agg_t **agg)
+{
+  char fcol[256] = "", fval[256] = "";
+  const char *fc[1], *fv[1];
+  int nf = 0;
+  if (filter && *filter) {
+    const char *eq = strchr(filter, '=');
+    if (!eq || eq == filter || (size_t)(eq - filter) >= sizeof fcol || strlen(eq + 1) >= sizeof fval)
+      return EMI_ERROR(EMI_ERR_CONFIG, "estimate: filter = '%s': expected COLUMN=VALUE", filter);
+    memcpy(fcol, filter, (size_t)(eq - filter));
+    strcpy(fval, eq + 1);
+    fc[0] = fcol, fv[0] = fval, nf = 1;
+  }
+  emi_agg_spec_t spec = {.dims = dims, .ndims = ndims, .time_col = time_col, .value_col = value_col,
+                         .filter_cols = fc, .filter_vals = fv, .nfilters = nf, .nonnegative = nonneg};
+  return emi_agg_read_csv(path, &spec, agg);
+}
+
+typedef struct {
+  const char *input, *filter, *time_col, *from_col, *to_col;
+  const char *vcol[2], *ucol[2], *acol[2];
+  int ncovs, ncountries, nduration;
+  const char *const *covs, *const *countries, *const *duration;
+  int64_t first_year, last_year;
+  int has_first, has_last;
+  const char *benchmark;
+  const char *prior[2][3];
+  double tau0[4], acc_shape;
+} est_opts_t;
+
+static const char *const uclass[3] = {"low", "medium", "high"};
+static const char *const aclass[4] = {"high", "medium", "low", "na"};
+
+static emi_err_t load_data(const est_opts_t *o, est_data_t *e)
+{
+  emi_err_t err = EMI_SUCCESS;
+  emi_agg_t *rep[2] = {0}, *cov[MAX_COVARIATES] = {0};
+  char **codes = NULL;
+  int ncodes = 0;
+  int32_t *covidx = NULL;
+  int *covfirst_line = NULL;
+  double *raw = NULL;
+  uint8_t *have = NULL;
+  char bsrc[64] = "", bcode[64] = "";
+  int bsrc_i = -1, nbench = 0;
+
+  {
+    const char *colon = strchr(o->benchmark, ':');
+    if (!colon || (size_t)(colon - o->benchmark) >= sizeof bsrc || strlen(colon + 1) >= sizeof bcode || !colon[1])
+      EMI_FAIL(EMI_ERR_CONFIG, "estimate: benchmark = '%s': expected SOURCE:CODE, e.g. immigration:SWE", o->benchmark);
+    memcpy(bsrc, o->benchmark, (size_t)(colon - o->benchmark));
+    strcpy(bcode, colon + 1);
+    for (int s = 0; s < 2; s++)
+      if (!strcmp(bsrc, src_names[s])) bsrc_i = s;
+    if (bsrc_i < 0)
+      EMI_FAIL(EMI_ERR_CONFIG, "estimate: benchmark = '%s': the source must be emigration or immigration", o->benchmark);
+  }
+  if (o->ncovs > MAX_COVARIATES) EMI_FAIL(EMI_ERR_CONFIG, "estimate: at most %d covariates", MAX_COVARIATES);
+
+  /* the two report columns, each with its class columns as dimensions */
+  for (int s = 0; s < 2; s++) {
+    const char *dims[4] = {o->from_col, o->to_col, o->ucol[s], o->acol[s]};
+    EMI_TRY(read_col(o->input, o->filter, o->time_col, dims, 4, o->vcol[s], 1, &rep[s]));
+    if (emi_agg_count(rep[s]) == 0) EMI_FAIL(EMI_ERR_INPUT, "%s: no data rows (after the filter '%s')", o->input, o->filter);
+  }
+  /* countries: every code in the file (or the --countries list, each of which must be there) */
+  for (int s = 0; s < 2; s++)
+    for (int dd = 0; dd < 2; dd++)
+      for (int32_t k = 0; k < emi_agg_ncodes(rep[s], dd); k++) {
+        const char *c = emi_agg_code(rep[s], dd, k);
+        if (find_code(codes, ncodes, c) >= 0) continue;
+        char **nc = realloc(codes, (size_t)(ncodes + 1) * sizeof *nc);
+        if (!nc) EMI_FAIL(EMI_ERR_NOMEM, "cannot grow the country list");
+        codes = nc;
+        if (!(codes[ncodes] = strdup(c))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a country code");
+        ncodes++;
+      }
+  if (o->ncountries > 0) {
+    for (int i = 0; i < o->ncountries; i++)
+      if (find_code(codes, ncodes, o->countries[i]) < 0)
+        EMI_FAIL(EMI_ERR_CONFIG, "estimate: countries: '%s' is not a country code of %s (columns %s / %s)", o->countries[i],
+                 o->input, o->from_col, o->to_col);
+    EMI_CALLOC(e->country, (size_t)o->ncountries, "countries");
+    for (int i = 0; i < o->ncountries; i++) {
+      if (find_code(e->country, e->C, o->countries[i]) >= 0)
+        EMI_FAIL(EMI_ERR_CONFIG, "estimate: countries: '%s' is listed twice", o->countries[i]);
+      if (!(e->country[e->C] = strdup(o->countries[i]))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a country code");
+      e->C++;
+    }
+  } else {
+    EMI_CALLOC(e->country, (size_t)ncodes, "countries");
+    for (int i = 0; i < ncodes; i++) e->country[e->C++] = codes[i], codes[i] = NULL;
+  }
+  qsort(e->country, (size_t)e->C, sizeof *e->country, cmp_str);
+  if (e->C < 2) EMI_FAIL(EMI_ERR_CONFIG, "estimate: need at least two countries (found %d)", e->C);
+
+  /* years: 12-month periods in the range */
+  {
+    int ymin = 99999, ymax = -1;
+    for (int s = 0; s < 2; s++)
+      for (int32_t p = 0; p < emi_agg_nperiods(rep[s]); p++) {
+        int32_t m0, len;
+        emi_agg_period(rep[s], p, &m0, &len);
+        if (len != 12 || m0 % 12 != 0)
+          EMI_FAIL(EMI_ERR_INPUT, "%s: column %s: the double-entry model needs calendar years; found a period of %d "
+                   "month(s) starting %04d-%02d", o->input, o->time_col, (int)len, (int)(m0 / 12), (int)(m0 % 12 + 1));
+        int y = m0 / 12;
+        if ((o->has_first && y < o->first_year) || (o->has_last && y > o->last_year)) continue;
+        if (y < ymin) ymin = y;
+        if (y > ymax) ymax = y;
+      }
+    if (ymax < 0) EMI_FAIL(EMI_ERR_CONFIG, "estimate: no year of %s falls in first-year .. last-year", o->input);
+    e->T = ymax - ymin + 1;
+    EMI_MALLOC(e->year, (size_t)e->T, "years");
+    for (int t = 0; t < e->T; t++) e->year[t] = ymin + t;
+  }
+  int C = e->C, T = e->T;
+  e->K = C * (C - 1);
+  int K = e->K;
+  EMI_MALLOC(e->cfrom, (size_t)K, "corridors");
+  EMI_MALLOC(e->cto, (size_t)K, "corridors");
+  EMI_CALLOC(e->corridor, (size_t)K, "corridor labels");
+  for (int i = 0, k = 0; i < C; i++)
+    for (int j = 0; j < C; j++) {
+      if (i == j) continue;
+      e->cfrom[k] = i, e->cto[k] = j;
+      size_t n = strlen(e->country[i]) + strlen(e->country[j]) + 3;
+      EMI_MALLOC(e->corridor[k], n, "corridor label");
+      snprintf(e->corridor[k], n, "%s->%s", e->country[i], e->country[j]);
+      k++;
+    }
+
+  /* covariates: intercept, then each column (log: takes the logarithm), standardised */
+  e->P = 1 + o->ncovs;
+  if (!(e->covname[0] = strdup("intercept"))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a name");
+  EMI_MALLOC(e->x, (size_t)K * T * e->P, "covariates");
+  EMI_MALLOC(raw, (size_t)K * T, "covariate column");
+  EMI_MALLOC(have, (size_t)K * T, "covariate flags");
+  for (size_t i = 0; i < (size_t)K * T; i++) e->x[i * e->P] = 1.0;
+  for (int v = 0; v < o->ncovs; v++) {
+    const char *spec = o->covs[v];
+    int takelog = !strncmp(spec, "log:", 4);
+    const char *col = takelog ? spec + 4 : spec;
+    if (!*col) EMI_FAIL(EMI_ERR_CONFIG, "estimate: covariates: empty column name in '%s'", spec);
+    if (!(e->covname[v + 1] = strdup(spec))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a name");
+    const char *dims[2] = {o->from_col, o->to_col};
+    EMI_TRY(read_col(o->input, o->filter, o->time_col, dims, 2, col, 0, &cov[v]));
+    memset(have, 0, (size_t)K * T);
+    const int32_t *ci0 = emi_agg_code_index(cov[v], 0), *ci1 = emi_agg_code_index(cov[v], 1);
+    const int32_t *pi = emi_agg_period_index(cov[v]);
+    for (int64_t r = 0; r < emi_agg_count(cov[v]); r++) {
+      int i = find_code(e->country, C, emi_agg_code(cov[v], 0, ci0[r]));
+      int j = find_code(e->country, C, emi_agg_code(cov[v], 1, ci1[r]));
+      int32_t m0, len;
+      emi_agg_period(cov[v], pi[r], &m0, &len);
+      int t = m0 / 12 - e->year[0];
+      if (i < 0 || j < 0 || i == j || t < 0 || t >= T) continue;
+      int k = i * (C - 1) + (j < i ? j : j - 1);
+      double val = emi_agg_values(cov[v])[r];
+      if (emi_agg_missing(cov[v])[r])
+        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: covariate %s is missing for %s in %d: every fitted corridor-year needs it",
+                 o->input, (long long)emi_agg_lines(cov[v])[r], col, e->corridor[k], e->year[t]);
+      if (takelog) {
+        if (!(val > 0))
+          EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: covariate log:%s needs a positive value, found %g", o->input,
+                   (long long)emi_agg_lines(cov[v])[r], col, val);
+        val = log(val);
+      }
+      raw[(size_t)k * T + t] = val;
+      have[(size_t)k * T + t] = 1;
+    }
+    double m = 0, s2 = 0;
+    for (size_t i = 0; i < (size_t)K * T; i++) {
+      if (!have[i])
+        EMI_FAIL(EMI_ERR_INPUT, "%s: no row for corridor %s in %d: covariate %s is needed for every fitted corridor-year",
+                 o->input, e->corridor[i / (size_t)T], e->year[i % (size_t)T], col);
+      m += raw[i];
+    }
+    m /= (double)K * T;
+    for (size_t i = 0; i < (size_t)K * T; i++) s2 += (raw[i] - m) * (raw[i] - m);
+    double sd = sqrt(s2 / ((double)K * T));
+    if (!(sd > 1e-12 * (1 + fabs(m))))
+      EMI_FAIL(EMI_ERR_INPUT, "estimate: covariate %s is constant (%g) over the fitted corridors and years: drop it from "
+               "covariates", spec, m);
+    for (size_t i = 0; i < (size_t)K * T; i++) e->x[i * e->P + 1 + v] = (raw[i] - m) / sd;
+  }
+
+  /* accuracy classes (fixed list) */
+  e->nacc = 4;
+  for (int a = 0; a < 4; a++) {
+    e->acclabel[a] = (char *)aclass[a];
+    e->as[a] = o->acc_shape;
+    e->asc[a] = (o->acc_shape - 1.0) * o->tau0[a] * o->tau0[a];
+  }
+
+  /* reports */
+  for (int s = 0; s < 2; s++) {
+    EMI_MALLOC(e->rep_val[s], (size_t)K * T, "reported counts");
+    for (size_t i = 0; i < (size_t)K * T; i++) e->rep_val[s][i] = -1.0;
+  }
+  {
+    int64_t cap = emi_agg_count(rep[0]) + emi_agg_count(rep[1]);
+    EMI_MALLOC(e->rk, cap, "reports");
+    EMI_MALLOC(e->rt, cap, "reports");
+    EMI_MALLOC(e->rc, cap, "reports");
+    EMI_MALLOC(e->ra, cap, "reports");
+    EMI_MALLOC(e->rn, cap, "reports");
+    EMI_MALLOC(e->rlk, cap, "reports");
+  }
+  for (int s = 0; s < 2; s++) {
+    const emi_agg_t *a = rep[s];
+    const int32_t *pi = emi_agg_period_index(a);
+    for (int64_t r = 0; r < emi_agg_count(a); r++) {
+      if (emi_agg_missing(a)[r]) continue;
+      int i = find_code(e->country, C, emi_agg_code(a, 0, emi_agg_code_index(a, 0)[r]));
+      int j = find_code(e->country, C, emi_agg_code(a, 1, emi_agg_code_index(a, 1)[r]));
+      int32_t m0, len;
+      emi_agg_period(a, pi[r], &m0, &len);
+      int t = m0 / 12 - e->year[0];
+      long long line = (long long)emi_agg_lines(a)[r];
+      if (i < 0 || j < 0 || t < 0 || t >= T) continue;
+      if (i == j) EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: a flow from %s to itself", o->input, line, e->country[i]);
+      int k = i * (C - 1) + (j < i ? j : j - 1);
+      double v = emi_agg_values(a)[r];
+      if (v != floor(v) || v > 9.0e15)
+        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: %s = %g is not a whole number of persons", o->input, line, o->vcol[s], v);
+      if (e->rep_val[s][(size_t)k * T + t] >= 0)
+        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: a second %s report for %s in %d", o->input, line, src_names[s], e->corridor[k],
+                 e->year[t]);
+      e->rep_val[s][(size_t)k * T + t] = v;
+      int reporter = s == SRC_EMI ? i : j;
+      /* undercount class -> coverage parameter (source, reporter, class) */
+      char ucl[64], acl[64];
+      lower(emi_agg_code(a, 2, emi_agg_code_index(a, 2)[r]), ucl, sizeof ucl);
+      lower(emi_agg_code(a, 3, emi_agg_code_index(a, 3)[r]), acl, sizeof acl);
+      int ui = -1, ai = -1;
+      for (int q = 0; q < 3; q++)
+        if (!strcmp(ucl, uclass[q])) ui = q;
+      for (int q = 0; q < 4; q++)
+        if (!strcmp(acl, aclass[q])) ai = q;
+      if (ui < 0)
+        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: %s = '%s': expected an undercount class low, medium or high", o->input, line,
+                 o->ucol[s], emi_agg_code(a, 2, emi_agg_code_index(a, 2)[r]));
+      if (ai < 0)
+        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: %s = '%s': expected an accuracy class High, Medium, Low or NA", o->input, line,
+                 o->acol[s], emi_agg_code(a, 3, emi_agg_code_index(a, 3)[r]));
+      int cidx = -1;
+      if (s == bsrc_i && !strcmp(e->country[reporter], bcode)) nbench++;
+      else {
+        char label[160];
+        snprintf(label, sizeof label, "%s:%s:%s", src_names[s], e->country[reporter], uclass[ui]);
+        for (int c = 0; c < e->ncov; c++)
+          if (!strcmp(e->covlabel[c], label)) cidx = c;
+        if (cidx < 0) {
+          if (!o->prior[s][ui])
+            EMI_FAIL(EMI_ERR_CONFIG, "%s:%lld: %s reports of undercount class '%s' have no coverage prior: set "
+                     "prior-%s-%s = a,b (a Beta prior) in the [estimate] section", o->input, line, src_names[s],
+                     uclass[ui], src_names[s], uclass[ui]);
+          char **nl = realloc(e->covlabel, (size_t)(e->ncov + 1) * sizeof *nl);
+          if (!nl) EMI_FAIL(EMI_ERR_NOMEM, "cannot grow the coverage list");
+          e->covlabel = nl;
+          double *na = realloc(e->ca, (size_t)(e->ncov + 1) * sizeof *na);
+          if (!na) EMI_FAIL(EMI_ERR_NOMEM, "cannot grow the coverage list");
+          e->ca = na;
+          double *nb = realloc(e->cb, (size_t)(e->ncov + 1) * sizeof *nb);
+          if (!nb) EMI_FAIL(EMI_ERR_NOMEM, "cannot grow the coverage list");
+          e->cb = nb;
+          if (!(e->covlabel[e->ncov] = strdup(label))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a label");
+          char key[64];
+          snprintf(key, sizeof key, "prior-%s-%s", src_names[s], uclass[ui]);
+          EMI_TRY(parse_beta(key, o->prior[s][ui], &e->ca[e->ncov], &e->cb[e->ncov]));
+          cidx = e->ncov++;
+        }
+      }
+      /* duration correction */
+      double lk = 0.0;
+      for (int q = 0; q < o->nduration; q++) {
+        char want[160];
+        snprintf(want, sizeof want, "%s:%s=", src_names[s], e->country[reporter]);
+        if (!strncmp(o->duration[q], want, strlen(want))) {
+          double f;
+          EMI_TRY(duration_factor(o->duration[q], o->duration[q] + strlen(want), &f));
+          lk = -log(f);
+        }
+      }
+      int64_t n = e->nrep++;
+      e->rk[n] = k, e->rt[n] = t, e->rc[n] = cidx, e->ra[n] = ai, e->rn[n] = (int64_t)v, e->rlk[n] = lk;
+    }
+  }
+  for (int q = 0; q < o->nduration; q++) {
+    const char *d = o->duration[q], *colon = strchr(d, ':'), *eq = strchr(d, '=');
+    int ok = colon && eq && eq > colon + 1;
+    if (ok) {
+      ok = 0;
+      for (int s = 0; s < 2; s++)
+        if ((size_t)(colon - d) == strlen(src_names[s]) && !strncmp(d, src_names[s], (size_t)(colon - d))) ok = 1;
+    }
+    if (!ok) EMI_FAIL(EMI_ERR_CONFIG, "estimate: duration '%s': expected SOURCE:CODE=MONTHS, e.g. emigration:POL=permanent", d);
+    double f;
+    EMI_TRY(duration_factor(d, eq + 1, &f));
+  }
+  if (nbench == 0)
+    EMI_FAIL(EMI_ERR_INPUT, "estimate: no benchmark: %s has no %s report in the fitted data; the model is identified by a "
+             "source taken as complete - set benchmark = SOURCE:CODE to a country that reports (e.g. immigration:SWE) "
+             "and include it in countries", o->input, o->benchmark);
+  /* a country no report mentions (as sender or receiver) */
+  for (int c = 0; c < C; c++) {
+    int any = 0;
+    for (int64_t r = 0; r < e->nrep && !any; r++) any = e->cfrom[e->rk[r]] == c || e->cto[e->rk[r]] == c;
+    if (!any)
+      EMI_FAIL(EMI_ERR_INPUT, "estimate: %s: every report is missing for %s (no emigration or immigration count on any "
+               "corridor from or to it in %d-%d): supply reports for it or leave it out of countries", o->input,
+               e->country[c], e->year[0], e->year[T - 1]);
+  }
+  e->d = (emi_imem_data_t){.K = K, .T = T, .P = e->P, .x = e->x, .nrep = e->nrep, .rep_k = e->rk, .rep_t = e->rt,
+                           .rep_n = e->rn, .rep_cov = e->rc, .rep_logkappa = e->rlk, .rep_acc = e->ra,
+                           .ncov = e->ncov, .cov_alpha = e->ca, .cov_beta = e->cb, .nacc = e->nacc,
+                           .acc_shape = e->as, .acc_scale = e->asc, .beta_sd = 10.0, .su_shape = 2.0,
+                           .su_scale = 1.0, .se_shape = 2.0, .se_scale = 0.1};
+  EMI_TRY(emi_imem_check(&e->d));
+cleanup:
+  for (int i = 0; i < ncodes; i++) free(codes ? codes[i] : NULL);
+  free(codes), free(covidx), free(covfirst_line), free(raw), free(have);
+  emi_agg_destroy(&rep[0]), emi_agg_destroy(&rep[1]);
+  for (int v = 0; v < MAX_COVARIATES; v++) emi_agg_destroy(&cov[v]);
+  return err;
+}
+
+/* ------------------------------------------------------------------ chains */
+
+/* Draws of one chain, in output layout. */
+typedef struct {
+  int64_t ndone;  /* draws stored */
+  double *par;    /* nd x np */
+  float *flow;    /* nd x K*T (persons) */
+  float *ueff;    /* nd x K */
+  double *und;    /* nd x C*T undeclared emigration */
+  double *emig;   /* nd x C*T true emigration (to the fitted countries) */
+} chain_draws_t;
+
+typedef struct {
+  int np, K, T, C;
+  int64_t nd;
+} sizes_t;
+
+static void draws_free(chain_draws_t *c)
+{
+  free(c->par), free(c->flow), free(c->ueff), free(c->und), free(c->emig);
+  memset(c, 0, sizeof *c);
+}
+
+static emi_err_t draws_alloc(const sizes_t *z, chain_draws_t *c)
+{
+  emi_err_t err = EMI_SUCCESS;
+  memset(c, 0, sizeof *c);
+  EMI_CALLOC(c->par, (size_t)z->nd * z->np, "parameter draws");
+  EMI_CALLOC(c->flow, (size_t)z->nd * z->K * z->T, "flow draws");
+  EMI_CALLOC(c->ueff, (size_t)z->nd * z->K, "series-effect draws");
+  EMI_CALLOC(c->und, (size_t)z->nd * z->C * z->T, "undeclared draws");
+  EMI_CALLOC(c->emig, (size_t)z->nd * z->C * z->T, "emigration draws");
+  return EMI_SUCCESS;
+cleanup:
+  draws_free(c);
+  return err;
+}
+
+/* Record the current state as draw c->ndone. */
+static void record_draw(const est_data_t *e, const emi_imem_state_t *s, const sizes_t *z, double *zbuf, chain_draws_t *c)
+{
+  int64_t i = c->ndone++;
+  int K = e->K, T = e->T, C = e->C;
+  emi_imem_params(&e->d, s, c->par + (size_t)i * z->np);
+  emi_imem_z(&e->d, s, zbuf);
+  float *fl = c->flow + (size_t)i * K * T;
+  double *und = c->und + (size_t)i * C * T, *em = c->emig + (size_t)i * C * T;
+  memset(und, 0, (size_t)C * T * sizeof *und);
+  memset(em, 0, (size_t)C * T * sizeof *em);
+  for (int k = 0; k < K; k++) {
+    c->ueff[(size_t)i * K + k] = (float)s->u[k];
+    for (int t = 0; t < T; t++) {
+      double y = exp(zbuf[(size_t)k * T + t]);
+      fl[(size_t)k * T + t] = (float)y;
+      int from = e->cfrom[k];
+      em[(size_t)from * T + t] += y;
+      double rv = e->rep_val[SRC_EMI][(size_t)k * T + t];
+      if (rv >= 0) und[(size_t)from * T + t] += y - rv;
+    }
+  }
+}
+
+/* 64-bit FNV-1a over bytes (the checkpoint fingerprint). */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * UINT64_C(0x100000001b3);
+  return h;
+}
+
+static uint64_t fingerprint(const est_data_t *e, uint64_t seed, int64_t warmup, int64_t nd, int64_t thin)
+{
+  uint64_t h = UINT64_C(0xcbf29ce484222325);
+  const emi_imem_data_t *d = &e->d;
+  h = fnv(h, &d->K, sizeof d->K), h = fnv(h, &d->T, sizeof d->T), h = fnv(h, &d->P, sizeof d->P);
+  h = fnv(h, d->x, (size_t)d->K * d->T * d->P * sizeof *d->x);
+  h = fnv(h, &d->nrep, sizeof d->nrep);
+  h = fnv(h, d->rep_k, (size_t)d->nrep * 4), h = fnv(h, d->rep_t, (size_t)d->nrep * 4);
+  h = fnv(h, d->rep_n, (size_t)d->nrep * 8), h = fnv(h, d->rep_cov, (size_t)d->nrep * 4);
+  h = fnv(h, d->rep_acc, (size_t)d->nrep * 4), h = fnv(h, d->rep_logkappa, (size_t)d->nrep * 8);
+  h = fnv(h, d->cov_alpha, (size_t)d->ncov * 8), h = fnv(h, d->cov_beta, (size_t)d->ncov * 8);
+  h = fnv(h, d->acc_shape, (size_t)d->nacc * 8), h = fnv(h, d->acc_scale, (size_t)d->nacc * 8);
+  h = fnv(h, &seed, 8), h = fnv(h, &warmup, 8), h = fnv(h, &nd, 8), h = fnv(h, &thin, 8);
+  return h;
+}
+
+#define NSCAL 8
+static void state_scalars(const emi_imem_state_t *s, double *v)
+{
+  v[0] = s->sig2_u, v[1] = s->sig2_e, v[2] = s->rho, v[3] = s->rho_width;
+  v[4] = (double)s->n_theta_prop, v[5] = (double)s->n_theta_acc, v[6] = (double)s->n_eta_prop, v[7] = (double)s->n_eta_acc;
+}
+
+static emi_err_t ckpt_path(const char *dir, int chain, char *buf, size_t n)
+{
+  if (snprintf(buf, n, "%s/chain%d.h5", dir, chain) >= (int)n) return EMI_ERROR(EMI_ERR_ARG, "checkpoint path too long");
+  return EMI_SUCCESS;
+}
+
+static emi_err_t ckpt_write(const char *dir, int chain, uint64_t fp, const est_data_t *e, const sizes_t *z,
+                            const emi_imem_state_t *s, const chain_draws_t *c)
+{
+  emi_err_t err = EMI_SUCCESS;
+  emi_h5_file_t *f = NULL;
+  char path[4096];
+  double sc[NSCAL];
+  const emi_imem_data_t *d = &e->d;
+  EMI_TRY(ckpt_path(dir, chain, path, sizeof path));
+  EMI_TRY(emi_h5_file_create(MPI_COMM_SELF, path, &f));
+  EMI_TRY(emi_h5_group_ensure(f, "/state"));
+  EMI_TRY(emi_h5_attr_uint(f, "/state", "fingerprint", fp));
+  EMI_TRY(emi_h5_attr_int(f, "/state", "iter", s->iter));
+  EMI_TRY(emi_h5_attr_int(f, "/state", "ndone", c->ndone));
+  state_scalars(s, sc);
+  struct { const char *name; const double *v; uint64_t n; } arr[] = {
+    {"/state/beta", s->beta, (uint64_t)d->P}, {"/state/loglam", s->loglam, (uint64_t)d->ncov},
+    {"/state/u", s->u, (uint64_t)d->K}, {"/state/e", s->e, (uint64_t)d->K * d->T},
+    {"/state/eta", s->eta, (uint64_t)d->nrep}, {"/state/tau2", s->tau2, (uint64_t)d->nacc},
+    {"/state/scalars", sc, NSCAL},
+  };
+  for (size_t i = 0; i < sizeof arr / sizeof arr[0]; i++) {
+    uint64_t dims[1] = {arr[i].n};
+    EMI_TRY(emi_h5_write_array(f, arr[i].name, EMI_H5_DOUBLE, 1, dims, NULL, 0, dims[0], arr[i].v, "1", "sampler state"));
+  }
+  EMI_TRY(emi_h5_group_ensure(f, "/draws"));
+  uint64_t nd = (uint64_t)c->ndone;
+  uint64_t d1[2] = {nd, (uint64_t)z->np}, d2[2] = {nd, (uint64_t)z->K * z->T}, d3[2] = {nd, (uint64_t)z->K},
+           d4[2] = {nd, (uint64_t)z->C * z->T};
+  EMI_TRY(emi_h5_write_array(f, "/draws/par", EMI_H5_DOUBLE, 2, d1, NULL, 0, nd, c->par, "1", "draws"));
+  EMI_TRY(emi_h5_write_array(f, "/draws/flow", EMI_H5_FLOAT, 2, d2, NULL, 0, nd, c->flow, "1", "draws"));
+  EMI_TRY(emi_h5_write_array(f, "/draws/ueff", EMI_H5_FLOAT, 2, d3, NULL, 0, nd, c->ueff, "1", "draws"));
+  EMI_TRY(emi_h5_write_array(f, "/draws/und", EMI_H5_DOUBLE, 2, d4, NULL, 0, nd, c->und, "1", "draws"));
+  EMI_TRY(emi_h5_write_array(f, "/draws/emig", EMI_H5_DOUBLE, 2, d4, NULL, 0, nd, c->emig, "1", "draws"));
+  EMI_TRY(emi_h5_file_commit(&f));
+cleanup:
+  emi_h5_file_abort(&f);
+  return err;
+}
+
+static emi_err_t h5_read_all(hid_t fid, const char *path, hid_t mtype, size_t n, void *buf, const char *file)
+{
+  emi_err_t err = EMI_SUCCESS;
+  hid_t did = -1, sp = -1;
+  if ((did = H5Dopen2(fid, path, H5P_DEFAULT)) < 0) EMI_FAIL(EMI_ERR_IO, "%s: no dataset %s (not a checkpoint?)", file, path);
+  if ((sp = H5Dget_space(did)) < 0) EMI_FAIL(EMI_ERR_IO, "%s: %s: cannot read its shape", file, path);
+  hssize_t np = H5Sget_simple_extent_npoints(sp);
+  if (np < 0 || (size_t)np != n)
+    EMI_FAIL(EMI_ERR_INPUT, "%s: %s holds %lld values, expected %zu: the checkpoint does not match this run", file, path,
+             (long long)np, n);
+  if (n && H5Dread(did, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+    EMI_FAIL(EMI_ERR_IO, "%s: cannot read %s", file, path);
+cleanup:
+  if (sp >= 0) H5Sclose(sp);
+  if (did >= 0) H5Dclose(did);
+  return err;
+}
+
+static emi_err_t h5_read_attr_int(hid_t fid, const char *obj, const char *name, hid_t mtype, void *v, const char *file)
+{
+  hid_t a = H5Aopen_by_name(fid, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+  if (a < 0) return EMI_ERROR(EMI_ERR_INPUT, "%s: no attribute %s on %s (not a checkpoint?)", file, name, obj);
+  herr_t r = H5Aread(a, mtype, v);
+  H5Aclose(a);
+  if (r < 0) return EMI_ERROR(EMI_ERR_IO, "%s: cannot read attribute %s", file, name);
+  return EMI_SUCCESS;
+}
+
+/* Load chain's checkpoint if there is one: *found = 0 when the file does not exist. */
+static emi_err_t ckpt_read(const char *dir, int chain, uint64_t fp, const est_data_t *e, const sizes_t *z,
+                           emi_imem_state_t *s, chain_draws_t *c, int *found)
+{
+  emi_err_t err = EMI_SUCCESS;
+  char path[4096];
+  hid_t fid = -1;
+  uint64_t fp2 = 0;
+  int64_t iter = 0, ndone = 0;
+  double sc[NSCAL];
+  const emi_imem_data_t *d = &e->d;
+  struct stat sb;
+  *found = 0;
+  EMI_TRY(ckpt_path(dir, chain, path, sizeof path));
+  if (stat(path, &sb) != 0) goto cleanup;
+  if ((fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) EMI_FAIL(EMI_ERR_IO, "%s: cannot open the checkpoint", path);
+  EMI_TRY(h5_read_attr_int(fid, "/state", "fingerprint", H5T_NATIVE_UINT64, &fp2, path));
+  if (fp2 != fp)
+    EMI_FAIL(EMI_ERR_CONFIG, "%s: this checkpoint was made for other data or sampler settings (input, priors, seed, "
+             "warmup, draws, thin): delete %s or run without --resume", path, dir);
+  EMI_TRY(h5_read_attr_int(fid, "/state", "iter", H5T_NATIVE_INT64, &iter, path));
+  EMI_TRY(h5_read_attr_int(fid, "/state", "ndone", H5T_NATIVE_INT64, &ndone, path));
+  if (ndone < 0 || ndone > z->nd || iter < 0) EMI_FAIL(EMI_ERR_INPUT, "%s: inconsistent checkpoint counters", path);
+  EMI_TRY(h5_read_all(fid, "/state/beta", H5T_NATIVE_DOUBLE, (size_t)d->P, s->beta, path));
+  EMI_TRY(h5_read_all(fid, "/state/loglam", H5T_NATIVE_DOUBLE, (size_t)d->ncov, s->loglam, path));
+  EMI_TRY(h5_read_all(fid, "/state/u", H5T_NATIVE_DOUBLE, (size_t)d->K, s->u, path));
+  EMI_TRY(h5_read_all(fid, "/state/e", H5T_NATIVE_DOUBLE, (size_t)d->K * d->T, s->e, path));
+  EMI_TRY(h5_read_all(fid, "/state/eta", H5T_NATIVE_DOUBLE, (size_t)d->nrep, s->eta, path));
+  EMI_TRY(h5_read_all(fid, "/state/tau2", H5T_NATIVE_DOUBLE, (size_t)d->nacc, s->tau2, path));
+  EMI_TRY(h5_read_all(fid, "/state/scalars", H5T_NATIVE_DOUBLE, NSCAL, sc, path));
+  s->sig2_u = sc[0], s->sig2_e = sc[1], s->rho = sc[2], s->rho_width = sc[3];
+  s->n_theta_prop = (int64_t)sc[4], s->n_theta_acc = (int64_t)sc[5], s->n_eta_prop = (int64_t)sc[6];
+  s->n_eta_acc = (int64_t)sc[7];
+  s->iter = iter;
+  EMI_TRY(h5_read_all(fid, "/draws/par", H5T_NATIVE_DOUBLE, (size_t)ndone * z->np, c->par, path));
+  EMI_TRY(h5_read_all(fid, "/draws/flow", H5T_NATIVE_FLOAT, (size_t)ndone * z->K * z->T, c->flow, path));
+  EMI_TRY(h5_read_all(fid, "/draws/ueff", H5T_NATIVE_FLOAT, (size_t)ndone * z->K, c->ueff, path));
+  EMI_TRY(h5_read_all(fid, "/draws/und", H5T_NATIVE_DOUBLE, (size_t)ndone * z->C * z->T, c->und, path));
+  EMI_TRY(h5_read_all(fid, "/draws/emig", H5T_NATIVE_DOUBLE, (size_t)ndone * z->C * z->T, c->emig, path));
+  c->ndone = ndone;
+  *found = 1;
+cleanup:
+  if (fid >= 0) H5Fclose(fid);
+  return err;
+}
+
+typedef struct {
+  uint64_t seed;
+  int64_t warmup, nd, thin, ckpt_every;
+  const char *ckpt_dir;
+  int resume;
+} run_opts_t;
+
+static emi_err_t run_chain(const est_data_t *e, const sizes_t *z, const run_opts_t *ro, uint64_t fp, int chain, int speak,
+                           chain_draws_t *c, double acc[2])
+{
+  emi_err_t err = EMI_SUCCESS;
+  emi_imem_state_t s = {0};
+  double *zbuf = NULL;
+  int found = 0;
+  int64_t total = ro->warmup + ro->nd * ro->thin;
+  EMI_TRY(emi_imem_state_alloc(&e->d, &s));
+  EMI_MALLOC(zbuf, (size_t)e->K * e->T, "flows");
+  if (ro->resume) EMI_TRY(ckpt_read(ro->ckpt_dir, chain, fp, e, z, &s, c, &found));
+  if (!found) EMI_TRY(emi_imem_init(&e->d, ro->seed, chain, &s));
+  else if (speak) emi_log_info("chain %d: resumed at iteration %lld of %lld", chain, (long long)s.iter, (long long)total);
+  emi_progress_t pg;
+  char stage[64];
+  snprintf(stage, sizeof stage, "chain %d", chain);
+  if (speak) emi_progress_begin(&pg, stage, (double)total, "iterations");
+  double t0 = emi_log_elapsed();
+  int64_t it0 = s.iter;
+  while (s.iter < total) {
+    EMI_TRY(emi_imem_sweep(&e->d, ro->seed, chain, s.iter < ro->warmup, &s));
+    if (s.iter > ro->warmup && (s.iter - ro->warmup) % ro->thin == 0) record_draw(e, &s, z, zbuf, c);
+    if (ro->ckpt_every > 0 && s.iter % ro->ckpt_every == 0 && s.iter < total)
+      EMI_TRY(ckpt_write(ro->ckpt_dir, chain, fp, e, z, &s, c));
+    if (speak) emi_progress_update(&pg, (double)s.iter);
+  }
+  if (speak) emi_progress_end(&pg, (double)s.iter);
+  if (c->ndone != z->nd) EMI_FAIL(EMI_ERR_INTERNAL, "chain %d: %lld draws recorded, %lld expected", chain, (long long)c->ndone,
+                                  (long long)z->nd);
+  acc[0] = s.n_eta_prop ? (double)s.n_eta_acc / (double)s.n_eta_prop : 0.0;
+  acc[1] = s.n_theta_prop ? (double)s.n_theta_acc / (double)s.n_theta_prop : 0.0;
+  if (speak) {
+    double dt = emi_log_elapsed() - t0;
+    emi_log_info("chain %d: %lld iterations in %.1f s (%.0f it/s); acceptance: report log-means %.3f, coverages+beta %.3f",
+                 chain, (long long)(s.iter - it0), dt, dt > 0 ? (double)(s.iter - it0) / dt : 0.0, acc[0], acc[1]);
+  }
+  if (ro->ckpt_every > 0) EMI_TRY(ckpt_write(ro->ckpt_dir, chain, fp, e, z, &s, c));
+cleanup:
+  free(zbuf);
+  emi_imem_state_free(&s);
+  return err;
+}
+
+/* ------------------------------------------------------------------ summaries */
+
+/* Summaries (NSTAT values) of n items whose draws sit at base[(chain * nd + draw) * stride + item]
+ * (double or float).  out[item * NSTAT + s]. */
+static emi_err_t summarize(int nchains, int64_t nd, size_t n, size_t stride, const double *bd, const float *bf, double *out)
+{
+  int fail = 0;
+  size_t failed_item = 0;
+#pragma omp parallel
+  {
+    size_t lw = emi_diag_work_len((size_t)nchains, (size_t)nd);
+    double *tmp = malloc(((size_t)nchains * nd + lw) * sizeof *tmp);
+    if (!tmp) fail = 1;
+#pragma omp for schedule(dynamic, 8)
+    for (size_t i = 0; i < n; i++) {
+      if (!tmp) continue;
+      for (size_t j = 0; j < (size_t)nchains * nd; j++) tmp[j] = bd ? bd[j * stride + i] : (double)bf[j * stride + i];
+      emi_diag_t dg;
+      if (emi_diag_compute(tmp, (size_t)nchains, (size_t)nd, 1, tmp + (size_t)nchains * nd, lw, &dg) != EMI_SUCCESS) {
+#pragma omp critical(est_sum_fail)
+        {
+          if (!fail) failed_item = i;
+          fail = 2;
+        }
+        emi_err_clear();
+        continue;
+      }
+      double *o = out + i * NSTAT;
+      o[0] = dg.mean, o[1] = dg.sd, o[2] = dg.q05, o[3] = dg.q50, o[4] = dg.q95, o[5] = dg.mcse_mean;
+      o[6] = dg.rhat, o[7] = dg.ess_bulk, o[8] = dg.ess_tail;
+    }
+    free(tmp);
+  }
+  if (fail == 1) return EMI_ERROR(EMI_ERR_NOMEM, "cannot allocate the summary workspace");
+  if (fail == 2) return EMI_ERROR(EMI_ERR_INTERNAL, "diagnostics failed for item %zu (non-finite draws?)", failed_item);
+  return EMI_SUCCESS;
+}
+
+/* Worst R-hat and smallest ESS over n summaries; names the items. */
+typedef struct {
+  double rhat, ess_bulk, ess_tail;
+  size_t i_rhat, i_bulk, i_tail;
+} worst_t;
+
+static void worst_of(const double *sum, size_t n, worst_t *w)
+{
+  for (size_t i = 0; i < n; i++) {
+    const double *o = sum + i * NSTAT;
+    if (o[6] > w->rhat) w->rhat = o[6], w->i_rhat = i;
+    if (o[7] < w->ess_bulk) w->ess_bulk = o[7], w->i_bulk = i;
+    if (o[8] < w->ess_tail) w->ess_tail = o[8], w->i_tail = i;
+  }
+}
+
+/* ------------------------------------------------------------------ output */
+
+static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t *o, const est_data_t *e, const sizes_t *z,
+                              int nchains, const run_opts_t *ro, const chain_draws_t *all, const double *s_par,
+                              const double *s_flow, const double *s_und, const double *s_emig, const double *acc,
+                              const char *status, const worst_t *wst, int store_flows)
+{
+  emi_err_t err = EMI_SUCCESS;
+  emi_h5_file_t *f = NULL;
+  emi_provenance_t *prov = NULL;
+  char **pnames = NULL, **yearlab = NULL;
+  int64_t *chain_ix = NULL, *draw_ix = NULL;
+  double *buf = NULL, *decl = NULL, *mirror = NULL;
+  float *fbuf = NULL;
+  int32_t *ncorr = NULL;
+  int r0 = ctx->rank == 0;
+  int K = e->K, T = e->T, C = e->C, np = z->np;
+  int64_t nd = z->nd;
+  EMI_TRY(emi_output_begin(ctx, path, &f, &prov));
+  EMI_TRY(emi_provenance_add_input(prov, o->input));
+  EMI_TRY(emi_provenance_set_rng(prov, "philox4x32-10", ro->seed));
+
+  /* labels */
+  EMI_CALLOC(pnames, (size_t)np, "parameter names");
+  {
+    int i = 0;
+    char buf2[256];
+    for (int p = 0; p < e->P; p++) snprintf(buf2, sizeof buf2, "beta[%s]", e->covname[p]), pnames[i++] = strdup(buf2);
+    for (int c = 0; c < e->ncov; c++) snprintf(buf2, sizeof buf2, "lambda[%s]", e->covlabel[c]), pnames[i++] = strdup(buf2);
+    pnames[i++] = strdup("sigma_u");
+    pnames[i++] = strdup("sigma_e");
+    pnames[i++] = strdup("rho");
+    for (int a = 0; a < e->nacc; a++) snprintf(buf2, sizeof buf2, "tau[%s]", e->acclabel[a]), pnames[i++] = strdup(buf2);
+    for (int j = 0; j < np; j++)
+      if (!pnames[j]) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a parameter name");
+  }
+  EMI_CALLOC(yearlab, (size_t)T, "year labels");
+  for (int t = 0; t < T; t++) {
+    EMI_MALLOC(yearlab[t], 8, "year label");
+    snprintf(yearlab[t], 8, "%04d", e->year[t] % 10000);
+  }
+  EMI_MALLOC(chain_ix, (size_t)nchains, "chain index");
+  for (int c = 0; c < nchains; c++) chain_ix[c] = c;
+  EMI_MALLOC(draw_ix, (size_t)nd, "draw index");
+  for (int64_t i = 0; i < nd; i++) draw_ix[i] = i;
+
+  /* /estimate: the data as fitted */
+  EMI_TRY(emi_h5_group_ensure(f, "/estimate"));
+  EMI_TRY(emi_h5_attr_str(f, "/estimate", "model", "double-entry"));
+  EMI_TRY(emi_h5_attr_str(f, "/estimate", "benchmark", o->benchmark));
+  EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "country", (uint64_t)C, (const char *const *)e->country, "", "country (ISO 3166-1 alpha-3)"));
+  EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "year", (uint64_t)T, (const char *const *)yearlab, "", "calendar year"));
+  EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "corridor", (uint64_t)K, (const char *const *)e->corridor, "",
+                                 "corridor FROM->TO"));
+  EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "covariate", (uint64_t)e->P, (const char *const *)e->covname, "",
+                                 "covariate (standardised over the fitted corridor-years)"));
+  EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "stat", NSTAT, stat_names, "", "summary statistic"));
+  EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "parameter", (uint64_t)np, (const char *const *)pnames, "", "model parameter"));
+  EMI_TRY(emi_h5_write_scale_int(f, "/estimate", "chain", (uint64_t)nchains, chain_ix, "1", "MCMC chain"));
+  EMI_TRY(emi_h5_write_scale_int(f, "/estimate", "draw", (uint64_t)nd, draw_ix, "1", "draw (after warm-up and thinning)"));
+  const char *sp_cty = "/estimate/country", *sp_year = "/estimate/year", *sp_corr = "/estimate/corridor",
+             *sp_cov = "/estimate/covariate", *sp_stat = "/estimate/stat", *sp_par = "/estimate/parameter",
+             *sp_ch = "/estimate/chain", *sp_dr = "/estimate/draw";
+  {
+    const char *sc3[3] = {sp_corr, sp_year, sp_cov};
+    uint64_t d3[3] = {(uint64_t)K, (uint64_t)T, (uint64_t)e->P};
+    EMI_TRY(emi_h5_write_array(f, "/estimate/x", EMI_H5_DOUBLE, 3, d3, sc3, 0, r0 ? d3[0] : 0, e->x, "1",
+                               "covariates of the migration model (standardised)"));
+    const char *sc2[2] = {sp_corr, sp_year};
+    uint64_t d2[2] = {(uint64_t)K, (uint64_t)T};
+    EMI_TRY(emi_h5_write_array(f, "/estimate/emigration_reported", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0,
+                               e->rep_val[SRC_EMI], "persons", "flow reported by the sending country (-1 = not reported)"));
+    EMI_TRY(emi_h5_write_array(f, "/estimate/immigration_reported", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0,
+                               e->rep_val[SRC_IMM], "persons", "flow reported by the receiving country (-1 = not reported)"));
+  }
+
+  /* /posterior */
+  EMI_TRY(emi_h5_group_ensure(f, "/posterior"));
+  EMI_TRY(emi_h5_attr_str(f, "/posterior", "status", status));
+  EMI_TRY(emi_h5_attr_str(f, "/posterior", "sampler",
+                          "blocked partially collapsed Gibbs (emi_imem.h): t-proposal MH for report log-means, "
+                          "joint Gaussian block for beta and log coverages with u, e integrated out (MH-corrected "
+                          "for the Beta priors), exact Gaussian series blocks, conjugate variances, slice sampler for rho"));
+  EMI_TRY(emi_h5_attr_int(f, "/posterior", "chains", nchains));
+  EMI_TRY(emi_h5_attr_int(f, "/posterior", "warmup", ro->warmup));
+  EMI_TRY(emi_h5_attr_int(f, "/posterior", "draws_per_chain", nd));
+  EMI_TRY(emi_h5_attr_int(f, "/posterior", "thin", ro->thin));
+  EMI_TRY(emi_h5_attr_double(f, "/posterior", "max_rhat", wst->rhat));
+  EMI_TRY(emi_h5_attr_double(f, "/posterior", "min_ess_bulk", wst->ess_bulk));
+  EMI_TRY(emi_h5_attr_double(f, "/posterior", "min_ess_tail", wst->ess_tail));
+  EMI_TRY(emi_h5_attr_double(f, "/posterior", "acceptance_report_logmeans", acc[0]));
+  EMI_TRY(emi_h5_attr_double(f, "/posterior", "acceptance_coverage_block", acc[1]));
+  {
+    uint64_t d3[3] = {(uint64_t)nchains, (uint64_t)nd, (uint64_t)np};
+    const char *sc3[3] = {sp_ch, sp_dr, sp_par};
+    if (r0) {
+      EMI_MALLOC(buf, (size_t)nchains * nd * np, "draws");
+      for (int c = 0; c < nchains; c++) memcpy(buf + (size_t)c * nd * np, all[c].par, (size_t)nd * np * sizeof *buf);
+    }
+    EMI_TRY(emi_h5_write_array(f, "/posterior/draws", EMI_H5_DOUBLE, 3, d3, sc3, 0, r0 ? d3[0] : 0, buf, "1",
+                               "posterior draws of the model parameters (lambda: coverage; sigma, tau: sd on the log scale)"));
+    free(buf), buf = NULL;
+    uint64_t d2[2] = {(uint64_t)np, NSTAT};
+    const char *sc2[2] = {sp_par, sp_stat};
+    EMI_TRY(emi_h5_write_array(f, "/posterior/summary", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0, s_par, "1",
+                               "posterior summaries and diagnostics of the parameters"));
+  }
+  EMI_TRY(emi_h5_group_ensure(f, "/posterior/flows"));
+  {
+    uint64_t d3[3] = {(uint64_t)K, (uint64_t)T, NSTAT};
+    const char *sc3[3] = {sp_corr, sp_year, sp_stat};
+    EMI_TRY(emi_h5_write_array(f, "/posterior/flows/summary", EMI_H5_DOUBLE, 3, d3, sc3, 0, r0 ? d3[0] : 0, s_flow,
+                               "persons", "true flows (12-month definition): posterior summaries and diagnostics"));
+    if (store_flows) {
+      uint64_t d4[4] = {(uint64_t)nchains, (uint64_t)nd, (uint64_t)K, (uint64_t)T};
+      const char *sc4[4] = {sp_ch, sp_dr, sp_corr, sp_year};
+      if (r0) {
+        EMI_MALLOC(fbuf, (size_t)nchains * nd * K * T, "flow draws");
+        for (int c = 0; c < nchains; c++) memcpy(fbuf + (size_t)c * nd * K * T, all[c].flow, (size_t)nd * K * T * sizeof *fbuf);
+      }
+      EMI_TRY(emi_h5_write_array(f, "/posterior/flows/draws", EMI_H5_FLOAT, 4, d4, sc4, 0, r0 ? d4[0] : 0, fbuf, "persons",
+                                 "posterior draws of the true flows"));
+      free(fbuf), fbuf = NULL;
+    }
+    uint64_t d3b[3] = {(uint64_t)nchains, (uint64_t)nd, (uint64_t)K};
+    const char *sc3b[3] = {sp_ch, sp_dr, sp_corr};
+    if (r0) {
+      EMI_MALLOC(fbuf, (size_t)nchains * nd * K, "series effects");
+      for (int c = 0; c < nchains; c++) memcpy(fbuf + (size_t)c * nd * K, all[c].ueff, (size_t)nd * K * sizeof *fbuf);
+    }
+    EMI_TRY(emi_h5_write_array(f, "/posterior/flows/corridor_effect", EMI_H5_FLOAT, 3, d3b, sc3b, 0, r0 ? d3b[0] : 0, fbuf,
+                               "1", "posterior draws of the corridor effects u (log scale)"));
+    free(fbuf), fbuf = NULL;
+  }
+
+  /* /undeclared/emigration and the country totals */
+  EMI_CALLOC(decl, (size_t)C * T, "declared");
+  EMI_CALLOC(mirror, (size_t)C * T, "mirror");
+  EMI_CALLOC(ncorr, (size_t)C * T, "reported corridors");
+  for (int k = 0; k < K; k++)
+    for (int t = 0; t < T; t++) {
+      double v = e->rep_val[SRC_EMI][(size_t)k * T + t], m = e->rep_val[SRC_IMM][(size_t)k * T + t];
+      size_t ct = (size_t)e->cfrom[k] * T + t;
+      if (v >= 0) decl[ct] += v, ncorr[ct]++;
+      if (m >= 0) mirror[ct] += m;
+    }
+  EMI_TRY(emi_h5_group_ensure(f, "/undeclared"));
+  EMI_TRY(emi_h5_group_ensure(f, "/undeclared/emigration"));
+  {
+    uint64_t d2[2] = {(uint64_t)C, (uint64_t)T}, d3[3] = {(uint64_t)C, (uint64_t)T, NSTAT};
+    const char *sc2[2] = {sp_cty, sp_year}, *sc3[3] = {sp_cty, sp_year, sp_stat};
+    EMI_TRY(emi_h5_write_array(f, "/undeclared/emigration/summary", EMI_H5_DOUBLE, 3, d3, sc3, 0, r0 ? d3[0] : 0, s_und,
+                               "persons", "undeclared emigration: true flows minus the sending country's reports, over "
+                               "the corridors it reported (posterior summaries)"));
+    EMI_TRY(emi_h5_write_array(f, "/undeclared/emigration/declared", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0, decl,
+                               "persons", "declared emigration: sum of the sending country's reports"));
+    EMI_TRY(emi_h5_write_array(f, "/undeclared/emigration/corridors_reported", EMI_H5_INT32, 2, d2, sc2, 0, r0 ? d2[0] : 0,
+                               ncorr, "1", "destinations whose emigration the country reported (0: nothing to compare)"));
+    EMI_TRY(emi_h5_write_array(f, "/estimate/emigration_mirror", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0, mirror,
+                               "persons", "emigration as reported by the receiving countries (sum of their reports)"));
+    EMI_TRY(emi_h5_write_array(f, "/estimate/emigration", EMI_H5_DOUBLE, 3, d3, sc3, 0, r0 ? d3[0] : 0, s_emig, "persons",
+                               "true emigration to the fitted countries (posterior summaries)"));
+    uint64_t d4[4] = {(uint64_t)nchains, (uint64_t)nd, (uint64_t)C, (uint64_t)T};
+    const char *sc4[4] = {sp_ch, sp_dr, sp_cty, sp_year};
+    if (r0) {
+      EMI_MALLOC(buf, (size_t)nchains * nd * C * T, "undeclared draws");
+      for (int c = 0; c < nchains; c++) memcpy(buf + (size_t)c * nd * C * T, all[c].und, (size_t)nd * C * T * sizeof *buf);
+    }
+    EMI_TRY(emi_h5_write_array(f, "/undeclared/emigration/draws", EMI_H5_DOUBLE, 4, d4, sc4, 0, r0 ? d4[0] : 0, buf,
+                               "persons", "posterior draws of undeclared emigration"));
+  }
+  EMI_TRY(emi_output_finish(ctx, &f, prov));
+cleanup:
+  emi_h5_file_abort(&f);
+  emi_provenance_destroy(&prov);
+  for (int j = 0; j < np; j++) free(pnames ? pnames[j] : NULL);
+  for (int t = 0; t < T; t++) free(yearlab ? yearlab[t] : NULL);
+  free(pnames), free(yearlab), free(chain_ix), free(draw_ix), free(buf), free(fbuf), free(decl), free(mirror), free(ncorr);
+  return err;
+}
+
+/* ------------------------------------------------------------------ the command */
+
+static emi_err_t mkdir_p(const char *dir)
+{
+  struct stat sb;
+  if (stat(dir, &sb) == 0) {
+    if (!S_ISDIR(sb.st_mode)) return EMI_ERROR(EMI_ERR_IO, "checkpoint directory %s exists and is not a directory", dir);
+    return EMI_SUCCESS;
+  }
+  if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+    return EMI_ERROR(EMI_ERR_IO, "cannot create the checkpoint directory %s: %s", dir, strerror(errno));
+  return EMI_SUCCESS;
+}
+
+emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
+{
+  emi_err_t err = EMI_SUCCESS;
+  est_opts_t o = {0};
+  est_data_t e = {0};
+  run_opts_t ro = {0};
+  chain_draws_t *all = NULL;
+  double *s_par = NULL, *s_flow = NULL, *s_und = NULL, *s_emig = NULL;
+  const char *out = NULL, *model = NULL;
+  char ckdir[4096];
+  int64_t nchains64 = 0, seed64 = 0;
+  int accept_fail = 0, store_flows = 1, nchains = 0;
+  double rhat_max = 0, ess_min = 0, acc_sum[2] = {0, 0}, acc[2] = {0, 0};
+
+  EMI_TRY(emi_opts_get_str(ctx->opts, "output", &out));
+  if (!emi_opts_is_set(ctx->opts, "input")) EMI_FAIL(EMI_ERR_USAGE, "estimate: give --input FLOWS.csv");
+  if (!out) EMI_FAIL(EMI_ERR_USAGE, "estimate: give -o OUT.h5");
+  EMI_TRY(emi_opts_get_str(ctx->opts, "input", &o.input));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "model", &model));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "filter", &o.filter));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "time-col", &o.time_col));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "from-col", &o.from_col));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "to-col", &o.to_col));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "emigration-col", &o.vcol[0]));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "immigration-col", &o.vcol[1]));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "emigration-undercount-col", &o.ucol[0]));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "immigration-undercount-col", &o.ucol[1]));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "emigration-accuracy-col", &o.acol[0]));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "immigration-accuracy-col", &o.acol[1]));
+  EMI_TRY(emi_opts_get_list(ctx->opts, "covariates", &o.ncovs, &o.covs));
+  EMI_TRY(emi_opts_get_list(ctx->opts, "countries", &o.ncountries, &o.countries));
+  EMI_TRY(emi_opts_get_list(ctx->opts, "duration", &o.nduration, &o.duration));
+  if ((o.has_first = emi_opts_is_set(ctx->opts, "first-year"))) EMI_TRY(emi_opts_get_int(ctx->opts, "first-year", &o.first_year));
+  if ((o.has_last = emi_opts_is_set(ctx->opts, "last-year"))) EMI_TRY(emi_opts_get_int(ctx->opts, "last-year", &o.last_year));
+  if (o.has_first && o.has_last && o.first_year > o.last_year)
+    EMI_FAIL(EMI_ERR_CONFIG, "estimate: first-year %lld is after last-year %lld", (long long)o.first_year, (long long)o.last_year);
+  EMI_TRY(emi_opts_get_str(ctx->opts, "benchmark", &o.benchmark));
+  for (int s = 0; s < 2; s++)
+    for (int q = 0; q < 3; q++) {
+      char key[64];
+      snprintf(key, sizeof key, "prior-%s-%s", src_names[s], uclass[q]);
+      o.prior[s][q] = NULL;
+      if (emi_opts_is_set(ctx->opts, key)) EMI_TRY(emi_opts_get_str(ctx->opts, key, &o.prior[s][q]));
+    }
+  EMI_TRY(emi_opts_get_real(ctx->opts, "accuracy-tau-high", &o.tau0[0]));
+  EMI_TRY(emi_opts_get_real(ctx->opts, "accuracy-tau-medium", &o.tau0[1]));
+  EMI_TRY(emi_opts_get_real(ctx->opts, "accuracy-tau-low", &o.tau0[2]));
+  EMI_TRY(emi_opts_get_real(ctx->opts, "accuracy-tau-na", &o.tau0[3]));
+  EMI_TRY(emi_opts_get_real(ctx->opts, "accuracy-prior-shape", &o.acc_shape));
+  EMI_TRY(emi_opts_get_int(ctx->opts, "chains", &nchains64));
+  EMI_TRY(emi_opts_get_int(ctx->opts, "warmup", &ro.warmup));
+  EMI_TRY(emi_opts_get_int(ctx->opts, "draws", &ro.nd));
+  EMI_TRY(emi_opts_get_int(ctx->opts, "thin", &ro.thin));
+  EMI_TRY(emi_opts_get_int(ctx->opts, "seed", &seed64));
+  EMI_TRY(emi_opts_get_int(ctx->opts, "checkpoint-every", &ro.ckpt_every));
+  EMI_TRY(emi_opts_get_flag(ctx->opts, "resume", &ro.resume));
+  EMI_TRY(emi_opts_get_real(ctx->opts, "rhat-max", &rhat_max));
+  EMI_TRY(emi_opts_get_real(ctx->opts, "ess-min", &ess_min));
+  EMI_TRY(emi_opts_get_flag(ctx->opts, "accept-failed-diagnostics", &accept_fail));
+  EMI_TRY(emi_opts_get_flag(ctx->opts, "store-flow-draws", &store_flows));
+  nchains = (int)nchains64;
+  ro.seed = (uint64_t)seed64;
+  if (ro.warmup + ro.nd * ro.thin >= (int64_t)UINT32_MAX)
+    EMI_FAIL(EMI_ERR_CONFIG, "estimate: warmup + draws x thin must stay below 2^32 iterations");
+  if (emi_opts_is_set(ctx->opts, "checkpoint-dir")) {
+    const char *cd = NULL;
+    EMI_TRY(emi_opts_get_str(ctx->opts, "checkpoint-dir", &cd));
+    if (snprintf(ckdir, sizeof ckdir, "%s", cd) >= (int)sizeof ckdir) EMI_FAIL(EMI_ERR_CONFIG, "checkpoint-dir too long");
+  } else if (snprintf(ckdir, sizeof ckdir, "%s.ckpt", out) >= (int)sizeof ckdir)
+    EMI_FAIL(EMI_ERR_CONFIG, "output path too long");
+  ro.ckpt_dir = ckdir;
+  {
+    const char *outs[1] = {out}, *ins[1] = {o.input};
+    EMI_TRY(emi_output_check_paths(ctx, outs, 1, ins, 1));
+  }
+
+  EMI_TRY(load_data(&o, &e));
+  int64_t nemi = 0, nimm = 0;
+  for (size_t i = 0; i < (size_t)e.K * e.T; i++) nemi += e.rep_val[SRC_EMI][i] >= 0, nimm += e.rep_val[SRC_IMM][i] >= 0;
+  emi_log_info("estimate: %d countries, %d-%d, %d corridors, %lld emigration and %lld immigration reports, %d coverage "
+               "parameters, %d covariates", e.C, e.year[0], e.year[e.T - 1], e.K, (long long)nemi, (long long)nimm, e.ncov,
+               e.P);
+  sizes_t z = {.np = emi_imem_nparams(&e.d), .K = e.K, .T = e.T, .C = e.C, .nd = ro.nd};
+  uint64_t fp = fingerprint(&e, ro.seed, ro.warmup, ro.nd, ro.thin);
+  if (ro.ckpt_every > 0 && ctx->rank == 0) err = mkdir_p(ckdir);
+  EMI_TRY(emi_mpi_agree(ctx->comm, err, NULL));
+  if (ro.resume) {
+    struct stat sb;
+    int ok = stat(ckdir, &sb) == 0 && S_ISDIR(sb.st_mode);
+    if (!ok) emi_log_warn("estimate: --resume but no checkpoint directory %s: starting from scratch", ckdir);
+  }
+
+  /* chains: chain c on rank c mod size */
+  EMI_CALLOC(all, (size_t)nchains, "chains");
+  {
+    emi_err_t cerr = EMI_SUCCESS;
+    for (int c = 0; c < nchains && !cerr; c++) {
+      if (c % ctx->size != ctx->rank) continue;
+      if ((cerr = draws_alloc(&z, &all[c])) != EMI_SUCCESS) break;
+      double a2[2] = {0, 0};
+      cerr = run_chain(&e, &z, &ro, fp, c, ctx->rank == 0, &all[c], a2);
+      acc_sum[0] += a2[0], acc_sum[1] += a2[1];
+    }
+    EMI_TRY(emi_mpi_agree(ctx->comm, cerr, NULL));
+  }
+  /* gather every chain's draws on rank 0 */
+  {
+    double accg[2];
+    MPI_Reduce(acc_sum, accg, 2, MPI_DOUBLE, MPI_SUM, 0, ctx->comm);
+    acc[0] = accg[0] / nchains, acc[1] = accg[1] / nchains;
+    emi_err_t gerr = EMI_SUCCESS;
+    for (int c = 0; c < nchains; c++) {
+      int owner = c % ctx->size;
+      if (owner == 0) continue;
+      if (ctx->rank == 0) {
+        if ((gerr = draws_alloc(&z, &all[c])) != EMI_SUCCESS) break;
+        MPI_Recv(all[c].par, (int)(z.nd * z.np), MPI_DOUBLE, owner, 100 + 5 * c, ctx->comm, MPI_STATUS_IGNORE);
+        MPI_Recv(all[c].flow, (int)(z.nd * z.K * z.T), MPI_FLOAT, owner, 101 + 5 * c, ctx->comm, MPI_STATUS_IGNORE);
+        MPI_Recv(all[c].ueff, (int)(z.nd * z.K), MPI_FLOAT, owner, 102 + 5 * c, ctx->comm, MPI_STATUS_IGNORE);
+        MPI_Recv(all[c].und, (int)(z.nd * z.C * z.T), MPI_DOUBLE, owner, 103 + 5 * c, ctx->comm, MPI_STATUS_IGNORE);
+        MPI_Recv(all[c].emig, (int)(z.nd * z.C * z.T), MPI_DOUBLE, owner, 104 + 5 * c, ctx->comm, MPI_STATUS_IGNORE);
+        all[c].ndone = z.nd;
+      } else if (ctx->rank == owner) {
+        MPI_Send(all[c].par, (int)(z.nd * z.np), MPI_DOUBLE, 0, 100 + 5 * c, ctx->comm);
+        MPI_Send(all[c].flow, (int)(z.nd * z.K * z.T), MPI_FLOAT, 0, 101 + 5 * c, ctx->comm);
+        MPI_Send(all[c].ueff, (int)(z.nd * z.K), MPI_FLOAT, 0, 102 + 5 * c, ctx->comm);
+        MPI_Send(all[c].und, (int)(z.nd * z.C * z.T), MPI_DOUBLE, 0, 103 + 5 * c, ctx->comm);
+        MPI_Send(all[c].emig, (int)(z.nd * z.C * z.T), MPI_DOUBLE, 0, 104 + 5 * c, ctx->comm);
+        draws_free(&all[c]);
+      }
+    }
+    EMI_TRY(emi_mpi_agree(ctx->comm, gerr, NULL));
+  }
+
+  /* summaries and diagnostics on rank 0 */
+  worst_t wst = {.rhat = 0, .ess_bulk = INFINITY, .ess_tail = INFINITY};
+  const char *status = "ok";
+  char worst_msg[1024] = "";
+  {
+    emi_err_t serr = EMI_SUCCESS;
+    size_t KT = (size_t)e.K * e.T, CT = (size_t)e.C * e.T;
+    if (ctx->rank == 0) {
+      double *pd = NULL, *ud = NULL, *ed = NULL;
+      float *fd = NULL;
+      serr = EMI_SUCCESS;
+      if (!(s_par = calloc((size_t)z.np * NSTAT, sizeof *s_par)) || !(s_flow = calloc(KT * NSTAT, sizeof *s_flow)) ||
+          !(s_und = calloc(CT * NSTAT, sizeof *s_und)) || !(s_emig = calloc(CT * NSTAT, sizeof *s_emig)) ||
+          !(pd = malloc((size_t)nchains * z.nd * z.np * sizeof *pd)) ||
+          !(fd = malloc((size_t)nchains * z.nd * KT * sizeof *fd)) || !(ud = malloc((size_t)nchains * z.nd * CT * sizeof *ud)) ||
+          !(ed = malloc((size_t)nchains * z.nd * CT * sizeof *ed)))
+        serr = EMI_ERROR(EMI_ERR_NOMEM, "cannot allocate the summaries");
+      if (!serr) {
+        for (int c = 0; c < nchains; c++) {
+          memcpy(pd + (size_t)c * z.nd * z.np, all[c].par, (size_t)z.nd * z.np * sizeof *pd);
+          memcpy(fd + (size_t)c * z.nd * KT, all[c].flow, (size_t)z.nd * KT * sizeof *fd);
+          memcpy(ud + (size_t)c * z.nd * CT, all[c].und, (size_t)z.nd * CT * sizeof *ud);
+          memcpy(ed + (size_t)c * z.nd * CT, all[c].emig, (size_t)z.nd * CT * sizeof *ed);
+        }
+        serr = summarize(nchains, z.nd, (size_t)z.np, (size_t)z.np, pd, NULL, s_par);
+        if (!serr) serr = summarize(nchains, z.nd, KT, KT, NULL, fd, s_flow);
+        if (!serr) serr = summarize(nchains, z.nd, CT, CT, ud, NULL, s_und);
+        if (!serr) serr = summarize(nchains, z.nd, CT, CT, ed, NULL, s_emig);
+      }
+      free(pd), free(fd), free(ud), free(ed);
+      if (!serr) {
+        worst_t w1 = wst, w2 = wst, w3 = wst;
+        worst_of(s_par, (size_t)z.np, &w1);
+        worst_of(s_flow, KT, &w2);
+        worst_of(s_und, CT, &w3);
+        wst.rhat = fmax(w1.rhat, fmax(w2.rhat, w3.rhat));
+        wst.ess_bulk = fmin(w1.ess_bulk, fmin(w2.ess_bulk, w3.ess_bulk));
+        wst.ess_tail = fmin(w1.ess_tail, fmin(w2.ess_tail, w3.ess_tail));
+        emi_log_info("diagnostics: parameters: max R-hat %.4g, min bulk ESS %.0f, min tail ESS %.0f", w1.rhat, w1.ess_bulk,
+                     w1.ess_tail);
+        emi_log_info("diagnostics: flows: max R-hat %.4g (%s %d), min bulk ESS %.0f, min tail ESS %.0f", w2.rhat,
+                     e.corridor[w2.i_rhat / e.T], e.year[w2.i_rhat % e.T], w2.ess_bulk, w2.ess_tail);
+        emi_log_info("diagnostics: undeclared emigration: max R-hat %.4g, min bulk ESS %.0f, min tail ESS %.0f", w3.rhat,
+                     w3.ess_bulk, w3.ess_tail);
+        if (wst.rhat > rhat_max || wst.ess_bulk < ess_min || wst.ess_tail < ess_min) {
+          status = "diagnostics failed";
+          snprintf(worst_msg, sizeof worst_msg, "max R-hat %.4g (limit %.3f), min bulk ESS %.0f, min tail ESS %.0f "
+                   "(limit %.0f)", wst.rhat, rhat_max, wst.ess_bulk, wst.ess_tail, ess_min);
+          emi_log_error("MCMC DIAGNOSTICS FAILED: %s: the posterior summaries are not reliable; run longer "
+                        "(--warmup, --draws) or more chains", worst_msg);
+        }
+      }
+    }
+    EMI_TRY(emi_mpi_agree(ctx->comm, serr, NULL));
+    int failed = ctx->rank == 0 && strcmp(status, "ok");
+    MPI_Bcast(&failed, 1, MPI_INT, 0, ctx->comm);
+    if (failed) status = "diagnostics failed";
+    MPI_Bcast(&wst, (int)sizeof wst, MPI_BYTE, 0, ctx->comm);
+    MPI_Bcast(acc, 2, MPI_DOUBLE, 0, ctx->comm);
+    MPI_Bcast(worst_msg, (int)sizeof worst_msg, MPI_CHAR, 0, ctx->comm);
+  }
+  EMI_TRY(write_output(ctx, out, &o, &e, &z, nchains, &ro, all, s_par, s_flow, s_und, s_emig, acc, status, &wst,
+                       store_flows));
+  emi_log_info("estimate: wrote %s (status: %s)", out, status);
+  if (strcmp(status, "ok") && !accept_fail)
+    EMI_FAIL(EMI_ERR_NOCONV, "estimate: MCMC diagnostics failed (%s); %s was written with /posterior status '%s'; "
+             "--accept-failed-diagnostics exits 0 instead", worst_msg, out, status);
+cleanup:
+  if (all)
+    for (int c = 0; c < nchains; c++) draws_free(&all[c]);
+  free(all), free(s_par), free(s_flow), free(s_und), free(s_emig);
+  est_data_free(&e);
+  return err;
+}
