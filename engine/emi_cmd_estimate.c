@@ -42,7 +42,9 @@ const emi_opt_spec_t emi_estimate_specs[] = {
   EMI_OPTS_COMMON,
   {"input", "estimate", EMI_OPT_PATH, NULL, "", "flows CSV: one row per corridor and year (the Eurostat double-entry layout)"},
   {"output", "estimate", EMI_OPT_PATH, NULL, "", "output HDF5 file", 0, 0, NULL, 'o'},
-  {"model", "estimate", EMI_OPT_CHOICE, "double-entry", "", "model configuration", 0, 0, "double-entry"},
+  {"model", "estimate", EMI_OPT_CHOICE, "double-entry", "", "model configuration: double-entry (--input: corridor flows "
+   "reported by both ends) or border (--border, --declared, --mirror: one country's emigration by group and period)",
+   0, 0, "double-entry,border"},
   {"filter", "estimate", EMI_OPT_STRING, "SEX=Total", "", "keep only rows with COLUMN=VALUE (empty: all rows)"},
   {"time-col", "estimate", EMI_OPT_STRING, "Year", "", "column of the year"},
   {"from-col", "estimate", EMI_OPT_STRING, "Sending_iso3", "", "column of the sending country code"},
@@ -72,6 +74,31 @@ const emi_opt_spec_t emi_estimate_specs[] = {
   {"accuracy-prior-shape", "estimate", EMI_OPT_REAL, "3", "", "shape of the InvGamma prior of tau^2 (scale = (shape-1) tau0^2)", 1.01, 1e6},
   {"duration", "estimate", EMI_OPT_LIST, "", "",
    "SOURCE:CODE=MONTHS: the report's minimum duration of stay (0, 3, 6, 12 or permanent; default 12)"},
+  {"border", "estimate", EMI_OPT_PATH, NULL, "", "border model: emigrants counted at the border (linkage outcome) by group "
+   "and period, long CSV"},
+  {"declared", "estimate", EMI_OPT_PATH, NULL, "", "border model: declared emigration (deregistrations) by group and period"},
+  {"mirror", "estimate", EMI_OPT_PATH, NULL, "", "border model: destinations' immigration of the group (mirror statistics)"},
+  {"group-col", "estimate", EMI_OPT_STRING, "citizen", "", "border model: column of the group (citizenship) code"},
+  {"period-col", "estimate", EMI_OPT_STRING, "TIME_PERIOD", "", "border model: column of the period (2021, 2021-03, 2021-Q1)"},
+  {"value-col", "estimate", EMI_OPT_STRING, "OBS_VALUE", "persons", "border model: column of the count"},
+  {"border-filter", "estimate", EMI_OPT_LIST, "", "", "border model: keep rows of the border file where COLUMN=VALUE (repeatable)"},
+  {"declared-filter", "estimate", EMI_OPT_LIST, "", "", "border model: keep rows of the declared file where COLUMN=VALUE"},
+  {"mirror-filter", "estimate", EMI_OPT_LIST, "", "", "border model: keep rows of the mirror file where COLUMN=VALUE"},
+  {"groups", "estimate", EMI_OPT_LIST, "", "", "border model: fit only these group codes (default: every code in the files)"},
+  {"prior-border", "estimate", EMI_OPT_STRING, "95,5", "", "border model: Beta(a,b) prior of the border outcome's coverage "
+   "(1 - missed-record rate; 'benchmark' = complete, lambda = 1)"},
+  {"prior-declared", "estimate", EMI_OPT_STRING, "1,1", "", "border model: Beta(a,b) prior of the declaration coverage pi"},
+  {"prior-mirror", "estimate", EMI_OPT_STRING, "44.56,20.89", "", "border model: Beta(a,b) prior of the mirror statistics' "
+   "coverage (default: immigration data, high undercount)"},
+  {"mirror-duration", "estimate", EMI_OPT_STRING, "12", "months", "border model: minimum duration of stay of the mirror "
+   "statistics (0, 3, 6, 12 or permanent)"},
+  {"border-accuracy", "estimate", EMI_OPT_CHOICE, "high", "", "border model: accuracy class of the border outcome", 0, 0,
+   "high,medium,low,na"},
+  {"declared-accuracy", "estimate", EMI_OPT_CHOICE, "medium", "", "border model: accuracy class of the declarations", 0, 0,
+   "high,medium,low,na"},
+  {"mirror-accuracy", "estimate", EMI_OPT_CHOICE, "low", "", "border model: accuracy class of the mirror statistics", 0, 0,
+   "high,medium,low,na"},
+  {"trend", "estimate", EMI_OPT_FLAG, "true", "", "border model: a linear time trend (standardised) besides the intercept"},
   {"chains", "estimate", EMI_OPT_INT, "4", "", "MCMC chains (spread over the MPI ranks)", 1, 256},
   {"warmup", "estimate", EMI_OPT_INT, "1000", "iterations", "warm-up (adaptation) iterations per chain", 0, 1e8},
   {"draws", "estimate", EMI_OPT_INT, "1000", "", "draws kept per chain", 4, 1e7},
@@ -92,11 +119,15 @@ const int emi_estimate_nspecs = (int)(sizeof emi_estimate_specs / sizeof emi_est
 static const char *const stat_names[NSTAT] = {"mean", "sd", "q05", "q50", "q95", "mcse_mean", "rhat", "ess_bulk", "ess_tail"};
 
 enum { SRC_EMI = 0, SRC_IMM = 1 };
+enum { MODEL_DE = 0, MODEL_BORDER = 1 };
 static const char *const src_names[2] = {"emigration", "immigration"};
 
 /* Everything read from the input, as the sampler and the output need it. */
 typedef struct {
-  int C, T, K;          /* countries, years, corridors = C (C - 1) */
+  int model;            /* MODEL_DE or MODEL_BORDER */
+  int C, T, K;          /* countries, years, corridors = C (C - 1); border model: C = K groups, T periods */
+  char **plabel;        /* T period labels ("2015", "2021-03", "2021-Q2") */
+  double *rep_border;   /* border model: K*T border counts, -1 = not reported (NULL for double entry) */
   char **country;       /* C codes (sorted) */
   int *year;            /* T */
   int32_t *cfrom, *cto; /* corridor k = (cfrom[k] -> cto[k]) */
@@ -126,6 +157,8 @@ static void est_data_free(est_data_t *e)
   free(e->country);
   for (int k = 0; k < e->K; k++) free(e->corridor ? e->corridor[k] : NULL);
   free(e->corridor), free(e->year), free(e->cfrom), free(e->cto), free(e->x);
+  for (int t = 0; t < e->T; t++) free(e->plabel ? e->plabel[t] : NULL);
+  free(e->plabel), free(e->rep_border);
   for (int p = 0; p < e->P; p++) free(e->covname[p]);
   free(e->rep_val[0]), free(e->rep_val[1]);
   free(e->rk), free(e->rt), free(e->rc), free(e->ra), free(e->rn), free(e->rlk);
@@ -298,6 +331,11 @@ static emi_err_t load_data(const est_opts_t *o, est_data_t *e)
     e->T = ymax - ymin + 1;
     EMI_MALLOC(e->year, (size_t)e->T, "years");
     for (int t = 0; t < e->T; t++) e->year[t] = ymin + t;
+    EMI_CALLOC(e->plabel, (size_t)e->T, "year labels");
+    for (int t = 0; t < e->T; t++) {
+      EMI_MALLOC(e->plabel[t], 8, "year label");
+      snprintf(e->plabel[t], 8, "%04d", e->year[t] % 10000);
+    }
   }
   int C = e->C, T = e->T;
   e->K = C * (C - 1);
@@ -508,6 +546,265 @@ cleanup:
   free(codes), free(covidx), free(covfirst_line), free(raw), free(have);
   emi_agg_destroy(&rep[0]), emi_agg_destroy(&rep[1]);
   for (int v = 0; v < MAX_COVARIATES; v++) emi_agg_destroy(&cov[v]);
+  return err;
+}
+
+/* ------------------------------------------------------------------ border-based model */
+
+typedef struct {
+  const char *path[3], *filter_opt[3];
+  int nfilt[3];
+  const char *const *filt[3];
+  const char *group_col, *period_col, *value_col;
+  int ngroups;
+  const char *const *groups;
+  int64_t first_year, last_year;
+  int has_first, has_last;
+  const char *prior[3];      /* border, declared, mirror */
+  const char *mirror_duration;
+  int acc[3];                /* accuracy class index of each source */
+  double tau0[4], acc_shape;
+  int trend;
+} border_opts_t;
+
+enum { BS_BORDER = 0, BS_DECLARED = 1, BS_MIRROR = 2 };
+static const char *const bsrc_names[3] = {"border", "declared", "mirror"};
+
+/* Label of a period of `len` months starting at month m0 (year*12 + month-1). */
+static void period_label(int32_t m0, int32_t len, char *buf, size_t n)
+{
+  int y = m0 / 12, m = m0 % 12 + 1;
+  if (len == 12 && m == 1) snprintf(buf, n, "%04d", y);
+  else if (len == 1) snprintf(buf, n, "%04d-%02d", y, m);
+  else if (len == 3 && (m - 1) % 3 == 0) snprintf(buf, n, "%04d-Q%d", y, (m - 1) / 3 + 1);
+  else if (len == 6 && (m - 1) % 6 == 0) snprintf(buf, n, "%04d-S%d", y, (m - 1) / 6 + 1);
+  else snprintf(buf, n, "%04d-%02d/P%dM", y, m, (int)len);
+}
+
+static emi_err_t border_read(const border_opts_t *o, int s, emi_agg_t **agg)
+{
+  emi_err_t err = EMI_SUCCESS;
+  char *fc[16] = {0}, *fv[16] = {0};
+  int nf = o->nfilt[s];
+  if (nf > 16) EMI_FAIL(EMI_ERR_CONFIG, "estimate: %s: at most 16 filters", o->filter_opt[s]);
+  for (int k = 0; k < nf; k++) {
+    const char *f = o->filt[s][k], *eq = strchr(f, '=');
+    if (!eq || eq == f) EMI_FAIL(EMI_ERR_CONFIG, "estimate: %s = '%s': expected COLUMN=VALUE", o->filter_opt[s], f);
+    fc[k] = strndup(f, (size_t)(eq - f));
+    fv[k] = strdup(eq + 1);
+    if (!fc[k] || !fv[k]) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a filter");
+  }
+  const char *dims[1] = {o->group_col};
+  emi_agg_spec_t spec = {.dims = dims, .ndims = 1, .time_col = o->period_col, .value_col = o->value_col,
+                         .filter_cols = (const char *const *)fc, .filter_vals = (const char *const *)fv, .nfilters = nf,
+                         .nonnegative = 1};
+  EMI_TRY(emi_agg_read_csv(o->path[s], &spec, agg));
+  if (emi_agg_count(*agg) == 0)
+    EMI_FAIL(EMI_ERR_INPUT, "%s: no observations%s (the %s source)", o->path[s], nf ? " after the filters" : "", bsrc_names[s]);
+cleanup:
+  for (int k = 0; k < 16; k++) free(fc[k]), free(fv[k]);
+  if (err) emi_agg_destroy(agg);
+  return err;
+}
+
+/* The border-based model: series k = group (citizenship), periods t of one length; reports: the
+ * border outcome (coverage = 1 - missed-record rate, or a benchmark), declared emigration (coverage
+ * pi), mirror statistics (coverage lambda, duration correction).  rep_val[SRC_EMI] holds the declared
+ * counts (so that undeclared = y - declared), rep_val[SRC_IMM] the mirror counts. */
+static emi_err_t load_data_border(const border_opts_t *o, est_data_t *e)
+{
+  emi_err_t err = EMI_SUCCESS;
+  emi_agg_t *src[3] = {0};
+  int32_t plen = 0, pfirst = INT32_MAX, plast = INT32_MIN, plen_src = -1;
+  double *vals[3] = {0};
+  e->model = MODEL_BORDER;
+  if (!o->path[BS_BORDER]) EMI_FAIL(EMI_ERR_USAGE, "estimate: model = border needs border = FILE (the border-based counts)");
+  for (int s = 0; s < 3; s++)
+    if (o->path[s]) EMI_TRY(border_read(o, s, &src[s]));
+  /* groups */
+  if (o->ngroups > 0) {
+    EMI_CALLOC(e->country, (size_t)o->ngroups, "groups");
+    for (int i = 0; i < o->ngroups; i++) {
+      int seen = 0;
+      for (int s = 0; s < 3; s++) seen |= src[s] && emi_agg_code_find(src[s], 0, o->groups[i]) >= 0;
+      if (!seen)
+        EMI_FAIL(EMI_ERR_CONFIG, "estimate: groups: '%s' is not a code of column %s in %s%s%s%s%s (after the filters)",
+                 o->groups[i], o->group_col, o->path[BS_BORDER], o->path[BS_DECLARED] ? ", " : "",
+                 o->path[BS_DECLARED] ? o->path[BS_DECLARED] : "", o->path[BS_MIRROR] ? ", " : "",
+                 o->path[BS_MIRROR] ? o->path[BS_MIRROR] : "");
+      if (find_code(e->country, e->C, o->groups[i]) >= 0)
+        EMI_FAIL(EMI_ERR_CONFIG, "estimate: groups: '%s' is listed twice", o->groups[i]);
+      if (!(e->country[e->C] = strdup(o->groups[i]))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a group code");
+      e->C++;
+    }
+  } else {
+    for (int s = 0; s < 3; s++)
+      for (int32_t k = 0; src[s] && k < emi_agg_ncodes(src[s], 0); k++) {
+        const char *c = emi_agg_code(src[s], 0, k);
+        if (find_code(e->country, e->C, c) >= 0) continue;
+        char **nc = realloc(e->country, (size_t)(e->C + 1) * sizeof *nc);
+        if (!nc) EMI_FAIL(EMI_ERR_NOMEM, "cannot grow the group list");
+        e->country = nc;
+        if (!(e->country[e->C] = strdup(c))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a group code");
+        e->C++;
+      }
+  }
+  qsort(e->country, (size_t)e->C, sizeof *e->country, cmp_str);
+  /* periods: one length, consecutive from the first to the last */
+  for (int s = 0; s < 3; s++)
+    for (int32_t p = 0; src[s] && p < emi_agg_nperiods(src[s]); p++) {
+      int32_t m0, len;
+      emi_agg_period(src[s], p, &m0, &len);
+      if ((o->has_first && m0 / 12 < o->first_year) || (o->has_last && m0 / 12 > o->last_year)) continue;
+      if (plen == 0) plen = len, plen_src = s;
+      else if (len != plen) {
+        char a[48], b[48];
+        period_label(m0, len, a, sizeof a);
+        period_label(m0, plen, b, sizeof b);
+        EMI_FAIL(EMI_ERR_INPUT, "%s: column %s: period %s is %d months long, but %s has periods of %d months: the border "
+                 "model needs periods of one length in every source", o->path[s], o->period_col, a, (int)len,
+                 o->path[plen_src], (int)plen);
+      }
+      if (m0 < pfirst) pfirst = m0;
+      if (m0 > plast) plast = m0;
+    }
+  if (plen == 0) EMI_FAIL(EMI_ERR_CONFIG, "estimate: no period of %s falls in first-year .. last-year", o->path[BS_BORDER]);
+  e->T = (int)((plast - pfirst) / plen) + 1;
+  if (e->T > EMI_IMEM_MAX_T) EMI_FAIL(EMI_ERR_INPUT, "estimate: %d periods: at most %d", e->T, EMI_IMEM_MAX_T);
+  EMI_MALLOC(e->year, (size_t)e->T, "periods");
+  EMI_CALLOC(e->plabel, (size_t)e->T, "period labels");
+  for (int t = 0; t < e->T; t++) {
+    int32_t m0 = pfirst + t * plen;
+    e->year[t] = m0 / 12;
+    EMI_MALLOC(e->plabel[t], 48, "period label");
+    period_label(m0, plen, e->plabel[t], 48);
+  }
+  int C = e->C, T = e->T, K = C;
+  e->K = K;
+  EMI_MALLOC(e->cfrom, (size_t)K, "groups");
+  EMI_MALLOC(e->cto, (size_t)K, "groups");
+  EMI_CALLOC(e->corridor, (size_t)K, "group labels");
+  for (int k = 0; k < K; k++) {
+    e->cfrom[k] = e->cto[k] = k;
+    if (!(e->corridor[k] = strdup(e->country[k]))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a group code");
+  }
+  /* covariates: intercept (+ standardised trend) */
+  e->P = o->trend && T > 1 ? 2 : 1;
+  if (!(e->covname[0] = strdup("intercept"))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a name");
+  if (e->P == 2 && !(e->covname[1] = strdup("trend"))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a name");
+  EMI_MALLOC(e->x, (size_t)K * T * e->P, "covariates");
+  {
+    double m = 0.5 * (T - 1), sd = sqrt((T * (double)T - 1.0) / 12.0);
+    for (int k = 0; k < K; k++)
+      for (int t = 0; t < T; t++) {
+        double *x = e->x + ((size_t)k * T + t) * e->P;
+        x[0] = 1.0;
+        if (e->P == 2) x[1] = (t - m) / sd;
+      }
+  }
+  /* accuracy classes: those of the sources given, in the order high, medium, low, na */
+  int accmap[4] = {-1, -1, -1, -1};
+  for (int a = 0; a < 4; a++) {
+    int used = 0;
+    for (int s = 0; s < 3; s++) used |= src[s] && o->acc[s] == a;
+    if (!used) continue;
+    accmap[a] = e->nacc;
+    e->acclabel[e->nacc] = (char *)aclass[a];
+    e->as[e->nacc] = o->acc_shape;
+    e->asc[e->nacc] = (o->acc_shape - 1.0) * o->tau0[a] * o->tau0[a];
+    e->nacc++;
+  }
+  /* coverage classes: one per source present (the border source may be the benchmark) */
+  int cls[3] = {-1, -1, -1};
+  EMI_CALLOC(e->covlabel, 3, "coverage labels");
+  EMI_CALLOC(e->ca, 3, "coverage priors");
+  EMI_CALLOC(e->cb, 3, "coverage priors");
+  for (int s = 0; s < 3; s++) {
+    if (!src[s]) continue;
+    if (s == BS_BORDER && !strcmp(o->prior[s], "benchmark")) continue;
+    char key[64];
+    snprintf(key, sizeof key, "prior-%s", bsrc_names[s]);
+    EMI_TRY(parse_beta(key, o->prior[s], &e->ca[e->ncov], &e->cb[e->ncov]));
+    if (!(e->covlabel[e->ncov] = strdup(bsrc_names[s]))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a label");
+    cls[s] = e->ncov++;
+  }
+  double mirror_lk = 0.0;
+  {
+    double f;
+    char entry[96];
+    snprintf(entry, sizeof entry, "mirror-duration = %s", o->mirror_duration);
+    EMI_TRY(duration_factor(entry, o->mirror_duration, &f));
+    mirror_lk = -log(f);
+  }
+  /* reports */
+  EMI_MALLOC(e->rep_border, (size_t)K * T, "border counts");
+  for (int s = 0; s < 2; s++) EMI_MALLOC(e->rep_val[s], (size_t)K * T, "reported counts");
+  vals[BS_BORDER] = e->rep_border, vals[BS_DECLARED] = e->rep_val[SRC_EMI], vals[BS_MIRROR] = e->rep_val[SRC_IMM];
+  for (int s = 0; s < 3; s++)
+    for (size_t i = 0; i < (size_t)K * T; i++) vals[s][i] = -1.0;
+  {
+    int64_t cap = 0;
+    for (int s = 0; s < 3; s++) cap += src[s] ? emi_agg_count(src[s]) : 0;
+    EMI_MALLOC(e->rk, cap, "reports");
+    EMI_MALLOC(e->rt, cap, "reports");
+    EMI_MALLOC(e->rc, cap, "reports");
+    EMI_MALLOC(e->ra, cap, "reports");
+    EMI_MALLOC(e->rn, cap, "reports");
+    EMI_MALLOC(e->rlk, cap, "reports");
+  }
+  int64_t nb = 0;
+  for (int s = 0; s < 3; s++) {
+    const emi_agg_t *a = src[s];
+    if (!a) continue;
+    const int32_t *pi = emi_agg_period_index(a), *ci = emi_agg_code_index(a, 0);
+    for (int64_t r = 0; r < emi_agg_count(a); r++) {
+      if (emi_agg_missing(a)[r]) continue;
+      int k = find_code(e->country, C, emi_agg_code(a, 0, ci[r]));
+      int32_t m0, len;
+      emi_agg_period(a, pi[r], &m0, &len);
+      if (k < 0 || m0 < pfirst || m0 > plast) continue;
+      if ((m0 - pfirst) % plen != 0) {
+        char lab[48];
+        period_label(m0, len, lab, sizeof lab);
+        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: period %s does not start on the grid of %d-month periods that starts at %s",
+                 o->path[s], (long long)emi_agg_lines(a)[r], lab, (int)plen, e->plabel[0]);
+      }
+      int t = (m0 - pfirst) / plen;
+      double v = emi_agg_values(a)[r];
+      long long line = (long long)emi_agg_lines(a)[r];
+      if (v != floor(v) || v > 9.0e15)
+        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: %s = %g is not a whole number of persons", o->path[s], line, o->value_col, v);
+      vals[s][(size_t)k * T + t] = v;
+      int64_t n = e->nrep++;
+      e->rk[n] = k, e->rt[n] = t, e->rc[n] = cls[s], e->ra[n] = accmap[o->acc[s]], e->rn[n] = (int64_t)v;
+      e->rlk[n] = s == BS_MIRROR ? mirror_lk : 0.0;
+      if (s == BS_BORDER) nb++;
+    }
+  }
+  if (nb == 0) EMI_FAIL(EMI_ERR_INPUT, "%s: no border count for the fitted groups and periods", o->path[BS_BORDER]);
+  for (int s = 1; s < 3; s++)
+    if (cls[s] >= 0) {
+      int any = 0;
+      for (int64_t r = 0; r < e->nrep && !any; r++) any = e->rc[r] == cls[s];
+      if (!any)
+        EMI_FAIL(EMI_ERR_INPUT, "%s: no %s count for the fitted groups and periods: check %s-filter, groups and the "
+                 "period range, or leave %s out", o->path[s], bsrc_names[s], bsrc_names[s], bsrc_names[s]);
+    }
+  for (int k = 0; k < K; k++) {
+    int any = 0;
+    for (int64_t r = 0; r < e->nrep && !any; r++) any = e->rk[r] == k;
+    if (!any)
+      EMI_FAIL(EMI_ERR_INPUT, "estimate: every report is missing for group %s (no border, declared or mirror count in "
+               "%s..%s): supply counts for it or leave it out of groups", e->country[k], e->plabel[0], e->plabel[T - 1]);
+  }
+  e->d = (emi_imem_data_t){.K = K, .T = T, .P = e->P, .x = e->x, .nrep = e->nrep, .rep_k = e->rk, .rep_t = e->rt,
+                           .rep_n = e->rn, .rep_cov = e->rc, .rep_logkappa = e->rlk, .rep_acc = e->ra,
+                           .ncov = e->ncov, .cov_alpha = e->ca, .cov_beta = e->cb, .nacc = e->nacc,
+                           .acc_shape = e->as, .acc_scale = e->asc, .beta_sd = 10.0, .su_shape = 2.0,
+                           .su_scale = 1.0, .se_shape = 2.0, .se_scale = 0.1};
+  EMI_TRY(emi_imem_check(&e->d));
+cleanup:
+  for (int s = 0; s < 3; s++) emi_agg_destroy(&src[s]);
   return err;
 }
 
@@ -724,6 +1021,29 @@ cleanup:
   return err;
 }
 
+/* --resume: chain's checkpoint, if there is one, opens and was made for this run (fingerprint).
+ * Checked for every chain before any chain runs: otherwise a rank whose chains have no checkpoint
+ * yet runs them to the end with the new settings, writing their checkpoints next to the old run's,
+ * before another rank's mismatch is reported (and the directory then resumes neither run). */
+static emi_err_t ckpt_check(const char *dir, int chain, uint64_t fp)
+{
+  emi_err_t err = EMI_SUCCESS;
+  char path[4096];
+  hid_t fid = -1;
+  uint64_t fp2 = 0;
+  struct stat sb;
+  EMI_TRY(ckpt_path(dir, chain, path, sizeof path));
+  if (stat(path, &sb) != 0) goto cleanup;
+  if ((fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) EMI_FAIL(EMI_ERR_IO, "%s: cannot open the checkpoint", path);
+  EMI_TRY(h5_read_attr_int(fid, "/state", "fingerprint", H5T_NATIVE_UINT64, &fp2, path));
+  if (fp2 != fp)
+    EMI_FAIL(EMI_ERR_CONFIG, "%s: this checkpoint was made for other data or sampler settings (input, priors, seed, "
+             "warmup, draws, thin): delete %s or run without --resume", path, dir);
+cleanup:
+  if (fid >= 0) H5Fclose(fid);
+  return err;
+}
+
 typedef struct {
   uint64_t seed;
   int64_t warmup, nd, thin, ckpt_every;
@@ -830,7 +1150,8 @@ static void worst_of(const double *sum, size_t n, worst_t *w)
 
 /* ------------------------------------------------------------------ output */
 
-static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t *o, const est_data_t *e, const sizes_t *z,
+static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t *o, const border_opts_t *bo,
+                              const est_data_t *e, const sizes_t *z,
                               int nchains, const run_opts_t *ro, const chain_draws_t *all, const double *s_par,
                               const double *s_flow, const double *s_und, const double *s_emig, const double *acc,
                               const char *status, const worst_t *wst, int store_flows)
@@ -838,7 +1159,7 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
   emi_err_t err = EMI_SUCCESS;
   emi_h5_file_t *f = NULL;
   emi_provenance_t *prov = NULL;
-  char **pnames = NULL, **yearlab = NULL;
+  char **pnames = NULL;
   int64_t *chain_ix = NULL, *draw_ix = NULL;
   double *buf = NULL, *decl = NULL, *mirror = NULL;
   float *fbuf = NULL;
@@ -846,8 +1167,13 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
   int r0 = ctx->rank == 0;
   int K = e->K, T = e->T, C = e->C, np = z->np;
   int64_t nd = z->nd;
+  int border = e->model == MODEL_BORDER;
   EMI_TRY(emi_output_begin(ctx, path, &f, &prov));
-  EMI_TRY(emi_provenance_add_input(prov, o->input));
+  if (border) {
+    for (int s = 0; s < 3; s++)
+      if (bo->path[s]) EMI_TRY(emi_provenance_add_input(prov, bo->path[s]));
+  } else
+    EMI_TRY(emi_provenance_add_input(prov, o->input));
   EMI_TRY(emi_provenance_set_rng(prov, "philox4x32-10", ro->seed));
 
   /* labels */
@@ -864,11 +1190,6 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
     for (int j = 0; j < np; j++)
       if (!pnames[j]) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a parameter name");
   }
-  EMI_CALLOC(yearlab, (size_t)T, "year labels");
-  for (int t = 0; t < T; t++) {
-    EMI_MALLOC(yearlab[t], 8, "year label");
-    snprintf(yearlab[t], 8, "%04d", e->year[t] % 10000);
-  }
   EMI_MALLOC(chain_ix, (size_t)nchains, "chain index");
   for (int c = 0; c < nchains; c++) chain_ix[c] = c;
   EMI_MALLOC(draw_ix, (size_t)nd, "draw index");
@@ -876,19 +1197,29 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
 
   /* /estimate: the data as fitted */
   EMI_TRY(emi_h5_group_ensure(f, "/estimate"));
-  EMI_TRY(emi_h5_attr_str(f, "/estimate", "model", "double-entry"));
-  EMI_TRY(emi_h5_attr_str(f, "/estimate", "benchmark", o->benchmark));
-  EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "country", (uint64_t)C, (const char *const *)e->country, "", "country (ISO 3166-1 alpha-3)"));
-  EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "year", (uint64_t)T, (const char *const *)yearlab, "", "calendar year"));
-  EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "corridor", (uint64_t)K, (const char *const *)e->corridor, "",
-                                 "corridor FROM->TO"));
+  EMI_TRY(emi_h5_attr_str(f, "/estimate", "model", border ? "border" : "double-entry"));
+  if (border) {
+    EMI_TRY(emi_h5_attr_str(f, "/estimate", "benchmark", !strcmp(bo->prior[BS_BORDER], "benchmark") ? "border" : "none"));
+    EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "group", (uint64_t)K, (const char *const *)e->country, "",
+                                   "group (citizenship)"));
+    EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "period", (uint64_t)T, (const char *const *)e->plabel, "", "period"));
+  } else {
+    EMI_TRY(emi_h5_attr_str(f, "/estimate", "benchmark", o->benchmark));
+    EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "country", (uint64_t)C, (const char *const *)e->country, "",
+                                   "country (ISO 3166-1 alpha-3)"));
+    EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "year", (uint64_t)T, (const char *const *)e->plabel, "", "calendar year"));
+    EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "corridor", (uint64_t)K, (const char *const *)e->corridor, "",
+                                   "corridor FROM->TO"));
+  }
   EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "covariate", (uint64_t)e->P, (const char *const *)e->covname, "",
-                                 "covariate (standardised over the fitted corridor-years)"));
+                                 border ? "covariate (the trend standardised over the periods)"
+                                        : "covariate (standardised over the fitted corridor-years)"));
   EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "stat", NSTAT, stat_names, "", "summary statistic"));
   EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "parameter", (uint64_t)np, (const char *const *)pnames, "", "model parameter"));
   EMI_TRY(emi_h5_write_scale_int(f, "/estimate", "chain", (uint64_t)nchains, chain_ix, "1", "MCMC chain"));
   EMI_TRY(emi_h5_write_scale_int(f, "/estimate", "draw", (uint64_t)nd, draw_ix, "1", "draw (after warm-up and thinning)"));
-  const char *sp_cty = "/estimate/country", *sp_year = "/estimate/year", *sp_corr = "/estimate/corridor",
+  const char *sp_cty = border ? "/estimate/group" : "/estimate/country", *sp_year = border ? "/estimate/period" : "/estimate/year",
+             *sp_corr = border ? "/estimate/group" : "/estimate/corridor",
              *sp_cov = "/estimate/covariate", *sp_stat = "/estimate/stat", *sp_par = "/estimate/parameter",
              *sp_ch = "/estimate/chain", *sp_dr = "/estimate/draw";
   {
@@ -898,10 +1229,21 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
                                "covariates of the migration model (standardised)"));
     const char *sc2[2] = {sp_corr, sp_year};
     uint64_t d2[2] = {(uint64_t)K, (uint64_t)T};
-    EMI_TRY(emi_h5_write_array(f, "/estimate/emigration_reported", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0,
-                               e->rep_val[SRC_EMI], "persons", "flow reported by the sending country (-1 = not reported)"));
-    EMI_TRY(emi_h5_write_array(f, "/estimate/immigration_reported", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0,
-                               e->rep_val[SRC_IMM], "persons", "flow reported by the receiving country (-1 = not reported)"));
+    if (border) {
+      const double *v[3] = {e->rep_border, e->rep_val[SRC_EMI], e->rep_val[SRC_IMM]};
+      const char *nm[3] = {"/estimate/border_reported", "/estimate/declared_reported", "/estimate/mirror_reported"};
+      const char *ln[3] = {"emigrants counted at the border (-1 = not reported)",
+                           "declared emigration (-1 = not reported)",
+                           "destinations' immigration of the group, as reported (-1 = not reported)"};
+      for (int s = 0; s < 3; s++)
+        if (bo->path[s])
+          EMI_TRY(emi_h5_write_array(f, nm[s], EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0, v[s], "persons", ln[s]));
+    } else {
+      EMI_TRY(emi_h5_write_array(f, "/estimate/emigration_reported", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0,
+                                 e->rep_val[SRC_EMI], "persons", "flow reported by the sending country (-1 = not reported)"));
+      EMI_TRY(emi_h5_write_array(f, "/estimate/immigration_reported", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0,
+                                 e->rep_val[SRC_IMM], "persons", "flow reported by the receiving country (-1 = not reported)"));
+    }
   }
 
   /* /posterior */
@@ -940,7 +1282,9 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
     uint64_t d3[3] = {(uint64_t)K, (uint64_t)T, NSTAT};
     const char *sc3[3] = {sp_corr, sp_year, sp_stat};
     EMI_TRY(emi_h5_write_array(f, "/posterior/flows/summary", EMI_H5_DOUBLE, 3, d3, sc3, 0, r0 ? d3[0] : 0, s_flow,
-                               "persons", "true flows (12-month definition): posterior summaries and diagnostics"));
+                               "persons", border ? "true long-term emigration (12-month definition) by group and period: "
+                               "posterior summaries and diagnostics"
+                               : "true flows (12-month definition): posterior summaries and diagnostics"));
     if (store_flows) {
       uint64_t d4[4] = {(uint64_t)nchains, (uint64_t)nd, (uint64_t)K, (uint64_t)T};
       const char *sc4[4] = {sp_ch, sp_dr, sp_corr, sp_year};
@@ -974,22 +1318,31 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
       if (v >= 0) decl[ct] += v, ncorr[ct]++;
       if (m >= 0) mirror[ct] += m;
     }
-  EMI_TRY(emi_h5_group_ensure(f, "/undeclared"));
-  EMI_TRY(emi_h5_group_ensure(f, "/undeclared/emigration"));
-  {
+  if (!border || bo->path[BS_DECLARED]) {
+    EMI_TRY(emi_h5_group_ensure(f, "/undeclared"));
+    EMI_TRY(emi_h5_group_ensure(f, "/undeclared/emigration"));
     uint64_t d2[2] = {(uint64_t)C, (uint64_t)T}, d3[3] = {(uint64_t)C, (uint64_t)T, NSTAT};
     const char *sc2[2] = {sp_cty, sp_year}, *sc3[3] = {sp_cty, sp_year, sp_stat};
     EMI_TRY(emi_h5_write_array(f, "/undeclared/emigration/summary", EMI_H5_DOUBLE, 3, d3, sc3, 0, r0 ? d3[0] : 0, s_und,
-                               "persons", "undeclared emigration: true flows minus the sending country's reports, over "
+                               "persons", border ? "undeclared emigration: true emigration minus declared emigration, in "
+                               "the periods with a declared count (posterior summaries)"
+                               : "undeclared emigration: true flows minus the sending country's reports, over "
                                "the corridors it reported (posterior summaries)"));
     EMI_TRY(emi_h5_write_array(f, "/undeclared/emigration/declared", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0, decl,
-                               "persons", "declared emigration: sum of the sending country's reports"));
-    EMI_TRY(emi_h5_write_array(f, "/undeclared/emigration/corridors_reported", EMI_H5_INT32, 2, d2, sc2, 0, r0 ? d2[0] : 0,
-                               ncorr, "1", "destinations whose emigration the country reported (0: nothing to compare)"));
-    EMI_TRY(emi_h5_write_array(f, "/estimate/emigration_mirror", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0, mirror,
-                               "persons", "emigration as reported by the receiving countries (sum of their reports)"));
-    EMI_TRY(emi_h5_write_array(f, "/estimate/emigration", EMI_H5_DOUBLE, 3, d3, sc3, 0, r0 ? d3[0] : 0, s_emig, "persons",
-                               "true emigration to the fitted countries (posterior summaries)"));
+                               "persons", border ? "declared emigration (0 where not reported)"
+                                                 : "declared emigration: sum of the sending country's reports"));
+    if (border)
+      EMI_TRY(emi_h5_write_array(f, "/undeclared/emigration/declared_reported", EMI_H5_INT32, 2, d2, sc2, 0,
+                                 r0 ? d2[0] : 0, ncorr, "1", "1: a declared count exists (0: nothing to compare, undeclared 0)"));
+    else {
+      EMI_TRY(emi_h5_write_array(f, "/undeclared/emigration/corridors_reported", EMI_H5_INT32, 2, d2, sc2, 0,
+                                 r0 ? d2[0] : 0, ncorr, "1", "destinations whose emigration the country reported (0: nothing "
+                                 "to compare)"));
+      EMI_TRY(emi_h5_write_array(f, "/estimate/emigration_mirror", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0, mirror,
+                                 "persons", "emigration as reported by the receiving countries (sum of their reports)"));
+      EMI_TRY(emi_h5_write_array(f, "/estimate/emigration", EMI_H5_DOUBLE, 3, d3, sc3, 0, r0 ? d3[0] : 0, s_emig, "persons",
+                                 "true emigration to the fitted countries (posterior summaries)"));
+    }
     uint64_t d4[4] = {(uint64_t)nchains, (uint64_t)nd, (uint64_t)C, (uint64_t)T};
     const char *sc4[4] = {sp_ch, sp_dr, sp_cty, sp_year};
     if (r0) {
@@ -1004,8 +1357,7 @@ cleanup:
   emi_h5_file_abort(&f);
   emi_provenance_destroy(&prov);
   for (int j = 0; j < np; j++) free(pnames ? pnames[j] : NULL);
-  for (int t = 0; t < T; t++) free(yearlab ? yearlab[t] : NULL);
-  free(pnames), free(yearlab), free(chain_ix), free(draw_ix), free(buf), free(fbuf), free(decl), free(mirror), free(ncorr);
+  free(pnames), free(chain_ix), free(draw_ix), free(buf), free(fbuf), free(decl), free(mirror), free(ncorr);
   return err;
 }
 
@@ -1038,10 +1390,43 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
   double rhat_max = 0, ess_min = 0, acc_sum[2] = {0, 0}, acc[2] = {0, 0};
 
   EMI_TRY(emi_opts_get_str(ctx->opts, "output", &out));
-  if (!emi_opts_is_set(ctx->opts, "input")) EMI_FAIL(EMI_ERR_USAGE, "estimate: give --input FLOWS.csv");
-  if (!out) EMI_FAIL(EMI_ERR_USAGE, "estimate: give -o OUT.h5");
-  EMI_TRY(emi_opts_get_str(ctx->opts, "input", &o.input));
   EMI_TRY(emi_opts_get_str(ctx->opts, "model", &model));
+  int is_border = !strcmp(model, "border");
+  if (!is_border && !emi_opts_is_set(ctx->opts, "input")) EMI_FAIL(EMI_ERR_USAGE, "estimate: give --input FLOWS.csv");
+  if (is_border && !emi_opts_is_set(ctx->opts, "border"))
+    EMI_FAIL(EMI_ERR_USAGE, "estimate: model = border needs --border FILE (emigrants counted at the border by group and period)");
+  if (is_border && emi_opts_is_set(ctx->opts, "input"))
+    EMI_FAIL(EMI_ERR_USAGE, "estimate: --input is the double-entry flows file; model = border reads --border, --declared, --mirror");
+  if (!is_border)
+    for (int s = 0; s < 3; s++)
+      if (emi_opts_is_set(ctx->opts, bsrc_names[s]))
+        EMI_FAIL(EMI_ERR_USAGE, "estimate: --%s belongs to model = border (this run is model = double-entry)", bsrc_names[s]);
+  if (!out) EMI_FAIL(EMI_ERR_USAGE, "estimate: give -o OUT.h5");
+  if (!is_border) EMI_TRY(emi_opts_get_str(ctx->opts, "input", &o.input));
+  border_opts_t bo = {0};
+  if (is_border) {
+    const char *fo[3] = {"border-filter", "declared-filter", "mirror-filter"}, *ao[3] = {"border-accuracy", "declared-accuracy",
+                                                                                         "mirror-accuracy"};
+    for (int s = 0; s < 3; s++) {
+      if (emi_opts_is_set(ctx->opts, bsrc_names[s])) EMI_TRY(emi_opts_get_str(ctx->opts, bsrc_names[s], &bo.path[s]));
+      bo.filter_opt[s] = fo[s];
+      EMI_TRY(emi_opts_get_list(ctx->opts, fo[s], &bo.nfilt[s], &bo.filt[s]));
+      char key[32];
+      snprintf(key, sizeof key, "prior-%s", bsrc_names[s]);
+      EMI_TRY(emi_opts_get_str(ctx->opts, key, &bo.prior[s]));
+      const char *aname = NULL;
+      EMI_TRY(emi_opts_get_str(ctx->opts, ao[s], &aname));
+      for (int a = 0; a < 4; a++)
+        if (!strcmp(aname, aclass[a])) bo.acc[s] = a;
+    }
+    EMI_TRY(emi_opts_get_str(ctx->opts, "group-col", &bo.group_col));
+    EMI_TRY(emi_opts_get_str(ctx->opts, "period-col", &bo.period_col));
+    EMI_TRY(emi_opts_get_str(ctx->opts, "value-col", &bo.value_col));
+    EMI_TRY(emi_opts_get_list(ctx->opts, "groups", &bo.ngroups, &bo.groups));
+    EMI_TRY(emi_opts_get_str(ctx->opts, "mirror-duration", &bo.mirror_duration));
+    EMI_TRY(emi_opts_get_flag(ctx->opts, "trend", &bo.trend));
+    o.input = bo.path[BS_BORDER];
+  }
   EMI_TRY(emi_opts_get_str(ctx->opts, "filter", &o.filter));
   EMI_TRY(emi_opts_get_str(ctx->opts, "time-col", &o.time_col));
   EMI_TRY(emi_opts_get_str(ctx->opts, "from-col", &o.from_col));
@@ -1095,16 +1480,35 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
     EMI_FAIL(EMI_ERR_CONFIG, "output path too long");
   ro.ckpt_dir = ckdir;
   {
-    const char *outs[1] = {out}, *ins[1] = {o.input};
-    EMI_TRY(emi_output_check_paths(ctx, outs, 1, ins, 1));
+    const char *outs[1] = {out}, *ins[3] = {o.input, bo.path[BS_DECLARED], bo.path[BS_MIRROR]};
+    int nin = 1;
+    if (is_border) {
+      nin = 0;
+      for (int s = 0; s < 3; s++)
+        if (bo.path[s]) ins[nin++] = bo.path[s];
+    }
+    EMI_TRY(emi_output_check_paths(ctx, outs, 1, ins, nin));
   }
 
-  EMI_TRY(load_data(&o, &e));
+  if (is_border) {
+    bo.first_year = o.first_year, bo.last_year = o.last_year, bo.has_first = o.has_first, bo.has_last = o.has_last;
+    memcpy(bo.tau0, o.tau0, sizeof bo.tau0);
+    bo.acc_shape = o.acc_shape;
+    EMI_TRY(load_data_border(&bo, &e));
+  } else
+    EMI_TRY(load_data(&o, &e));
   int64_t nemi = 0, nimm = 0;
   for (size_t i = 0; i < (size_t)e.K * e.T; i++) nemi += e.rep_val[SRC_EMI][i] >= 0, nimm += e.rep_val[SRC_IMM][i] >= 0;
-  emi_log_info("estimate: %d countries, %d-%d, %d corridors, %lld emigration and %lld immigration reports, %d coverage "
-               "parameters, %d covariates", e.C, e.year[0], e.year[e.T - 1], e.K, (long long)nemi, (long long)nimm, e.ncov,
-               e.P);
+  if (is_border) {
+    int64_t nbord = 0;
+    for (size_t i = 0; i < (size_t)e.K * e.T; i++) nbord += e.rep_border[i] >= 0;
+    emi_log_info("estimate: border model: %d groups, %d periods %s..%s, %lld border, %lld declared and %lld mirror counts, "
+                 "%d coverage parameters, %d covariates", e.K, e.T, e.plabel[0], e.plabel[e.T - 1], (long long)nbord,
+                 (long long)nemi, (long long)nimm, e.ncov, e.P);
+  } else
+    emi_log_info("estimate: %d countries, %d-%d, %d corridors, %lld emigration and %lld immigration reports, %d coverage "
+                 "parameters, %d covariates", e.C, e.year[0], e.year[e.T - 1], e.K, (long long)nemi, (long long)nimm, e.ncov,
+                 e.P);
   sizes_t z = {.np = emi_imem_nparams(&e.d), .K = e.K, .T = e.T, .C = e.C, .nd = ro.nd};
   uint64_t fp = fingerprint(&e, ro.seed, ro.warmup, ro.nd, ro.thin);
   if (ro.ckpt_every > 0 && ctx->rank == 0) err = mkdir_p(ckdir);
@@ -1113,6 +1517,13 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
     struct stat sb;
     int ok = stat(ckdir, &sb) == 0 && S_ISDIR(sb.st_mode);
     if (!ok) emi_log_warn("estimate: --resume but no checkpoint directory %s: starting from scratch", ckdir);
+  }
+
+  if (ro.resume) { /* every checkpoint must belong to this run before any chain starts (ckpt_check) */
+    emi_err_t kerr = EMI_SUCCESS;
+    if (ctx->rank == 0)
+      for (int c = 0; c < nchains && !kerr; c++) kerr = ckpt_check(ckdir, c, fp);
+    EMI_TRY(emi_mpi_agree(ctx->comm, kerr, NULL));
   }
 
   /* chains: chain c on rank c mod size */
@@ -1197,10 +1608,11 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
         wst.ess_tail = fmin(w1.ess_tail, fmin(w2.ess_tail, w3.ess_tail));
         emi_log_info("diagnostics: parameters: max R-hat %.4g, min bulk ESS %.0f, min tail ESS %.0f", w1.rhat, w1.ess_bulk,
                      w1.ess_tail);
-        emi_log_info("diagnostics: flows: max R-hat %.4g (%s %d), min bulk ESS %.0f, min tail ESS %.0f", w2.rhat,
-                     e.corridor[w2.i_rhat / e.T], e.year[w2.i_rhat % e.T], w2.ess_bulk, w2.ess_tail);
-        emi_log_info("diagnostics: undeclared emigration: max R-hat %.4g, min bulk ESS %.0f, min tail ESS %.0f", w3.rhat,
-                     w3.ess_bulk, w3.ess_tail);
+        emi_log_info("diagnostics: flows: max R-hat %.4g (%s %s), min bulk ESS %.0f, min tail ESS %.0f", w2.rhat,
+                     e.corridor[w2.i_rhat / e.T], e.plabel[w2.i_rhat % e.T], w2.ess_bulk, w2.ess_tail);
+        if (!is_border || bo.path[BS_DECLARED])
+          emi_log_info("diagnostics: undeclared emigration: max R-hat %.4g, min bulk ESS %.0f, min tail ESS %.0f", w3.rhat,
+                       w3.ess_bulk, w3.ess_tail);
         if (wst.rhat > rhat_max || wst.ess_bulk < ess_min || wst.ess_tail < ess_min) {
           status = "diagnostics failed";
           snprintf(worst_msg, sizeof worst_msg, "max R-hat %.4g (limit %.3f), min bulk ESS %.0f, min tail ESS %.0f "
@@ -1218,7 +1630,7 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
     MPI_Bcast(acc, 2, MPI_DOUBLE, 0, ctx->comm);
     MPI_Bcast(worst_msg, (int)sizeof worst_msg, MPI_CHAR, 0, ctx->comm);
   }
-  EMI_TRY(write_output(ctx, out, &o, &e, &z, nchains, &ro, all, s_par, s_flow, s_und, s_emig, acc, status, &wst,
+  EMI_TRY(write_output(ctx, out, &o, &bo, &e, &z, nchains, &ro, all, s_par, s_flow, s_und, s_emig, acc, status, &wst,
                        store_flows));
   emi_log_info("estimate: wrote %s (status: %s)", out, status);
   if (strcmp(status, "ok") && !accept_fail)

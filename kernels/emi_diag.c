@@ -300,6 +300,9 @@ emi_err_t emi_diag_compute(const double *draws, size_t n_chains, size_t n_draws,
       if (!isfinite(v))
         return EMI_ERROR(EMI_ERR_DOMAIN, "diagnostics: draw %zu of chain %zu is %s, expected a "
                          "finite value", d, c, nonfinite_name(v));
+      if (fabs(v) > EMI_DIAG_MAX_ABS) /* squares and differences must stay finite */
+        return EMI_ERROR(EMI_ERR_DOMAIN, "diagnostics: draw %zu of chain %zu is %g, beyond the supported "
+                         "magnitude %g", d, c, v, EMI_DIAG_MAX_ABS);
       w.pairs[2 * t] = v;
       w.pairs[2 * t + 1] = (double)t;
     }

@@ -45,10 +45,11 @@
  *   EMI_DIAG_RHAT_STUCK   W = 0 < B: every split chain is constant but they differ (stuck chains):
  *                         that split-Rhat is DBL_MAX (the limit is +Inf).
  *   EMI_DIAG_ESS_DEGEN    one ESS's input is constant, e.g. I(x <= q95) when 5% or more of the
- *                         draws tie at the maximum: that ESS is T; ess_tail is still the min, so it
- *                         is then the other quantile's ESS.
+ *                         draws tie at the maximum: that ESS is T; ess_tail is still the min of
+ *                         the two ESS (T for the constant one).
  *   EMI_DIAG_ESS_CAPPED   some ESS hit the S log10(S) cap (antithetic chains; posterior warns).
- *   EMI_DIAG_SHORT        N < 6 (n_draws < 12): Geyer's sequence cannot start and each ESS is
+ *   EMI_DIAG_SHORT        N < 6 (n_draws < 12) and some ESS was computed (not constant-degenerate):
+ *                         Geyer's sequence cannot start and each such ESS is
  *                         S / 2 by the K = 0 rule, a convention rather than an estimate (posterior
  *                         returns NA below N = 3).
  * Inputs are exact: a chain is constant when its values compare equal (posterior uses an absolute
@@ -57,7 +58,8 @@
  * Errors (*out is not written):
  *   EMI_ERR_ARG     NULL pointer, n_chains = 0, n_draws < 4 (a split chain needs two draws for a
  *                   variance), stride = 0, sizes whose product overflows, lwork too small;
- *   EMI_ERR_DOMAIN  a NaN or infinite draw (the message names its chain, draw and value).
+ *   EMI_ERR_DOMAIN  a NaN or infinite draw, or one beyond EMI_DIAG_MAX_ABS = 1e150 in magnitude
+ *                   (whose squares would overflow; the message names its chain, draw and value).
  *
  * Cost and memory: one merge sort of the T draws and one of the S folded draws, S normal
  * quantiles, and per ESS O(S L) for the autocovariances up to the Geyer truncation lag L, computed
@@ -85,6 +87,7 @@
 #define EMI_DIAG_SHORT      0x20 /* n_draws < 12: ESS = S / 2 by convention */
 
 #define EMI_DIAG_MIN_DRAWS 4 /* draws per chain */
+#define EMI_DIAG_MAX_ABS 1e150 /* largest |draw| accepted */
 
 typedef struct {
   double mean, sd;                 /* over all T draws (sd: divisor T - 1) */

@@ -19,8 +19,7 @@ enum {
   P_UE = 0x0203,
   P_HYPER = 0x0204,
 };
-#define EMI_IMEM_THETA_SWEEPS 10
-#define EMI_IMEM_MAX_T 4096 /* coordinate sweeps of step 2 per iteration */
+#define EMI_IMEM_THETA_SWEEPS 10 /* coordinate sweeps of step 2 per iteration */
 #define ENTITY(chain, idx) (((uint64_t)(chain) << 40) | (uint64_t)(idx))
 #define T_DOF 5.0 /* Student-t proposal of step 1 */
 
@@ -38,6 +37,9 @@ struct emi_imem_ws {
   double *Q, *b, *th, *eps;     /* step 2: the global block */
   double *Qd, *bd, *v1, *v2;    /* its data part, two vectors */
   double *cm, *cv;             /* normal approximation of each log-Beta prior: mean, variance */
+  int64_t *as_;   /* reports of accuracy class a: ai[as_[a] .. as_[a+1]) (report order) */
+  int64_t *ai;
+  double *mr, *ep; /* step 4b: per report (in ai order) the mean of eta and the standardised error */
   int nmax;       /* most reports of one series */
 };
 typedef struct emi_imem_ws imem_ws_t;
@@ -130,6 +132,7 @@ static void ws_free(imem_ws_t *w)
   free(w->rs), free(w->ri), free(w->ncl), free(w->cls), free(w->cl), free(w->qs), free(w->qbuf), free(w->fail);
   free(w->ssum), free(w->Q), free(w->b), free(w->th), free(w->eps), free(w->cm), free(w->cv);
   free(w->Qd), free(w->bd), free(w->v1), free(w->v2);
+  free(w->as_), free(w->ai), free(w->mr), free(w->ep);
   free(w);
 }
 
@@ -157,6 +160,19 @@ static emi_err_t ws_alloc(const emi_imem_data_t *d, imem_ws_t **out)
   EMI_CALLOC(w->v2, sz(nth), "vector");
   EMI_CALLOC(w->cm, sz(d->ncov + 1), "prior approximation");
   EMI_CALLOC(w->cv, sz(d->ncov + 1), "prior approximation");
+  EMI_CALLOC(w->as_, sz(d->nacc) + 1, "accuracy lists");
+  EMI_MALLOC(w->ai, sz(d->nrep), "accuracy lists");
+  EMI_MALLOC(w->mr, sz(d->nrep), "report means");
+  EMI_MALLOC(w->ep, sz(d->nrep), "standardised errors");
+  for (int64_t r = 0; r < d->nrep; r++) w->as_[d->rep_acc[r] + 1]++;
+  for (int a = 0; a < d->nacc; a++) w->as_[a + 1] += w->as_[a];
+  {
+    int64_t *pos = NULL;
+    EMI_MALLOC(pos, sz(d->nacc), "accuracy lists");
+    memcpy(pos, w->as_, (size_t)d->nacc * sizeof *pos);
+    for (int64_t r = 0; r < d->nrep; r++) w->ai[pos[d->rep_acc[r]]++] = r;
+    free(pos);
+  }
   /* counting sort of the reports by series (stable: reports keep their order within a series) */
   for (int64_t r = 0; r < d->nrep; r++) w->rs[d->rep_k[r] + 1]++;
   for (int k = 0; k < K; k++) w->rs[k + 1] += w->rs[k];
@@ -262,10 +278,6 @@ static double inv_gamma_draw(emi_stream_t *st, double shape, double scale)
 }
 
 /* AR(1) correlation structure: Cov(e_s, e_t) = sigma_e^2 rho^|s-t| / (1 - rho^2). */
-static inline double ar_cov(double sig2_e, double rho, int dt)
-{
-  return sig2_e * pow(rho, dt < 0 ? -dt : dt) / (1.0 - rho * rho);
-}
 
 /* ------------------------------------------------------------------ initial values */
 
@@ -399,12 +411,17 @@ static int series_theta(const emi_imem_data_t *d, const emi_imem_state_t *s, con
   double *V = scratch, *G = V + (size_t)n * n, *y = G + (size_t)n * q;
   memset(out, 0, ((size_t)q * q + q) * sizeof *out);
   if (n == 0) return 0;
+  /* the AR(1) covariance by lag, sig2_e rho^lag / (1 - rho^2), by repeated products (pow per pair
+   * of reports was the hot spot of the sweep) */
+  double acv[EMI_IMEM_MAX_T];
+  acv[0] = s->sig2_e / (1.0 - s->rho * s->rho);
+  for (int l = 1; l < d->T; l++) acv[l] = acv[l - 1] * s->rho;
   for (int i = 0; i < n; i++) {
     int64_t ri = w->ri[r0 + i];
     int ti = d->rep_t[ri];
     for (int j = 0; j <= i; j++) {
       int tj = d->rep_t[w->ri[r0 + j]];
-      V[i + (size_t)j * n] = s->sig2_u + ar_cov(s->sig2_e, s->rho, ti - tj);
+      V[i + (size_t)j * n] = s->sig2_u + acv[ti > tj ? ti - tj : tj - ti];
     }
     V[i + (size_t)i * n] += s->tau2[d->rep_acc[ri]];
     const double *x = d->x + ((size_t)k * d->T + ti) * P;
@@ -657,6 +674,60 @@ static void collapsed_sigma_u(const emi_imem_data_t *d, emi_imem_state_t *s, emi
   }
 }
 
+/* Step 4b: each tau_a again, in the non-centred parametrisation eta_r = m_r + tau_a eps_r with the
+ * standardised errors eps held fixed (the reports' log-means move with tau).  The conjugate draw
+ * above mixes well when the reports say little about eta (large tau); this one when they pin eta
+ * down (small tau against Poisson noise), where the centred draw crawls: interleaving the two
+ * parametrisations (Yu & Meng 2011) covers both.  In (eps, l = log tau) the target is
+ *     sum_r [n_r eta_r(l) - exp(eta_r(l))] - sum_r eps_r^2 / 2 + log InvGamma(e^2l) + log(2 e^2l)
+ * (the Jacobian of eta -> eps cancels the 1/tau of the normal density), slice-sampled in l with a
+ * fixed width (Neal 2003: stepping out, then shrinking), so no tuning enters the chain.  Sums run
+ * over the class's reports in report order (deterministic). */
+static double tau_logf(const emi_imem_data_t *d, const imem_ws_t *w, int a, double l)
+{
+  double sc = exp(l), f = 0.0;
+  for (int64_t j = w->as_[a]; j < w->as_[a + 1]; j++) {
+    double eta = w->mr[j] + sc * w->ep[j];
+    f += (double)d->rep_n[w->ai[j]] * eta - exp(eta);
+  }
+  double t2 = exp(2.0 * l);
+  return f - (d->acc_shape[a] + 1.0) * 2.0 * l - d->acc_scale[a] / t2 + 2.0 * l;
+}
+
+static void noncentred_tau(const emi_imem_data_t *d, emi_imem_state_t *s, imem_ws_t *w, emi_stream_t *st)
+{
+  int T = d->T;
+  for (int a = 0; a < d->nacc; a++) {
+    if (w->as_[a + 1] == w->as_[a]) continue;
+    double tau = sqrt(s->tau2[a]);
+    for (int64_t j = w->as_[a]; j < w->as_[a + 1]; j++) {
+      int64_t r = w->ai[j];
+      int k = d->rep_k[r], t = d->rep_t[r];
+      w->mr[j] = rep_offset(d, s, r) + xb(d, s->beta, k, t) + s->u[k] + s->e[(size_t)k * T + t];
+      w->ep[j] = (s->eta[r] - w->mr[j]) / tau;
+    }
+    const double wdt = 0.5;
+    double l0 = log(tau), y = tau_logf(d, w, a, l0) - emi_std_exponential(st);
+    double L = l0 - wdt * emi_uniform(st), R = L + wdt;
+    for (int h = 0; h < 20 && tau_logf(d, w, a, L) > y; h++) L -= wdt;
+    for (int h = 0; h < 20 && tau_logf(d, w, a, R) > y; h++) R += wdt;
+    double l1 = l0;
+    for (int h = 0; h < 100; h++) {
+      double x = L + (R - L) * emi_uniform(st);
+      if (tau_logf(d, w, a, x) > y) {
+        l1 = x;
+        break;
+      }
+      if (x < l0) L = x;
+      else R = x;
+    }
+    if (l1 == l0) continue;
+    double sc = exp(l1);
+    s->tau2[a] = sc * sc;
+    for (int64_t j = w->as_[a]; j < w->as_[a + 1]; j++) s->eta[w->ai[j]] = w->mr[j] + sc * w->ep[j];
+  }
+}
+
 static emi_err_t step_hyper(const emi_imem_data_t *d, uint64_t seed, int chain, int adapt, emi_imem_state_t *s,
                             imem_ws_t *w)
 {
@@ -713,6 +784,7 @@ static emi_err_t step_hyper(const emi_imem_data_t *d, uint64_t seed, int chain, 
     }
     s->tau2[a] = inv_gamma_draw(&st, d->acc_shape[a] + 0.5 * n, d->acc_scale[a] + 0.5 * ss);
   }
+  noncentred_tau(d, s, w, &st);
 cleanup:
   return err;
 }

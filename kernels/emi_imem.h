@@ -49,6 +49,7 @@
 #include "emi_err.h"
 
 #define EMI_IMEM_MAX_COV 64 /* covariates incl. intercept */
+#define EMI_IMEM_MAX_T 4096 /* periods (emi_imem_check) */
 
 /* The problem: data and priors.  Arrays are owned by the caller. */
 typedef struct {
