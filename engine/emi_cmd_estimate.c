@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <hdf5.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,8 +297,9 @@ static emi_err_t load_data(const est_opts_t *o, est_data_t *e)
   if (o->ncountries > 0) {
     for (int i = 0; i < o->ncountries; i++)
       if (find_code(codes, ncodes, o->countries[i]) < 0)
-        EMI_FAIL(EMI_ERR_CONFIG, "estimate: countries: '%s' is not a country code of %s (columns %s / %s)", o->countries[i],
-                 o->input, o->from_col, o->to_col);
+        EMI_FAIL(EMI_ERR_CONFIG, "estimate: countries: '%s' is not a country code of %s (columns %s / %s)%s", o->countries[i],
+                 o->input, o->from_col, o->to_col, strchr(o->countries[i], ',') ? "; on the command line give one code "
+                 "per --countries (--countries FIN --countries SWE), in a config file a comma list" : "");
     EMI_CALLOC(e->country, (size_t)o->ncountries, "countries");
     for (int i = 0; i < o->ncountries; i++) {
       if (find_code(e->country, e->C, o->countries[i]) >= 0)
@@ -521,6 +523,18 @@ static emi_err_t load_data(const est_opts_t *o, est_data_t *e)
     if (!ok) EMI_FAIL(EMI_ERR_CONFIG, "estimate: duration '%s': expected SOURCE:CODE=MONTHS, e.g. emigration:POL=permanent", d);
     double f;
     EMI_TRY(duration_factor(d, eq + 1, &f));
+    /* CODE must be a country of the input (a typo would leave the reports uncorrected, silently), given once */
+    size_t cl = (size_t)(eq - colon - 1);
+    int known = 0;
+    for (int i = 0; i < C && !known; i++) known = strlen(e->country[i]) == cl && !strncmp(e->country[i], colon + 1, cl);
+    for (int i = 0; i < ncodes && !known; i++) known = codes[i] && strlen(codes[i]) == cl && !strncmp(codes[i], colon + 1, cl);
+    if (!known)
+      EMI_FAIL(EMI_ERR_CONFIG, "estimate: duration '%s': '%.*s' is not a country code of %s (columns %s / %s)", d, (int)cl,
+               colon + 1, o->input, o->from_col, o->to_col);
+    for (int q2 = 0; q2 < q; q2++)
+      if (!strncmp(o->duration[q2], d, (size_t)(eq - d) + 1))
+        EMI_FAIL(EMI_ERR_CONFIG, "estimate: duration: %.*s is given twice ('%s', then '%s')", (int)(eq - d), d,
+                 o->duration[q2], d);
   }
   if (nbench == 0)
     EMI_FAIL(EMI_ERR_INPUT, "estimate: no benchmark: %s has no %s report in the fitted data; the model is identified by a "
@@ -1051,46 +1065,142 @@ typedef struct {
   int resume;
 } run_opts_t;
 
-static emi_err_t run_chain(const est_data_t *e, const sizes_t *z, const run_opts_t *ro, uint64_t fp, int chain, int speak,
-                           chain_draws_t *c, double acc[2])
+/* One chain in flight: its state, the buffer of z, where it started. */
+typedef struct {
+  int chain;
+  emi_imem_state_t s;
+  double *zbuf;
+  int64_t it0;
+  double acc[2];
+  emi_err_t err;
+  char msg[1024];
+} chain_run_t;
+
+/* Set up chain r->chain: allocate, then resume from its checkpoint or start afresh (master thread:
+ * HDF5 is not thread-safe). */
+static emi_err_t chain_begin(const est_data_t *e, const sizes_t *z, const run_opts_t *ro, uint64_t fp, int speak,
+                             chain_run_t *r, chain_draws_t *c)
 {
   emi_err_t err = EMI_SUCCESS;
-  emi_imem_state_t s = {0};
-  double *zbuf = NULL;
   int found = 0;
   int64_t total = ro->warmup + ro->nd * ro->thin;
-  EMI_TRY(emi_imem_state_alloc(&e->d, &s));
-  EMI_MALLOC(zbuf, (size_t)e->K * e->T, "flows");
-  if (ro->resume) EMI_TRY(ckpt_read(ro->ckpt_dir, chain, fp, e, z, &s, c, &found));
-  if (!found) EMI_TRY(emi_imem_init(&e->d, ro->seed, chain, &s));
-  else if (speak) emi_log_info("chain %d: resumed at iteration %lld of %lld", chain, (long long)s.iter, (long long)total);
-  emi_progress_t pg;
-  char stage[64];
-  snprintf(stage, sizeof stage, "chain %d", chain);
-  if (speak) emi_progress_begin(&pg, stage, (double)total, "iterations");
-  double t0 = emi_log_elapsed();
-  int64_t it0 = s.iter;
-  while (s.iter < total) {
-    EMI_TRY(emi_imem_sweep(&e->d, ro->seed, chain, s.iter < ro->warmup, &s));
-    if (s.iter > ro->warmup && (s.iter - ro->warmup) % ro->thin == 0) record_draw(e, &s, z, zbuf, c);
-    if (ro->ckpt_every > 0 && s.iter % ro->ckpt_every == 0 && s.iter < total)
-      EMI_TRY(ckpt_write(ro->ckpt_dir, chain, fp, e, z, &s, c));
-    if (speak) emi_progress_update(&pg, (double)s.iter);
-  }
-  if (speak) emi_progress_end(&pg, (double)s.iter);
-  if (c->ndone != z->nd) EMI_FAIL(EMI_ERR_INTERNAL, "chain %d: %lld draws recorded, %lld expected", chain, (long long)c->ndone,
-                                  (long long)z->nd);
-  acc[0] = s.n_eta_prop ? (double)s.n_eta_acc / (double)s.n_eta_prop : 0.0;
-  acc[1] = s.n_theta_prop ? (double)s.n_theta_acc / (double)s.n_theta_prop : 0.0;
-  if (speak) {
-    double dt = emi_log_elapsed() - t0;
-    emi_log_info("chain %d: %lld iterations in %.1f s (%.0f it/s); acceptance: report log-means %.3f, coverages+beta %.3f",
-                 chain, (long long)(s.iter - it0), dt, dt > 0 ? (double)(s.iter - it0) / dt : 0.0, acc[0], acc[1]);
-  }
-  if (ro->ckpt_every > 0) EMI_TRY(ckpt_write(ro->ckpt_dir, chain, fp, e, z, &s, c));
+  EMI_TRY(emi_imem_state_alloc(&e->d, &r->s));
+  EMI_MALLOC(r->zbuf, (size_t)e->K * e->T, "flows");
+  if (ro->resume) EMI_TRY(ckpt_read(ro->ckpt_dir, r->chain, fp, e, z, &r->s, c, &found));
+  if (!found) EMI_TRY(emi_imem_init(&e->d, ro->seed, r->chain, &r->s));
+  else if (speak) emi_log_info("chain %d: resumed at iteration %lld of %lld", r->chain, (long long)r->s.iter, (long long)total);
+  r->it0 = r->s.iter;
 cleanup:
-  free(zbuf);
-  emi_imem_state_free(&s);
+  return err;
+}
+
+/* Advance a chain to iteration `target` (thread-safe: kernels and memory only). */
+static emi_err_t chain_advance(const est_data_t *e, const sizes_t *z, const run_opts_t *ro, int64_t target, chain_run_t *r,
+                               chain_draws_t *c)
+{
+  emi_err_t err = EMI_SUCCESS;
+  while (r->s.iter < target) {
+    EMI_TRY(emi_imem_sweep(&e->d, ro->seed, r->chain, r->s.iter < ro->warmup, &r->s));
+    if (r->s.iter > ro->warmup && (r->s.iter - ro->warmup) % ro->thin == 0) {
+      if (c->ndone >= z->nd) EMI_FAIL(EMI_ERR_INTERNAL, "chain %d: more draws than %lld", r->chain, (long long)z->nd);
+      record_draw(e, &r->s, z, r->zbuf, c);
+    }
+  }
+cleanup:
+  return err;
+}
+
+static void chain_end(chain_run_t *r)
+{
+  free(r->zbuf);
+  r->zbuf = NULL;
+  emi_imem_state_free(&r->s);
+}
+
+/* Run the chains this rank owns (chain c on rank c mod size).  Several chains run at once, one per
+ * OpenMP thread (a sweep is then single-threaded: nested regions are inactive); with one chain
+ * per rank its sweeps use the threads.  Either way a chain's draws depend only on (seed, chain,
+ * iteration).  The chains advance in blocks that end at checkpoint iterations; checkpoints and
+ * progress lines are written between blocks by the master thread.  acc[2 * chain + 0..1]: the
+ * acceptance rates of the chains run here (0 for the others). */
+static emi_err_t run_chains(emi_ctx_t *ctx, const est_data_t *e, const sizes_t *z, const run_opts_t *ro, uint64_t fp,
+                            int nchains, chain_draws_t *all, double *acc)
+{
+  emi_err_t err = EMI_SUCCESS;
+  chain_run_t *run = NULL;
+  int nmine = 0, speak = ctx->rank == 0;
+  int64_t total = ro->warmup + ro->nd * ro->thin;
+  for (int c = 0; c < nchains; c++) nmine += c % ctx->size == ctx->rank;
+  if (nmine == 0) return EMI_SUCCESS;
+  EMI_CALLOC(run, (size_t)nmine, "chain runs");
+  for (int c = 0, m = 0; c < nchains; c++) {
+    if (c % ctx->size != ctx->rank) continue;
+    run[m].chain = c;
+    EMI_TRY(draws_alloc(z, &all[c]));
+    EMI_TRY(chain_begin(e, z, ro, fp, speak, &run[m], &all[c]));
+    m++;
+  }
+  int64_t lo = total;
+  for (int m = 0; m < nmine; m++) lo = run[m].s.iter < lo ? run[m].s.iter : lo;
+  emi_progress_t pg;
+  char stage[96];
+  int nthr = omp_get_max_threads(), width = nmine < nthr ? nmine : nthr;
+  snprintf(stage, sizeof stage, "%d chain(s) on rank 0, %d at a time", nmine, width);
+  if (speak) emi_progress_begin(&pg, stage, (double)total * nmine, "iterations");
+  double t0 = emi_log_elapsed();
+  int64_t step = ro->ckpt_every > 0 ? ro->ckpt_every : 100;
+  if (step > 100) step = 100; /* blocks of at most 100 iterations: progress lines stay regular */
+  for (int64_t b = lo; b < total;) {
+    int64_t nb = (b / step + 1) * step;
+    if (nb > total) nb = total;
+    int failed = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(width) reduction(| : failed)
+    for (int m = 0; m < nmine; m++) {
+      chain_run_t *r = &run[m];
+      if (r->s.iter >= nb) continue;
+      if ((r->err = chain_advance(e, z, ro, nb, r, &all[r->chain])) != EMI_SUCCESS) {
+        snprintf(r->msg, sizeof r->msg, "%s", emi_err_message());
+        emi_err_clear();
+        failed = 1;
+      }
+    }
+    if (failed)
+      for (int m = 0; m < nmine; m++)
+        if (run[m].err) EMI_FAIL(run[m].err, "%s", run[m].msg);
+    b = nb;
+    if (ro->ckpt_every > 0 && b % ro->ckpt_every == 0 && b < total)
+      for (int m = 0; m < nmine; m++) EMI_TRY(ckpt_write(ro->ckpt_dir, run[m].chain, fp, e, z, &run[m].s, &all[run[m].chain]));
+    if (speak) {
+      double done = 0;
+      for (int m = 0; m < nmine; m++) done += (double)run[m].s.iter;
+      emi_progress_update(&pg, done);
+    }
+  }
+  if (speak) emi_progress_end(&pg, (double)total * nmine);
+  double dt = emi_log_elapsed() - t0;
+  for (int m = 0; m < nmine; m++) {
+    chain_run_t *r = &run[m];
+    chain_draws_t *c = &all[r->chain];
+    if (c->ndone != z->nd)
+      EMI_FAIL(EMI_ERR_INTERNAL, "chain %d: %lld draws recorded, %lld expected", r->chain, (long long)c->ndone,
+               (long long)z->nd);
+    acc[2 * r->chain] = r->s.n_eta_prop ? (double)r->s.n_eta_acc / (double)r->s.n_eta_prop : 0.0;
+    acc[2 * r->chain + 1] = r->s.n_theta_prop ? (double)r->s.n_theta_acc / (double)r->s.n_theta_prop : 0.0;
+    if (speak)
+      emi_log_info("chain %d: %lld iterations; acceptance: report log-means %.3f, coverages+beta %.3f", r->chain,
+                   (long long)(r->s.iter - r->it0), acc[2 * r->chain], acc[2 * r->chain + 1]);
+    if (ro->ckpt_every > 0) EMI_TRY(ckpt_write(ro->ckpt_dir, r->chain, fp, e, z, &r->s, c));
+  }
+  if (speak) {
+    int64_t its = 0;
+    for (int m = 0; m < nmine; m++) its += run[m].s.iter - run[m].it0;
+    emi_log_info("sampling: %lld iterations of %d chain(s) in %.1f s on rank 0 (%.0f it/s, %d chain(s) at a time x %d "
+                 "thread(s) each)", (long long)its, nmine, dt, dt > 0 ? (double)its / dt : 0.0, width,
+                 width > 1 ? 1 : nthr);
+  }
+cleanup:
+  for (int m = 0; run && m < nmine; m++) chain_end(&run[m]);
+  free(run);
   return err;
 }
 
@@ -1387,7 +1497,7 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
   char ckdir[4096];
   int64_t nchains64 = 0, seed64 = 0;
   int accept_fail = 0, store_flows = 1, nchains = 0;
-  double rhat_max = 0, ess_min = 0, acc_sum[2] = {0, 0}, acc[2] = {0, 0};
+  double rhat_max = 0, ess_min = 0, acc[2] = {0, 0}, *acc_chain = NULL;
 
   EMI_TRY(emi_opts_get_str(ctx->opts, "output", &out));
   EMI_TRY(emi_opts_get_str(ctx->opts, "model", &model));
@@ -1528,22 +1638,20 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
 
   /* chains: chain c on rank c mod size */
   EMI_CALLOC(all, (size_t)nchains, "chains");
-  {
-    emi_err_t cerr = EMI_SUCCESS;
-    for (int c = 0; c < nchains && !cerr; c++) {
-      if (c % ctx->size != ctx->rank) continue;
-      if ((cerr = draws_alloc(&z, &all[c])) != EMI_SUCCESS) break;
-      double a2[2] = {0, 0};
-      cerr = run_chain(&e, &z, &ro, fp, c, ctx->rank == 0, &all[c], a2);
-      acc_sum[0] += a2[0], acc_sum[1] += a2[1];
-    }
-    EMI_TRY(emi_mpi_agree(ctx->comm, cerr, NULL));
-  }
+  EMI_CALLOC(acc_chain, (size_t)nchains * 2, "acceptance rates");
+  EMI_TRY(emi_mpi_agree(ctx->comm, run_chains(ctx, &e, &z, &ro, fp, nchains, all, acc_chain), NULL));
   /* gather every chain's draws on rank 0 */
   {
-    double accg[2];
-    MPI_Reduce(acc_sum, accg, 2, MPI_DOUBLE, MPI_SUM, 0, ctx->comm);
-    acc[0] = accg[0] / nchains, acc[1] = accg[1] / nchains;
+    /* each chain's rates come from its owner (the others hold 0, and rates are >= 0: MAX is exact),
+     * then are averaged in chain order, so the result does not depend on the layout */
+    double *accg = ctx->rank == 0 ? malloc((size_t)nchains * 2 * sizeof *accg) : NULL;
+    if (ctx->rank == 0 && !accg) EMI_FAIL(EMI_ERR_NOMEM, "cannot allocate the acceptance rates");
+    MPI_Reduce(acc_chain, accg, 2 * nchains, MPI_DOUBLE, MPI_MAX, 0, ctx->comm);
+    if (ctx->rank == 0) {
+      for (int c = 0; c < nchains; c++) acc[0] += accg[2 * c], acc[1] += accg[2 * c + 1];
+      acc[0] /= nchains, acc[1] /= nchains;
+    }
+    free(accg);
     emi_err_t gerr = EMI_SUCCESS;
     for (int c = 0; c < nchains; c++) {
       int owner = c % ctx->size;
@@ -1639,7 +1747,7 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
 cleanup:
   if (all)
     for (int c = 0; c < nchains; c++) draws_free(&all[c]);
-  free(all), free(s_par), free(s_flow), free(s_und), free(s_emig);
+  free(all), free(s_par), free(s_flow), free(s_und), free(s_emig), free(acc_chain);
   est_data_free(&e);
   return err;
 }
