@@ -495,13 +495,33 @@ static emi_err_t step_theta(const emi_imem_data_t *d, uint64_t seed, int chain, 
     for (int j = 0; j < nth; j++) v += Qd[i + (size_t)j * nth] * th[j];
     r[i] = v;
   }
-  for (int sweep = 0; sweep < EMI_IMEM_THETA_SWEEPS; sweep++)
-    for (int i = 0; i < nth; i++) {
+  double *Lb = w->Q, *mb = w->b, *eb = w->eps;
+  for (int sweep = 0; sweep < EMI_IMEM_THETA_SWEEPS; sweep++) {
+    /* beta | log coverages: exactly Gaussian (normal prior), drawn as one block, so that collinear
+     * covariates (e.g. contiguity and common language among few countries) move together:
+     * precision Qd_bb + I / beta_sd^2, shift bd_b - Qd_bl loglam */
+    for (int j = 0; j < P; j++) {
+      for (int i = j; i < P; i++) Lb[i + (size_t)j * P] = Qd[i + (size_t)j * nth];
+      Lb[j + (size_t)j * P] += 1.0 / (d->beta_sd * d->beta_sd);
+      double v = bd[j];
+      for (int c = P; c < nth; c++) v -= Qd[j + (size_t)c * nth] * th[c];
+      mb[j] = v;
+    }
+    EMI_LAPACKE_TRY(LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', P, Lb, P), EMI_ERR_NOT_SPD,
+                    "imem: posterior precision of the covariate effects");
+    cblas_dtrsv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit, P, Lb, P, mb, 1);
+    for (int j = 0; j < P; j++) eb[j] = emi_std_normal(&st);
+    for (int j = 0; j < P; j++) mb[j] += eb[j];
+    cblas_dtrsv(CblasColMajor, CblasLower, CblasTrans, CblasNonUnit, P, Lb, P, mb, 1);
+    for (int j = 0; j < P; j++) {
+      double dlt = mb[j] - th[j];
+      if (dlt != 0.0)
+        for (int i = 0; i < nth; i++) r[i] += Qd[i + (size_t)j * nth] * dlt;
+      th[j] = mb[j];
+    }
+    for (int i = P; i < nth; i++) {
       double qii = Qd[i + (size_t)i * nth], lin = bd[i] - (r[i] - qii * th[i]), old = th[i], nw;
-      if (i < P) {
-        double prec = qii + 1.0 / (d->beta_sd * d->beta_sd);
-        nw = lin / prec + emi_std_normal(&st) / sqrt(prec);
-      } else {
+      {
         int c = i - P;
         double al = d->cov_alpha[c], be = d->cov_beta[c];
         /* f(a) = -qii a^2 / 2 + lin a + log-Beta(a): slice sampling, stepping out, a < 0 */
@@ -530,6 +550,7 @@ static emi_err_t step_theta(const emi_imem_data_t *d, uint64_t seed, int chain, 
         th[i] = nw;
       }
     }
+  }
   memcpy(s->beta, th, (size_t)P * sizeof *th);
   memcpy(s->loglam, th + P, (size_t)d->ncov * sizeof *th);
   s->n_theta_prop++;

@@ -28,14 +28,18 @@
  *   2. theta = (beta, log lambda) | eta, sigma_u, sigma_e, rho, tau  with u and e INTEGRATED OUT:
  *      given eta the model is linear-Gaussian, per series w_k = G_k theta + noise with noise
  *      covariance V_k = sigma_u^2 11' + sigma_e^2 R(rho) + diag(tau^2) on the reported periods;
- *      Q = sum_k G_k' V_k^-1 G_k + prior precision is assembled (per-series Cholesky, LAPACKE),
- *      and theta drawn from N(Q^-1 b, Q^-1) with each log-Beta prior replaced by the normal of the
- *      same mean and variance; a Metropolis-Hastings correction with the exact log-Beta prior
- *      makes the step exact.  This removes the slow mixing between coverages and flows that a
- *      one-at-a-time Gibbs sampler suffers (a coverage and all flows of its source move together).
+ *      Q = sum_k G_k' V_k^-1 G_k is assembled (per-series Cholesky, LAPACKE, summed in series
+ *      order), and the collapsed conditional -theta'Q theta/2 + b'theta + log priors is updated ten
+ *      times in turn: beta as one exact Gaussian block given the coverages (normal prior; collinear
+ *      covariates move together), each log lambda by slice sampling under its exact log-Beta prior
+ *      (log-concave, bounded above by 0).  This removes the slow mixing between coverages and flows
+ *      that a one-at-a-time Gibbs sampler suffers (a coverage and all flows of its source move
+ *      together); the step is exact, so its "acceptance" is 1.
  *   3. (u_k, e_k) | theta, eta, hyper-parameters: exact Gaussian draw per series (dimension T + 1).
- *   4. sigma_u^2, sigma_e^2, tau_a^2: conjugate inverse-gamma draws; rho: slice sampling
- *      (stepping out; the width is adapted during warm-up and frozen after).
+ *   4. sigma_u^2 (conjugate, then a move with the split of each series' level between u and e
+ *      integrated out), rho by slice sampling (stepping out; the width is adapted during warm-up and
+ *      frozen after), sigma_e^2 and tau_a^2 conjugate inverse-gamma draws, then each tau_a again in
+ *      the non-centred parametrisation (eta = m + tau eps, eps fixed; slice sampling in log tau).
  * Random numbers: every draw comes from a Philox stream keyed by (seed, chain, iteration, step,
  * index of the report / series), never by thread or rank, and sums are taken in a fixed order, so a
  * chain's draws are identical for any number of threads, and chains can run on any rank.
