@@ -195,6 +195,9 @@ static emi_err_t parse_beta(const char *key, const char *text, double *a, double
   *b = strtod(s2, &end);
   if (end == s2 || *end) goto bad;
   if (!(*a > 0 && *b > 0 && isfinite(*a) && isfinite(*b))) goto bad;
+  if (!(*a >= 1e-4 && *a <= 1e6 && *b >= 1e-4 && *b <= 1e6))
+    return EMI_ERROR(EMI_ERR_CONFIG, "estimate: %s = '%s': each Beta parameter must lie in [1e-4, 1e6] (beyond that the "
+                     "prior is numerically a point mass at 0 or 1: for a known coverage use a benchmark source)", key, text);
   return EMI_SUCCESS;
 bad:
   return EMI_ERROR(EMI_ERR_CONFIG, "estimate: %s = '%s': expected two positive numbers 'a,b' (the Beta(a, b) prior)", key,
@@ -275,6 +278,11 @@ static emi_err_t load_data(const est_opts_t *o, est_data_t *e)
       EMI_FAIL(EMI_ERR_CONFIG, "estimate: benchmark = '%s': the source must be emigration or immigration", o->benchmark);
   }
   if (o->ncovs > MAX_COVARIATES) EMI_FAIL(EMI_ERR_CONFIG, "estimate: at most %d covariates", MAX_COVARIATES);
+  for (int v = 0; v < o->ncovs; v++)
+    for (int w2 = 0; w2 < v; w2++)
+      if (!strcmp(o->covs[v], o->covs[w2]))
+        EMI_FAIL(EMI_ERR_CONFIG, "estimate: covariates: '%s' is listed twice (a repeated column is collinear with itself)",
+                 o->covs[v]);
 
   /* the two report columns, each with its class columns as dimensions */
   for (int s = 0; s < 2; s++) {
@@ -447,7 +455,9 @@ static emi_err_t load_data(const est_opts_t *o, est_data_t *e)
       if (i == j) EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: a flow from %s to itself", o->input, line, e->country[i]);
       int k = i * (C - 1) + (j < i ? j : j - 1);
       double v = emi_agg_values(a)[r];
-      if (v != floor(v) || v > 9.0e15)
+      if (v > 9.0e15)
+        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: %s = %g is too large (at most 9e15 persons)", o->input, line, o->vcol[s], v);
+      if (v != floor(v))
         EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: %s = %g is not a whole number of persons", o->input, line, o->vcol[s], v);
       if (e->rep_val[s][(size_t)k * T + t] >= 0)
         EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: a second %s report for %s in %d", o->input, line, src_names[s], e->corridor[k],
@@ -490,10 +500,11 @@ static emi_err_t load_data(const est_opts_t *o, est_data_t *e)
           double *nb = realloc(e->cb, (size_t)(e->ncov + 1) * sizeof *nb);
           if (!nb) EMI_FAIL(EMI_ERR_NOMEM, "cannot grow the coverage list");
           e->cb = nb;
-          if (!(e->covlabel[e->ncov] = strdup(label))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a label");
           char key[64];
           snprintf(key, sizeof key, "prior-%s-%s", src_names[s], uclass[ui]);
           EMI_TRY(parse_beta(key, o->prior[s][ui], &e->ca[e->ncov], &e->cb[e->ncov]));
+          /* the label last: est_data_free frees ncov labels, so one copied before a failure would leak */
+          if (!(e->covlabel[e->ncov] = strdup(label))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a label");
           cidx = e->ncov++;
         }
       }
@@ -664,6 +675,10 @@ static emi_err_t load_data_border(const border_opts_t *o, est_data_t *e)
       }
   }
   qsort(e->country, (size_t)e->C, sizeof *e->country, cmp_str);
+  for (int k = 0; k < e->C; k++)
+    if (emi_agg_code_find(src[BS_BORDER], 0, e->country[k]) < 0)
+      emi_log_warn("estimate: group %s has no border count in %s (only declared or mirror counts): its flows rest on "
+                   "those sources and the priors", e->country[k], o->path[BS_BORDER]);
   /* periods: one length, consecutive from the first to the last */
   for (int s = 0; s < 3; s++)
     for (int32_t p = 0; src[s] && p < emi_agg_nperiods(src[s]); p++) {
@@ -786,7 +801,9 @@ static emi_err_t load_data_border(const border_opts_t *o, est_data_t *e)
       int t = (m0 - pfirst) / plen;
       double v = emi_agg_values(a)[r];
       long long line = (long long)emi_agg_lines(a)[r];
-      if (v != floor(v) || v > 9.0e15)
+      if (v > 9.0e15)
+        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: %s = %g is too large (at most 9e15 persons)", o->path[s], line, o->value_col, v);
+      if (v != floor(v))
         EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: %s = %g is not a whole number of persons", o->path[s], line, o->value_col, v);
       vals[s][(size_t)k * T + t] = v;
       int64_t n = e->nrep++;
@@ -933,6 +950,7 @@ static emi_err_t ckpt_write(const char *dir, int chain, uint64_t fp, const est_d
   EMI_TRY(emi_h5_file_create(MPI_COMM_SELF, path, &f));
   EMI_TRY(emi_h5_group_ensure(f, "/state"));
   EMI_TRY(emi_h5_attr_uint(f, "/state", "fingerprint", fp));
+  EMI_TRY(emi_h5_attr_int(f, "/state", "chain", chain));
   EMI_TRY(emi_h5_attr_int(f, "/state", "iter", s->iter));
   EMI_TRY(emi_h5_attr_int(f, "/state", "ndone", c->ndone));
   state_scalars(s, sc);
@@ -990,8 +1008,33 @@ static emi_err_t h5_read_attr_int(hid_t fid, const char *obj, const char *name, 
 }
 
 /* Load chain's checkpoint if there is one: *found = 0 when the file does not exist. */
-static emi_err_t ckpt_read(const char *dir, int chain, uint64_t fp, const est_data_t *e, const sizes_t *z,
-                           emi_imem_state_t *s, chain_draws_t *c, int *found)
+/* Opens a checkpoint read-only with HDF5's own error printing off: a truncated, corrupt or foreign
+ * file is one clear error, not an HDF5 error stack. */
+static emi_err_t ckpt_open(const char *path, const char *dir, hid_t *fid)
+{
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  if (H5Fis_hdf5(path) <= 0 || (*fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
+    return EMI_ERROR(EMI_ERR_INPUT, "%s: not a readable HDF5 checkpoint (truncated or corrupt?): delete it (or %s) or run "
+                     "without --resume", path, dir);
+  return EMI_SUCCESS;
+}
+
+static int finite_d(const double *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(v[i])) return 0;
+  return 1;
+}
+
+static int finite_f(const float *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(v[i])) return 0;
+  return 1;
+}
+
+static emi_err_t ckpt_read(const char *dir, int chain, uint64_t fp, int64_t warmup, int64_t thin, const est_data_t *e,
+                           const sizes_t *z, emi_imem_state_t *s, chain_draws_t *c, int *found)
 {
   emi_err_t err = EMI_SUCCESS;
   char path[4096];
@@ -1004,14 +1047,27 @@ static emi_err_t ckpt_read(const char *dir, int chain, uint64_t fp, const est_da
   *found = 0;
   EMI_TRY(ckpt_path(dir, chain, path, sizeof path));
   if (stat(path, &sb) != 0) goto cleanup;
-  if ((fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) EMI_FAIL(EMI_ERR_IO, "%s: cannot open the checkpoint", path);
+  EMI_TRY(ckpt_open(path, dir, &fid));
   EMI_TRY(h5_read_attr_int(fid, "/state", "fingerprint", H5T_NATIVE_UINT64, &fp2, path));
   if (fp2 != fp)
     EMI_FAIL(EMI_ERR_CONFIG, "%s: this checkpoint was made for other data or sampler settings (input, priors, seed, "
              "warmup, draws, thin): delete %s or run without --resume", path, dir);
+  {
+    int64_t ch = -1;
+    EMI_TRY(h5_read_attr_int(fid, "/state", "chain", H5T_NATIVE_INT64, &ch, path));
+    if (ch != chain)
+      EMI_FAIL(EMI_ERR_INPUT, "%s: this is the checkpoint of chain %lld, not of chain %d: delete %s or run without --resume",
+               path, (long long)ch, chain, dir);
+  }
   EMI_TRY(h5_read_attr_int(fid, "/state", "iter", H5T_NATIVE_INT64, &iter, path));
   EMI_TRY(h5_read_attr_int(fid, "/state", "ndone", H5T_NATIVE_INT64, &ndone, path));
-  if (ndone < 0 || ndone > z->nd || iter < 0) EMI_FAIL(EMI_ERR_INPUT, "%s: inconsistent checkpoint counters", path);
+  {
+    int64_t total = warmup + z->nd * thin, want = iter <= warmup ? 0 : (iter - warmup) / thin;
+    if (ndone < 0 || ndone > z->nd || iter < 0 || iter > total || ndone != want)
+      EMI_FAIL(EMI_ERR_INPUT, "%s: inconsistent checkpoint counters (iteration %lld, %lld draws stored; this run has %lld "
+               "warm-up iterations, thin %lld, %lld draws): delete %s or run without --resume", path, (long long)iter,
+               (long long)ndone, (long long)warmup, (long long)thin, (long long)z->nd, dir);
+  }
   EMI_TRY(h5_read_all(fid, "/state/beta", H5T_NATIVE_DOUBLE, (size_t)d->P, s->beta, path));
   EMI_TRY(h5_read_all(fid, "/state/loglam", H5T_NATIVE_DOUBLE, (size_t)d->ncov, s->loglam, path));
   EMI_TRY(h5_read_all(fid, "/state/u", H5T_NATIVE_DOUBLE, (size_t)d->K, s->u, path));
@@ -1023,11 +1079,26 @@ static emi_err_t ckpt_read(const char *dir, int chain, uint64_t fp, const est_da
   s->n_theta_prop = (int64_t)sc[4], s->n_theta_acc = (int64_t)sc[5], s->n_eta_prop = (int64_t)sc[6];
   s->n_eta_acc = (int64_t)sc[7];
   s->iter = iter;
+  if (!finite_d(s->beta, (size_t)d->P) || !finite_d(s->loglam, (size_t)d->ncov) || !finite_d(s->u, (size_t)d->K) ||
+      !finite_d(s->e, (size_t)d->K * d->T) || !finite_d(s->eta, (size_t)d->nrep) || !finite_d(s->tau2, (size_t)d->nacc) ||
+      !finite_d(sc, NSCAL) || !(s->sig2_u > 0) || !(s->sig2_e > 0) || !(fabs(s->rho) < 1) || !(s->rho_width > 0))
+    EMI_FAIL(EMI_ERR_INPUT, "%s: /state holds a value outside the model's support (non-finite, a variance <= 0 or "
+             "|rho| >= 1): the checkpoint is damaged: delete %s or run without --resume", path, dir);
+  for (int a = 0; a < d->nacc; a++)
+    if (!(s->tau2[a] > 0)) EMI_FAIL(EMI_ERR_INPUT, "%s: /state/tau2 holds %g: the checkpoint is damaged", path, s->tau2[a]);
+  for (int q = 0; q < d->ncov; q++)
+    if (!(s->loglam[q] < 0)) EMI_FAIL(EMI_ERR_INPUT, "%s: /state/loglam holds %g (a coverage >= 1): the checkpoint is damaged",
+                                      path, s->loglam[q]);
   EMI_TRY(h5_read_all(fid, "/draws/par", H5T_NATIVE_DOUBLE, (size_t)ndone * z->np, c->par, path));
   EMI_TRY(h5_read_all(fid, "/draws/flow", H5T_NATIVE_FLOAT, (size_t)ndone * z->K * z->T, c->flow, path));
   EMI_TRY(h5_read_all(fid, "/draws/ueff", H5T_NATIVE_FLOAT, (size_t)ndone * z->K, c->ueff, path));
   EMI_TRY(h5_read_all(fid, "/draws/und", H5T_NATIVE_DOUBLE, (size_t)ndone * z->C * z->T, c->und, path));
   EMI_TRY(h5_read_all(fid, "/draws/emig", H5T_NATIVE_DOUBLE, (size_t)ndone * z->C * z->T, c->emig, path));
+  if (!finite_d(c->par, (size_t)ndone * z->np) || !finite_f(c->flow, (size_t)ndone * z->K * z->T) ||
+      !finite_f(c->ueff, (size_t)ndone * z->K) || !finite_d(c->und, (size_t)ndone * z->C * z->T) ||
+      !finite_d(c->emig, (size_t)ndone * z->C * z->T))
+    EMI_FAIL(EMI_ERR_INPUT, "%s: /draws holds a non-finite value: the checkpoint is damaged: delete %s or run without "
+             "--resume", path, dir);
   c->ndone = ndone;
   *found = 1;
 cleanup:
@@ -1048,7 +1119,7 @@ static emi_err_t ckpt_check(const char *dir, int chain, uint64_t fp)
   struct stat sb;
   EMI_TRY(ckpt_path(dir, chain, path, sizeof path));
   if (stat(path, &sb) != 0) goto cleanup;
-  if ((fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) EMI_FAIL(EMI_ERR_IO, "%s: cannot open the checkpoint", path);
+  EMI_TRY(ckpt_open(path, dir, &fid));
   EMI_TRY(h5_read_attr_int(fid, "/state", "fingerprint", H5T_NATIVE_UINT64, &fp2, path));
   if (fp2 != fp)
     EMI_FAIL(EMI_ERR_CONFIG, "%s: this checkpoint was made for other data or sampler settings (input, priors, seed, "
@@ -1086,7 +1157,7 @@ static emi_err_t chain_begin(const est_data_t *e, const sizes_t *z, const run_op
   int64_t total = ro->warmup + ro->nd * ro->thin;
   EMI_TRY(emi_imem_state_alloc(&e->d, &r->s));
   EMI_MALLOC(r->zbuf, (size_t)e->K * e->T, "flows");
-  if (ro->resume) EMI_TRY(ckpt_read(ro->ckpt_dir, r->chain, fp, e, z, &r->s, c, &found));
+  if (ro->resume) EMI_TRY(ckpt_read(ro->ckpt_dir, r->chain, fp, ro->warmup, ro->thin, e, z, &r->s, c, &found));
   if (!found) EMI_TRY(emi_imem_init(&e->d, ro->seed, r->chain, &r->s));
   else if (speak) emi_log_info("chain %d: resumed at iteration %lld of %lld", r->chain, (long long)r->s.iter, (long long)total);
   r->it0 = r->s.iter;
@@ -1486,6 +1557,17 @@ static emi_err_t mkdir_p(const char *dir)
   return EMI_SUCCESS;
 }
 
+/* 1 when the option was given (command line or config file), not just defaulted. */
+static int option_given(const emi_opts_t *opts, const char *name)
+{
+  for (int i = 0, n = emi_opts_count(opts); i < n; i++) {
+    const char *nm = NULL, *v = NULL, *u = NULL, *src = NULL;
+    emi_opts_row(opts, i, &nm, &v, &u, &src);
+    if (nm && !strcmp(nm, name)) return src && strcmp(src, "default") && strcmp(src, "unset");
+  }
+  return 0;
+}
+
 emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
 {
   emi_err_t err = EMI_SUCCESS;
@@ -1513,6 +1595,27 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
       if (emi_opts_is_set(ctx->opts, bsrc_names[s]))
         EMI_FAIL(EMI_ERR_USAGE, "estimate: --%s belongs to model = border (this run is model = double-entry)", bsrc_names[s]);
   if (!out) EMI_FAIL(EMI_ERR_USAGE, "estimate: give -o OUT.h5");
+  {
+    /* an option of the other model would be ignored: refuse it */
+    static const char *const border_only[] = {"group-col", "period-col", "value-col", "border-filter", "declared-filter",
+                                              "mirror-filter", "groups", "prior-border", "prior-declared", "prior-mirror",
+                                              "mirror-duration", "border-accuracy", "declared-accuracy",
+                                              "mirror-accuracy", "trend"};
+    static const char *const de_only[] = {"filter", "time-col", "from-col", "to-col", "emigration-col", "immigration-col",
+                                          "emigration-undercount-col", "immigration-undercount-col",
+                                          "emigration-accuracy-col", "immigration-accuracy-col", "covariates", "countries",
+                                          "benchmark", "prior-emigration-low", "prior-emigration-medium",
+                                          "prior-emigration-high", "prior-immigration-low", "prior-immigration-medium",
+                                          "prior-immigration-high", "duration"};
+    const char *const *other = is_border ? de_only : border_only;
+#define GIVEN(nm) option_given(ctx->opts, nm)
+    size_t nother = is_border ? sizeof de_only / sizeof *de_only : sizeof border_only / sizeof *border_only;
+    for (size_t i = 0; i < nother; i++)
+      if (GIVEN(other[i]))
+        EMI_FAIL(EMI_ERR_USAGE, "estimate: --%s (config [estimate] %s) belongs to model = %s; this run is model = %s",
+                 other[i], other[i], is_border ? "double-entry" : "border", model);
+#undef GIVEN
+  }
   if (!is_border) EMI_TRY(emi_opts_get_str(ctx->opts, "input", &o.input));
   border_opts_t bo = {0};
   if (is_border) {
@@ -1591,6 +1694,17 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
     EMI_FAIL(EMI_ERR_CONFIG, "output path too long");
   ro.ckpt_dir = ckdir;
   {
+    /* the output must not land in the checkpoint directory (it could replace a chain's checkpoint) */
+    char od[4096];
+    struct stat so, sk;
+    const char *sl = strrchr(out, '/');
+    snprintf(od, sizeof od, "%.*s", sl ? (int)(sl - out) : 1, sl ? out : ".");
+    if (sl == out) snprintf(od, sizeof od, "/");
+    if (stat(od, &so) == 0 && stat(ckdir, &sk) == 0 && so.st_dev == sk.st_dev && so.st_ino == sk.st_ino)
+      EMI_FAIL(EMI_ERR_CONFIG, "estimate: the output %s is inside the checkpoint directory %s: write it elsewhere", out,
+               ckdir);
+  }
+  {
     const char *outs[1] = {out}, *ins[3] = {o.input, bo.path[BS_DECLARED], bo.path[BS_MIRROR]};
     int nin = 1;
     if (is_border) {
@@ -1622,13 +1736,13 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
                  e.P);
   sizes_t z = {.np = emi_imem_nparams(&e.d), .K = e.K, .T = e.T, .C = e.C, .nd = ro.nd};
   uint64_t fp = fingerprint(&e, ro.seed, ro.warmup, ro.nd, ro.thin);
-  if (ro.ckpt_every > 0 && ctx->rank == 0) err = mkdir_p(ckdir);
-  EMI_TRY(emi_mpi_agree(ctx->comm, err, NULL));
   if (ro.resume) {
     struct stat sb;
     int ok = stat(ckdir, &sb) == 0 && S_ISDIR(sb.st_mode);
     if (!ok) emi_log_warn("estimate: --resume but no checkpoint directory %s: starting from scratch", ckdir);
   }
+  if (ro.ckpt_every > 0 && ctx->rank == 0) err = mkdir_p(ckdir);
+  EMI_TRY(emi_mpi_agree(ctx->comm, err, NULL));
 
   if (ro.resume) { /* every checkpoint must belong to this run before any chain starts (ckpt_check) */
     emi_err_t kerr = EMI_SUCCESS;

@@ -46,6 +46,11 @@ emi_err_t emi_output_check_path(const char *path)
   if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
     return EMI_ERROR(EMI_ERR_IO, "cannot create %s: it exists and is not a regular file (%s)", path,
                      S_ISDIR(st.st_mode) ? "a directory" : "a device, pipe or socket");
+  /* the temporary name the file is written under (NAME.part, emi_h5 / export) */
+  char part[4200];
+  if (snprintf(part, sizeof part, "%s.part", path) < (int)sizeof part && stat(part, &st) == 0 && !S_ISREG(st.st_mode))
+    return EMI_ERROR(EMI_ERR_IO, "cannot create %s: its temporary %s exists and is not a regular file (%s): remove it",
+                     path, part, S_ISDIR(st.st_mode) ? "a directory" : "a device, pipe or socket");
   return EMI_SUCCESS;
 }
 

@@ -15,7 +15,7 @@ case_() {
   local name=$1 rc_want=$2 pat=$3
   shift 3
   local out rc
-  out=$("$E" estimate --model "${MODEL:-border}" -o out.h5 --warmup 20 --draws 20 --checkpoint-every 0 "$@" 2>&1)
+  out=$("$E" estimate --model "${MODEL:-border}" -o out.h5 --warmup 20 --draws 20 --checkpoint-every "${CKE:-0}" "$@" 2>&1)
   rc=$?
   if [ "$rc" != "$rc_want" ] || ! grep -qF -- "$pat" <<<"$out"; then
     echo "FAIL $name: exit $rc (expected $rc_want), output:"; echo "$out" | sed 's/^/    /'
@@ -25,10 +25,11 @@ case_() {
     echo "ok   $name: $(grep 'error' <<<"$out" | head -1)"
   fi
   if [ "$rc" -ge 128 ]; then echo "FAIL $name: crashed (exit $rc)"; fails=$((fails + 1)); fi
-  if [ "$rc" != 0 ] && ls out.h5 out.h5.part >/dev/null 2>&1; then
+  if [ "$rc" != 0 ] && { [ -e out.h5 ] || [ -f out.h5.part ]; }; then
     echo "FAIL $name: an output was left behind"; fails=$((fails + 1))
   fi
-  rm -f out.h5 out.h5.part
+  rm -f out.h5
+  if [ -f out.h5.part ]; then rm -f out.h5.part; fi
 }
 case_ no-border 2 "model = border needs --border FILE" --declared declared.csv
 case_ input-given 2 "--input is the double-entry flows file" --border border.csv --input border.csv
@@ -56,5 +57,15 @@ case_ years-out-of-range 3 "no period of border.csv falls in first-year .. last-
 case_ bad-filter 3 "border-filter = 'citizen': expected COLUMN=VALUE" --border border.csv --border-filter citizen
 case_ filter-drops-all 4 "no observations after the filters" --border border.csv --border-filter citizen=XYZ
 MODEL=double-entry case_ border-option-in-double-entry 2 "--border belongs to model = border" --input border.csv --border border.csv
+case_ double-entry-option 2 "--covariates (config [estimate] covariates) belongs to model = double-entry" --border border.csv --covariates contig
+case_ prior-out-of-range 3 "each Beta parameter must lie in [1e-4, 1e6]" --border border.csv --prior-border 1e-10,1
+printf 'citizen,TIME_PERIOD,OBS_VALUE\nAZE,2020,1e16\n' >huge.csv
+case_ count-too-large 4 "huge.csv:2: OBS_VALUE = 1e+16 is too large (at most 9e15 persons)" --border huge.csv
+mkdir -p ck && printf 'not hdf5' >ck/chain0.h5
+CKE=10 case_ corrupt-checkpoint 4 "ck/chain0.h5: not a readable HDF5 checkpoint (truncated or corrupt?)" --border border.csv --resume --checkpoint-dir ck
+CKE=10 case_ output-in-checkpoint-dir 3 "is inside the checkpoint directory" --border border.csv --checkpoint-dir .
+mkdir -p out.h5.part
+case_ part-is-directory 5 "its temporary out.h5.part exists and is not a regular file (a directory)" --border border.csv
+rmdir out.h5.part
 echo "estimate_border_bad: $fails failure(s)"
 [ "$fails" = 0 ]
