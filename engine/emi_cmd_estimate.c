@@ -690,7 +690,7 @@ static emi_err_t load_data_border(const border_opts_t *o, est_data_t *e)
         char a[48], b[48];
         period_label(m0, len, a, sizeof a);
         period_label(m0, plen, b, sizeof b);
-        EMI_FAIL(EMI_ERR_INPUT, "%s: column %s: period %s is %d months long, but %s has periods of %d months: the border "
+        EMI_FAIL(EMI_ERR_INPUT, "%s: column %s: period %s is %d month(s) long, but %s has %d-month periods: the border "
                  "model needs periods of one length in every source", o->path[s], o->period_col, a, (int)len,
                  o->path[plen_src], (int)plen);
       }

@@ -626,12 +626,16 @@ void emi_opts_print_help(const emi_opt_spec_t *specs, int n, FILE *out)
     size_t used = 0;
     if (s->type == EMI_OPT_CHOICE)
       used += (size_t)snprintf(extra + used, sizeof extra - used, "one of: %s; ", s->choices);
+    if (s->type == EMI_OPT_LIST)
+      used += (size_t)snprintf(extra + used, sizeof extra - used, "repeat the option for each item; ");
     if ((s->type == EMI_OPT_INT || s->type == EMI_OPT_REAL) && s->min < s->max)
       used += (size_t)snprintf(extra + used, sizeof extra - used, "range [%g, %g]; ", s->min, s->max);
     if (s->def && *s->def) used += (size_t)snprintf(extra + used, sizeof extra - used, "default %s; ", s->def);
     else if (!s->def && s->type != EMI_OPT_FLAG && s->type != EMI_OPT_LIST)
       used += (size_t)snprintf(extra + used, sizeof extra - used, "no default; ");
-    if (s->section) used += (size_t)snprintf(extra + used, sizeof extra - used, "config [%s] %s", s->section, s->name);
+    if (s->section)
+      used += (size_t)snprintf(extra + used, sizeof extra - used, "config [%s] %s%s", s->section, s->name,
+                               s->type == EMI_OPT_LIST ? " = a, b, ..." : "");
     else used += (size_t)snprintf(extra + used, sizeof extra - used, "command line only");
     fprintf(out, "%-34s (%s)\n", "", extra);
   }

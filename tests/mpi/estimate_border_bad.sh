@@ -35,7 +35,7 @@ case_ no-border 2 "model = border needs --border FILE" --declared declared.csv
 case_ input-given 2 "--input is the double-entry flows file" --border border.csv --input border.csv
 case_ missing-file 5 "nope.csv: cannot open" --border nope.csv
 printf 'citizen,TIME_PERIOD,OBS_VALUE\nAZE,2020,5\nAZE,2021-Q1,3\n' >mixed.csv
-case_ mixed-periods 4 "period 2021-Q1 is 3 months long, but mixed.csv has periods of 12 months" --border mixed.csv
+case_ mixed-periods 4 "period 2021-Q1 is 3 month(s) long, but mixed.csv has 12-month periods" --border mixed.csv
 printf 'citizen,TIME_PERIOD,OBS_VALUE\nAZE,2020,5\nAZE,2021,-3\n' >neg.csv
 case_ negative-count 4 "neg.csv:3: column 'OBS_VALUE': found '-3', expected a value >= 0" --border neg.csv
 printf 'citizen,TIME_PERIOD,OBS_VALUE\nAZE,2020,5\nAZE,2021,3.5\n' >frac.csv
