@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "emi_agg.h"
 #include "emi_call.h"
@@ -112,6 +113,8 @@ const emi_opt_spec_t emi_estimate_specs[] = {
   {"ess-min", "estimate", EMI_OPT_REAL, "400", "", "smallest acceptable bulk and tail ESS", 0, 1e9},
   {"accept-failed-diagnostics", "estimate", EMI_OPT_FLAG, "false", "", "exit 0 even when the diagnostics fail"},
   {"store-flow-draws", "estimate", EMI_OPT_FLAG, "true", "", "store every draw of every flow (float32)"},
+  {"keep-checkpoints", "estimate", EMI_OPT_FLAG, "false", "", "keep the checkpoints after a complete run (by default "
+   "they are removed once the output is written)"},
 };
 const int emi_estimate_nspecs = (int)(sizeof emi_estimate_specs / sizeof emi_estimate_specs[0]);
 
@@ -129,6 +132,7 @@ typedef struct {
   int C, T, K;          /* countries, years, corridors = C (C - 1); border model: C = K groups, T periods */
   char **plabel;        /* T period labels ("2015", "2021-03", "2021-Q2") */
   double *rep_border;   /* border model: K*T border counts, -1 = not reported (NULL for double entry) */
+  double *emi_fac;      /* K*T duration factor of the rep_val[SRC_EMI] report to its 12-month equivalent (1: none) */
   char **country;       /* C codes (sorted) */
   int *year;            /* T */
   int32_t *cfrom, *cto; /* corridor k = (cfrom[k] -> cto[k]) */
@@ -159,7 +163,7 @@ static void est_data_free(est_data_t *e)
   for (int k = 0; k < e->K; k++) free(e->corridor ? e->corridor[k] : NULL);
   free(e->corridor), free(e->year), free(e->cfrom), free(e->cto), free(e->x);
   for (int t = 0; t < e->T; t++) free(e->plabel ? e->plabel[t] : NULL);
-  free(e->plabel), free(e->rep_border);
+  free(e->plabel), free(e->rep_border), free(e->emi_fac);
   for (int p = 0; p < e->P; p++) free(e->covname[p]);
   free(e->rep_val[0]), free(e->rep_val[1]);
   free(e->rk), free(e->rt), free(e->rc), free(e->ra), free(e->rn), free(e->rlk);
@@ -431,6 +435,8 @@ static emi_err_t load_data(const est_opts_t *o, est_data_t *e)
     EMI_MALLOC(e->rep_val[s], (size_t)K * T, "reported counts");
     for (size_t i = 0; i < (size_t)K * T; i++) e->rep_val[s][i] = -1.0;
   }
+  EMI_MALLOC(e->emi_fac, (size_t)K * T, "duration factors");
+  for (size_t i = 0; i < (size_t)K * T; i++) e->emi_fac[i] = 1.0;
   {
     int64_t cap = emi_agg_count(rep[0]) + emi_agg_count(rep[1]);
     EMI_MALLOC(e->rk, cap, "reports");
@@ -521,6 +527,7 @@ static emi_err_t load_data(const est_opts_t *o, est_data_t *e)
       }
       int64_t n = e->nrep++;
       e->rk[n] = k, e->rt[n] = t, e->rc[n] = cidx, e->ra[n] = ai, e->rn[n] = (int64_t)v, e->rlk[n] = lk;
+      if (s == SRC_EMI) e->emi_fac[(size_t)k * T + t] = exp(-lk);
     }
   }
   for (int q = 0; q < o->nduration; q++) {
@@ -895,8 +902,9 @@ static void record_draw(const est_data_t *e, const emi_imem_state_t *s, const si
       fl[(size_t)k * T + t] = (float)y;
       int from = e->cfrom[k];
       em[(size_t)from * T + t] += y;
+      /* the declared figure as 12-month migrants: a report under a shorter definition over-counts them */
       double rv = e->rep_val[SRC_EMI][(size_t)k * T + t];
-      if (rv >= 0) und[(size_t)from * T + t] += y - rv;
+      if (rv >= 0) und[(size_t)from * T + t] += y - rv * (e->emi_fac ? e->emi_fac[(size_t)k * T + t] : 1.0);
     }
   }
 }
@@ -1424,6 +1432,9 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
                                  e->rep_val[SRC_EMI], "persons", "flow reported by the sending country (-1 = not reported)"));
       EMI_TRY(emi_h5_write_array(f, "/estimate/immigration_reported", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0,
                                  e->rep_val[SRC_IMM], "persons", "flow reported by the receiving country (-1 = not reported)"));
+      EMI_TRY(emi_h5_write_array(f, "/estimate/emigration_duration_factor", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0,
+                                 e->emi_fac, "1", "factor from the emigration report's duration definition to 12-month "
+                                 "migrants (0 months 0.53, 3: 0.63, 6: 0.73, 12: 1, permanent: 2.26)"));
     }
   }
 
@@ -1497,7 +1508,7 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
     for (int t = 0; t < T; t++) {
       double v = e->rep_val[SRC_EMI][(size_t)k * T + t], m = e->rep_val[SRC_IMM][(size_t)k * T + t];
       size_t ct = (size_t)e->cfrom[k] * T + t;
-      if (v >= 0) decl[ct] += v, ncorr[ct]++;
+      if (v >= 0) decl[ct] += v * (e->emi_fac ? e->emi_fac[(size_t)k * T + t] : 1.0), ncorr[ct]++;
       if (m >= 0) mirror[ct] += m;
     }
   if (!border || bo->path[BS_DECLARED]) {
@@ -1512,7 +1523,8 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
                                "the corridors it reported (posterior summaries)"));
     EMI_TRY(emi_h5_write_array(f, "/undeclared/emigration/declared", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0, decl,
                                "persons", border ? "declared emigration (0 where not reported)"
-                                                 : "declared emigration: sum of the sending country's reports"));
+                                                 : "declared emigration: sum of the sending country's reports, "
+                                                   "as 12-month migrants (times the duration factor)"));
     if (border)
       EMI_TRY(emi_h5_write_array(f, "/undeclared/emigration/declared_reported", EMI_H5_INT32, 2, d2, sc2, 0,
                                  r0 ? d2[0] : 0, ncorr, "1", "1: a declared count exists (0: nothing to compare, undeclared 0)"));
@@ -1579,7 +1591,7 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
   const char *out = NULL, *model = NULL;
   char ckdir[4096];
   int64_t nchains64 = 0, seed64 = 0;
-  int accept_fail = 0, store_flows = 1, nchains = 0;
+  int accept_fail = 0, store_flows = 1, nchains = 0, keep_ckpt = 0;
   double rhat_max = 0, ess_min = 0, acc[2] = {0, 0}, *acc_chain = NULL;
 
   EMI_TRY(emi_opts_get_str(ctx->opts, "output", &out));
@@ -1682,6 +1694,7 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
   EMI_TRY(emi_opts_get_real(ctx->opts, "ess-min", &ess_min));
   EMI_TRY(emi_opts_get_flag(ctx->opts, "accept-failed-diagnostics", &accept_fail));
   EMI_TRY(emi_opts_get_flag(ctx->opts, "store-flow-draws", &store_flows));
+  EMI_TRY(emi_opts_get_flag(ctx->opts, "keep-checkpoints", &keep_ckpt));
   nchains = (int)nchains64;
   ro.seed = (uint64_t)seed64;
   if (ro.warmup + ro.nd * ro.thin >= (int64_t)UINT32_MAX)
@@ -1856,6 +1869,18 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
   EMI_TRY(write_output(ctx, out, &o, &bo, &e, &z, nchains, &ro, all, s_par, s_flow, s_und, s_emig, acc, status, &wst,
                        store_flows));
   emi_log_info("estimate: wrote %s (status: %s)", out, status);
+  if (ro.ckpt_every > 0 && !keep_ckpt) {
+    /* the output is complete: the checkpoints (this run's chain files) are no longer needed */
+    MPI_Barrier(ctx->comm);
+    if (ctx->rank == 0) {
+      char path[4096];
+      int left = 0;
+      for (int c = 0; c < nchains; c++)
+        if (ckpt_path(ckdir, c, path, sizeof path) == EMI_SUCCESS && remove(path) != 0 && errno != ENOENT) left = 1;
+      if (!left && rmdir(ckdir) != 0 && errno != ENOENT)
+        emi_log_info("estimate: removed the checkpoints; %s holds other files and stays", ckdir);
+    }
+  }
   if (strcmp(status, "ok") && !accept_fail)
     EMI_FAIL(EMI_ERR_NOCONV, "estimate: MCMC diagnostics failed (%s); %s was written with /posterior status '%s'; "
              "--accept-failed-diagnostics exits 0 instead", worst_msg, out, status);
