@@ -853,7 +853,8 @@ typedef struct {
   int64_t ndone;  /* draws stored */
   double *par;    /* nd x np */
   float *flow;    /* nd x K*T (persons) */
-  float *ueff;    /* nd x K */
+  double *ueff;   /* nd x K series effects u */
+  double *elast;  /* nd x K AR(1) term e of the last period (where a forecast starts) */
   double *und;    /* nd x C*T undeclared emigration */
   double *emig;   /* nd x C*T true emigration (to the fitted countries) */
 } chain_draws_t;
@@ -865,7 +866,7 @@ typedef struct {
 
 static void draws_free(chain_draws_t *c)
 {
-  free(c->par), free(c->flow), free(c->ueff), free(c->und), free(c->emig);
+  free(c->par), free(c->flow), free(c->ueff), free(c->elast), free(c->und), free(c->emig);
   memset(c, 0, sizeof *c);
 }
 
@@ -876,6 +877,7 @@ static emi_err_t draws_alloc(const sizes_t *z, chain_draws_t *c)
   EMI_CALLOC(c->par, (size_t)z->nd * z->np, "parameter draws");
   EMI_CALLOC(c->flow, (size_t)z->nd * z->K * z->T, "flow draws");
   EMI_CALLOC(c->ueff, (size_t)z->nd * z->K, "series-effect draws");
+  EMI_CALLOC(c->elast, (size_t)z->nd * z->K, "AR-state draws");
   EMI_CALLOC(c->und, (size_t)z->nd * z->C * z->T, "undeclared draws");
   EMI_CALLOC(c->emig, (size_t)z->nd * z->C * z->T, "emigration draws");
   return EMI_SUCCESS;
@@ -896,7 +898,8 @@ static void record_draw(const est_data_t *e, const emi_imem_state_t *s, const si
   memset(und, 0, (size_t)C * T * sizeof *und);
   memset(em, 0, (size_t)C * T * sizeof *em);
   for (int k = 0; k < K; k++) {
-    c->ueff[(size_t)i * K + k] = (float)s->u[k];
+    c->ueff[(size_t)i * K + k] = s->u[k];
+    c->elast[(size_t)i * K + k] = s->e[(size_t)k * T + T - 1];
     for (int t = 0; t < T; t++) {
       double y = exp(zbuf[(size_t)k * T + t]);
       fl[(size_t)k * T + t] = (float)y;
@@ -978,7 +981,8 @@ static emi_err_t ckpt_write(const char *dir, int chain, uint64_t fp, const est_d
            d4[2] = {nd, (uint64_t)z->C * z->T};
   EMI_TRY(emi_h5_write_array(f, "/draws/par", EMI_H5_DOUBLE, 2, d1, NULL, 0, nd, c->par, "1", "draws"));
   EMI_TRY(emi_h5_write_array(f, "/draws/flow", EMI_H5_FLOAT, 2, d2, NULL, 0, nd, c->flow, "1", "draws"));
-  EMI_TRY(emi_h5_write_array(f, "/draws/ueff", EMI_H5_FLOAT, 2, d3, NULL, 0, nd, c->ueff, "1", "draws"));
+  EMI_TRY(emi_h5_write_array(f, "/draws/ueff", EMI_H5_DOUBLE, 2, d3, NULL, 0, nd, c->ueff, "1", "draws"));
+  EMI_TRY(emi_h5_write_array(f, "/draws/elast", EMI_H5_DOUBLE, 2, d3, NULL, 0, nd, c->elast, "1", "draws"));
   EMI_TRY(emi_h5_write_array(f, "/draws/und", EMI_H5_DOUBLE, 2, d4, NULL, 0, nd, c->und, "1", "draws"));
   EMI_TRY(emi_h5_write_array(f, "/draws/emig", EMI_H5_DOUBLE, 2, d4, NULL, 0, nd, c->emig, "1", "draws"));
   EMI_TRY(emi_h5_file_commit(&f));
@@ -1099,11 +1103,12 @@ static emi_err_t ckpt_read(const char *dir, int chain, uint64_t fp, int64_t warm
                                       path, s->loglam[q]);
   EMI_TRY(h5_read_all(fid, "/draws/par", H5T_NATIVE_DOUBLE, (size_t)ndone * z->np, c->par, path));
   EMI_TRY(h5_read_all(fid, "/draws/flow", H5T_NATIVE_FLOAT, (size_t)ndone * z->K * z->T, c->flow, path));
-  EMI_TRY(h5_read_all(fid, "/draws/ueff", H5T_NATIVE_FLOAT, (size_t)ndone * z->K, c->ueff, path));
+  EMI_TRY(h5_read_all(fid, "/draws/ueff", H5T_NATIVE_DOUBLE, (size_t)ndone * z->K, c->ueff, path));
+  EMI_TRY(h5_read_all(fid, "/draws/elast", H5T_NATIVE_DOUBLE, (size_t)ndone * z->K, c->elast, path));
   EMI_TRY(h5_read_all(fid, "/draws/und", H5T_NATIVE_DOUBLE, (size_t)ndone * z->C * z->T, c->und, path));
   EMI_TRY(h5_read_all(fid, "/draws/emig", H5T_NATIVE_DOUBLE, (size_t)ndone * z->C * z->T, c->emig, path));
   if (!finite_d(c->par, (size_t)ndone * z->np) || !finite_f(c->flow, (size_t)ndone * z->K * z->T) ||
-      !finite_f(c->ueff, (size_t)ndone * z->K) || !finite_d(c->und, (size_t)ndone * z->C * z->T) ||
+      !finite_d(c->ueff, (size_t)ndone * z->K) || !finite_d(c->elast, (size_t)ndone * z->K) || !finite_d(c->und, (size_t)ndone * z->C * z->T) ||
       !finite_d(c->emig, (size_t)ndone * z->C * z->T))
     EMI_FAIL(EMI_ERR_INPUT, "%s: /draws holds a non-finite value: the checkpoint is damaged: delete %s or run without "
              "--resume", path, dir);
@@ -1492,12 +1497,18 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
     uint64_t d3b[3] = {(uint64_t)nchains, (uint64_t)nd, (uint64_t)K};
     const char *sc3b[3] = {sp_ch, sp_dr, sp_corr};
     if (r0) {
-      EMI_MALLOC(fbuf, (size_t)nchains * nd * K, "series effects");
-      for (int c = 0; c < nchains; c++) memcpy(fbuf + (size_t)c * nd * K, all[c].ueff, (size_t)nd * K * sizeof *fbuf);
+      EMI_MALLOC(buf, (size_t)nchains * nd * K, "series effects");
+      for (int c = 0; c < nchains; c++) memcpy(buf + (size_t)c * nd * K, all[c].ueff, (size_t)nd * K * sizeof *buf);
     }
-    EMI_TRY(emi_h5_write_array(f, "/posterior/flows/corridor_effect", EMI_H5_FLOAT, 3, d3b, sc3b, 0, r0 ? d3b[0] : 0, fbuf,
-                               "1", "posterior draws of the corridor effects u (log scale)"));
-    free(fbuf), fbuf = NULL;
+    EMI_TRY(emi_h5_write_array(f, "/posterior/flows/corridor_effect", EMI_H5_DOUBLE, 3, d3b, sc3b, 0, r0 ? d3b[0] : 0, buf,
+                               "1", border ? "posterior draws of the group effects u (log scale)"
+                                           : "posterior draws of the corridor effects u (log scale)"));
+    if (r0)
+      for (int c = 0; c < nchains; c++) memcpy(buf + (size_t)c * nd * K, all[c].elast, (size_t)nd * K * sizeof *buf);
+    EMI_TRY(emi_h5_write_array(f, "/posterior/flows/ar_last", EMI_H5_DOUBLE, 3, d3b, sc3b, 0, r0 ? d3b[0] : 0, buf, "1",
+                               "posterior draws of the AR(1) term e of the last period (log scale; a forecast starts "
+                               "from it)"));
+    free(buf), buf = NULL;
   }
 
   /* /undeclared/emigration and the country totals */
@@ -1786,18 +1797,20 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
       if (owner == 0) continue;
       if (ctx->rank == 0) {
         if ((gerr = draws_alloc(&z, &all[c])) != EMI_SUCCESS) break;
-        MPI_Recv(all[c].par, (int)(z.nd * z.np), MPI_DOUBLE, owner, 100 + 5 * c, ctx->comm, MPI_STATUS_IGNORE);
-        MPI_Recv(all[c].flow, (int)(z.nd * z.K * z.T), MPI_FLOAT, owner, 101 + 5 * c, ctx->comm, MPI_STATUS_IGNORE);
-        MPI_Recv(all[c].ueff, (int)(z.nd * z.K), MPI_FLOAT, owner, 102 + 5 * c, ctx->comm, MPI_STATUS_IGNORE);
-        MPI_Recv(all[c].und, (int)(z.nd * z.C * z.T), MPI_DOUBLE, owner, 103 + 5 * c, ctx->comm, MPI_STATUS_IGNORE);
-        MPI_Recv(all[c].emig, (int)(z.nd * z.C * z.T), MPI_DOUBLE, owner, 104 + 5 * c, ctx->comm, MPI_STATUS_IGNORE);
+        MPI_Recv(all[c].par, (int)(z.nd * z.np), MPI_DOUBLE, owner, 100 + 8 * c, ctx->comm, MPI_STATUS_IGNORE);
+        MPI_Recv(all[c].flow, (int)(z.nd * z.K * z.T), MPI_FLOAT, owner, 101 + 8 * c, ctx->comm, MPI_STATUS_IGNORE);
+        MPI_Recv(all[c].ueff, (int)(z.nd * z.K), MPI_DOUBLE, owner, 102 + 8 * c, ctx->comm, MPI_STATUS_IGNORE);
+        MPI_Recv(all[c].und, (int)(z.nd * z.C * z.T), MPI_DOUBLE, owner, 103 + 8 * c, ctx->comm, MPI_STATUS_IGNORE);
+        MPI_Recv(all[c].emig, (int)(z.nd * z.C * z.T), MPI_DOUBLE, owner, 104 + 8 * c, ctx->comm, MPI_STATUS_IGNORE);
+        MPI_Recv(all[c].elast, (int)(z.nd * z.K), MPI_DOUBLE, owner, 105 + 8 * c, ctx->comm, MPI_STATUS_IGNORE);
         all[c].ndone = z.nd;
       } else if (ctx->rank == owner) {
-        MPI_Send(all[c].par, (int)(z.nd * z.np), MPI_DOUBLE, 0, 100 + 5 * c, ctx->comm);
-        MPI_Send(all[c].flow, (int)(z.nd * z.K * z.T), MPI_FLOAT, 0, 101 + 5 * c, ctx->comm);
-        MPI_Send(all[c].ueff, (int)(z.nd * z.K), MPI_FLOAT, 0, 102 + 5 * c, ctx->comm);
-        MPI_Send(all[c].und, (int)(z.nd * z.C * z.T), MPI_DOUBLE, 0, 103 + 5 * c, ctx->comm);
-        MPI_Send(all[c].emig, (int)(z.nd * z.C * z.T), MPI_DOUBLE, 0, 104 + 5 * c, ctx->comm);
+        MPI_Send(all[c].par, (int)(z.nd * z.np), MPI_DOUBLE, 0, 100 + 8 * c, ctx->comm);
+        MPI_Send(all[c].flow, (int)(z.nd * z.K * z.T), MPI_FLOAT, 0, 101 + 8 * c, ctx->comm);
+        MPI_Send(all[c].ueff, (int)(z.nd * z.K), MPI_DOUBLE, 0, 102 + 8 * c, ctx->comm);
+        MPI_Send(all[c].und, (int)(z.nd * z.C * z.T), MPI_DOUBLE, 0, 103 + 8 * c, ctx->comm);
+        MPI_Send(all[c].emig, (int)(z.nd * z.C * z.T), MPI_DOUBLE, 0, 104 + 8 * c, ctx->comm);
+        MPI_Send(all[c].elast, (int)(z.nd * z.K), MPI_DOUBLE, 0, 105 + 8 * c, ctx->comm);
         draws_free(&all[c]);
       }
     }

@@ -136,6 +136,21 @@ def check(d, out):
             if abs(mu - LAM[key]) > 4 * sd:
                 print("FAIL: %s more than 4 sd from the truth" % name)
                 fails += 1
+        # the forecast's starting state: z of the last period = x'beta + u + e_last (flows stored as
+        # float32: relative rounding 6e-8, so log flows agree to 1e-6)
+        dr = f["/posterior/draws"][:]
+        x = f["/estimate/x"][:]
+        nb = x.shape[2]
+        bet = dr[:, :, :nb]
+        u = f["/posterior/flows/corridor_effect"][:]
+        el = f["/posterior/flows/ar_last"][:]
+        zl = np.einsum("cdp,kp->cdk", bet, x[:, -1, :]) + u + el
+        lf = np.log(f["/posterior/flows/draws"][:, :, :, -1].astype(np.float64))
+        dz = np.max(np.abs(zl - lf))
+        print("last-period state: max |x'beta + u + e_last - log flow| = %.2g" % dz)
+        if not dz < 1e-6:
+            print("FAIL: /posterior/flows/ar_last and corridor_effect do not give the last period's flows")
+            fails += 1
         for ds in ("/posterior/flows/summary", "/undeclared/emigration/summary", "/posterior/summary"):
             if not np.all(np.isfinite(f[ds][:])):
                 print("FAIL: %s holds a non-finite value" % ds)
