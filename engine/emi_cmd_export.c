@@ -25,6 +25,7 @@
 #include "emi_call.h"
 #include "emi_cli.h"
 #include "emi_commands.h"
+#include "emi_h5read.h"
 #include "emi_log.h"
 #include "emi_output.h"
 
@@ -37,97 +38,6 @@ const int emi_export_nspecs = (int)(sizeof emi_export_specs / sizeof emi_export_
 #define MAX_DIMS 32
 #define MAX_LIST 12 /* datasets named in a "no such dataset" message */
 
-/* Values of a dataset or a scale, read as one of three native kinds. */
-enum { K_INT, K_UINT, K_REAL, K_STR };
-typedef struct {
-  int kind;
-  size_t n;
-  int64_t *i;
-  uint64_t *u;
-  double *d;
-  char **s; /* K_STR: n malloc'ed strings */
-} column_t;
-
-static void column_free(column_t *c)
-{
-  if (c->s)
-    for (size_t k = 0; k < c->n; k++) free(c->s[k]);
-  free(c->i), free(c->u), free(c->d), free(c->s);
-  memset(c, 0, sizeof *c);
-}
-
-/* Read all of dataset did (what: its path, for messages) into c. */
-static emi_err_t column_read(hid_t did, const char *file, const char *what, column_t *c)
-{
-  emi_err_t err = EMI_SUCCESS;
-  hid_t ft = H5I_INVALID_HID, mt = H5I_INVALID_HID, sp = H5I_INVALID_HID;
-  char *buf = NULL;
-  memset(c, 0, sizeof *c);
-  EMI_H5_TRY(sp = H5Dget_space(did));
-  hssize_t np = H5Sget_simple_extent_npoints(sp);
-  if (np < 0) EMI_FAIL(EMI_ERR_HDF5, "export: %s: %s: cannot get the number of elements", file, what);
-  c->n = (size_t)np;
-  EMI_H5_TRY(ft = H5Dget_type(did));
-  H5T_class_t cls = H5Tget_class(ft);
-  if (cls == H5T_INTEGER || cls == H5T_ENUM) {
-    H5T_sign_t sg = cls == H5T_ENUM ? H5T_SGN_2 : H5Tget_sign(ft); /* enum values as signed integers */
-    if (sg == H5T_SGN_NONE) {
-      c->kind = K_UINT;
-      EMI_MALLOC(c->u, c->n + 1, "values");
-      if (c->n) EMI_H5_TRY(H5Dread(did, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->u));
-    } else {
-      c->kind = K_INT;
-      EMI_MALLOC(c->i, c->n + 1, "values");
-      if (c->n) EMI_H5_TRY(H5Dread(did, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->i));
-    }
-  } else if (cls == H5T_FLOAT) {
-    c->kind = K_REAL;
-    EMI_MALLOC(c->d, c->n + 1, "values");
-    if (c->n) EMI_H5_TRY(H5Dread(did, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->d));
-  } else if (cls == H5T_STRING) {
-    c->kind = K_STR;
-    EMI_CALLOC(c->s, c->n + 1, "labels");
-    htri_t var = H5Tis_variable_str(ft);
-    if (var < 0) EMI_FAIL(EMI_ERR_HDF5, "export: %s: %s: cannot inspect the string type", file, what);
-    if (var) {
-      char **v = NULL;
-      EMI_H5_TRY(mt = H5Tcopy(H5T_C_S1));
-      EMI_H5_TRY(H5Tset_size(mt, H5T_VARIABLE));
-      EMI_MALLOC(v, c->n + 1, "strings");
-      buf = (char *)v;
-      if (c->n) EMI_H5_TRY(H5Dread(did, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v));
-      for (size_t k = 0; k < c->n; k++) c->s[k] = strdup(v[k] ? v[k] : "");
-      if (c->n) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, v);
-      for (size_t k = 0; k < c->n; k++)
-        if (!c->s[k]) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a label");
-    } else {
-      size_t w = H5Tget_size(ft);
-      if (w == 0) EMI_FAIL(EMI_ERR_HDF5, "export: %s: %s: string size 0", file, what);
-      EMI_H5_TRY(mt = H5Tcopy(ft));
-      EMI_MALLOC(buf, c->n * w + 1, "strings");
-      if (c->n) EMI_H5_TRY(H5Dread(did, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf));
-      for (size_t k = 0; k < c->n; k++) {
-        const char *p = buf + k * w, *z = memchr(p, '\0', w);
-        size_t len = z ? (size_t)(z - p) : w;
-        while (len > 0 && p[len - 1] == ' ') len--; /* space-padded strings */
-        if (!(c->s[k] = malloc(len + 1))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a label");
-        memcpy(c->s[k], p, len);
-        c->s[k][len] = '\0';
-      }
-    }
-  } else {
-    EMI_FAIL(EMI_ERR_INPUT, "export: %s: %s has %s elements: expected a numeric or string array (a labelled table)", file,
-             what, cls == H5T_COMPOUND ? "compound (record)" : "non-numeric");
-  }
-cleanup:
-  if (mt >= 0) H5Tclose(mt);
-  if (ft >= 0) H5Tclose(ft);
-  if (sp >= 0) H5Sclose(sp);
-  free(buf);
-  if (err) column_free(c);
-  return err;
-}
-
 /* CSV field: quoted when it holds a comma, a quote, CR or LF. */
 static int put_field(FILE *out, const char *s)
 {
@@ -138,13 +48,13 @@ static int put_field(FILE *out, const char *s)
   return fputc('"', out) != EOF;
 }
 
-static int put_value(FILE *out, const column_t *c, size_t k)
+static int put_value(FILE *out, const emi_column_t *c, size_t k)
 {
   char num[64];
   switch (c->kind) {
-  case K_INT: snprintf(num, sizeof num, "%" PRId64, c->i[k]); break;
-  case K_UINT: snprintf(num, sizeof num, "%" PRIu64, c->u[k]); break;
-  case K_REAL: snprintf(num, sizeof num, "%.17g", c->d[k]); break;
+  case EMI_COL_INT: snprintf(num, sizeof num, "%" PRId64, c->i[k]); break;
+  case EMI_COL_UINT: snprintf(num, sizeof num, "%" PRIu64, c->u[k]); break;
+  case EMI_COL_REAL: snprintf(num, sizeof num, "%.17g", c->d[k]); break;
   default: return put_field(out, c->s[k]);
   }
   return fputs(num, out) >= 0;
@@ -184,7 +94,7 @@ emi_err_t emi_cmd_export(emi_ctx_t *ctx)
   emi_err_t err = EMI_SUCCESS;
   const char *file = ctx->pos[0], *dset = ctx->pos[1], *outp = NULL;
   hid_t fid = H5I_INVALID_HID, did = H5I_INVALID_HID, sp = H5I_INVALID_HID;
-  column_t val, lab[MAX_DIMS];
+  emi_column_t val, lab[MAX_DIMS];
   char names[MAX_DIMS][64], *part = NULL;
   FILE *out = stdout;
   int ndims = 0;
@@ -242,7 +152,7 @@ emi_err_t emi_cmd_export(emi_ctx_t *ctx)
   if (ndims > MAX_DIMS) EMI_FAIL(EMI_ERR_INPUT, "export: %s: %s has %d dimensions: at most %d", file, dset, ndims, MAX_DIMS);
   hsize_t dims[MAX_DIMS];
   EMI_H5_TRY(H5Sget_simple_extent_dims(sp, dims, NULL));
-  EMI_TRY(column_read(did, file, dset, &val));
+  EMI_TRY(emi_column_read(did, file, dset, &val));
 
   /* labels per dimension */
   int unlabelled = 0;
@@ -260,7 +170,7 @@ emi_err_t emi_cmd_export(emi_ctx_t *ctx)
         snprintf(nm, sizeof nm, "%.63s", b ? b + 1 : path);
       }
       snprintf(names[d], sizeof names[d], "%s", nm[0] ? nm : "dim");
-      emi_err_t e = column_read(sid, file, names[d], &lab[d]);
+      emi_err_t e = emi_column_read(sid, file, names[d], &lab[d]);
       H5Dclose(sid);
       EMI_TRY(e);
       if (lab[d].n != dims[d])
@@ -322,8 +232,8 @@ cleanup:
     remove(part);
   }
   free(part);
-  column_free(&val);
-  for (int d = 0; d < MAX_DIMS; d++) column_free(&lab[d]);
+  emi_column_free(&val);
+  for (int d = 0; d < MAX_DIMS; d++) emi_column_free(&lab[d]);
   if (sp >= 0) H5Sclose(sp);
   if (did >= 0) H5Dclose(did);
   if (fid >= 0) H5Fclose(fid);

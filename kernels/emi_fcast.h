@@ -51,7 +51,7 @@ emi_err_t emi_fc_trajectory(const emi_fc_draw_t *d, uint64_t seed, uint32_t scen
 
 /* ------------------------------------------------------------------ exact quantiles */
 
-#define EMI_QSEL_BINS 4096
+#define EMI_QSEL_BINS 256
 
 typedef struct {
   int64_t rank;   /* the order statistic sought (0-based) */

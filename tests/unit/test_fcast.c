@@ -41,7 +41,7 @@ static void qsel_all(const int64_t *v, int64_t n, int nranks, double *out)
     CHECK_OK(emi_qsel_init(&t[2 * q + 1], j1, n, mn, mx));
   }
   int64_t *hist = malloc(sizeof *hist * EMI_QSEL_BINS), *part = malloc(sizeof *part * EMI_QSEL_BINS);
-  for (int level = 0; level < 8; level++) {
+  for (int level = 0; level < 12; level++) {
     int pending = 0;
     for (int i = 0; i < 18; i++) pending += !t[i].done;
     if (!pending) break;
