@@ -1138,3 +1138,13 @@ emi_err_t emi_agg_find(const emi_agg_t *a, const char *const *codes, int32_t sta
   if (kc != local) free(kc);
   return EMI_SUCCESS;
 }
+
+void emi_agg_period_label(int32_t start_month, int32_t months, char *buf, size_t n)
+{
+  int y = start_month / 12, m = start_month % 12 + 1;
+  if (months == 12 && m == 1) snprintf(buf, n, "%04d", y);
+  else if (months == 1) snprintf(buf, n, "%04d-%02d", y, m);
+  else if (months == 3 && (m - 1) % 3 == 0) snprintf(buf, n, "%04d-Q%d", y, (m - 1) / 3 + 1);
+  else if (months == 6 && (m - 1) % 6 == 0) snprintf(buf, n, "%04d-S%d", y, (m - 1) / 6 + 1);
+  else snprintf(buf, n, "%04d-%02d/P%dM", y, m, (int)months);
+}

@@ -60,6 +60,7 @@
 #ifndef EMI_AGG_H
 #define EMI_AGG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "emi_err.h"
@@ -103,6 +104,11 @@ void emi_agg_destroy(emi_agg_t **agg);
 /* Parse one time period (forms above) into its start month (year*12 + month-1) and length in
  * months.  EMI_ERR_INPUT with a message naming the text, the reason and the accepted forms. */
 emi_err_t emi_agg_parse_period(const char *text, int32_t *start_month, int32_t *months);
+
+/* The label of a period of `months` months starting at start_month (year*12 + month-1), in the
+ * forms above: "2021", "2021-03", "2021-Q2", "2021-S2", else "2021-03/P5M".  Parsed back by
+ * emi_agg_parse_period to the same period. */
+void emi_agg_period_label(int32_t start_month, int32_t months, char *buf, size_t n);
 
 /* ---- accessors (agg must be a loaded object; indices are not checked beyond what is said) ---- */
 int64_t emi_agg_count(const emi_agg_t *agg);          /* observations kept */

@@ -602,16 +602,6 @@ typedef struct {
 enum { BS_BORDER = 0, BS_DECLARED = 1, BS_MIRROR = 2 };
 static const char *const bsrc_names[3] = {"border", "declared", "mirror"};
 
-/* Label of a period of `len` months starting at month m0 (year*12 + month-1). */
-static void period_label(int32_t m0, int32_t len, char *buf, size_t n)
-{
-  int y = m0 / 12, m = m0 % 12 + 1;
-  if (len == 12 && m == 1) snprintf(buf, n, "%04d", y);
-  else if (len == 1) snprintf(buf, n, "%04d-%02d", y, m);
-  else if (len == 3 && (m - 1) % 3 == 0) snprintf(buf, n, "%04d-Q%d", y, (m - 1) / 3 + 1);
-  else if (len == 6 && (m - 1) % 6 == 0) snprintf(buf, n, "%04d-S%d", y, (m - 1) / 6 + 1);
-  else snprintf(buf, n, "%04d-%02d/P%dM", y, m, (int)len);
-}
 
 static emi_err_t border_read(const border_opts_t *o, int s, emi_agg_t **agg)
 {
@@ -695,8 +685,8 @@ static emi_err_t load_data_border(const border_opts_t *o, est_data_t *e)
       if (plen == 0) plen = len, plen_src = s;
       else if (len != plen) {
         char a[48], b[48];
-        period_label(m0, len, a, sizeof a);
-        period_label(m0, plen, b, sizeof b);
+        emi_agg_period_label(m0, len, a, sizeof a);
+        emi_agg_period_label(m0, plen, b, sizeof b);
         EMI_FAIL(EMI_ERR_INPUT, "%s: column %s: period %s is %d month(s) long, but %s has %d-month periods: the border "
                  "model needs periods of one length in every source", o->path[s], o->period_col, a, (int)len,
                  o->path[plen_src], (int)plen);
@@ -713,7 +703,7 @@ static emi_err_t load_data_border(const border_opts_t *o, est_data_t *e)
     int32_t m0 = pfirst + t * plen;
     e->year[t] = m0 / 12;
     EMI_MALLOC(e->plabel[t], 48, "period label");
-    period_label(m0, plen, e->plabel[t], 48);
+    emi_agg_period_label(m0, plen, e->plabel[t], 48);
   }
   int C = e->C, T = e->T, K = C;
   e->K = K;
@@ -801,7 +791,7 @@ static emi_err_t load_data_border(const border_opts_t *o, est_data_t *e)
       if (k < 0 || m0 < pfirst || m0 > plast) continue;
       if ((m0 - pfirst) % plen != 0) {
         char lab[48];
-        period_label(m0, len, lab, sizeof lab);
+        emi_agg_period_label(m0, len, lab, sizeof lab);
         EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: period %s does not start on the grid of %d-month periods that starts at %s",
                  o->path[s], (long long)emi_agg_lines(a)[r], lab, (int)plen, e->plabel[0]);
       }

@@ -32,6 +32,8 @@ const emi_command_t emi_commands[] = {
    emi_classify_specs, &emi_classify_nspecs, "classify", 1, 1, 1, emi_cmd_classify},
   {"estimate", "", "Bayesian measurement model of migration flows (IMEM-style), parallel MCMC -> true flows, undeclared emigration",
    emi_estimate_specs, &emi_estimate_nspecs, "estimate", 0, 0, 1, emi_cmd_estimate},
+  {"forecast", "", "Monte Carlo scenario forecasts from the posterior of emflow estimate (exact quantiles, any rank count)",
+   emi_forecast_specs, &emi_forecast_nspecs, "forecast", 0, 0, 1, emi_cmd_forecast},
   {"export", "FILE DATASET", "print a labelled dataset of an emflow HDF5 file as a long CSV (one column per dimension, "
    "then value)", emi_export_specs, &emi_export_nspecs, "export", 2, 2, 0, emi_cmd_export},
 };

@@ -32,4 +32,8 @@ extern const emi_opt_spec_t emi_estimate_specs[];
 extern const int emi_estimate_nspecs;
 emi_err_t emi_cmd_estimate(emi_ctx_t *ctx);
 
+extern const emi_opt_spec_t emi_forecast_specs[];
+extern const int emi_forecast_nspecs;
+emi_err_t emi_cmd_forecast(emi_ctx_t *ctx);
+
 #endif /* EMI_COMMANDS_H */

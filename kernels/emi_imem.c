@@ -525,7 +525,8 @@ static emi_err_t step_theta(const emi_imem_data_t *d, uint64_t seed, int chain, 
         int c = i - P;
         double al = d->cov_alpha[c], be = d->cov_beta[c];
         /* f(a) = -qii a^2 / 2 + lin a + log-Beta(a): slice sampling, stepping out, a < 0 */
-#define FCOND(a) ((a) < 0.0 ? -0.5 * qii * (a) * (a) + lin * (a) + logbeta_of_log((a), al, be) : -INFINITY)
+        /* the Beta normalising constant cancels in a slice sampler: the kernel alone (no lgamma) */
+#define FCOND(a) ((a) < 0.0 ? -0.5 * qii * (a) * (a) + lin * (a) + al * (a) + (be - 1.0) * log(-expm1(a)) : -INFINITY)
         double wdt = 2.0 / sqrt(qii + 1.0 / w->cv[c]);
         double y = FCOND(old) - emi_std_exponential(&st);
         double L = old - wdt * emi_uniform(&st), R = L + wdt;

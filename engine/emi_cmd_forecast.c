@@ -1,0 +1,665 @@
+/* emi_cmd_forecast.c: `emflow forecast`, Monte Carlo scenario forecasts from the posterior of
+ * `emflow estimate` (kernels/emi_fcast.h).
+ *
+ *   mpiexec -n N emflow forecast --posterior EST.h5 -o FC.h5 [--horizon 10 --trajectories 4000]
+ *           [--scenarios baseline --scenarios mobility-shock ...]
+ *
+ * Trajectory k of scenario s continues posterior draw (k mod draws) (chain-major) from the last
+ * fitted period with the random stream keyed by (seed, s, k), s the scenario's fixed number
+ * (baseline 0, mobility-shock 1, destination-shock 2, coverage-change 3): a trajectory does not
+ * depend on the rank, the thread or which other scenarios run.  Ranks take contiguous blocks of
+ * trajectories; every summary is reduced over integers (sums, minima, maxima, histograms), so the
+ * output is the same for any number of ranks and threads.  Quantiles are exact (type 7) by
+ * histogram selection over repeated passes (emi_qsel_*).
+ *
+ * Series of the output: the border model's groups, or the double-entry model's countries (their
+ * emigration to the fitted countries, summed over corridors), plus _TOTAL.  Undeclared emigration
+ * (border model with declarations): the declared part of a count is Binomial(count, pi), pi the
+ * posterior draw of the declaration coverage (or the coverage-change scenario's value).
+ */
+#include <errno.h>
+#include <hdf5.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emi_agg.h"
+#include "emi_call.h"
+#include "emi_cli.h"
+#include "emi_commands.h"
+#include "emi_fcast.h"
+#include "emi_h5.h"
+#include "emi_h5read.h"
+#include "emi_log.h"
+#include "emi_opts.h"
+#include "emi_output.h"
+#include "emi_provenance.h"
+
+const emi_opt_spec_t emi_forecast_specs[] = {
+  EMI_OPTS_COMMON,
+  {"posterior", "forecast", EMI_OPT_PATH, NULL, "", "the output of emflow estimate (its /estimate and /posterior groups)"},
+  {"output", "forecast", EMI_OPT_PATH, NULL, "", "output HDF5 file", 0, 0, NULL, 'o'},
+  {"horizon", "forecast", EMI_OPT_INT, "10", "periods", "periods forecast after the last fitted one", 1, 1000},
+  {"trajectories", "forecast", EMI_OPT_INT, "4000", "", "trajectories per scenario", 1, 1e9},
+  {"seed", "forecast", EMI_OPT_INT, "20261204", "", "random seed (a trajectory depends only on seed, scenario, index)", 0,
+   9.2e18},
+  {"scenarios", "forecast", EMI_OPT_LIST, "baseline", "",
+   "scenarios: baseline, mobility-shock, destination-shock, coverage-change"},
+  {"shock-factor", "forecast", EMI_OPT_REAL, "0.3", "", "mobility-shock: multiplier on every flow (0.3: a 2020-like "
+   "border closure)", 0, 100},
+  {"shock-from", "forecast", EMI_OPT_STRING, NULL, "", "mobility-shock: first period (label; default the first forecast)"},
+  {"shock-to", "forecast", EMI_OPT_STRING, NULL, "", "mobility-shock: last period (label; default shock-from)"},
+  {"destination", "forecast", EMI_OPT_STRING, NULL, "", "destination-shock: destination country (double entry) or "
+   "group (border model)"},
+  {"destination-factor", "forecast", EMI_OPT_REAL, "1.5", "", "destination-shock: multiplier on its flows", 0, 100},
+  {"destination-from", "forecast", EMI_OPT_STRING, NULL, "", "destination-shock: first period (default the first forecast)"},
+  {"destination-to", "forecast", EMI_OPT_STRING, NULL, "", "destination-shock: last period (default the last forecast)"},
+  {"coverage", "forecast", EMI_OPT_REAL, "0.8", "", "coverage-change: share of emigrants who declare", 0, 1},
+  {"coverage-from", "forecast", EMI_OPT_STRING, NULL, "", "coverage-change: first period (default the first forecast)"},
+  {"thresholds", "forecast", EMI_OPT_LIST, "", "persons", "report P(count > threshold) for each threshold"},
+  {"store-trajectories", "forecast", EMI_OPT_FLAG, "false", "", "store every trajectory's counts (int64; each rank writes "
+   "its own block of trajectories)"},
+};
+const int emi_forecast_nspecs = (int)(sizeof emi_forecast_specs / sizeof emi_forecast_specs[0]);
+
+enum { SC_BASELINE, SC_MOBILITY, SC_DESTINATION, SC_COVERAGE, NSC };
+static const char *const sc_names[NSC] = {"baseline", "mobility-shock", "destination-shock", "coverage-change"};
+#define NQ 9
+static const double qlev[NQ] = {0.025, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.975};
+static const char *const fstat_names[NQ + 1] = {"mean", "q025", "q05", "q10", "q25", "q50", "q75", "q90", "q95", "q975"};
+#define MAX_THR 32
+
+/* The posterior as the forecast needs it. */
+typedef struct {
+  int border;
+  int K, T, P, nch, nd, np;
+  double *x;          /* K*T*P */
+  double *draws;      /* nch*nd*np */
+  double *u, *elast;  /* nch*nd*K */
+  int ibeta, irho, ise, icov; /* parameter indices (icov: lambda[declared], -1 none) */
+  int trend_col;      /* covariate extrapolated linearly (-1 none) */
+  int nout;           /* output series without _TOTAL */
+  char **outlab;      /* nout + 1 */
+  int *kout;          /* K: output series of each model series */
+  int *kdest;         /* K: destination index (double entry) or the group itself (border) */
+  char **destlab;     /* destination labels: countries (double entry) or groups */
+  int ndest;
+  int32_t m_last, plen; /* last fitted period */
+} fc_post_t;
+
+static void post_free(fc_post_t *p)
+{
+  free(p->x), free(p->draws), free(p->u), free(p->elast), free(p->kout), free(p->kdest);
+  for (int i = 0; p->outlab && i <= p->nout; i++) free(p->outlab[i]);
+  free(p->outlab);
+  for (int i = 0; p->destlab && i < p->ndest; i++) free(p->destlab[i]);
+  free(p->destlab);
+  memset(p, 0, sizeof *p);
+}
+
+static emi_err_t read_col(hid_t fid, const char *file, const char *path, int kind, emi_column_t *c, int ndim_want,
+                          const hsize_t *dims_want)
+{
+  emi_err_t err = EMI_SUCCESS;
+  hid_t did = H5I_INVALID_HID, sp = H5I_INVALID_HID;
+  memset(c, 0, sizeof *c);
+  if (H5Lexists(fid, path, H5P_DEFAULT) <= 0)
+    EMI_FAIL(EMI_ERR_INPUT, "%s: no %s: expected the output of emflow estimate (re-run emflow estimate with this "
+             "version if it is an older file)", file, path);
+  if ((did = H5Dopen2(fid, path, H5P_DEFAULT)) < 0) EMI_FAIL(EMI_ERR_HDF5, "%s: cannot open %s", file, path);
+  if (ndim_want > 0) {
+    hsize_t d[8];
+    if ((sp = H5Dget_space(did)) < 0) EMI_FAIL(EMI_ERR_HDF5, "%s: %s: no shape", file, path);
+    int nd = H5Sget_simple_extent_ndims(sp);
+    if (nd != ndim_want || nd > 8) EMI_FAIL(EMI_ERR_INPUT, "%s: %s has %d dimensions, expected %d", file, path, nd, ndim_want);
+    H5Sget_simple_extent_dims(sp, d, NULL);
+    for (int i = 0; i < nd; i++)
+      if (dims_want[i] && d[i] != dims_want[i])
+        EMI_FAIL(EMI_ERR_INPUT, "%s: %s: dimension %d is %llu, expected %llu", file, path, i, (unsigned long long)d[i],
+                 (unsigned long long)dims_want[i]);
+  }
+  EMI_TRY(emi_column_read(did, file, path, c));
+  if (c->kind != kind && !(kind == EMI_COL_REAL && (c->kind == EMI_COL_INT)))
+    EMI_FAIL(EMI_ERR_INPUT, "%s: %s holds the wrong kind of values", file, path);
+cleanup:
+  if (sp >= 0) H5Sclose(sp);
+  if (did >= 0) H5Dclose(did);
+  if (err) emi_column_free(c);
+  return err;
+}
+
+static emi_err_t dims_of(hid_t fid, const char *file, const char *path, int nd_want, hsize_t *d)
+{
+  emi_err_t err = EMI_SUCCESS;
+  hid_t did = H5I_INVALID_HID, sp = H5I_INVALID_HID;
+  if (H5Lexists(fid, path, H5P_DEFAULT) <= 0)
+    EMI_FAIL(EMI_ERR_INPUT, "%s: no %s: expected the output of emflow estimate (re-run emflow estimate with this "
+             "version if it is an older file)", file, path);
+  if ((did = H5Dopen2(fid, path, H5P_DEFAULT)) < 0 || (sp = H5Dget_space(did)) < 0)
+    EMI_FAIL(EMI_ERR_HDF5, "%s: cannot open %s", file, path);
+  if (H5Sget_simple_extent_ndims(sp) != nd_want)
+    EMI_FAIL(EMI_ERR_INPUT, "%s: %s does not have %d dimensions", file, path, nd_want);
+  H5Sget_simple_extent_dims(sp, d, NULL);
+cleanup:
+  if (sp >= 0) H5Sclose(sp);
+  if (did >= 0) H5Dclose(did);
+  return err;
+}
+
+static int find_label(char *const *lab, int n, const char *s)
+{
+  for (int i = 0; i < n; i++)
+    if (!strcmp(lab[i], s)) return i;
+  return -1;
+}
+
+static emi_err_t load_posterior(const char *file, fc_post_t *p)
+{
+  emi_err_t err = EMI_SUCCESS;
+  hid_t fid = H5I_INVALID_HID;
+  emi_column_t c = {0}, par = {0}, cov = {0}, ser = {0}, cty = {0}, per = {0};
+  char model[64] = "";
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  if (H5Fis_hdf5(file) <= 0 || (fid = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
+    EMI_FAIL(EMI_ERR_INPUT, "%s: not a readable HDF5 file: expected the output of emflow estimate", file);
+  {
+    hid_t a = H5Aexists_by_name(fid, "/estimate", "model", H5P_DEFAULT) > 0
+                  ? H5Aopen_by_name(fid, "/estimate", "model", H5P_DEFAULT, H5P_DEFAULT)
+                  : H5I_INVALID_HID;
+    if (a < 0) EMI_FAIL(EMI_ERR_INPUT, "%s: no /estimate group with a model attribute: expected the output of emflow estimate",
+                        file);
+    hid_t t = H5Aget_type(a), mt = H5Tcopy(H5T_C_S1);
+    char *v = NULL;
+    herr_t r;
+    H5Tset_cset(mt, H5Tget_cset(t));
+    if (H5Tis_variable_str(t) > 0) {
+      H5Tset_size(mt, H5T_VARIABLE);
+      r = H5Aread(a, mt, &v);
+      if (r >= 0 && v) snprintf(model, sizeof model, "%s", v);
+      if (v) H5free_memory(v);
+    } else {
+      H5Tset_size(mt, sizeof model - 1);
+      r = H5Aread(a, mt, model);
+    }
+    H5Tclose(mt), H5Tclose(t), H5Aclose(a);
+    if (r < 0) EMI_FAIL(EMI_ERR_HDF5, "%s: cannot read /estimate model", file);
+  }
+  p->border = !strcmp(model, "border");
+  if (!p->border && strcmp(model, "double-entry"))
+    EMI_FAIL(EMI_ERR_INPUT, "%s: /estimate model '%s': expected border or double-entry", file, model);
+  hsize_t dx[3], dd[3];
+  EMI_TRY(dims_of(fid, file, "/estimate/x", 3, dx));
+  EMI_TRY(dims_of(fid, file, "/posterior/draws", 3, dd));
+  p->K = (int)dx[0], p->T = (int)dx[1], p->P = (int)dx[2], p->nch = (int)dd[0], p->nd = (int)dd[1], p->np = (int)dd[2];
+  EMI_TRY(read_col(fid, file, "/estimate/x", EMI_COL_REAL, &c, 3, dx));
+  p->x = c.d, c.d = NULL;
+  emi_column_free(&c);
+  EMI_TRY(read_col(fid, file, "/posterior/draws", EMI_COL_REAL, &c, 3, dd));
+  p->draws = c.d, c.d = NULL;
+  emi_column_free(&c);
+  hsize_t du[3] = {dd[0], dd[1], dx[0]};
+  EMI_TRY(read_col(fid, file, "/posterior/flows/corridor_effect", EMI_COL_REAL, &c, 3, du));
+  p->u = c.d, c.d = NULL;
+  emi_column_free(&c);
+  EMI_TRY(read_col(fid, file, "/posterior/flows/ar_last", EMI_COL_REAL, &c, 3, du));
+  p->elast = c.d, c.d = NULL;
+  emi_column_free(&c);
+  EMI_TRY(read_col(fid, file, "/estimate/parameter", EMI_COL_STR, &par, 1, (hsize_t[]){dd[2]}));
+  EMI_TRY(read_col(fid, file, "/estimate/covariate", EMI_COL_STR, &cov, 1, (hsize_t[]){dx[2]}));
+  p->ibeta = p->irho = p->ise = p->icov = -1;
+  p->trend_col = -1;
+  for (int i = 0; i < (int)par.n; i++) {
+    if (!strncmp(par.s[i], "beta[", 5) && p->ibeta < 0) p->ibeta = i;
+    if (!strcmp(par.s[i], "rho")) p->irho = i;
+    if (!strcmp(par.s[i], "sigma_e")) p->ise = i;
+    if (!strcmp(par.s[i], "lambda[declared]")) p->icov = i;
+  }
+  if (p->ibeta < 0 || p->irho < 0 || p->ise < 0)
+    EMI_FAIL(EMI_ERR_INPUT, "%s: /estimate/parameter lacks beta, rho or sigma_e", file);
+  for (int i = 0; i < (int)cov.n; i++)
+    if (!strcmp(cov.s[i], "trend")) p->trend_col = i;
+  EMI_TRY(read_col(fid, file, p->border ? "/estimate/period" : "/estimate/year", EMI_COL_STR, &per, 1,
+                   (hsize_t[]){dx[1]}));
+  EMI_TRY(emi_agg_parse_period(per.s[per.n - 1], &p->m_last, &p->plen));
+  if (p->border) {
+    EMI_TRY(read_col(fid, file, "/estimate/group", EMI_COL_STR, &ser, 1, (hsize_t[]){dx[0]}));
+    p->nout = p->K, p->ndest = p->K;
+    EMI_CALLOC(p->outlab, (size_t)p->nout + 1, "labels");
+    EMI_CALLOC(p->destlab, (size_t)p->ndest, "labels");
+    EMI_MALLOC(p->kout, (size_t)p->K, "series map");
+    EMI_MALLOC(p->kdest, (size_t)p->K, "series map");
+    for (int k = 0; k < p->K; k++) {
+      p->kout[k] = p->kdest[k] = k;
+      if (!(p->outlab[k] = strdup(ser.s[k])) || !(p->destlab[k] = strdup(ser.s[k]))) EMI_FAIL(EMI_ERR_NOMEM, "labels");
+    }
+  } else {
+    EMI_TRY(read_col(fid, file, "/estimate/corridor", EMI_COL_STR, &ser, 1, (hsize_t[]){dx[0]}));
+    hsize_t dc[1];
+    EMI_TRY(dims_of(fid, file, "/estimate/country", 1, dc));
+    EMI_TRY(read_col(fid, file, "/estimate/country", EMI_COL_STR, &cty, 1, dc));
+    p->nout = (int)cty.n, p->ndest = (int)cty.n;
+    EMI_CALLOC(p->outlab, (size_t)p->nout + 1, "labels");
+    EMI_CALLOC(p->destlab, (size_t)p->ndest, "labels");
+    EMI_MALLOC(p->kout, (size_t)p->K, "series map");
+    EMI_MALLOC(p->kdest, (size_t)p->K, "series map");
+    for (int i = 0; i < p->nout; i++)
+      if (!(p->outlab[i] = strdup(cty.s[i])) || !(p->destlab[i] = strdup(cty.s[i]))) EMI_FAIL(EMI_ERR_NOMEM, "labels");
+    for (int k = 0; k < p->K; k++) {
+      const char *a = strstr(ser.s[k], "->");
+      if (!a) EMI_FAIL(EMI_ERR_INPUT, "%s: corridor label '%s' is not FROM->TO", file, ser.s[k]);
+      char from[128];
+      snprintf(from, sizeof from, "%.*s", (int)(a - ser.s[k]), ser.s[k]);
+      p->kout[k] = find_label(p->outlab, p->nout, from);
+      p->kdest[k] = find_label(p->destlab, p->ndest, a + 2);
+      if (p->kout[k] < 0 || p->kdest[k] < 0)
+        EMI_FAIL(EMI_ERR_INPUT, "%s: corridor %s names a country outside /estimate/country", file, ser.s[k]);
+    }
+  }
+  if (!(p->outlab[p->nout] = strdup("_TOTAL"))) EMI_FAIL(EMI_ERR_NOMEM, "labels");
+cleanup:
+  emi_column_free(&c), emi_column_free(&par), emi_column_free(&cov), emi_column_free(&ser), emi_column_free(&cty);
+  emi_column_free(&per);
+  if (fid >= 0) H5Fclose(fid);
+  return err;
+}
+
+/* The forecast period index of a label (0..H-1), or an error listing the forecast periods. */
+static emi_err_t period_index(const char *opt, const char *label, char *const *plab, int H, int *h)
+{
+  for (int i = 0; i < H; i++)
+    if (!strcmp(plab[i], label)) {
+      *h = i;
+      return EMI_SUCCESS;
+    }
+  return EMI_ERROR(EMI_ERR_CONFIG, "forecast: %s = '%s' is not a forecast period: the forecast covers %s .. %s", opt, label,
+                   plab[0], plab[H - 1]);
+}
+
+/* One scenario's multipliers (K*H) and coverages (K*H or NULL per draw: filled per trajectory). */
+typedef struct {
+  int id;
+  double *mult;
+  int cov_from; /* coverage-change: first period, -1 none */
+  double cov;
+} scen_t;
+
+/* Simulate trajectories [k0, k1) of a scenario and hand each one's output-series counts to `visit`. */
+typedef struct {
+  const fc_post_t *p;
+  const scen_t *sc;
+  int H, nout1, undecl;
+  double *xf;    /* K*H*P forecast covariates */
+  uint64_t seed;
+} fc_run_t;
+
+static emi_err_t traj_counts(const fc_run_t *r, int64_t k, int64_t *flow, int64_t *und, int64_t *outf, int64_t *outu,
+                             double *cover)
+{
+  const fc_post_t *p = r->p;
+  int K = p->K, H = r->H;
+  int64_t j = k % ((int64_t)p->nch * p->nd);
+  const double *dr = p->draws + (size_t)j * p->np;
+  emi_fc_draw_t d = {.K = K, .H = H, .P = p->P, .x = r->xf, .beta = dr + p->ibeta, .u = p->u + (size_t)j * K,
+                     .e_last = p->elast + (size_t)j * K, .rho = dr[p->irho], .sig_e = dr[p->ise], .mult = r->sc->mult,
+                     .cover = NULL};
+  if (r->undecl) {
+    for (int kk = 0; kk < K; kk++)
+      for (int h = 0; h < H; h++)
+        cover[(size_t)kk * H + h] = (r->sc->cov_from >= 0 && h >= r->sc->cov_from) ? r->sc->cov : dr[p->icov];
+    d.cover = cover;
+  }
+  EMI_CALL(emi_fc_trajectory(&d, r->seed, (uint32_t)r->sc->id, (uint64_t)k, flow, r->undecl ? und : NULL));
+  memset(outf, 0, (size_t)r->nout1 * H * sizeof *outf);
+  if (r->undecl) memset(outu, 0, (size_t)r->nout1 * H * sizeof *outu);
+  int tot = r->nout1 - 1;
+  for (int kk = 0; kk < K; kk++)
+    for (int h = 0; h < H; h++) {
+      size_t i = (size_t)kk * H + h;
+      outf[(size_t)p->kout[kk] * H + h] += flow[i];
+      outf[(size_t)tot * H + h] += flow[i];
+      if (r->undecl) {
+        outu[(size_t)p->kout[kk] * H + h] += und[i];
+        outu[(size_t)tot * H + h] += und[i];
+      }
+    }
+  return EMI_SUCCESS;
+}
+
+/* Summaries of one scenario: stats[cell * (NQ + 1) + s], exceed[thr * ncell + cell]; cells = the
+ * flow cells then (when undecl) the undeclared cells, each nout1 x H. */
+static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int nthr, int nthresholds, const double *thr,
+                              double *stats, double *exceed, int64_t *store)
+{
+  emi_err_t err = EMI_SUCCESS;
+  const fc_post_t *p = r->p;
+  int H = r->H, ntarget = 2 * NQ;
+  size_t half = (size_t)r->nout1 * H, ncell = half * (r->undecl ? 2 : 1);
+  int64_t k0 = N * ctx->rank / ctx->size, k1 = N * (ctx->rank + 1) / ctx->size;
+  int64_t *mn = NULL, *mx = NULL, *sm = NULL, *ex = NULL, *hist = NULL;
+  emi_qsel_t *tg = NULL;
+  EMI_MALLOC(mn, ncell, "minima");
+  EMI_MALLOC(mx, ncell, "maxima");
+  EMI_CALLOC(sm, ncell, "sums");
+  EMI_CALLOC(ex, ncell * (size_t)(nthresholds > 0 ? nthresholds : 1), "exceedances");
+  for (size_t i = 0; i < ncell; i++) mn[i] = INT64_MAX, mx[i] = INT64_MIN;
+  /* pass 0: minima, maxima, sums, exceedances (integers: exact in any order) */
+  {
+    int fail = 0;
+    char msg[512] = "";
+#pragma omp parallel num_threads(nthr)
+    {
+      int64_t *flow = malloc(sizeof *flow * (size_t)p->K * H), *und = malloc(sizeof *und * (size_t)p->K * H);
+      int64_t *out = malloc(sizeof *out * ncell), *lmn = malloc(sizeof *lmn * ncell), *lmx = malloc(sizeof *lmx * ncell);
+      int64_t *lsm = calloc(ncell, sizeof *lsm), *lex = calloc(ncell * (size_t)(nthresholds > 0 ? nthresholds : 1), sizeof *lex);
+      double *cover = malloc(sizeof *cover * (size_t)p->K * H);
+      int ok = flow && und && out && lmn && lmx && lsm && lex && cover;
+      if (ok)
+        for (size_t i = 0; i < ncell; i++) lmn[i] = INT64_MAX, lmx[i] = INT64_MIN;
+#pragma omp for schedule(static)
+      for (int64_t k = k0; k < k1; k++) {
+        if (!ok || fail) continue;
+        if (traj_counts(r, k, flow, und, out, out + half, cover) != EMI_SUCCESS) {
+#pragma omp critical(fc_fail)
+          if (!fail) fail = 1, snprintf(msg, sizeof msg, "trajectory %lld: %s", (long long)k, emi_err_message());
+          emi_err_clear();
+          continue;
+        }
+        if (store) memcpy(store + (size_t)(k - k0) * ncell, out, ncell * sizeof *out);
+        for (size_t i = 0; i < ncell; i++) {
+          int64_t v = out[i];
+          lmn[i] = v < lmn[i] ? v : lmn[i], lmx[i] = v > lmx[i] ? v : lmx[i], lsm[i] += v;
+          for (int t = 0; t < nthresholds; t++) lex[(size_t)t * ncell + i] += (double)v > thr[t];
+        }
+      }
+      if (!ok) {
+#pragma omp critical(fc_fail)
+        fail = 1, snprintf(msg, sizeof msg, "cannot allocate a trajectory's buffers");
+      }
+#pragma omp critical(fc_merge)
+      if (ok)
+        for (size_t i = 0; i < ncell; i++) {
+          mn[i] = lmn[i] < mn[i] ? lmn[i] : mn[i], mx[i] = lmx[i] > mx[i] ? lmx[i] : mx[i], sm[i] += lsm[i];
+          for (int t = 0; t < nthresholds; t++) ex[(size_t)t * ncell + i] += lex[(size_t)t * ncell + i];
+        }
+      free(flow), free(und), free(out), free(lmn), free(lmx), free(lsm), free(lex), free(cover);
+    }
+    emi_err_t e = fail ? EMI_ERROR(EMI_ERR_DOMAIN, "forecast: %s", msg) : EMI_SUCCESS;
+    EMI_TRY(emi_mpi_agree(ctx->comm, e, NULL));
+  }
+  MPI_Allreduce(MPI_IN_PLACE, mn, (int)ncell, MPI_INT64_T, MPI_MIN, ctx->comm);
+  MPI_Allreduce(MPI_IN_PLACE, mx, (int)ncell, MPI_INT64_T, MPI_MAX, ctx->comm);
+  MPI_Allreduce(MPI_IN_PLACE, sm, (int)ncell, MPI_INT64_T, MPI_SUM, ctx->comm);
+  if (nthresholds > 0)
+    MPI_Allreduce(MPI_IN_PLACE, ex, (int)(ncell * (size_t)nthresholds), MPI_INT64_T, MPI_SUM, ctx->comm);
+  /* targets: order statistics j, j + 1 of every quantile of every cell */
+  EMI_MALLOC(tg, ncell * (size_t)ntarget, "quantile targets");
+  for (size_t i = 0; i < ncell; i++)
+    for (int q = 0; q < NQ; q++) {
+      int64_t j, j1;
+      emi_qsel_ranks(N, qlev[q], &j, &j1);
+      EMI_TRY(emi_qsel_init(&tg[i * ntarget + 2 * q], j, N, mn[i], mx[i]));
+      EMI_TRY(emi_qsel_init(&tg[i * ntarget + 2 * q + 1], j1, N, mn[i], mx[i]));
+    }
+  EMI_MALLOC(hist, ncell * (size_t)ntarget * EMI_QSEL_BINS, "histograms");
+  for (int level = 0; level < 12; level++) {
+    int pending = 0;
+    for (size_t i = 0; i < ncell * (size_t)ntarget; i++) pending += !tg[i].done;
+    if (!pending) break;
+    memset(hist, 0, ncell * (size_t)ntarget * EMI_QSEL_BINS * sizeof *hist);
+    int fail = 0;
+#pragma omp parallel num_threads(nthr)
+    {
+      int64_t *flow = malloc(sizeof *flow * (size_t)p->K * H), *und = malloc(sizeof *und * (size_t)p->K * H);
+      int64_t *out = malloc(sizeof *out * ncell);
+      int64_t *lh = calloc(ncell * (size_t)ntarget * EMI_QSEL_BINS, sizeof *lh);
+      double *cover = malloc(sizeof *cover * (size_t)p->K * H);
+      int ok = flow && und && out && lh && cover;
+#pragma omp for schedule(static)
+      for (int64_t k = k0; k < k1; k++) {
+        if (!ok || fail) continue;
+        if (traj_counts(r, k, flow, und, out, out + half, cover) != EMI_SUCCESS) {
+          fail = 1; /* pass 0 succeeded on the same trajectories: cannot happen */
+          emi_err_clear();
+          continue;
+        }
+        for (size_t i = 0; i < ncell; i++)
+          for (int t = 0; t < ntarget; t++) {
+            int b = emi_qsel_bin(&tg[i * ntarget + t], out[i]);
+            if (b >= 0) lh[(i * ntarget + t) * EMI_QSEL_BINS + b]++;
+          }
+      }
+      if (!ok) fail = 1;
+#pragma omp critical(fc_hist)
+      if (ok)
+        for (size_t i = 0; i < ncell * (size_t)ntarget * EMI_QSEL_BINS; i++) hist[i] += lh[i];
+      free(flow), free(und), free(out), free(lh), free(cover);
+    }
+    emi_err_t e = fail ? EMI_ERROR(EMI_ERR_NOMEM, "forecast: cannot allocate the histograms of a thread") : EMI_SUCCESS;
+    EMI_TRY(emi_mpi_agree(ctx->comm, e, NULL));
+    MPI_Allreduce(MPI_IN_PLACE, hist, (int)(ncell * (size_t)ntarget * EMI_QSEL_BINS), MPI_INT64_T, MPI_SUM, ctx->comm);
+    for (size_t i = 0; i < ncell * (size_t)ntarget; i++) EMI_TRY(emi_qsel_update(&tg[i], hist + i * EMI_QSEL_BINS));
+  }
+  for (size_t i = 0; i < ncell; i++) {
+    double *o = stats + i * (NQ + 1);
+    o[0] = (double)sm[i] / (double)N;
+    for (int q = 0; q < NQ; q++) {
+      const emi_qsel_t *a = &tg[i * ntarget + 2 * q], *b = &tg[i * ntarget + 2 * q + 1];
+      if (!a->done || !b->done) EMI_FAIL(EMI_ERR_INTERNAL, "forecast: a quantile did not converge");
+      o[1 + q] = emi_qsel_type7(N, qlev[q], a->value, b->value);
+    }
+    for (int t = 0; t < nthresholds; t++) exceed[(size_t)t * ncell + i] = (double)ex[(size_t)t * ncell + i] / (double)N;
+  }
+cleanup:
+  free(mn), free(mx), free(sm), free(ex), free(hist), free(tg);
+  return err;
+}
+
+emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
+{
+  emi_err_t err = EMI_SUCCESS;
+  fc_post_t p = {0};
+  const char *post = NULL, *out = NULL;
+  int64_t H64 = 0, N = 0, seed64 = 0;
+  int nsc = 0, nthr_opt = 0;
+  const char *const *scl = NULL, *const *thl = NULL;
+  double thr[MAX_THR];
+  char **plab = NULL;
+  scen_t sc[NSC] = {0};
+  double *xf = NULL, *stats[NSC] = {0}, *exc[NSC] = {0};
+  int64_t *traj[NSC] = {0};
+  int store_traj = 0;
+  emi_h5_file_t *f = NULL;
+  emi_provenance_t *prov = NULL;
+
+  if (!emi_opts_is_set(ctx->opts, "posterior")) EMI_FAIL(EMI_ERR_USAGE, "forecast: give --posterior EST.h5 (emflow estimate's output)");
+  EMI_TRY(emi_opts_get_str(ctx->opts, "posterior", &post));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "output", &out));
+  if (!out) EMI_FAIL(EMI_ERR_USAGE, "forecast: give -o OUT.h5");
+  EMI_TRY(emi_opts_get_int(ctx->opts, "horizon", &H64));
+  EMI_TRY(emi_opts_get_int(ctx->opts, "trajectories", &N));
+  EMI_TRY(emi_opts_get_int(ctx->opts, "seed", &seed64));
+  EMI_TRY(emi_opts_get_list(ctx->opts, "scenarios", &nsc, &scl));
+  EMI_TRY(emi_opts_get_list(ctx->opts, "thresholds", &nthr_opt, &thl));
+  EMI_TRY(emi_opts_get_flag(ctx->opts, "store-trajectories", &store_traj));
+  if (nsc < 1) EMI_FAIL(EMI_ERR_CONFIG, "forecast: scenarios is empty: name at least one (baseline, mobility-shock, ...)");
+  if (nthr_opt > MAX_THR) EMI_FAIL(EMI_ERR_CONFIG, "forecast: at most %d thresholds", MAX_THR);
+  for (int t = 0; t < nthr_opt; t++)
+    if (!emi_parse_real(thl[t], &thr[t]) || !(thr[t] >= 0) || !isfinite(thr[t]))
+      EMI_FAIL(EMI_ERR_CONFIG, "forecast: thresholds: '%s': expected a number of persons >= 0", thl[t]);
+  {
+    const char *outs[1] = {out}, *ins[1] = {post};
+    EMI_TRY(emi_output_check_paths(ctx, outs, 1, ins, 1));
+  }
+  int H = (int)H64;
+  EMI_TRY(emi_mpi_agree(ctx->comm, load_posterior(post, &p), NULL));
+  /* forecast period labels */
+  EMI_CALLOC(plab, (size_t)H, "period labels");
+  for (int h = 0; h < H; h++) {
+    EMI_MALLOC(plab[h], 48, "period label");
+    emi_agg_period_label(p.m_last + (h + 1) * p.plen, p.plen, plab[h], 48);
+  }
+  /* covariates of the forecast periods: the trend continues, the others stay at their last value */
+  EMI_MALLOC(xf, (size_t)p.K * H * p.P, "forecast covariates");
+  for (int k = 0; k < p.K; k++)
+    for (int h = 0; h < H; h++)
+      for (int c = 0; c < p.P; c++) {
+        const double *xl = p.x + ((size_t)k * p.T + p.T - 1) * p.P;
+        double v = xl[c];
+        if (c == p.trend_col && p.T > 1) v += (h + 1) * (xl[c] - p.x[((size_t)k * p.T + p.T - 2) * p.P + c]);
+        xf[((size_t)k * H + h) * p.P + c] = v;
+      }
+  /* scenarios */
+  int undecl = p.border && p.icov >= 0;
+  for (int s = 0; s < nsc; s++) {
+    int id = -1;
+    for (int i = 0; i < NSC; i++)
+      if (!strcmp(scl[s], sc_names[i])) id = i;
+    if (id < 0) EMI_FAIL(EMI_ERR_CONFIG, "forecast: scenarios: '%s': expected baseline, mobility-shock, destination-shock or "
+                         "coverage-change", scl[s]);
+    for (int s2 = 0; s2 < s; s2++)
+      if (sc[s2].id == id) EMI_FAIL(EMI_ERR_CONFIG, "forecast: scenarios: '%s' is listed twice", scl[s]);
+    sc[s].id = id, sc[s].cov_from = -1;
+    EMI_MALLOC(sc[s].mult, (size_t)p.K * H, "multipliers");
+    for (size_t i = 0; i < (size_t)p.K * H; i++) sc[s].mult[i] = 1.0;
+    if (id == SC_MOBILITY || id == SC_DESTINATION) {
+      const char *fo = id == SC_MOBILITY ? "shock-from" : "destination-from", *to = id == SC_MOBILITY ? "shock-to" : "destination-to";
+      int h0 = 0, h1 = id == SC_MOBILITY ? 0 : H - 1;
+      const char *lab = NULL;
+      if (emi_opts_is_set(ctx->opts, fo)) {
+        EMI_TRY(emi_opts_get_str(ctx->opts, fo, &lab));
+        EMI_TRY(period_index(fo, lab, plab, H, &h0));
+      }
+      if (id == SC_MOBILITY) h1 = h0;
+      if (emi_opts_is_set(ctx->opts, to)) {
+        EMI_TRY(emi_opts_get_str(ctx->opts, to, &lab));
+        EMI_TRY(period_index(to, lab, plab, H, &h1));
+      }
+      if (h1 < h0) EMI_FAIL(EMI_ERR_CONFIG, "forecast: %s %s is after %s %s: the range is inverted", fo, plab[h0], to, plab[h1]);
+      double fac = 1.0;
+      int dest = -1;
+      EMI_TRY(emi_opts_get_real(ctx->opts, id == SC_MOBILITY ? "shock-factor" : "destination-factor", &fac));
+      if (id == SC_DESTINATION) {
+        const char *dc = NULL;
+        if (!emi_opts_is_set(ctx->opts, "destination"))
+          EMI_FAIL(EMI_ERR_CONFIG, "forecast: destination-shock needs destination = CODE (one of the %s of %s)",
+                   p.border ? "groups" : "countries", post);
+        EMI_TRY(emi_opts_get_str(ctx->opts, "destination", &dc));
+        if ((dest = find_label(p.destlab, p.ndest, dc)) < 0)
+          EMI_FAIL(EMI_ERR_CONFIG, "forecast: destination = '%s' is not a %s of %s (first: %s)", dc,
+                   p.border ? "group" : "country", post, p.destlab[0]);
+      }
+      for (int k = 0; k < p.K; k++)
+        if (dest < 0 || p.kdest[k] == dest)
+          for (int h = h0; h <= h1; h++) sc[s].mult[(size_t)k * H + h] = fac;
+    }
+    if (id == SC_COVERAGE) {
+      if (!undecl)
+        EMI_FAIL(EMI_ERR_CONFIG, "forecast: coverage-change needs a border-model posterior fitted with declared "
+                 "emigration (%s has no declaration coverage)", post);
+      const char *lab = NULL;
+      sc[s].cov_from = 0;
+      if (emi_opts_is_set(ctx->opts, "coverage-from")) {
+        EMI_TRY(emi_opts_get_str(ctx->opts, "coverage-from", &lab));
+        EMI_TRY(period_index("coverage-from", lab, plab, H, &sc[s].cov_from));
+      }
+      EMI_TRY(emi_opts_get_real(ctx->opts, "coverage", &sc[s].cov));
+    }
+  }
+  emi_log_info("forecast: %s posterior (%d series, %d chains x %d draws), %d periods %s..%s, %lld trajectories x %d "
+               "scenario(s)", p.border ? "border-model" : "double-entry", p.K, p.nch, p.nd, H, plab[0], plab[H - 1],
+               (long long)N, nsc);
+  int nthr = omp_get_max_threads();
+  fc_run_t run = {.p = &p, .H = H, .nout1 = p.nout + 1, .undecl = undecl, .xf = xf, .seed = (uint64_t)seed64};
+  size_t half = (size_t)(p.nout + 1) * H, ncell = half * (undecl ? 2 : 1);
+  for (int s = 0; s < nsc; s++) {
+    EMI_MALLOC(stats[s], ncell * (NQ + 1), "summaries");
+    EMI_CALLOC(exc[s], ncell * (size_t)(nthr_opt > 0 ? nthr_opt : 1), "exceedances");
+    run.sc = &sc[s];
+    double t0 = emi_log_elapsed();
+    if (store_traj) EMI_MALLOC(traj[s], (size_t)(N * (ctx->rank + 1) / ctx->size - N * ctx->rank / ctx->size) * ncell + 1,
+                               "stored trajectories");
+    EMI_TRY(run_scenario(ctx, &run, N, nthr, nthr_opt, thr, stats[s], exc[s], traj[s]));
+    double dt = emi_log_elapsed() - t0;
+    emi_log_info("forecast: %s: %lld trajectories in %.2f s (%.0f trajectories/s, exact quantiles)", sc_names[sc[s].id],
+                 (long long)N, dt, dt > 0 ? (double)N / dt : 0.0);
+  }
+  /* output */
+  EMI_TRY(emi_output_begin(ctx, out, &f, &prov));
+  EMI_TRY(emi_provenance_add_input(prov, post));
+  EMI_TRY(emi_provenance_set_rng(prov, "philox4x32-10", (uint64_t)seed64));
+  EMI_TRY(emi_h5_group_ensure(f, "/forecast"));
+  EMI_TRY(emi_h5_attr_int(f, "/forecast", "trajectories", N));
+  EMI_TRY(emi_h5_attr_int(f, "/forecast", "horizon", H));
+  EMI_TRY(emi_h5_attr_str(f, "/forecast", "model", p.border ? "border" : "double-entry"));
+  EMI_TRY(emi_h5_write_scale_str(f, "/forecast", "series", (uint64_t)p.nout + 1, (const char *const *)p.outlab, "",
+                                 p.border ? "group (citizenship), and the total" : "country of origin (emigration to the "
+                                 "fitted countries), and the total"));
+  EMI_TRY(emi_h5_write_scale_str(f, "/forecast", "period", (uint64_t)H, (const char *const *)plab, "", "forecast period"));
+  EMI_TRY(emi_h5_write_scale_str(f, "/forecast", "stat", NQ + 1, fstat_names, "", "mean and exact quantiles (type 7)"));
+  if (nthr_opt > 0) EMI_TRY(emi_h5_write_scale_double(f, "/forecast", "threshold", (uint64_t)nthr_opt, thr, "persons",
+                                                      "threshold of the exceedance probabilities"));
+  int r0 = ctx->rank == 0;
+  for (int s = 0; s < nsc; s++) {
+    char g[128], ds[192];
+    snprintf(g, sizeof g, "/forecast/%s", sc_names[sc[s].id]);
+    EMI_TRY(emi_h5_group_ensure(f, g));
+    uint64_t d3[3] = {(uint64_t)p.nout + 1, (uint64_t)H, NQ + 1};
+    const char *s3[3] = {"/forecast/series", "/forecast/period", "/forecast/stat"};
+    for (int part = 0; part < (undecl ? 2 : 1); part++) {
+      snprintf(ds, sizeof ds, "%s/%s", g, part ? "undeclared" : "flows");
+      EMI_TRY(emi_h5_write_array(f, ds, EMI_H5_DOUBLE, 3, d3, s3, 0, r0 ? d3[0] : 0, stats[s] + part * half * (NQ + 1),
+                                 "persons", part ? "undeclared emigration (the count minus its declared part): mean and "
+                                 "quantiles over the trajectories" : "emigration counts (12-month definition): mean and "
+                                 "quantiles over the trajectories"));
+      if (nthr_opt > 0) {
+        double *eb = NULL;
+        EMI_MALLOC(eb, (size_t)nthr_opt * half, "exceedances");
+        for (int t = 0; t < nthr_opt; t++) memcpy(eb + (size_t)t * half, exc[s] + (size_t)t * ncell + part * half, half * sizeof *eb);
+        uint64_t d3e[3] = {(uint64_t)nthr_opt, (uint64_t)p.nout + 1, (uint64_t)H};
+        const char *s3e[3] = {"/forecast/threshold", "/forecast/series", "/forecast/period"};
+        snprintf(ds, sizeof ds, "%s/%s_exceed", g, part ? "undeclared" : "flows");
+        err = emi_h5_write_array(f, ds, EMI_H5_DOUBLE, 3, d3e, s3e, 0, r0 ? d3e[0] : 0, eb, "1",
+                                 "probability that the count exceeds the threshold");
+        free(eb);
+        if (err) goto cleanup;
+      }
+    }
+    if (store_traj) {
+      /* rows = trajectories; rank r writes its block [N r / size, N (r + 1) / size): ranks own whole rows */
+      int64_t k0 = N * ctx->rank / ctx->size, k1 = N * (ctx->rank + 1) / ctx->size;
+      uint64_t d3t[3] = {(uint64_t)N, (uint64_t)p.nout + 1, (uint64_t)H};
+      const char *s3t[3] = {NULL, "/forecast/series", "/forecast/period"};
+      for (int part = 0; part < (undecl ? 2 : 1); part++) {
+        int64_t *tb = NULL;
+        EMI_MALLOC(tb, (size_t)(k1 - k0) * half + 1, "trajectory rows");
+        for (int64_t k = 0; k < k1 - k0; k++) memcpy(tb + (size_t)k * half, traj[s] + (size_t)k * ncell + part * half, half * sizeof *tb);
+        snprintf(ds, sizeof ds, "%s/%s_trajectories", g, part ? "undeclared" : "flows");
+        err = emi_h5_write_array(f, ds, EMI_H5_INT64, 3, d3t, s3t, (uint64_t)k0, (uint64_t)(k1 - k0), tb, "persons",
+                                 part ? "undeclared emigration of every trajectory" : "emigration counts of every trajectory");
+        free(tb);
+        if (err) goto cleanup;
+      }
+    }
+    char desc[512] = "baseline: the model's dynamics";
+    if (sc[s].id == SC_MOBILITY || sc[s].id == SC_DESTINATION) {
+      double mn = 1e300, mxv = -1e300;
+      for (size_t i = 0; i < (size_t)p.K * H; i++) mn = fmin(mn, sc[s].mult[i]), mxv = fmax(mxv, sc[s].mult[i]);
+      snprintf(desc, sizeof desc, "%s: flow multipliers between %g and %g", sc_names[sc[s].id], mn, mxv);
+    }
+    if (sc[s].id == SC_COVERAGE)
+      snprintf(desc, sizeof desc, "coverage-change: declaration coverage %g from %s", sc[s].cov, plab[sc[s].cov_from]);
+    EMI_TRY(emi_h5_attr_str(f, g, "scenario", desc));
+  }
+  EMI_TRY(emi_output_finish(ctx, &f, prov));
+  emi_log_info("forecast: wrote %s", out);
+cleanup:
+  emi_h5_file_abort(&f);
+  emi_provenance_destroy(&prov);
+  for (int h = 0; plab && h < H64; h++) free(plab[h]);
+  free(plab), free(xf);
+  for (int s = 0; s < NSC; s++) free(sc[s].mult), free(stats[s]), free(exc[s]), free(traj[s]);
+  post_free(&p);
+  return err;
+}

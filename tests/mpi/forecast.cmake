@@ -1,0 +1,49 @@
+# emflow forecast (issue 7, first part): scenario trajectories from the posterior of emflow estimate.
+#   forecast_np{1,2,3}, forecast_omp2_np2  the border-model fit of estimate_border (synthetic, known
+#                                       truth) forecast 4 quarters under baseline, destination-shock and
+#                                       coverage-change, 1001 trajectories stored
+#   forecast_repro_np1_vs_*             h5diff: the same bytes at 1, 2, 3 ranks and 2 threads  [repro]
+#   forecast_exact                      means, type-7 quantiles, exceedances and totals equal numpy's on
+#                                       the stored trajectories (forecast_check.py exact)
+#   forecast_nz_backtest                the real Stats NZ series: fit 1979-2006, forecast 2007-2016, report
+#                                       how often the actual departures fall inside the 80% / 95% intervals
+#   forecast_bad_input                  unknown scenario or destination, inverted range, horizon 0, a file
+#                                       without a posterior: one clear error each
+set(EMI_FC_OUT ${CMAKE_CURRENT_BINARY_DIR}/forecast_out)
+set(EMI_FC_ARGS forecast --posterior ${CMAKE_CURRENT_BINARY_DIR}/estimate_border_out/np1/out.h5 -o fc.h5 --horizon 4
+    --trajectories 1001 --scenarios baseline --scenarios destination-shock --scenarios coverage-change
+    --destination G003 --coverage-from 2016-Q3 --thresholds 1000 --thresholds 5000 --store-trajectories)
+foreach(run np1 np2 np3 omp2)
+  file(MAKE_DIRECTORY ${EMI_FC_OUT}/${run})
+endforeach()
+foreach(np 1 2 3)
+  emi_add_mpi_test(NAME forecast RANKS ${np} COMMAND $<TARGET_FILE:emflow> ${EMI_FC_ARGS})
+  set_tests_properties(forecast_np${np} PROPERTIES FIXTURES_SETUP forecast_np${np} FIXTURES_REQUIRED estimate_border_np1
+                       WORKING_DIRECTORY ${EMI_FC_OUT}/np${np})
+endforeach()
+emi_add_mpi_test(NAME forecast_omp2 RANKS 2 COMMAND $<TARGET_FILE:emflow> ${EMI_FC_ARGS} ENVIRONMENT OMP_NUM_THREADS=2)
+set_tests_properties(forecast_omp2_np2 PROPERTIES FIXTURES_SETUP forecast_omp2 FIXTURES_REQUIRED estimate_border_np1
+                     WORKING_DIRECTORY ${EMI_FC_OUT}/omp2)
+foreach(run np2 np3 omp2)
+  set(fx forecast_${run})
+  if(run STREQUAL "omp2")
+    set(fx forecast_omp2)
+  endif()
+  add_test(NAME forecast_repro_np1_vs_${run}
+           COMMAND ${H5DIFF_EXECUTABLE} -r --exclude-attribute / ${EMI_FC_OUT}/np1/fc.h5 ${EMI_FC_OUT}/${run}/fc.h5)
+  set_tests_properties(forecast_repro_np1_vs_${run} PROPERTIES LABELS repro TIMEOUT 60 FIXTURES_REQUIRED "forecast_np1;${fx}")
+endforeach()
+if(PYTHON3_SYSTEM)
+  add_test(NAME forecast_exact COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/forecast_check.py exact ${EMI_FC_OUT}/np1/fc.h5)
+  set_tests_properties(forecast_exact PROPERTIES LABELS mpi TIMEOUT 60 FIXTURES_REQUIRED forecast_np1)
+  file(MAKE_DIRECTORY ${EMI_FC_OUT}/nz)
+  add_test(NAME forecast_nz_backtest
+           COMMAND bash -c "'$<TARGET_FILE:emflow>' estimate --config '${PROJECT_SOURCE_DIR}/inputs/nz.ini' --last-year 2006 -o nz06.h5 && '$<TARGET_FILE:emflow>' forecast --posterior nz06.h5 -o fc.h5 --horizon 10 --trajectories 4000 && '${PYTHON3_SYSTEM}' '${CMAKE_CURRENT_LIST_DIR}/forecast_check.py' backtest fc.h5 '${PROJECT_SOURCE_DIR}/inputs/nz_plt_by_citizenship_1979_2016.csv'"
+           WORKING_DIRECTORY ${EMI_FC_OUT}/nz)
+  set_tests_properties(forecast_nz_backtest PROPERTIES LABELS mpi TIMEOUT 180 ENVIRONMENT "${EMI_MPI_TEST_ENV}")
+endif()
+add_test(NAME forecast_bad_input
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/forecast_bad_input.sh $<TARGET_FILE:emflow>
+                 ${CMAKE_CURRENT_BINARY_DIR}/estimate_border_out/np1/out.h5 ${EMI_FC_OUT}/bad)
+set_tests_properties(forecast_bad_input PROPERTIES LABELS mpi TIMEOUT 120 ENVIRONMENT "${EMI_MPI_TEST_ENV}"
+                     FIXTURES_REQUIRED estimate_border_np1)
