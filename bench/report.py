@@ -5,7 +5,8 @@
 
 RAW.jsonl holds one JSON object per line, as the programs print them: {"bench": "run", ...} (the run's
 mode, command and load averages, from run.sh), {"bench": "env"} (bench_env), {"bench": "stream_triad"},
-{"bench": "ipf3d", "impl": "emflow" | "numpy"}, {"bench": "gls", "impl": "emflow" | "numpy"} and
+{"bench": "ipf3d", "impl": "emflow" | "numpy"}, {"bench": "gls", "impl": "emflow" | "numpy"},
+{"bench": "estimate"} (bench_estimate.py: emflow estimate against Stan, already paired) and
 {"bench": "note", "text": ...}.  Everything is kept in the JSON output ("raw"), next to the paired
 rows (emflow with its peer, ratio = peer time / emflow time) and the machine description.
 Standard library only.
@@ -82,6 +83,63 @@ def fmt_mb(kb):
     return "–" if kb is None else f"{kb / 1024:.0f} MiB"
 
 
+def estimate_markdown(r, header=True):
+    """Markdown of one bench_estimate.py result (also used by bench_estimate.py --out)."""
+    L = []
+    v, eff, em, st = r["validation"], r["efficiency"], r["emflow"], r["stan"]
+    if header:
+        L.append(f"`emflow estimate` against the same model in Stan (rstan {st['rstan']}, Stan {st['stan']}, "
+                 f"bench/peers/imem.stan): {r['workload']}; {r['chains']} chains x ({r['warmup']} warm-up + "
+                 f"{r['draws']} draws), the same on both sides; {r['date']}, emflow {em.get('version')}, load average "
+                 f"{r['environment']['load_average_start']} at start, {r['environment']['load_average_end']} at end.")
+        L.append("")
+        f, p = v["flows"], v["parameters"]
+        L.append(f"Validation {'passed' if r['validated'] else 'FAILED'}: 5%, 50% and 95% quantiles of every flow and "
+                 f"parameter agree within {v['all']['tolerance_sigma']:g} combined Monte Carlo standard "
+                 f"errors (posterior::mcse_quantile; at most 1% of the flow comparisons and 1% of all comparisons beyond, none beyond "
+                 f"{r['validation']['all']['hard_limit_sigma']:g}). Flows: {f['exceedances']} of {f['comparisons']} "
+                 f"beyond, max |z| {f['max_abs_z']:.2f}, rms z {f['rms_z']:.2f}, {100 * f['frac_abs_z_over_2']:.1f}% "
+                 f"beyond 2; parameters: {p['exceedances']} of {p['comparisons']}, max |z| {p['max_abs_z']:.2f}, "
+                 f"rms z {p['rms_z']:.2f}.")
+        L.append("")
+        L.append("| | emflow | Stan (NUTS) | emflow / Stan |")
+        L.append("|---|---|---|---|")
+    L.append(f"| configuration | {em['ranks']} MPI rank x {em['omp_num_threads']} OpenMP threads "
+             f"({em['omp_num_threads']} chains at a time) | {st['cores']} chains at a time, 1 core each | |")
+    ew, ss = em.get("wall_s_all", [em["wall_s"]]), st.get("sampling_s_all", [st["sampling_s"]])
+    L.append(f"| wall time | {em['wall_s']:.2f} s [{min(ew):.2f} – {max(ew):.2f}], whole process, median of "
+             f"{len(ew)} ({em['sampling_s']:.2f} s sampling) | {st['sampling_s']:.1f} s [{min(ss):.1f} – {max(ss):.1f}], "
+             f"sampling() call, median of {len(ss)} (compilation {st['compile_s']:.0f} s, not counted) | "
+             f"{st['sampling_s'] / em['wall_s']:.1f}x |")
+    L.append(f"| CPU time | {em['cpu_s']:.2f} s, whole process | {st['sampling_cpu_s']:.1f} s, sampling() with its "
+             f"workers; {st['sampler_cpu_s']:.1f} s, NUTS alone (Stan's per-chain times) | "
+             f"{st['sampling_cpu_s'] / em['cpu_s']:.1f}x; {st['sampler_cpu_s'] / em['cpu_s']:.1f}x |")
+    for g, label in (("flows", "flows"), ("parameters", "parameters"), ("all", "all")):
+        x = eff[g]
+        w, c, n = x["wall"], x["cpu"], x["sampler_cpu"]
+        L.append(f"| bulk ESS, min ({label}) | {w['emflow']['ess_bulk_min']:.0f} ({w['emflow']['ess_bulk_min_item']}) | "
+                 f"{w['stan']['ess_bulk_min']:.0f} ({w['stan']['ess_bulk_min_item']}) | "
+                 f"{w['emflow']['ess_bulk_min'] / w['stan']['ess_bulk_min']:.2f} |")
+        for m in ("min", "median"):
+            L.append(f"| bulk ESS per wall s / CPU s / CPU s of NUTS alone, {m} ({label}) | "
+                     f"{w['emflow'][f'ess_bulk_{m}_per_s']:.0f} / {c['emflow'][f'ess_bulk_{m}_per_s']:.0f} / "
+                     f"{n['emflow'][f'ess_bulk_{m}_per_s']:.0f} | {w['stan'][f'ess_bulk_{m}_per_s']:.1f} / "
+                     f"{c['stan'][f'ess_bulk_{m}_per_s']:.1f} / {n['stan'][f'ess_bulk_{m}_per_s']:.1f} | "
+                     + ("**" if m == "min" else "") + f"{w[f'ratio_{m}_per_s']:.1f}x / {c[f'ratio_{m}_per_s']:.1f}x / "
+                     f"{n[f'ratio_{m}_per_s']:.1f}x" + ("**" if m == "min" else "") + " |")
+    L.append(f"| sampler | blocked Gibbs, {r['chains'] * (r['warmup'] + r['draws'])} sweeps | {st['divergent']} "
+             f"divergent, {st['treedepth_hits']} at max tree depth, "
+             f"{sum(st['leapfrog_sampling']) / (r['chains'] * r['draws']):.0f} leapfrog steps per draw | |")
+    L.append("")
+    L.append("emflow's times are its whole process (MPI start-up, CSV parse, sampling, diagnostics, HDF5 output). "
+             "Stan's: the rstan sampling() call (R worker processes, transfers and the stanfit object included, "
+             "compilation not), and NUTS alone (Stan's own per-chain warm-up + sampling CPU times, summed). "
+             "CPU seconds are robust to the load of a shared machine, wall seconds are not; with both sides on 2 "
+             "cores they coincide on an idle one. "
+             f"Goal (issue 6): >= {r.get('goal_ratio', 10):g}x Stan's bulk ESS per second.")
+    return L
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True)
@@ -146,6 +204,8 @@ def main():
                         "peer_validated": peer["validated"], "peer_maxrss_kb": peer.get("maxrss_kb")})
         gls.append(row)
 
+    estimate = [r for r in raw if r.get("bench") == "estimate"]
+
     mach = machine()
     result = {"schema": "emflow-bench-results-1", "date": run.get("date"), "mode": run.get("mode"),
               "command": run.get("command"), "git": run.get("git"), "build": run.get("build"),
@@ -154,7 +214,8 @@ def main():
                               "load_average_end": run.get("load_end"), "omp_env": run.get("omp_env"),
                               "python": run.get("python"),
                               "numpy": run.get("numpy")},
-              "stream_triad": stream, "ipf": ipf, "gls": gls, "notes": notes, "raw": raw}
+              "stream_triad": stream, "ipf": ipf, "gls": gls, "estimate": estimate, "notes": notes,
+              "raw": raw}
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out + ".json", "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
@@ -226,6 +287,9 @@ def main():
                           for r in gls if r.get("emflow_solve_check_v_s_median")) if any(
                     r.get("emflow_solve_check_v_s_median") for r in gls) else "") +
              ". Peak RSS is the whole benchmark process (getrusage), validation buffers included.")
+    for r in estimate:
+        L.append("")
+        L.extend(estimate_markdown(r))
     for n in notes:
         L.append("")
         L.append(f"Note: {n}")

@@ -24,6 +24,13 @@
 #                  beyond the last-level cache), against numpy (bench/peers/ipf_numpy.py)
 #   GLS            bench_gls, flow balancing (diagonal V) and balance constraints with dense V, hundreds
 #                  to thousands of constraints, against numpy (bench/peers/gls_numpy.py)
+#   estimate       bench_estimate.py: `emflow estimate` on the real EU-27 data (FIN, ITA, POL, SWE: 12
+#                  corridors x 10 years) against the same model in Stan (bench/peers/imem.stan, rstan),
+#                  4 chains each; posterior quantiles must agree within Monte Carlo error, then bulk
+#                  ESS per second (quick: 500 warm-up + 500 draws per chain, emflow timed 3 times and
+#                  Stan once; full: 1000 + 1000, 5 and 3 times).
+#                  emflow runs as 1 rank x 2 threads (2 chains at a time), rstan 2 chains at a time
+#                  (one core each); --threads does not apply.  Skipped with a note without rstan, h5py or scipy.
 # Every program exits non-zero when its validation fails; this script then stops with
 # "bench/run.sh: FAILED" and writes no results.  Peers that are unavailable (bench/install-peers.sh)
 # are skipped, and the results say so.
@@ -62,6 +69,7 @@ if [ "$MODE" = quick ]; then
   IPF_REPS=9
   GLS_CASES=("flow --N 100" "flow --N 200" "dense --n 2000 --m 1000")
   GLS_REPS=7
+  EST_ARGS=(--warmup 500 --draws 500 --emflow-reps 3 --stan-reps 1)
 else
   STREAM_ARGS=(--mib 512 --reps 20)
   IPF_SIZES=("50 50 20" "100 100 50" "200 200 50" "400 400 50" "400 400 100")
@@ -69,6 +77,7 @@ else
   GLS_CASES=("flow --N 100" "flow --N 200" "flow --N 300" "flow --N 500" "dense --n 2000 --m 1000"
              "dense --n 4000 --m 2000")
   GLS_REPS=7
+  EST_ARGS=(--warmup 1000 --draws 1000 --emflow-reps 5 --stan-reps 3)
 fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/emflow-bench.XXXXXX")
@@ -101,7 +110,7 @@ run() {
 # ---- build (Release, own build directory)
 echo "bench/run.sh: building emflow (Release, EMI_NATIVE=$NATIVE) in $BUILD"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DEMI_NATIVE=$NATIVE -DEMI_SANITIZE=OFF >"$TMP/cmake.log" 2>&1 || { cat "$TMP/cmake.log" >&2; echo "bench/run.sh: FAILED: cmake configure" >&2; exit 1; }
-cmake --build "$BUILD" -j"$(nproc)" --target bench_env bench_stream bench_ipf bench_gls >"$TMP/build.log" 2>&1 || { tail -40 "$TMP/build.log" >&2; echo "bench/run.sh: FAILED: build" >&2; exit 1; }
+cmake --build "$BUILD" -j"$(nproc)" --target bench_env bench_stream bench_ipf bench_gls emflow >"$TMP/build.log" 2>&1 || { tail -40 "$TMP/build.log" >&2; echo "bench/run.sh: FAILED: build" >&2; exit 1; }
 grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$BUILD/CMakeCache.txt" || { echo "bench/run.sh: FAILED: $BUILD is not a Release build" >&2; exit 1; }
 B=$BUILD/bench
 
@@ -160,6 +169,15 @@ for c in "${GLS_CASES[@]}"; do
   done
   rm -f "$TMP/gls.json" "$TMP/gls.bin"
 done
+
+# ---- estimate vs Stan (rstan): emflow's MCMC against NUTS on the same model and data
+if ! "$PY" -c 'import h5py, scipy.stats' 2>/dev/null; then
+  note "h5py or scipy is unavailable to $PY (bench/install-peers.sh installs python3-h5py, python3-scipy): the estimate benchmark (emflow vs Stan) was skipped"
+elif ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'suppressMessages(library(rstan))' >/dev/null 2>&1; then
+  note "rstan is unavailable (bench/install-peers.sh installs r-cran-rstan): the estimate benchmark (emflow vs Stan) was skipped"
+else
+  run "estimate vs stan" 1 "$PY" "$ROOT/bench/bench_estimate.py" --emflow "$BUILD/engine/emflow" "${EST_ARGS[@]}"
+fi
 
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 CMDLINE="bench/run.sh${ARGS[*]:+ ${ARGS[*]}}"
