@@ -620,7 +620,16 @@ static emi_err_t border_read(const border_opts_t *o, int s, emi_agg_t **agg)
   emi_agg_spec_t spec = {.dims = dims, .ndims = 1, .time_col = o->period_col, .value_col = o->value_col,
                          .filter_cols = (const char *const *)fc, .filter_vals = (const char *const *)fv, .nfilters = nf,
                          .nonnegative = 1};
-  EMI_TRY(emi_agg_read_csv(o->path[s], &spec, agg));
+  if ((err = emi_agg_read_csv(o->path[s], &spec, agg)) != EMI_SUCCESS) {
+    if (err == EMI_ERR_INPUT && strstr(emi_err_message(), "is not in the header")) {
+      char msg[1024];
+      snprintf(msg, sizeof msg, "%s", emi_err_message());
+      emi_err_clear();
+      EMI_FAIL(EMI_ERR_INPUT, "%s (the border model reads the columns group-col = %s, period-col = %s, value-col = %s: set "
+               "them to this file's names)", msg, o->group_col, o->period_col, o->value_col);
+    }
+    goto cleanup;
+  }
   if (emi_agg_count(*agg) == 0)
     EMI_FAIL(EMI_ERR_INPUT, "%s: no observations%s (the %s source)", o->path[s], nf ? " after the filters" : "", bsrc_names[s]);
 cleanup:
@@ -1570,6 +1579,25 @@ static emi_err_t mkdir_p(const char *dir)
   return EMI_SUCCESS;
 }
 
+/* Name of item i of a summary: which = 0 parameters, 1 flows (series x period), 2 undeclared
+ * (country or group x period). */
+static void item_name(const est_data_t *e, int which, size_t i, char *buf, size_t n)
+{
+  if (which == 1) {
+    snprintf(buf, n, "flow %s %s", e->corridor[i / (size_t)e->T], e->plabel[i % (size_t)e->T]);
+    return;
+  }
+  if (which == 2) {
+    snprintf(buf, n, "undeclared %s %s", e->country[i / (size_t)e->T], e->plabel[i % (size_t)e->T]);
+    return;
+  }
+  int k = (int)i;
+  if (k < e->P) snprintf(buf, n, "beta[%s]", e->covname[k]);
+  else if ((k -= e->P) < e->ncov) snprintf(buf, n, "lambda[%s]", e->covlabel[k]);
+  else if ((k -= e->ncov) < 3) snprintf(buf, n, "%s", k == 0 ? "sigma_u" : k == 1 ? "sigma_e" : "rho");
+  else snprintf(buf, n, "tau[%s]", e->acclabel[k - 3]);
+}
+
 /* 1 when the option was given (command line or config file), not just defaulted. */
 static int option_given(const emi_opts_t *opts, const char *name)
 {
@@ -1738,6 +1766,25 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
     EMI_TRY(load_data(&o, &e));
   int64_t nemi = 0, nimm = 0;
   for (size_t i = 0; i < (size_t)e.K * e.T; i++) nemi += e.rep_val[SRC_EMI][i] >= 0, nimm += e.rep_val[SRC_IMM][i] >= 0;
+  if (!is_border) {
+    /* countries that report no emigration at all: their undeclared emigration is undefined (0 in the output) */
+    char list[512] = "";
+    int nnone = 0;
+    for (int c = 0; c < e.C; c++) {
+      int any = 0;
+      for (int k = 0; k < e.K && !any; k++)
+        if (e.cfrom[k] == c)
+          for (int t = 0; t < e.T && !any; t++) any = e.rep_val[SRC_EMI][(size_t)k * e.T + t] >= 0;
+      if (!any) {
+        size_t l = strlen(list);
+        if (l + 8 < sizeof list) snprintf(list + l, sizeof list - l, "%s%s", nnone ? " " : "", e.country[c]);
+        nnone++;
+      }
+    }
+    if (nnone)
+      emi_log_warn("estimate: %d countries report no emigration (%s): their undeclared emigration is undefined and "
+                   "stored as 0 with corridors_reported = 0; their true emigration is in /estimate/emigration", nnone, list);
+  }
   if (is_border) {
     int64_t nbord = 0;
     for (size_t i = 0; i < (size_t)e.K * e.T; i++) nbord += e.rep_border[i] >= 0;
@@ -1854,8 +1901,19 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
                        w3.ess_bulk, w3.ess_tail);
         if (wst.rhat > rhat_max || wst.ess_bulk < ess_min || wst.ess_tail < ess_min) {
           status = "diagnostics failed";
-          snprintf(worst_msg, sizeof worst_msg, "max R-hat %.4g (limit %.3f), min bulk ESS %.0f, min tail ESS %.0f "
-                   "(limit %.0f)", wst.rhat, rhat_max, wst.ess_bulk, wst.ess_tail, ess_min);
+          const worst_t *ws[3] = {&w1, &w2, &w3};
+          int br = 0, bb = 0, bt = 0;
+          for (int q = 1; q < 3; q++) {
+            if (ws[q]->rhat > ws[br]->rhat) br = q;
+            if (ws[q]->ess_bulk < ws[bb]->ess_bulk) bb = q;
+            if (ws[q]->ess_tail < ws[bt]->ess_tail) bt = q;
+          }
+          char nr[160], nb[160], nt[160];
+          item_name(&e, br, ws[br]->i_rhat, nr, sizeof nr);
+          item_name(&e, bb, ws[bb]->i_bulk, nb, sizeof nb);
+          item_name(&e, bt, ws[bt]->i_tail, nt, sizeof nt);
+          snprintf(worst_msg, sizeof worst_msg, "max R-hat %.4f at %s (limit %.3f), min bulk ESS %.0f at %s, min tail ESS "
+                   "%.0f at %s (limit %.0f)", wst.rhat, nr, rhat_max, wst.ess_bulk, nb, wst.ess_tail, nt, ess_min);
           emi_log_error("MCMC DIAGNOSTICS FAILED: %s: the posterior summaries are not reliable; run longer "
                         "(--warmup, --draws) or more chains", worst_msg);
         }

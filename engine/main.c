@@ -38,6 +38,9 @@ static emi_err_t setup_options(const emi_command_t *cmd, int argc, char **argv, 
   EMI_TRY(emi_opts_parse_argv(cli, argc, argv, 2, ctx->pos, 8, &ctx->npos));
   EMI_TRY(emi_opts_get_flag(cli, "help", want_help));
   if (*want_help) goto cleanup;
+  if (ctx->npos > 0 && cmd->max_pos == 0)
+    EMI_FAIL(EMI_ERR_USAGE, "%s: unexpected argument '%s': this command takes no positional arguments (a flag is "
+             "--NAME or --no-NAME; other options take a value: --NAME VALUE)", cmd->name, ctx->pos[0]);
   if (ctx->npos < cmd->min_pos || ctx->npos > cmd->max_pos)
     EMI_FAIL(EMI_ERR_USAGE, "%s: expected %d to %d arguments (%s), got %d", cmd->name, cmd->min_pos,
              cmd->max_pos, cmd->synopsis[0] ? cmd->synopsis : "none", ctx->npos);

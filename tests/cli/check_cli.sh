@@ -33,7 +33,7 @@ expect 2 "unknown command 'frobnicate'" -- "$emflow" frobnicate
 expect 2 "unknown option '--frob'" -- "$emflow" --frob
 expect 2 "unknown option '--bogus'" -- "$emflow" version --bogus
 expect 2 "unknown command 'nosuch'" -- "$emflow" help nosuch
-expect 2 "expected 0 to 0 arguments" -- "$emflow" version extra
+expect 2 "takes no positional arguments" -- "$emflow" version extra
 
 # --version matches git describe of the source tree when it is a git checkout
 src=$(cd "$(dirname "$0")/../.." && pwd)
