@@ -70,5 +70,12 @@ file(MAKE_DIRECTORY ${EMI_SIM_OUT}/profile)
 add_test(NAME simulate_profile_ini
          COMMAND sh -c "\"$1\" simulate -o a.h5 --scale 0.001 && \"$1\" simulate --config \"$2\" -o b.h5 --scale 0.001 && cmp a_crossings.csv b_crossings.csv && cmp a_declarations.csv b_declarations.csv"
                  sh $<TARGET_FILE:emflow> ${PROJECT_SOURCE_DIR}/inputs/azerbaijan_sim.ini)
-set_tests_properties(simulate_profile_ini PROPERTIES LABELS "unit;mpi" TIMEOUT 120 ENVIRONMENT "${EMI_MPI_TEST_ENV}"
+set(emi_profile_env ${EMI_MPI_TEST_ENV})
+if(EMI_SANITIZE)
+  # LeakSanitizer's tracer crashes (signal 11, the same address every run) in the second emflow of this
+  # test, beside Open MPI's threads; ASan and UBSan stay on, and the config reader's leaks are covered by
+  # test_opts, which does not start MPI.
+  list(APPEND emi_profile_env ASAN_OPTIONS=fast_unwind_on_malloc=0:detect_leaks=0)
+endif()
+set_tests_properties(simulate_profile_ini PROPERTIES LABELS "unit;mpi" TIMEOUT 120 ENVIRONMENT "${emi_profile_env}"
                      WORKING_DIRECTORY ${EMI_SIM_OUT}/profile)
