@@ -7,6 +7,7 @@
 #                                       the stored trajectories (forecast_check.py exact)
 #   forecast_nz_backtest                the real Stats NZ series: fit 1979-2006, forecast 2007-2016, report
 #                                       how often the actual departures fall inside the 80% / 95% intervals
+#   forecast_de_np2, forecast_de_exact  the double-entry posterior of estimate_np1: country totals, exact
 #   forecast_bad_input                  unknown scenario or destination, inverted range, horizon 0, a file
 #                                       without a posterior: one clear error each
 set(EMI_FC_OUT ${CMAKE_CURRENT_BINARY_DIR}/forecast_out)
@@ -47,3 +48,17 @@ add_test(NAME forecast_bad_input
                  ${CMAKE_CURRENT_BINARY_DIR}/estimate_border_out/np1/out.h5 ${EMI_FC_OUT}/bad)
 set_tests_properties(forecast_bad_input PROPERTIES LABELS mpi TIMEOUT 120 ENVIRONMENT "${EMI_MPI_TEST_ENV}"
                      FIXTURES_REQUIRED estimate_border_np1)
+
+# The double-entry posterior (eight real EU countries, estimate_np1 of estimate.cmake): countries'
+# emigration totals, a destination shock on DEU, at 2 ranks; exact against numpy.
+file(MAKE_DIRECTORY ${EMI_FC_OUT}/de)
+emi_add_mpi_test(NAME forecast_de RANKS 2
+                 COMMAND $<TARGET_FILE:emflow> forecast --posterior ${CMAKE_CURRENT_BINARY_DIR}/estimate_out/np1/est.h5
+                         -o fc.h5 --horizon 5 --trajectories 999 --scenarios baseline --scenarios destination-shock
+                         --destination DEU --destination-factor 2 --scenarios mobility-shock --store-trajectories)
+set_tests_properties(forecast_de_np2 PROPERTIES FIXTURES_SETUP forecast_de FIXTURES_REQUIRED estimate_np1
+                     WORKING_DIRECTORY ${EMI_FC_OUT}/de)
+if(PYTHON3_SYSTEM)
+  add_test(NAME forecast_de_exact COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/forecast_check.py exact ${EMI_FC_OUT}/de/fc.h5)
+  set_tests_properties(forecast_de_exact PROPERTIES LABELS mpi TIMEOUT 60 FIXTURES_REQUIRED forecast_de)
+endif()
