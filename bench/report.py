@@ -6,7 +6,8 @@
 RAW.jsonl holds one JSON object per line, as the programs print them: {"bench": "run", ...} (the run's
 mode, command and load averages, from run.sh), {"bench": "env"} (bench_env), {"bench": "stream_triad"},
 {"bench": "ipf3d", "impl": "emflow" | "numpy"}, {"bench": "gls", "impl": "emflow" | "numpy"},
-{"bench": "estimate"} (bench_estimate.py: emflow estimate against Stan, already paired) and
+{"bench": "estimate"} (bench_estimate.py: emflow estimate against Stan, already paired),
+{"bench": "forecast"} (bench_forecast.py: emflow forecast at 1 and 2 ranks against numpy, paired) and
 {"bench": "note", "text": ...}.  Everything is kept in the JSON output ("raw"), next to the paired
 rows (emflow with its peer, ratio = peer time / emflow time) and the machine description.
 Standard library only.
@@ -140,6 +141,46 @@ def estimate_markdown(r, header=True):
     return L
 
 
+def forecast_markdown(r):
+    """Markdown of one bench_forecast.py result (also used by bench_forecast.py --out)."""
+    L = []
+    v = r["validation"]
+    z = v["z_limit"]
+    L.append(f"`emflow forecast` (baseline, {r['series']} series x {r['horizon']} periods, flows and undeclared "
+             f"emigration, mean + 9 exact quantiles per cell) against the same simulation vectorised in numpy "
+             f"(bench/peers/forecast_numpy.py, np.quantile); posterior: {r['posterior']}; {r['date']}, load average "
+             f"{r['environment']['load_average_start']} at start, {r['environment']['load_average_end']} at end.")
+    L.append("")
+    parts = "; ".join(f"{k}: mean max |z| {x['mean_max_abs_z']:.2f} (rms {x['mean_rms_z']:.2f}), quantiles max z "
+                      f"{x['quantile_max_z']:.2f} over {x['quantile_comparisons']} comparisons"
+                      for k, x in v["parts"].items())
+    L.append(f"Validation {'passed' if r['validated'] else 'FAILED'} ({v['trajectories']} trajectories each side, "
+             f"different random streams): means within {z:g} Monte Carlo sd, quantiles within {z:g} binomial sd of "
+             f"the empirical CDF; {parts}.")
+    L.append("")
+    L.append("| implementation | ranks x threads | trajectories | time (simulate + summarise) | trajectories/s | "
+             "parallel efficiency (wall) | CPU s, all ranks (CPU(1) / CPU(R)) | numpy/emflow | whole process |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    npr = r["numpy"]
+    for e in r["emflow"]:
+        ts = e["time_s_all"]
+        eff = "–" if e["ranks"] == 1 or e["parallel_efficiency"] is None else f"{100 * e['parallel_efficiency']:.0f}%"
+        L.append(f"| emflow | {e['ranks']} x 1 | {r['trajectories']} | {e['time_s_median']:.2f} s [{min(ts):.2f} – "
+                 f"{max(ts):.2f}] | {e['trajectories_per_s']:.0f} | {eff} | {e.get('cpu_s_median', float('nan')):.2f} s "
+                 f"({100 * (e.get('cpu_efficiency') or float('nan')):.0f}%) | "
+                 f"{npr['time_s_median'] / e['time_s_median']:.2f} | {e['wall_s_median']:.2f} s |")
+    ts = npr["time_s_all"]
+    L.append(f"| numpy {npr['numpy']} | 1 x 1 | {r['trajectories']} | {npr['time_s_median']:.2f} s [{min(ts):.2f} – "
+             f"{max(ts):.2f}] | {npr['trajectories_per_s']:.0f} | – | – | 1 | – |")
+    L.append("")
+    L.append("Times are medians of the repetitions, [min – max]. numpy/emflow > 1 means emflow is faster. emflow's "
+             "time is its own log line (simulation with pass 0 of sums, minima and maxima, then one histogram pass "
+             "per level of the exact quantile selection, each recomputing every trajectory from its Philox stream); "
+             "the whole process adds MPI start-up, the posterior read and the HDF5 output. numpy keeps all "
+             "trajectories in memory (int32) and sorts them per cell (np.quantile), single-threaded.")
+    return L
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True)
@@ -205,6 +246,7 @@ def main():
         gls.append(row)
 
     estimate = [r for r in raw if r.get("bench") == "estimate"]
+    forecast = [r for r in raw if r.get("bench") == "forecast"]
 
     mach = machine()
     result = {"schema": "emflow-bench-results-1", "date": run.get("date"), "mode": run.get("mode"),
@@ -214,7 +256,8 @@ def main():
                               "load_average_end": run.get("load_end"), "omp_env": run.get("omp_env"),
                               "python": run.get("python"),
                               "numpy": run.get("numpy")},
-              "stream_triad": stream, "ipf": ipf, "gls": gls, "estimate": estimate, "notes": notes,
+              "stream_triad": stream, "ipf": ipf, "gls": gls, "estimate": estimate, "forecast": forecast,
+              "notes": notes,
               "raw": raw}
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out + ".json", "w", encoding="utf-8") as f:
@@ -290,6 +333,9 @@ def main():
     for r in estimate:
         L.append("")
         L.extend(estimate_markdown(r))
+    for r in forecast:
+        L.append("")
+        L.extend(forecast_markdown(r))
     for n in notes:
         L.append("")
         L.append(f"Note: {n}")

@@ -31,6 +31,12 @@
 #                  Stan once; full: 1000 + 1000, 5 and 3 times).
 #                  emflow runs as 1 rank x 2 threads (2 chains at a time), rstan 2 chains at a time
 #                  (one core each); --threads does not apply.  Skipped with a note without rstan, h5py or scipy.
+#   forecast       bench_forecast.py: `emflow forecast` (baseline, border-model posterior of the synthetic data of
+#                  tests/mpi/estimate_border.py: 60 groups with declarations, 8 periods) at 1 and 2 MPI ranks x 1
+#                  thread against the same simulation in numpy (bench/peers/forecast_numpy.py); means and quantiles
+#                  must agree within Monte Carlo error first; trajectories/s, parallel efficiency 1 -> 2 ranks,
+#                  numpy/emflow (quick: 20000 trajectories, 3 repetitions; full: 100000, 5).  --threads does not
+#                  apply.  Skipped with a note without h5py.
 # Every program exits non-zero when its validation fails; this script then stops with
 # "bench/run.sh: FAILED" and writes no results.  Peers that are unavailable (bench/install-peers.sh)
 # are skipped, and the results say so.
@@ -70,6 +76,7 @@ if [ "$MODE" = quick ]; then
   GLS_CASES=("flow --N 100" "flow --N 200" "dense --n 2000 --m 1000")
   GLS_REPS=7
   EST_ARGS=(--warmup 500 --draws 500 --emflow-reps 3 --stan-reps 1)
+  FC_ARGS=(--trajectories 20000 --validate-trajectories 20000 --reps 3)
 else
   STREAM_ARGS=(--mib 512 --reps 20)
   IPF_SIZES=("50 50 20" "100 100 50" "200 200 50" "400 400 50" "400 400 100")
@@ -78,6 +85,7 @@ else
              "dense --n 4000 --m 2000")
   GLS_REPS=7
   EST_ARGS=(--warmup 1000 --draws 1000 --emflow-reps 5 --stan-reps 3)
+  FC_ARGS=(--trajectories 100000 --validate-trajectories 40000 --reps 5)
 fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/emflow-bench.XXXXXX")
@@ -177,6 +185,13 @@ elif ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'suppressMessages(libr
   note "rstan is unavailable (bench/install-peers.sh installs r-cran-rstan): the estimate benchmark (emflow vs Stan) was skipped"
 else
   run "estimate vs stan" 1 "$PY" "$ROOT/bench/bench_estimate.py" --emflow "$BUILD/engine/emflow" "${EST_ARGS[@]}"
+fi
+
+# ---- forecast vs numpy: trajectories/s at 1 and 2 MPI ranks, parallel efficiency, numpy/emflow
+if [ -z "$NUMPY" ] || ! "$PY" -c 'import h5py' 2>/dev/null; then
+  note "numpy or h5py is unavailable to $PY (bench/install-peers.sh): the forecast benchmark (emflow vs numpy) was skipped"
+else
+  run "forecast vs numpy" 1 "$PY" "$ROOT/bench/bench_forecast.py" --emflow "$BUILD/engine/emflow" "${FC_ARGS[@]}"
 fi
 
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)

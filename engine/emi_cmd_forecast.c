@@ -292,6 +292,7 @@ typedef struct {
   int H, nout1, undecl;
   double *xf;    /* K*H*P forecast covariates */
   uint64_t seed;
+  int64_t k0, k1; /* this rank's trajectories: whole chunks of the stored-trajectories dataset */
 } fc_run_t;
 
 static emi_err_t traj_counts(const fc_run_t *r, int64_t k, int64_t *flow, int64_t *und, int64_t *outf, int64_t *outu,
@@ -336,7 +337,7 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
   const fc_post_t *p = r->p;
   int H = r->H, ntarget = 2 * NQ;
   size_t half = (size_t)r->nout1 * H, ncell = half * (r->undecl ? 2 : 1);
-  int64_t k0 = N * ctx->rank / ctx->size, k1 = N * (ctx->rank + 1) / ctx->size;
+  int64_t k0 = r->k0, k1 = r->k1;
   int64_t *mn = NULL, *mx = NULL, *sm = NULL, *ex = NULL, *hist = NULL;
   emi_qsel_t *tg = NULL;
   EMI_MALLOC(mn, ncell, "minima");
@@ -573,13 +574,20 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
   int nthr = omp_get_max_threads();
   fc_run_t run = {.p = &p, .H = H, .nout1 = p.nout + 1, .undecl = undecl, .xf = xf, .seed = (uint64_t)seed64};
   size_t half = (size_t)(p.nout + 1) * H, ncell = half * (undecl ? 2 : 1);
+  {
+    /* trajectories split across ranks in whole chunks of the [trajectory x series x period] dataset,
+     * so that with --store-trajectories each rank writes chunks no other rank touches */
+    uint64_t dims[3] = {(uint64_t)N, (uint64_t)p.nout + 1, (uint64_t)H}, cr = 1, r0 = 0, nr = 0;
+    EMI_TRY(emi_h5_chunk_rows(EMI_H5_INT64, 3, dims, &cr));
+    EMI_TRY(emi_h5_partition((uint64_t)N, cr, ctx->comm, &r0, &nr));
+    run.k0 = (int64_t)r0, run.k1 = (int64_t)(r0 + nr);
+  }
   for (int s = 0; s < nsc; s++) {
     EMI_MALLOC(stats[s], ncell * (NQ + 1), "summaries");
     EMI_CALLOC(exc[s], ncell * (size_t)(nthr_opt > 0 ? nthr_opt : 1), "exceedances");
     run.sc = &sc[s];
     double t0 = emi_log_elapsed();
-    if (store_traj) EMI_MALLOC(traj[s], (size_t)(N * (ctx->rank + 1) / ctx->size - N * ctx->rank / ctx->size) * ncell + 1,
-                               "stored trajectories");
+    if (store_traj) EMI_MALLOC(traj[s], (size_t)(run.k1 - run.k0) * ncell + 1, "stored trajectories");
     EMI_TRY(run_scenario(ctx, &run, N, nthr, nthr_opt, thr, stats[s], exc[s], traj[s]));
     double dt = emi_log_elapsed() - t0;
     emi_log_info("forecast: %s: %lld trajectories in %.2f s (%.0f trajectories/s, exact quantiles)", sc_names[sc[s].id],
@@ -627,8 +635,8 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
       }
     }
     if (store_traj) {
-      /* rows = trajectories; rank r writes its block [N r / size, N (r + 1) / size): ranks own whole rows */
-      int64_t k0 = N * ctx->rank / ctx->size, k1 = N * (ctx->rank + 1) / ctx->size;
+      /* rows = trajectories; each rank writes its own whole chunks [run.k0, run.k1) */
+      int64_t k0 = run.k0, k1 = run.k1;
       uint64_t d3t[3] = {(uint64_t)N, (uint64_t)p.nout + 1, (uint64_t)H};
       const char *s3t[3] = {NULL, "/forecast/series", "/forecast/period"};
       for (int part = 0; part < (undecl ? 2 : 1); part++) {

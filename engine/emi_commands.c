@@ -34,6 +34,8 @@ const emi_command_t emi_commands[] = {
    emi_estimate_specs, &emi_estimate_nspecs, "estimate", 0, 0, 1, emi_cmd_estimate},
   {"forecast", "", "Monte Carlo scenario forecasts from the posterior of emflow estimate (exact quantiles, any rank count)",
    emi_forecast_specs, &emi_forecast_nspecs, "forecast", 0, 0, 1, emi_cmd_forecast},
+  {"report", "FILE.h5 [FILE2.h5 ...] -o DIR", "HTML monitoring report (fan charts, estimates vs reports, data quality, "
+   "provenance) of emflow outputs", emi_report_specs, &emi_report_nspecs, "report", 1, 8, 1, emi_cmd_report},
   {"export", "FILE DATASET", "print a labelled dataset of an emflow HDF5 file as a long CSV (one column per dimension, "
    "then value)", emi_export_specs, &emi_export_nspecs, "export", 2, 2, 0, emi_cmd_export},
 };

@@ -11,6 +11,7 @@ PKGS=(
   libopenblas0-openmp libopenblas-openmp-dev liblapacke-dev
   libinih-dev libsodium-dev
   python3-numpy python3-h5py python3-matplotlib
+  chromium   # the report test opens emflow report's page in headless Chromium
 )
 
 missing=()
