@@ -70,6 +70,7 @@ static const char *const sc_names[NSC] = {"baseline", "mobility-shock", "destina
 static const double qlev[NQ] = {0.025, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.975};
 static const char *const fstat_names[NQ + 1] = {"mean", "q025", "q05", "q10", "q25", "q50", "q75", "q90", "q95", "q975"};
 #define MAX_THR 32
+#define EMI_FC_KEEP_BYTES ((size_t)1 << 30) /* pass-0 counts kept in memory up to 1 GiB per rank */
 
 /* The posterior as the forecast needs it. */
 typedef struct {
@@ -338,8 +339,14 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
   int H = r->H, ntarget = 2 * NQ;
   size_t half = (size_t)r->nout1 * H, ncell = half * (r->undecl ? 2 : 1);
   int64_t k0 = r->k0, k1 = r->k1;
-  int64_t *mn = NULL, *mx = NULL, *sm = NULL, *ex = NULL, *hist = NULL;
+  int64_t *mn = NULL, *mx = NULL, *sm = NULL, *ex = NULL, *hist = NULL, *rlo = NULL, *rwd = NULL, *own = NULL;
+  int *slot = NULL, *nr = NULL;
   emi_qsel_t *tg = NULL;
+  /* the counts of pass 0 stay in memory for the selection passes when they fit (the stored-trajectories
+   * buffer, or one of at most EMI_FC_KEEP_BYTES); otherwise each pass simulates the trajectories again */
+  int64_t *keep = store;
+  if (!keep && (size_t)(k1 - k0) * ncell * sizeof *keep <= EMI_FC_KEEP_BYTES)
+    keep = own = malloc((size_t)(k1 - k0) * ncell * sizeof *keep + 1);
   EMI_MALLOC(mn, ncell, "minima");
   EMI_MALLOC(mx, ncell, "maxima");
   EMI_CALLOC(sm, ncell, "sums");
@@ -367,7 +374,7 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
           emi_err_clear();
           continue;
         }
-        if (store) memcpy(store + (size_t)(k - k0) * ncell, out, ncell * sizeof *out);
+        if (keep) memcpy(keep + (size_t)(k - k0) * ncell, out, ncell * sizeof *out);
         for (size_t i = 0; i < ncell; i++) {
           int64_t v = out[i];
           lmn[i] = v < lmn[i] ? v : lmn[i], lmx[i] = v > lmx[i] ? v : lmx[i], lsm[i] += v;
@@ -404,43 +411,81 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
       EMI_TRY(emi_qsel_init(&tg[i * ntarget + 2 * q + 1], j1, N, mn[i], mx[i]));
     }
   EMI_MALLOC(hist, ncell * (size_t)ntarget * EMI_QSEL_BINS, "histograms");
+  EMI_MALLOC(slot, ncell * (size_t)ntarget, "histogram slots");
+  EMI_MALLOC(rlo, ncell * (size_t)ntarget, "histogram ranges");
+  EMI_MALLOC(rwd, ncell * (size_t)ntarget, "histogram ranges");
+  EMI_MALLOC(nr, ncell, "histogram ranges");
   for (int level = 0; level < 12; level++) {
     int pending = 0;
     for (size_t i = 0; i < ncell * (size_t)ntarget; i++) pending += !tg[i].done;
     if (!pending) break;
+    /* the targets of a cell that share a range share one histogram (at the first level all do) */
+    for (size_t i = 0; i < ncell; i++) {
+      int n = 0;
+      for (int t = 0; t < ntarget; t++) {
+        const emi_qsel_t *q = &tg[i * ntarget + t];
+        int sl = -1;
+        if (!q->done) {
+          for (int j = 0; j < n && sl < 0; j++)
+            if (rlo[i * ntarget + j] == q->lo && rwd[i * ntarget + j] == q->width) sl = j;
+          if (sl < 0) sl = n, rlo[i * ntarget + n] = q->lo, rwd[i * ntarget + n] = q->width, n++;
+          /* rwd holds the width until the slots are built, then its shift (below) */
+        }
+        slot[i * ntarget + t] = sl;
+      }
+      nr[i] = n;
+      for (int j = 0; j < n; j++) {
+        int sh = 0;
+        while (((int64_t)1 << sh) < rwd[i * ntarget + j]) sh++;
+        rwd[i * ntarget + j] = sh;
+      }
+    }
     memset(hist, 0, ncell * (size_t)ntarget * EMI_QSEL_BINS * sizeof *hist);
     int fail = 0;
 #pragma omp parallel num_threads(nthr)
     {
       int64_t *flow = malloc(sizeof *flow * (size_t)p->K * H), *und = malloc(sizeof *und * (size_t)p->K * H);
-      int64_t *out = malloc(sizeof *out * ncell);
+      int64_t *outb = malloc(sizeof *outb * ncell);
       int64_t *lh = calloc(ncell * (size_t)ntarget * EMI_QSEL_BINS, sizeof *lh);
       double *cover = malloc(sizeof *cover * (size_t)p->K * H);
-      int ok = flow && und && out && lh && cover;
+      int ok = flow && und && outb && lh && cover;
 #pragma omp for schedule(static)
       for (int64_t k = k0; k < k1; k++) {
         if (!ok || fail) continue;
-        if (traj_counts(r, k, flow, und, out, out + half, cover) != EMI_SUCCESS) {
+        const int64_t *out = outb;
+        if (keep) out = keep + (size_t)(k - k0) * ncell; /* pass 0's counts, kept in memory */
+        else if (traj_counts(r, k, flow, und, outb, outb + half, cover) != EMI_SUCCESS) {
           fail = 1; /* pass 0 succeeded on the same trajectories: cannot happen */
           emi_err_clear();
           continue;
         }
-        for (size_t i = 0; i < ncell; i++)
-          for (int t = 0; t < ntarget; t++) {
-            int b = emi_qsel_bin(&tg[i * ntarget + t], out[i]);
-            if (b >= 0) lh[(i * ntarget + t) * EMI_QSEL_BINS + b]++;
+        for (size_t i = 0; i < ncell; i++) {
+          int64_t v = out[i];
+          for (int j = 0; j < nr[i]; j++) {
+            int64_t lo = rlo[i * ntarget + j];
+            if (v < lo) continue;
+            uint64_t b = (uint64_t)(v - lo) >> rwd[i * ntarget + j]; /* widths are powers of two */
+            if (b < EMI_QSEL_BINS) lh[(i * ntarget + j) * EMI_QSEL_BINS + b]++;
           }
+        }
       }
       if (!ok) fail = 1;
 #pragma omp critical(fc_hist)
       if (ok)
-        for (size_t i = 0; i < ncell * (size_t)ntarget * EMI_QSEL_BINS; i++) hist[i] += lh[i];
-      free(flow), free(und), free(out), free(lh), free(cover);
+        for (size_t i = 0; i < ncell; i++)
+          for (int j = 0; j < nr[i]; j++) {
+            int64_t *dst = hist + (i * ntarget + j) * EMI_QSEL_BINS, *src = lh + (i * ntarget + j) * EMI_QSEL_BINS;
+            for (int b = 0; b < EMI_QSEL_BINS; b++) dst[b] += src[b];
+          }
+      free(flow), free(und), free(outb), free(lh), free(cover);
     }
     emi_err_t e = fail ? EMI_ERROR(EMI_ERR_NOMEM, "forecast: cannot allocate the histograms of a thread") : EMI_SUCCESS;
     EMI_TRY(emi_mpi_agree(ctx->comm, e, NULL));
     MPI_Allreduce(MPI_IN_PLACE, hist, (int)(ncell * (size_t)ntarget * EMI_QSEL_BINS), MPI_INT64_T, MPI_SUM, ctx->comm);
-    for (size_t i = 0; i < ncell * (size_t)ntarget; i++) EMI_TRY(emi_qsel_update(&tg[i], hist + i * EMI_QSEL_BINS));
+    for (size_t i = 0; i < ncell; i++)
+      for (int t = 0; t < ntarget; t++)
+        if (slot[i * ntarget + t] >= 0)
+          EMI_TRY(emi_qsel_update(&tg[i * ntarget + t], hist + (i * ntarget + (size_t)slot[i * ntarget + t]) * EMI_QSEL_BINS));
   }
   for (size_t i = 0; i < ncell; i++) {
     double *o = stats + i * (NQ + 1);
@@ -453,7 +498,7 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
     for (int t = 0; t < nthresholds; t++) exceed[(size_t)t * ncell + i] = (double)ex[(size_t)t * ncell + i] / (double)N;
   }
 cleanup:
-  free(mn), free(mx), free(sm), free(ex), free(hist), free(tg);
+  free(mn), free(mx), free(sm), free(ex), free(hist), free(tg), free(slot), free(rlo), free(rwd), free(nr), free(own);
   return err;
 }
 

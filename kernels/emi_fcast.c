@@ -54,8 +54,6 @@ emi_err_t emi_fc_trajectory(const emi_fc_draw_t *d, uint64_t seed, uint32_t scen
 
 /* ------------------------------------------------------------------ exact quantiles */
 
-static int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0); }
-
 emi_err_t emi_qsel_init(emi_qsel_t *t, int64_t rank, int64_t n, int64_t min, int64_t max)
 {
   if (!t || n < 1 || rank < 0 || rank >= n || max < min)
@@ -69,10 +67,13 @@ emi_err_t emi_qsel_init(emi_qsel_t *t, int64_t rank, int64_t n, int64_t min, int
     t->value = min, t->done = 1, t->width = 1;
     return EMI_SUCCESS;
   }
-  /* width such that B bins cover [min, max]; (max - min) may be near 2^63: compute without overflow */
-  uint64_t range = (uint64_t)max - (uint64_t)min + 1u;
-  t->width = (int64_t)(range / EMI_QSEL_BINS + (range % EMI_QSEL_BINS != 0));
-  if (t->width < 1) t->width = 1;
+  /* width: the smallest power of two such that B bins cover [min, max] ((max - min) may be near 2^63:
+   * computed without overflow).  Powers of two stay powers of two when divided by B = 2^8, so bins are
+   * found by shifts (emi_qsel_shift). */
+  uint64_t range = (uint64_t)max - (uint64_t)min + 1u, need = range / EMI_QSEL_BINS + (range % EMI_QSEL_BINS != 0);
+  uint64_t w = 1;
+  while (w < need) w <<= 1;
+  t->width = (int64_t)w;
   return EMI_SUCCESS;
 }
 
@@ -88,7 +89,7 @@ emi_err_t emi_qsel_update(emi_qsel_t *t, const int64_t *hist)
       if (t->width == 1) {
         t->value = t->lo, t->done = 1;
       } else
-        t->width = ceil_div(t->width, EMI_QSEL_BINS);
+        t->width = t->width >= EMI_QSEL_BINS ? t->width / EMI_QSEL_BINS : 1;
       return EMI_SUCCESS;
     }
     cum += hist[b];

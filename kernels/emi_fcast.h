@@ -17,8 +17,8 @@
  * The q-quantile of N integer values, R's type 7 (h = (N - 1) q; x_(j) + (h - j)(x_(j+1) - x_(j)),
  * j = floor h, 0-based order statistics), needs the order statistics j and j + 1.  Each is found by
  * histograms over a shrinking range: a target holds [lo, lo + B width) and the number of values below
- * lo; a histogram of B bins of `width` over that range (integer counts, summed over ranks exactly, in
- * any order) locates the bin holding rank j, which becomes the next range with width ceil(width / B),
+ * lo; a histogram of B bins of `width` (a power of two) over that range (integer counts, summed over ranks exactly, in
+ * any order) locates the bin holding rank j, which becomes the next range with width width / B,
  * until the width is 1 and the bin is the value.  ceil(log_B(max - min + 1)) passes over the
  * trajectories (each recomputed from its stream) give every quantile exactly, with O(B) memory per
  * target instead of all N values.  emi_qsel_ref is the plain twin: sort and pick.
@@ -64,6 +64,13 @@ typedef struct {
 
 /* Start a target for order statistic `rank` of n values whose minimum and maximum are min, max. */
 emi_err_t emi_qsel_init(emi_qsel_t *t, int64_t rank, int64_t n, int64_t min, int64_t max);
+/* log2 of t->width (a power of two): the bin of v is (v - lo) >> emi_qsel_shift(t). */
+static inline int emi_qsel_shift(const emi_qsel_t *t)
+{
+  int sh = 0;
+  while (((int64_t)1 << sh) < t->width) sh++;
+  return sh;
+}
 /* The histogram bin of v for target t, or -1 when v is outside its range. */
 static inline int emi_qsel_bin(const emi_qsel_t *t, int64_t v)
 {
