@@ -175,7 +175,8 @@ def forecast_markdown(r):
     L.append("")
     L.append("Times are medians of the repetitions, [min – max]. numpy/emflow > 1 means emflow is faster. emflow's "
              "time is its own log line (simulation with pass 0 of sums, minima and maxima, then one histogram pass "
-             "per level of the exact quantile selection, each recomputing every trajectory from its Philox stream); "
+             "per level of the exact quantile selection over the counts kept in memory, or recomputed from their "
+             "Philox streams beyond 1 GiB per rank); "
              "the whole process adds MPI start-up, the posterior read and the HDF5 output. numpy keeps all "
              "trajectories in memory (int32) and sorts them per cell (np.quantile), single-threaded.")
     return L
