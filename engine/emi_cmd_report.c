@@ -47,6 +47,8 @@ const emi_opt_spec_t emi_report_specs[] = {
    'o'},
   {"publish", "report", EMI_OPT_FLAG, "false", "",
    "disclosure-control every table of counts through `emflow export --publish` (a report for partners)"},
+  {"without-forecast", "report", EMI_OPT_FLAG, "false", "",
+   "accept inputs without /forecast (an estimate or data-quality report without fan charts)"},
 };
 const int emi_report_nspecs = (int)(sizeof emi_report_specs / sizeof emi_report_specs[0]);
 
@@ -234,10 +236,21 @@ static emi_err_t report_run(emi_ctx_t *ctx)
   if (ctx->npos > MAX_FILES) EMI_FAIL(EMI_ERR_USAGE, "report: at most %d input files, got %d", MAX_FILES, ctx->npos);
 
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  int without_fc = 0, any_fc = 0;
+  EMI_TRY(emi_opts_get_flag(ctx->opts, "without-forecast", &without_fc));
   for (int i = 0; i < ctx->npos; i++) {
     int ng = 0;
     EMI_TRY(check_input(ctx->pos[i], &ng));
+    hid_t fid = H5Fopen(ctx->pos[i], H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (fid >= 0) {
+      any_fc |= H5Lexists(fid, "/forecast", H5P_DEFAULT) > 0;
+      H5Fclose(fid);
+    }
   }
+  if (!any_fc && !without_fc)
+    EMI_FAIL(EMI_ERR_INPUT, "report: no /forecast in %s%s: the report's fan charts need the output of emflow forecast "
+             "(give it too), or --without-forecast for a report of the estimate and data quality alone", ctx->pos[0],
+             ctx->npos > 1 ? " or the other inputs" : "");
   EMI_TRY(make_dir(outdir));
 
   if (!script || !*script) script = EMI_REPORT_SCRIPT;

@@ -45,6 +45,8 @@ case_ not-hdf5 4 "report: junk.h5: not an HDF5 file: expected an emflow output (
 case_ directory 4 "report: $W: not a regular file (a directory)" -- "$W" -o out
 case_ not-emflow 4 "report: other.h5: not an emflow output: expected the root attribute software = \"emflow\", found none" -- other.h5 -o out
 case_ nothing-to-report 4 "report: ipf.h5: nothing to report: it holds none of /forecast, /estimate, /posterior, /undeclared, /linkage (the outputs of emflow forecast, estimate, classify); found /config, /ipf" -- ipf.h5 -o out
+EST="$(dirname "$GOOD")/../../estimate_border_out/np1/out.h5"
+case_ no-forecast 4 "report: no /forecast in $EST: the report's fan charts need the output of emflow forecast" -- "$EST" -o out
 case_ out-is-file 5 "report: -o plain.txt: it exists and is not a directory (a regular file)" -- "$GOOD" -o plain.txt
 case_ out-parent-is-file 5 "report: -o plain.txt/sub: plain.txt exists and is not a directory" -- "$GOOD" -o plain.txt/sub
 case_ no-output 2 "report: -o DIR is required" -- "$GOOD"
