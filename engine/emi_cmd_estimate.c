@@ -1598,16 +1598,6 @@ static void item_name(const est_data_t *e, int which, size_t i, char *buf, size_
   else snprintf(buf, n, "tau[%s]", e->acclabel[k - 3]);
 }
 
-/* 1 when the option was given (command line or config file), not just defaulted. */
-static int option_given(const emi_opts_t *opts, const char *name)
-{
-  for (int i = 0, n = emi_opts_count(opts); i < n; i++) {
-    const char *nm = NULL, *v = NULL, *u = NULL, *src = NULL;
-    emi_opts_row(opts, i, &nm, &v, &u, &src);
-    if (nm && !strcmp(nm, name)) return src && strcmp(src, "default") && strcmp(src, "unset");
-  }
-  return 0;
-}
 
 emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
 {
@@ -1649,7 +1639,7 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
                                           "prior-emigration-high", "prior-immigration-low", "prior-immigration-medium",
                                           "prior-immigration-high", "duration"};
     const char *const *other = is_border ? de_only : border_only;
-#define GIVEN(nm) option_given(ctx->opts, nm)
+#define GIVEN(nm) emi_opts_given(ctx->opts, nm)
     size_t nother = is_border ? sizeof de_only / sizeof *de_only : sizeof border_only / sizeof *border_only;
     for (size_t i = 0; i < nother; i++)
       if (GIVEN(other[i]))

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "emi_agg.h"
 #include "emi_call.h"
@@ -122,8 +123,10 @@ static emi_err_t read_col(hid_t fid, const char *file, const char *path, int kin
                  (unsigned long long)dims_want[i]);
   }
   EMI_TRY(emi_column_read(did, file, path, c));
-  if (c->kind != kind && !(kind == EMI_COL_REAL && (c->kind == EMI_COL_INT)))
-    EMI_FAIL(EMI_ERR_INPUT, "%s: %s holds the wrong kind of values", file, path);
+  if (c->kind != kind)
+    EMI_FAIL(EMI_ERR_INPUT, "%s: %s holds %s: expected %s (as emflow estimate writes it)", file, path,
+             c->kind == EMI_COL_STR ? "strings" : c->kind == EMI_COL_REAL ? "floating-point values" : "integers",
+             kind == EMI_COL_STR ? "strings" : "floating-point values");
 cleanup:
   if (sp >= 0) H5Sclose(sp);
   if (did >= 0) H5Dclose(did);
@@ -163,6 +166,11 @@ static emi_err_t load_posterior(const char *file, fc_post_t *p)
   emi_column_t c = {0}, par = {0}, cov = {0}, ser = {0}, cty = {0}, per = {0};
   char model[64] = "";
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  {
+    struct stat sb;
+    if (stat(file, &sb) != 0) EMI_FAIL(EMI_ERR_IO, "%s: cannot open: %s", file, strerror(errno));
+    if (!S_ISREG(sb.st_mode)) EMI_FAIL(EMI_ERR_INPUT, "%s: not a regular file: expected the output of emflow estimate", file);
+  }
   if (H5Fis_hdf5(file) <= 0 || (fid = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
     EMI_FAIL(EMI_ERR_INPUT, "%s: not a readable HDF5 file: expected the output of emflow estimate", file);
   {
@@ -193,6 +201,15 @@ static emi_err_t load_posterior(const char *file, fc_post_t *p)
   hsize_t dx[3], dd[3];
   EMI_TRY(dims_of(fid, file, "/estimate/x", 3, dx));
   EMI_TRY(dims_of(fid, file, "/posterior/draws", 3, dd));
+  if (dx[0] < 1 || dx[1] < 1 || dx[2] < 1 || dx[0] > 1000000 || dx[1] > 100000 || dx[2] > 64)
+    EMI_FAIL(EMI_ERR_INPUT, "%s: /estimate/x has shape %llu x %llu x %llu: expected at least one series, period and "
+             "covariate", file, (unsigned long long)dx[0], (unsigned long long)dx[1], (unsigned long long)dx[2]);
+  if (dd[0] < 1 || dd[1] < 1 || dd[2] < 1 || dd[0] * dd[1] > 100000000)
+    EMI_FAIL(EMI_ERR_INPUT, "%s: /posterior/draws has shape %llu x %llu x %llu: expected at least one chain, draw and "
+             "parameter", file, (unsigned long long)dd[0], (unsigned long long)dd[1], (unsigned long long)dd[2]);
+  if (dx[0] > 9000)
+    EMI_FAIL(EMI_ERR_INPUT, "%s: %llu series: at most 9000 (the total of a trajectory must stay an exact 64-bit count)",
+             file, (unsigned long long)dx[0]);
   p->K = (int)dx[0], p->T = (int)dx[1], p->P = (int)dx[2], p->nch = (int)dd[0], p->nd = (int)dd[1], p->np = (int)dd[2];
   EMI_TRY(read_col(fid, file, "/estimate/x", EMI_COL_REAL, &c, 3, dx));
   p->x = c.d, c.d = NULL;
@@ -223,7 +240,13 @@ static emi_err_t load_posterior(const char *file, fc_post_t *p)
     if (!strcmp(cov.s[i], "trend")) p->trend_col = i;
   EMI_TRY(read_col(fid, file, p->border ? "/estimate/period" : "/estimate/year", EMI_COL_STR, &per, 1,
                    (hsize_t[]){dx[1]}));
-  EMI_TRY(emi_agg_parse_period(per.s[per.n - 1], &p->m_last, &p->plen));
+  if (emi_agg_parse_period(per.s[per.n - 1], &p->m_last, &p->plen) != EMI_SUCCESS) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", emi_err_message());
+    emi_err_clear();
+    EMI_FAIL(EMI_ERR_INPUT, "%s: %s: the last period label '%.100s' is not a period (%s)", file,
+             p->border ? "/estimate/period" : "/estimate/year", per.s[per.n - 1], msg);
+  }
   if (p->border) {
     EMI_TRY(read_col(fid, file, "/estimate/group", EMI_COL_STR, &ser, 1, (hsize_t[]){dx[0]}));
     p->nout = p->K, p->ndest = p->K;
@@ -259,6 +282,38 @@ static emi_err_t load_posterior(const char *file, fc_post_t *p)
     }
   }
   if (!(p->outlab[p->nout] = strdup("_TOTAL"))) EMI_FAIL(EMI_ERR_NOMEM, "labels");
+  {
+    int nbeta = 0;
+    for (int i = p->ibeta; i < (int)par.n && !strncmp(par.s[i], "beta[", 5); i++) nbeta++;
+    if (nbeta != p->P)
+      EMI_FAIL(EMI_ERR_INPUT, "%s: /estimate/parameter has %d beta[...] after each other, /estimate/x %d covariates", file,
+               nbeta, p->P);
+  }
+  /* every draw inside the model's support: one error naming the chain and draw, not one per trajectory */
+  for (int64_t j = 0; j < (int64_t)p->nch * p->nd; j++) {
+    const double *dr = p->draws + (size_t)j * p->np;
+    int ch = (int)(j / p->nd), dw = (int)(j % p->nd);
+    double rho = dr[p->irho], se = dr[p->ise];
+    if (!(fabs(rho) < 1.0))
+      EMI_FAIL(EMI_ERR_INPUT, "%s: /posterior/draws chain %d draw %d: rho = %g, expected a value in (-1, 1)", file, ch, dw, rho);
+    if (!(se >= 0.0 && isfinite(se)))
+      EMI_FAIL(EMI_ERR_INPUT, "%s: /posterior/draws chain %d draw %d: sigma_e = %g, expected a finite value >= 0", file, ch,
+               dw, se);
+    for (int b = 0; b < p->P; b++)
+      if (!isfinite(dr[p->ibeta + b]))
+        EMI_FAIL(EMI_ERR_INPUT, "%s: /posterior/draws chain %d draw %d: %s = %g, expected a finite value", file, ch, dw,
+                 par.s[p->ibeta + b], dr[p->ibeta + b]);
+    if (p->icov >= 0 && !(dr[p->icov] >= 0.0 && dr[p->icov] <= 1.0))
+      EMI_FAIL(EMI_ERR_INPUT, "%s: /posterior/draws chain %d draw %d: lambda[declared] = %g, expected a coverage in [0, 1]",
+               file, ch, dw, dr[p->icov]);
+    for (int k = 0; k < p->K; k++)
+      if (!isfinite(p->u[(size_t)j * p->K + k]) || !isfinite(p->elast[(size_t)j * p->K + k]))
+        EMI_FAIL(EMI_ERR_INPUT, "%s: /posterior/flows/%s chain %d draw %d, series %s: not finite", file,
+                 isfinite(p->u[(size_t)j * p->K + k]) ? "ar_last" : "corridor_effect", ch, dw,
+                 p->border ? p->outlab[k] : ser.s[k]);
+  }
+  for (size_t i = 0; i < (size_t)p->K * p->T * p->P; i++)
+    if (!isfinite(p->x[i])) EMI_FAIL(EMI_ERR_INPUT, "%s: /estimate/x holds a non-finite value (element %zu)", file, i);
 cleanup:
   emi_column_free(&c), emi_column_free(&par), emi_column_free(&cov), emi_column_free(&ser), emi_column_free(&cty);
   emi_column_free(&per);
@@ -331,6 +386,16 @@ static emi_err_t traj_counts(const fc_run_t *r, int64_t k, int64_t *flow, int64_
 
 /* Summaries of one scenario: stats[cell * (NQ + 1) + s], exceed[thr * ncell + cell]; cells = the
  * flow cells then (when undecl) the undeclared cells, each nout1 x H. */
+__extension__ typedef __int128 i128_t;
+
+static void sum_i128(void *in, void *inout, int *len, MPI_Datatype *dt)
+{
+  (void)dt;
+  const i128_t *a = in;
+  i128_t *b = inout;
+  for (int i = 0; i < *len; i++) b[i] += a[i];
+}
+
 static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int nthr, int nthresholds, const double *thr,
                               double *stats, double *exceed, int64_t *store)
 {
@@ -339,7 +404,10 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
   int H = r->H, ntarget = 2 * NQ;
   size_t half = (size_t)r->nout1 * H, ncell = half * (r->undecl ? 2 : 1);
   int64_t k0 = r->k0, k1 = r->k1;
-  int64_t *mn = NULL, *mx = NULL, *sm = NULL, *ex = NULL, *hist = NULL, *rlo = NULL, *rwd = NULL, *own = NULL;
+  int64_t *mn = NULL, *mx = NULL, *ex = NULL, *hist = NULL, *rlo = NULL, *rwd = NULL, *own = NULL;
+  i128_t *sm = NULL;
+  MPI_Datatype t128 = MPI_DATATYPE_NULL;
+  MPI_Op op128 = MPI_OP_NULL;
   int *slot = NULL, *nr = NULL;
   emi_qsel_t *tg = NULL;
   /* the counts of pass 0 stay in memory for the selection passes when they fit (the stored-trajectories
@@ -360,7 +428,8 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
     {
       int64_t *flow = malloc(sizeof *flow * (size_t)p->K * H), *und = malloc(sizeof *und * (size_t)p->K * H);
       int64_t *out = malloc(sizeof *out * ncell), *lmn = malloc(sizeof *lmn * ncell), *lmx = malloc(sizeof *lmx * ncell);
-      int64_t *lsm = calloc(ncell, sizeof *lsm), *lex = calloc(ncell * (size_t)(nthresholds > 0 ? nthresholds : 1), sizeof *lex);
+      i128_t *lsm = calloc(ncell, sizeof *lsm);
+      int64_t *lex = calloc(ncell * (size_t)(nthresholds > 0 ? nthresholds : 1), sizeof *lex);
       double *cover = malloc(sizeof *cover * (size_t)p->K * H);
       int ok = flow && und && out && lmn && lmx && lsm && lex && cover;
       if (ok)
@@ -370,7 +439,7 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
         if (!ok || fail) continue;
         if (traj_counts(r, k, flow, und, out, out + half, cover) != EMI_SUCCESS) {
 #pragma omp critical(fc_fail)
-          if (!fail) fail = 1, snprintf(msg, sizeof msg, "trajectory %lld: %s", (long long)k, emi_err_message());
+          if (!fail) fail = 1, snprintf(msg, sizeof msg, "trajectory %lld: %s", (long long)k, emi_err_message() + (strncmp(emi_err_message(), "forecast: ", 10) ? 0 : 10));
           emi_err_clear();
           continue;
         }
@@ -393,12 +462,17 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
         }
       free(flow), free(und), free(out), free(lmn), free(lmx), free(lsm), free(lex), free(cover);
     }
-    emi_err_t e = fail ? EMI_ERROR(EMI_ERR_DOMAIN, "forecast: %s", msg) : EMI_SUCCESS;
+    emi_err_t e = fail ? EMI_ERROR(EMI_ERR_INPUT, "forecast: scenario %s: %s", sc_names[r->sc->id], msg) : EMI_SUCCESS;
     EMI_TRY(emi_mpi_agree(ctx->comm, e, NULL));
   }
   MPI_Allreduce(MPI_IN_PLACE, mn, (int)ncell, MPI_INT64_T, MPI_MIN, ctx->comm);
   MPI_Allreduce(MPI_IN_PLACE, mx, (int)ncell, MPI_INT64_T, MPI_MAX, ctx->comm);
-  MPI_Allreduce(MPI_IN_PLACE, sm, (int)ncell, MPI_INT64_T, MPI_SUM, ctx->comm);
+  /* sums over up to 1e9 trajectories of counts up to 1e15 exceed 64 bits: 128-bit integers, summed
+   * exactly over ranks by a user operation */
+  MPI_Type_contiguous((int)sizeof(i128_t), MPI_BYTE, &t128);
+  MPI_Type_commit(&t128);
+  MPI_Op_create(sum_i128, 1, &op128);
+  MPI_Allreduce(MPI_IN_PLACE, sm, (int)ncell, t128, op128, ctx->comm);
   if (nthresholds > 0)
     MPI_Allreduce(MPI_IN_PLACE, ex, (int)(ncell * (size_t)nthresholds), MPI_INT64_T, MPI_SUM, ctx->comm);
   /* targets: order statistics j, j + 1 of every quantile of every cell */
@@ -498,6 +572,8 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
     for (int t = 0; t < nthresholds; t++) exceed[(size_t)t * ncell + i] = (double)ex[(size_t)t * ncell + i] / (double)N;
   }
 cleanup:
+  if (op128 != MPI_OP_NULL) MPI_Op_free(&op128);
+  if (t128 != MPI_DATATYPE_NULL) MPI_Type_free(&t128);
   free(mn), free(mx), free(sm), free(ex), free(hist), free(tg), free(slot), free(rlo), free(rwd), free(nr), free(own);
   return err;
 }
@@ -611,6 +687,20 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
         EMI_TRY(period_index("coverage-from", lab, plab, H, &sc[s].cov_from));
       }
       EMI_TRY(emi_opts_get_real(ctx->opts, "coverage", &sc[s].cov));
+    }
+  }
+  {
+    /* an option of a scenario that does not run would be ignored: refuse it */
+    static const struct { const char *opt; int sc; } own[] = {
+      {"shock-factor", SC_MOBILITY}, {"shock-from", SC_MOBILITY}, {"shock-to", SC_MOBILITY},
+      {"destination", SC_DESTINATION}, {"destination-factor", SC_DESTINATION}, {"destination-from", SC_DESTINATION},
+      {"destination-to", SC_DESTINATION}, {"coverage", SC_COVERAGE}, {"coverage-from", SC_COVERAGE}};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+      int runs = 0;
+      for (int s2 = 0; s2 < nsc; s2++) runs |= sc[s2].id == own[i].sc;
+      if (!runs && emi_opts_given(ctx->opts, own[i].opt))
+        EMI_FAIL(EMI_ERR_USAGE, "forecast: --%s belongs to the scenario %s, which is not among the scenarios run (add "
+                 "--scenarios %s)", own[i].opt, sc_names[own[i].sc], sc_names[own[i].sc]);
     }
   }
   emi_log_info("forecast: %s posterior (%d series, %d chains x %d draws), %d periods %s..%s, %lld trajectories x %d "

@@ -640,3 +640,11 @@ void emi_opts_print_help(const emi_opt_spec_t *specs, int n, FILE *out)
     fprintf(out, "%-34s (%s)\n", "", extra);
   }
 }
+
+int emi_opts_given(const emi_opts_t *o, const char *name)
+{
+  for (int i = 0; i < o->n; i++)
+    if (!strcmp(o->specs[i].name, name))
+      return o->vals[i].source && strcmp(o->vals[i].source, "default") && strcmp(o->vals[i].source, "unset");
+  return 0;
+}

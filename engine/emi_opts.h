@@ -69,6 +69,8 @@ emi_err_t emi_opts_get_str(const emi_opts_t *opts, const char *name, const char 
 emi_err_t emi_opts_get_month(const emi_opts_t *opts, const char *name, int *months_since_year0);
 emi_err_t emi_opts_get_list(const emi_opts_t *opts, const char *name, int *n, const char *const **items);
 int emi_opts_is_set(const emi_opts_t *opts, const char *name);
+/* 1 when the option was given on the command line or in the config file (not just defaulted). */
+int emi_opts_given(const emi_opts_t *opts, const char *name);
 
 /* The resolved table, row by row, for output files: name, value text, units, source
  * ("default", "FILE:LINE" or "command line"). */

@@ -113,7 +113,10 @@ double emi_qsel_type7(int64_t n, double q, int64_t vj, int64_t vj1)
   double h = (double)(n - 1) * q;
   double fr = h - floor(h);
   if (fr == 0.0 || vj1 == vj) return (double)vj;
-  return (double)vj + fr * (double)(vj1 - vj);
+  /* numpy's interpolation (numpy.lib.function_base._lerp): from the nearer end, so that the result
+   * is the same double as np.quantile's default ('linear', R's type 7) */
+  double a = (double)vj, b = (double)vj1, d = b - a;
+  return fr >= 0.5 ? b - d * (1.0 - fr) : a + d * fr;
 }
 
 static int cmp_i64(const void *a, const void *b)

@@ -36,6 +36,59 @@ case_ scenario-twice 3 "'baseline' is listed twice" --posterior "$POST" --scenar
 case_ bad-threshold 3 "thresholds: 'many': expected a number of persons >= 0" --posterior "$POST" --thresholds many
 printf 'not hdf5' >junk.h5
 case_ not-hdf5 4 "junk.h5: not a readable HDF5 file: expected the output of emflow estimate" --posterior junk.h5
-case_ missing-file 4 "nope.h5: not a readable HDF5 file" --posterior nope.h5
+case_ missing-file 5 "nope.h5: cannot open: No such file or directory" --posterior nope.h5
+case_ unchosen-scenario-option 2 "--shock-factor belongs to the scenario mobility-shock" --posterior "$POST" --shock-factor 0.5
+# altered posteriors (h5py): no draws, integer draws, no periods, rho = 1, sigma_e < 0, a NaN effect, a bad period label
+/usr/bin/python3 - "$POST" <<'PY'
+import shutil, sys
+import h5py, numpy as np
+src = sys.argv[1]
+def alter(name, fn):
+    shutil.copy(src, name)
+    with h5py.File(name, "r+") as f:
+        fn(f)
+def replace(f, path, data):
+    attrs = dict(f[path].attrs)
+    del f[path]
+    f[path] = data
+def nodraws(f):
+    for p in ("/posterior/draws", "/posterior/flows/ar_last", "/posterior/flows/corridor_effect"):
+        a = f[p][()]
+        del f[p]
+        f[p] = a[:, :0, :]
+def intdraws(f):
+    a = f["/posterior/draws"][()]
+    del f["/posterior/draws"]
+    f["/posterior/draws"] = a.astype(np.int64)
+def noperiods(f):
+    a = f["/estimate/x"][()]
+    del f["/estimate/x"]
+    f["/estimate/x"] = a[:, :0, :]
+def par(f, name, value):
+    names = [s.decode() for s in f["/estimate/parameter"][()]]
+    d = f["/posterior/draws"]
+    a = d[()]
+    a[0, 3, names.index(name)] = value
+    d[...] = a
+def naneffect(f):
+    d = f["/posterior/flows/corridor_effect"]
+    a = d[()]
+    a[1, 2, 0] = np.nan
+    d[...] = a
+alter("nodraws.h5", nodraws)
+alter("intdraws.h5", intdraws)
+alter("noperiods.h5", noperiods)
+alter("rho1.h5", lambda f: par(f, "rho", 1.0))
+alter("senegative.h5", lambda f: par(f, "sigma_e", -0.1))
+alter("naneffect.h5", naneffect)
+alter("explosive.h5", lambda f: par(f, "beta[intercept]", 40.0))
+PY
+case_ no-draws 4 "nodraws.h5: /posterior/draws has shape" --posterior nodraws.h5
+case_ integer-draws 4 "intdraws.h5: /posterior/draws holds integers: expected floating-point values" --posterior intdraws.h5
+case_ no-periods 4 "noperiods.h5: /estimate/x has shape" --posterior noperiods.h5
+case_ rho-one 4 "rho1.h5: /posterior/draws chain 0 draw 3: rho = 1, expected a value in (-1, 1)" --posterior rho1.h5
+case_ sigma-negative 4 "senegative.h5: /posterior/draws chain 0 draw 3: sigma_e = -0.1" --posterior senegative.h5
+case_ nan-effect 4 "naneffect.h5: /posterior/flows/corridor_effect chain 1 draw 2" --posterior naneffect.h5
+case_ explosive-draw 4 "forecast: scenario baseline: trajectory 3: expected count" --posterior explosive.h5
 echo "forecast_bad_input: $fails failure(s)"
 [ "$fails" = 0 ]
