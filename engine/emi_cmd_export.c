@@ -10,7 +10,11 @@
  * reads back to the same double; nan, inf, -inf), strings as text; fields are quoted as RFC 4180 when
  * they hold a comma, a quote or a line break.  Compound and other non-array types are refused.
  *
- * Serial: it reads with the default (POSIX) driver and needs no MPI (it may run as mpiexec -n 1).
+ * Serial: it reads with the default (POSIX) driver and needs no MPI.  Under mpiexec only the launcher's
+ * rank 0 reads and writes (the rank comes from the launcher's environment: OMPI_COMM_WORLD_RANK,
+ * PMIX_RANK, PMI_RANK); the other ranks do nothing and exit 0, so that the CSV is printed once and -o
+ * never has two processes writing and renaming the same files.  MPI is not initialised: `emflow report
+ * --publish` runs export as a child of its rank 0, where a second MPI_Init would not be allowed.
  * With -o the CSV is written under OUT.csv.part and renamed when complete; without it, to stdout.
  *
  * --publish (issue 7): a table for partners.  Only datasets stored as integers (tables of counts) are
@@ -205,6 +209,21 @@ static void cell_labels(int ndims, const hsize_t *dims, char names[][64], const 
   if (!ndims) snprintf(buf, size, "the scalar");
 }
 
+/* This process's rank as its MPI launcher set it (0 when not launched by mpiexec). */
+static long launcher_rank(void)
+{
+  static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"};
+  for (int i = 0; i < 3; i++) {
+    const char *v = getenv(vars[i]);
+    char *end = NULL;
+    if (v && *v) {
+      long r = strtol(v, &end, 10);
+      if (*end == '\0' && r >= 0) return r;
+    }
+  }
+  return 0;
+}
+
 /* SHA-256 (hex) of a whole file. */
 static emi_err_t hash_file(const char *path, char hex[65]) { return hash_source(path, "", hex, NULL); }
 
@@ -223,6 +242,7 @@ emi_err_t emi_cmd_export(emi_ctx_t *ctx)
   char src_hex[65] = "";
   memset(&val, 0, sizeof val);
   memset(lab, 0, sizeof lab);
+  if (launcher_rank() != 0) return EMI_SUCCESS; /* under mpiexec: rank 0 alone reads and writes */
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   { /* a serial command: main() sets up logging for MPI commands only */
     const char *level_text = "info";

@@ -7,7 +7,9 @@
  * Checks, each one error naming the file: the file exists and is a regular file, it is HDF5, it is an
  * emflow output (root attribute software = "emflow"), and it holds at least one group the report shows
  * (/forecast, /estimate, /posterior, /undeclared, /linkage); DIR is created (with its parents) unless it
- * exists, and must not be anything but a directory.  The script is found at the path baked in at
+ * exists, and must not be anything but a directory; no file may be given twice (st_dev/st_ino: a link and
+ * its target are one file).  On failure the directories this run created are removed again (the script
+ * removes the files it wrote).  The script is found at the path baked in at
  * build time (EMI_REPORT_SCRIPT, the source tree's scripts/report.py) unless EMFLOW_REPORT_SCRIPT names
  * another.  Its standard error is captured: on failure its last line becomes the one emflow error.
  *
@@ -89,8 +91,9 @@ static emi_err_t check_input(const char *file, int *ngroups)
     fclose(probe);
   }
   if (H5Fis_hdf5(file) <= 0) EMI_FAIL(EMI_ERR_INPUT, "report: %s: not an HDF5 file: expected an emflow output (.h5)", file);
-  if ((fid = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
-    EMI_FAIL(EMI_ERR_IO, "report: %s: cannot open as an HDF5 file", file);
+  if ((fid = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) /* an HDF5 signature, but not a readable file */
+    EMI_FAIL(EMI_ERR_INPUT, "report: %s: not a readable HDF5 file (truncated or corrupt?): expected an emflow output "
+             "(.h5)", file);
   {
     char sw[64] = "";
     if (H5Aexists(fid, "software") > 0 && (a = H5Aopen(fid, "software", H5P_DEFAULT)) >= 0 &&
@@ -134,11 +137,13 @@ cleanup:
   return err;
 }
 
-/* mkdir -p; an existing path must be a directory. */
-static emi_err_t make_dir(const char *dir)
+/* mkdir -p; an existing path must be a directory.  *created: the length of the first prefix of dir this
+ * call created (0: it created nothing), for remove_made_dir. */
+static emi_err_t make_dir(const char *dir, size_t *created)
 {
   struct stat st;
   char path[4096];
+  *created = 0;
   if (!dir || !*dir) return EMI_ERROR(EMI_ERR_ARG, "report: -o DIR is empty");
   if (stat(dir, &st) == 0) {
     if (!S_ISDIR(st.st_mode))
@@ -153,14 +158,33 @@ static emi_err_t make_dir(const char *dir)
     if (*p != '/' && *p != '\0') continue;
     char keep = *p;
     *p = '\0';
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+    if (mkdir(path, 0777) == 0) {
+      if (!*created) *created = strlen(path);
+    } else if (errno != EEXIST) {
       return EMI_ERROR(EMI_ERR_IO, "report: -o %s: cannot create %s: %s", dir, path, strerror(errno));
+    }
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
       return EMI_ERROR(EMI_ERR_IO, "report: -o %s: %s exists and is not a directory", dir, path);
     *p = keep;
     if (!keep) break;
   }
   return EMI_SUCCESS;
+}
+
+/* After a failure: remove the directories make_dir created for dir (deepest first), those left empty
+ * only (rmdir), so that a failed report leaves nothing it made behind. */
+static void remove_made_dir(const char *dir, size_t created)
+{
+  char path[4096];
+  if (!created || snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return;
+  for (;;) {
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') path[--n] = '\0';
+    if (n < created || rmdir(path) != 0) return;
+    char *slash = strrchr(path, '/');
+    if (!slash || slash == path) return;
+    *slash = '\0';
+  }
 }
 
 /* Run argv (argv[0] an absolute path) with stderr captured; the last ERR_TAIL bytes come back in tail.
@@ -228,6 +252,7 @@ static emi_err_t report_run(emi_ctx_t *ctx)
   char self[4096], tail[ERR_TAIL];
   char *argv[16 + MAX_FILES];
   int na = 0;
+  size_t created = 0;
 
   if (!emi_opts_is_set(ctx->opts, "output"))
     EMI_FAIL(EMI_ERR_USAGE, "report: -o DIR is required: the directory to write index.html into");
@@ -238,6 +263,14 @@ static emi_err_t report_run(emi_ctx_t *ctx)
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   int without_fc = 0, any_fc = 0;
   EMI_TRY(emi_opts_get_flag(ctx->opts, "without-forecast", &without_fc));
+  for (int i = 0; i < ctx->npos; i++) { /* one file given twice (or a link and its target) */
+    struct stat si, sj;
+    if (stat(ctx->pos[i], &si) != 0) continue; /* check_input says why */
+    for (int j = 0; j < i; j++)
+      if (stat(ctx->pos[j], &sj) == 0 && si.st_dev == sj.st_dev && si.st_ino == sj.st_ino)
+        EMI_FAIL(EMI_ERR_USAGE, "report: arguments %d (%s) and %d (%s) are the same file: give each input once", j + 1,
+                 ctx->pos[j], i + 1, ctx->pos[i]);
+  }
   for (int i = 0; i < ctx->npos; i++) {
     int ng = 0;
     EMI_TRY(check_input(ctx->pos[i], &ng));
@@ -251,7 +284,7 @@ static emi_err_t report_run(emi_ctx_t *ctx)
     EMI_FAIL(EMI_ERR_INPUT, "report: no /forecast in %s%s: the report's fan charts need the output of emflow forecast "
              "(give it too), or --without-forecast for a report of the estimate and data quality alone", ctx->pos[0],
              ctx->npos > 1 ? " or the other inputs" : "");
-  EMI_TRY(make_dir(outdir));
+  EMI_TRY(make_dir(outdir, &created));
 
   if (!script || !*script) script = EMI_REPORT_SCRIPT;
   if (access(script, R_OK) != 0)
@@ -281,12 +314,12 @@ static emi_err_t report_run(emi_ctx_t *ctx)
   emi_log_info("report: %d file(s) -> %s/index.html%s", ctx->npos, outdir, publish ? " (publish: disclosure-controlled)" : "");
   EMI_TRY(run_captured(argv, &status, tail, sizeof tail));
   if (status != 0) {
-    /* the script's own errors are one line "report: error: ..." with status 3 (input), 4 (disclosure control
+    /* the script's own errors are one line "report: error: ..." with status 4 (invalid input), 3 (disclosure control
      * unavailable) or 5 (I/O); anything else is a crash (a Python traceback ends with the exception) */
     const char *msg = last_line(tail);
     int own = !strncmp(msg, "report: error: ", 15);
     if (own) msg += 15;
-    emi_err_t code = status == 3 ? EMI_ERR_INPUT : status == 4 ? EMI_ERR_ARG : status == 5 ? EMI_ERR_IO : EMI_ERR_INTERNAL;
+    emi_err_t code = status == 4 ? EMI_ERR_INPUT : status == 3 ? EMI_ERR_ARG : status == 5 ? EMI_ERR_IO : EMI_ERR_INTERNAL;
     if (own)
       EMI_FAIL(code, "report: %s", msg);
     EMI_FAIL(code, "report: %s failed (exit status %d): %s (--log-level debug shows its whole output)", script, status,
@@ -294,6 +327,7 @@ static emi_err_t report_run(emi_ctx_t *ctx)
   }
   emi_log_info("report: wrote %s/index.html", outdir);
 cleanup:
+  if (err) remove_made_dir(outdir, created); /* the script removed what it wrote; empty directories go too */
   return err;
 }
 

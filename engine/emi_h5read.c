@@ -51,6 +51,9 @@ emi_err_t emi_column_read(hid_t did, const char *file, const char *what, emi_col
       char **v = NULL;
       EMI_H5_TRY(mt = H5Tcopy(H5T_C_S1));
       EMI_H5_TRY(H5Tset_size(mt, H5T_VARIABLE));
+      H5T_cset_t cs = H5Tget_cset(ft); /* UTF-8 stays UTF-8: HDF5 has no ASCII <-> UTF-8 conversion */
+      if (cs < 0) EMI_FAIL(EMI_ERR_HDF5, "%s: %s: cannot get the string character set", file, what);
+      EMI_H5_TRY(H5Tset_cset(mt, cs));
       EMI_MALLOC(v, c->n + 1, "strings");
       buf = (char *)v;
       if (c->n) EMI_H5_TRY(H5Dread(did, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v));

@@ -28,8 +28,15 @@ cells, implemented once, in export); the page shows the protected values from th
 If export refuses --publish, the report fails and writes no page.  Without --publish the page says that
 its tables are not disclosure-controlled; it never carries the partner-safe label.
 
-Errors: one line "report: error: ..." on stderr, exit 3 (input), 4 (disclosure control unavailable),
-5 (I/O).  Figures and the page are written under temporary names and renamed; index.html comes last.
+Every dataset used is validated before it is read into a table: numeric (integers or floating point), as
+many dimensions as its producer writes, each as long as its dimension scale (or, when the scale is not
+attached, the producer's shared scale, e.g. /forecast/stat), and, for floating point, finite (the first
+NaN or Inf cell is named with its labels).  Each failure is one message naming the file and the dataset.
+
+Errors: one line "report: error: ..." on stderr, exit 4 (invalid input: a file or dataset that is not
+what its producer writes, or a table export --publish refused as invalid data), 3 (disclosure control
+unavailable or refused), 5 (I/O).  Figures and the page are written under temporary names and renamed;
+index.html comes last.
 """
 import argparse
 import csv
@@ -41,7 +48,39 @@ import subprocess
 import sys
 
 
-def fail(msg, status=3):
+INPUT, DISCLOSURE, IO = 4, 3, 5  # exit statuses; emi_cmd_report.c maps them to emflow's codes
+
+
+CREATED, MADE_DIRS = [], []  # what this run wrote: removed again when it fails
+
+
+def made_dir(d):
+    if not os.path.isdir(d):
+        os.makedirs(d)
+        MADE_DIRS.append(d)
+
+
+def created(path):
+    CREATED.append(path)
+    return path
+
+
+def clean_up():
+    """A failed run leaves nothing it wrote (an earlier run's page was removed before this one started)."""
+    for p in reversed(CREATED):
+        try:
+            os.remove(p)
+        except OSError:
+            pass
+    for d in reversed(MADE_DIRS):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
+def fail(msg, status=INPUT):
+    clean_up()
     print("report: error: " + msg, file=sys.stderr)
     sys.exit(status)
 
@@ -103,6 +142,65 @@ def labels(ds, dim):
     return [str(i) for i in range(n)]
 
 
+def read_checked(fname, f, path, dims, finite=True, kinds="iuf"):
+    """Values of dataset path of file fname (open as f), validated: a dataset with elements of a kind in kinds,
+    one dimension per entry of dims ((noun, shared scale path or None, producer), e.g. ("stats",
+    "/forecast/stat", "forecast")), each as long as its attached scale, else the shared scale; floating
+    point values finite when finite is True (or, when finite is a set of indices of the last dimension, in
+    those columns).  Any failure is fail(), exit 4, naming the file and the dataset."""
+    ds = f.get(path) if path in f else None
+    if not isinstance(ds, h5py.Dataset):
+        fail(f"{fname}: {path} is not a dataset: expected the array of emflow {dims[0][2] if dims else ''}")
+    kind = ds.dtype.kind
+    if kind not in kinds:
+        what = {"S": "strings", "U": "strings", "O": "strings or objects", "V": "records (compound)",
+                "b": "booleans", "c": "complex numbers"}.get(kind, f"elements of type {ds.dtype}")
+        want = "integers (counts)" if kinds == "iu" else "numbers"
+        fail(f"{fname}: {path} holds {what} ({ds.dtype}): expected {want}")
+    if ds.ndim != len(dims):
+        fail(f"{fname}: {path} has {ds.ndim} dimension(s) {tuple(ds.shape)}: expected {len(dims)} "
+             f"({' x '.join(n for n, _, _ in dims)})")
+    for d, (noun, shared, producer) in enumerate(dims):
+        try:
+            att = list(ds.dims[d].values())
+        except Exception:
+            att = []
+        if att:
+            n, origin = len(att[0]), f"its scale {att[0].name}"
+        elif shared and shared in f and isinstance(f[shared], h5py.Dataset):
+            n, origin = len(f[shared]), f"the {shared.rsplit('/', 1)[-1]} scale of emflow {producer}"
+        else:
+            continue
+        if ds.shape[d] != n:
+            fail(f"{fname}: {path} has {ds.shape[d]} {noun}, expected {n} ({origin})")
+    try:
+        v = ds[()]
+    except (OSError, ValueError, TypeError) as e:
+        fail(f"{fname}: {path}: cannot read: {e}")
+    if kind == "f" and finite is not False and v.size:
+        sel = v if finite is True else v[..., sorted(finite)]
+        bad = ~np.isfinite(sel)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            if finite is not True:
+                idx = idx[:-1] + (sorted(finite)[idx[-1]],)
+            labs = []
+            for d, i in enumerate(idx):
+                ld = labels(ds, d)
+                noun = dims[d][0]
+                noun = {"series": "series", "entries": "entry"}.get(noun, noun[:-1] if noun.endswith("s") else noun)
+                labs.append(f"{noun} {ld[i]}")
+            fail(f"{fname}: {path}[{','.join(map(str, idx))}] ({', '.join(labs)}) is {fmt(v[idx])}: expected a "
+                 "finite number")
+    return v
+
+
+FC_DIMS = [("series", "/forecast/series", "forecast"), ("periods", "/forecast/period", "forecast"),
+           ("stats", "/forecast/stat", "forecast")]
+FC_EXCEED_DIMS = [("thresholds", "/forecast/threshold", "forecast"), ("series", "/forecast/series", "forecast"),
+                  ("periods", "/forecast/period", "forecast")]
+
+
 def stat_index(ds, dim, name):
     labs = labels(ds, dim)
     return labs.index(name) if name in labs else None
@@ -162,8 +260,9 @@ class Report:
         return t
 
     def figure(self, fig, name, alt):
-        os.makedirs(os.path.join(self.out, "fig"), exist_ok=True)
+        made_dir(os.path.join(self.out, "fig"))
         path = os.path.join(self.out, "fig", name)
+        created(path + ".part.png"), created(path)
         fig.savefig(path + ".part.png", dpi=100, format="png", metadata={"Software": None})
         plt.close(fig)
         os.replace(path + ".part.png", path)
@@ -183,7 +282,7 @@ def forecast_tables(rep, fi, f):
             series, periods, stats = labels(ds, 0), labels(ds, 1), labels(ds, 2)
             k = series.index("_TOTAL") if "_TOTAL" in series else 0
             name = f"/forecast/{sc}/{var}"
-            vals = ds[()]
+            vals = read_checked(rep.files[fi], f, name, FC_DIMS)
             cells = [[Cell(vals[k, t, s], f"{name}[{k},{t},{s}]") for s in range(len(stats))]
                      for t in range(len(periods))]
             what = "undeclared emigration" if var == "undeclared" else "emigration"
@@ -194,7 +293,7 @@ def forecast_tables(rep, fi, f):
                 e = g[sc][var + "_exceed"]
                 thr = labels(e, 0)
                 ename = f"/forecast/{sc}/{var}_exceed"
-                ev = e[()]
+                ev = read_checked(rep.files[fi], f, ename, FC_EXCEED_DIMS)
                 ecells = [[Cell(ev[h, k, p], f"{ename}[{h},{k},{p}]") for p in range(len(periods))]
                           for h in range(len(thr))]
                 ex = rep.table(f"f{fi}-{slug(sc)}-{var}-exceed", f"{sc}: P({what} of {series[k]} > threshold)",
@@ -224,12 +323,23 @@ def estimate_tables(rep, fi, f):
     si = {s: stat_index(est, 2, s) for s in ("mean", "q05", "q95")}
     if None in si.values():
         return None
-    ev = est[()]
+    prod = "estimate"
+    fname = rep.files[fi]
+    edims = [("series", None, prod), ("periods", None, prod), ("stats", None, prod)]
+    ev = read_checked(fname, f, est_name, edims, finite=set(si.values()))
     reports = [(lab, p) for lab, p in reports if p in f and f[p].shape == ev.shape[:2]]
-    rv = {lab: f[p][()] for lab, p in reports}
-    mask = f[mask_name][()] if mask_name in f else None
+    rv = {lab: read_checked(fname, f, p, edims[:2], finite=False) for lab, p in reports}
+    mask = read_checked(fname, f, mask_name, edims[:2]) if mask_name in f else None
+    if mask is not None and mask.shape != ev.shape[:2]:
+        fail(f"{fname}: {mask_name} has shape {tuple(mask.shape)}: expected {tuple(ev.shape[:2])} (the series x "
+             f"periods of {est_name})")
     uds = und["summary"] if und is not None and "summary" in und else None
-    uv = uds[()] if uds is not None else None
+    uv = None
+    if uds is not None:
+        uv = read_checked(fname, f, "/undeclared/emigration/summary", edims, finite=set(si.values()))
+        if uv.shape[:2] != ev.shape[:2] or uv.shape[2] <= max(si.values()):
+            fail(f"{fname}: /undeclared/emigration/summary has shape {tuple(uv.shape)}: expected "
+                 f"{tuple(ev.shape)} (that of {est_name})")
     order = np.argsort(-np.nansum(ev[:, :, si["mean"]], axis=1), kind="stable")[:TOP_SERIES]
     # a report holding non-integers (declared emigration converted to 12-month migrants) is derived, not a
     # count: it goes with the model's columns
@@ -303,19 +413,29 @@ def linkage_tables(rep, fi, f):
     for name, head in (("rejects", "reject reason"), ("repairs", "repair")):
         if name in lk:
             ds = lk[name]
-            v = ds[()]
+            v = read_checked(rep.files[fi], f, f"/linkage/{name}", [(name, None, "classify")])
             res[name] = rep.table(f"l{fi}-{name}", f"{name} by {head}", head, labels(ds, 0), ["records"],
                                   [[Cell(v[i], f"/linkage/{name}[{i}]")] for i in range(len(v))], True, "records", fi,
                                   direct=(rep.files[fi], f"/linkage/{name}") if ds.dtype.kind in "iu" else None)
     if "provisional" in lk and "migrant_departures" in lk:
         months = labels(lk["provisional"], 0)
-        prov = lk["provisional"][()]
+        prov = read_checked(rep.files[fi], f, "/linkage/provisional", [("months", "/linkage/month", "classify")],
+                            kinds="iu")
         parts = [("migrant departures (decided)", ["/linkage/migrant_departures"]),
                  ("pending departures", ["/linkage/pending_departures"])]
         if "undeclared/departures" in f:
             parts.append(("undeclared departures", ["/undeclared/departures"]))
         parts = [(c, ps) for c, ps in parts if all(p in f for p in ps)]
-        arrs = {p: f[p][()] for _, ps in parts for p in ps}
+        arrs = {}
+        for _, ps in parts:
+            for p in ps:
+                nd = max(1, getattr(f[p], "ndim", 1))  # months x the table's other dimensions
+                a_ = read_checked(rep.files[fi], f, p, [("months", "/linkage/month", "classify")] +
+                                  [("entries", None, "classify")] * (nd - 1), kinds="iu")
+                if a_.shape[0] != len(months):
+                    fail(f"{rep.files[fi]}: {p} has {a_.shape[0]} months, expected {len(months)} (those of "
+                         "/linkage/provisional)")
+                arrs[p] = a_
         cells = []
         for m in range(len(months)):
             row = []
@@ -352,7 +472,9 @@ def diagnostics_tables(rep, fi, f):
             j = stat_index(fs, 2, s)
             if j is None:
                 continue
-            v = fs[()][:, :, j]
+            v = read_checked(rep.files[fi], f, "/posterior/flows/summary",
+                             [("series", None, "estimate"), ("periods", None, "estimate"), ("stats", None, "estimate")],
+                             finite=False)[:, :, j]
             rows.append(f"flows: {op} {s}")
             cells.append([Cell(float(np.nanmax(v) if op == "max" else np.nanmin(v)),
                                f"{op}:/posterior/flows/summary[:,:,{j}]")])
@@ -360,7 +482,8 @@ def diagnostics_tables(rep, fi, f):
                               cells, False, "", fi)}
     if "summary" in p:
         ds = p["summary"]
-        v = ds[()]
+        v = read_checked(rep.files[fi], f, "/posterior/summary", [("parameters", None, "estimate"),
+                                                                   ("statistics", None, "estimate")], finite=False)
         out["params"] = rep.table(f"d{fi}-params", "parameters: posterior summaries and diagnostics", "parameter",
                                   labels(ds, 0), labels(ds, 1),
                                   [[Cell(v[i, j], f"/posterior/summary[{i},{j}]") for j in range(v.shape[1])]
@@ -375,7 +498,7 @@ def export_help(emflow):
     try:
         r = subprocess.run([emflow, "help", "export"], capture_output=True, text=True, timeout=60)
     except OSError as e:
-        fail(f"--publish: cannot run {emflow} help export: {e}", 5)
+        fail(f"--publish: cannot run {emflow} help export: {e}", IO)
     return r.stdout
 
 
@@ -391,8 +514,9 @@ def write_table_h5(t, path):
             v = float(c.value)
             if v != int(v) or v < 0:
                 fail(f"--publish: table '{t.title}' row {t.rows[i]} column {t.cols[j]} holds {fmt(v)}: expected a "
-                     "count", 3)
+                     "count", INPUT)
             data[i, j] = int(v)
+    created(path + ".part"), created(path)
     with h5py.File(path + ".part", "w", libver="earliest", track_order=False) as h:
         h.attrs["software"] = "emflow"
         h.attrs["long_name"] = "a table of counts of emflow report, before disclosure control"
@@ -417,9 +541,9 @@ def publish_tables(rep):
     if "--publish" not in helptext:
         fail("--publish: this emflow's export has no --publish option (disclosure control: random rounding to "
              "base 3, suppression of small cells), so no table can be protected; nothing was written. Rerun without "
-             "--publish for an internal report, or update emflow", 4)
+             "--publish for an internal report, or update emflow", DISCLOSURE)
     tdir = os.path.join(rep.out, "tables")
-    os.makedirs(tdir, exist_ok=True)
+    made_dir(tdir)
     labels_seen = []
     for t in (t for t in rep.tables if t.counts):
         csvp = os.path.join(tdir, t.tid + ".csv")
@@ -428,24 +552,26 @@ def publish_tables(rep):
         else:
             src, dset = os.path.join(tdir, t.tid + ".h5"), "/table"
             write_table_h5(t, src)
+        created(csvp), created(csvp + ".disclosure.json")
         cmd = [rep.emflow, "export", src, dset, "--publish", "-o", csvp]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             msg = (r.stderr.strip().splitlines() or ["no message"])[-1]
+            # the export's class: 4 invalid data, 5 I/O; anything else means no protection could be had
             fail(f"--publish: emflow export --publish refused the table '{t.title}' (exit {r.returncode}): {msg}; "
-                 "no page was written", 4)
+                 "no page was written", {4: INPUT, 5: IO}.get(r.returncode, DISCLOSURE))
         try:
             with open(csvp + ".disclosure.json") as fh:
                 label = json.load(fh)
         except (OSError, ValueError) as e:
-            fail(f"--publish: {csvp}.disclosure.json: {e}: export --publish wrote no readable label", 5)
+            fail(f"--publish: {csvp}.disclosure.json: {e}: export --publish wrote no readable label", IO)
         if label.get("partner_safe") is not True:
-            fail(f"--publish: {csvp}.disclosure.json does not say partner_safe: the table is not protected", 4)
+            fail(f"--publish: {csvp}.disclosure.json does not say partner_safe: the table is not protected", DISCLOSURE)
         with open(csvp, newline="") as fh:
             body = list(csv.reader(fh))[1:]
         if len(body) != len(t.rows) * len(t.cols):
             fail(f"--publish: {csvp}: {len(body)} rows, expected {len(t.rows) * len(t.cols)} (rows x columns of the "
-                 f"table '{t.title}')", 5)
+                 f"table '{t.title}')", IO)
         marker = label.get("suppressed_marker", "S")
         shown = [[None] * len(t.cols) for _ in t.rows]
         for n, rec in enumerate(body):
@@ -690,7 +816,7 @@ def main():
         try:
             handles.append(h5py.File(p, "r"))
         except OSError as e:
-            fail(f"{p}: cannot open as an HDF5 file: {e}", 3)
+            fail(f"{p}: cannot open as an HDF5 file (truncated or damaged?): {e}", INPUT)
 
     # what an earlier run left: a failure must not leave an old page looking like this run's result
     for sub, ends in (("", ("index.html",)), ("fig", (".png",)), ("tables", (".csv", ".disclosure.json", ".h5"))):
@@ -709,7 +835,7 @@ def main():
         found.append(d)
     if not rep.tables:
         fail("nothing to report in " + ", ".join(a.files) + ": expected /forecast/<scenario>/{undeclared,flows}, "
-             "/posterior/flows/summary or /estimate/emigration, /linkage (emflow forecast, estimate, classify)", 3)
+             "/posterior/flows/summary or /estimate/emigration, /linkage (emflow forecast, estimate, classify)", INPUT)
 
     notes = publish_tables(rep) if a.publish else []
     for t in rep.tables:
@@ -810,15 +936,20 @@ def main():
     page += body
     page.append("</body></html>")
     path = os.path.join(a.out, "index.html")
+    created(path + ".part")
     try:
         with open(path + ".part", "w", encoding="utf-8") as fh:
             fh.write("\n".join(page) + "\n")
         os.replace(path + ".part", path)
     except OSError as e:
-        fail(f"cannot write {path}: {e}", 5)
+        fail(f"cannot write {path}: {e}", IO)
     print(f"report: {path}: {rep.figures} figure(s), {len(rep.tables)} table(s)"
           + (", disclosure-controlled" if a.publish else ""), file=sys.stderr)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Exception:  # a crash (a bug): still leave nothing behind, then the traceback
+        clean_up()
+        raise

@@ -9,7 +9,9 @@ cartesian product of the scales' labels in C order; every value equals the array
 floats exactly: %.17g reads back to the same double; NaN where NaN).  One of them also under
 mpiexec -n 1.  Then, on a file made here with h5py: a 2-D dataset without scales (columns dim_0, dim_1
 with indices, a warning), a 1-D dataset labelled by a numeric scale, two dimensions with the same
-scale (citizen, citizen_2), a label with a comma (quoted), a scalar; and errors: a missing file (exit
+scale (citizen, citizen_2), a label with a comma (quoted), a scalar, variable-length UTF-8 strings
+(h5py's default string type: 'ü' comes out as its UTF-8 bytes); under mpiexec -n 2 the CSV once (the
+same bytes as a serial run, on stdout and with -o: only rank 0 reads and writes); and errors: a missing file (exit
 5), a missing dataset (exit 4, naming the file, the dataset and listing the file's datasets), a
 group, a compound dataset (exit 4), a file that is not HDF5 (exit 4); no output file left behind.
 """
@@ -118,10 +120,27 @@ def main():
         f["square"].dims[0].attach_scale(f["citizen"])
         f["square"].dims[1].attach_scale(f["citizen"])
         f["scalar"] = np.int16(-7)
+        f["vs"] = np.array(["ü", 'a,"b', ""], dtype=h5py.string_dtype())
+        f["vs_labelled"] = np.array([1, 2], dtype=np.int32)
+        f["city"] = np.array(["Bakı", "Gəncə"], dtype=h5py.string_dtype())
+        f["city"].make_scale("city")
+        f["vs_labelled"].dims[0].attach_scale(f["city"])
         f["records"] = np.zeros(2, dtype=[("a", "i4"), ("b", "f8")])
         f.create_group("grp")
-    for name in ("/plain", "/by_year", "/square", "/scalar"):
+    for name in ("/plain", "/by_year", "/square", "/scalar", "/vs", "/vs_labelled"):
         check(emflow, mpiexec, work, t, name, fails)
+    # under mpiexec -n 2: rank 0 alone works (the CSV once, -o written once)
+    rc0, serial, _ = run([emflow, "export", t, "/square"], work)
+    mp = [mpiexec, "--oversubscribe", "-n", "2", emflow, "export", t, "/square"]
+    rc, par, err = run(mp, work)
+    print(f"mpiexec -n 2 export /square: exit {rc}, {len(par.splitlines())} lines (serial {len(serial.splitlines())})")
+    if rc0 != 0 or rc != 0 or par != serial:
+        fails.append(f"mpiexec -n 2 export /square: exit {rc}, stdout {par!r} != serial {serial!r}: {err}")
+    out2 = os.path.join(work, "np2.csv")
+    rc, par, err = run(mp + ["-o", out2, "--publish", "--suppress-below", "0"], work)
+    if rc != 0 or par or not os.path.exists(out2 + ".disclosure.json") or err.count("export: published") != 1:
+        fails.append(f"mpiexec -n 2 export --publish -o: exit {rc}, stdout {par!r}, stderr {err!r} (expected one "
+                     "statement of the protection and the label)")
     rc, _, err = run([emflow, "export", t, "/plain"], work)
     if "without a dimension scale" not in err:
         fails.append(f"/plain: no warning about the missing scales: {err!r}")
