@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <hdf5.h>
+#include <ini.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -335,11 +336,111 @@ static emi_err_t period_index(const char *opt, const char *label, char *const *p
 
 /* One scenario's multipliers (K*H) and coverages (K*H or NULL per draw: filled per trajectory). */
 typedef struct {
-  int id;
+  int id;            /* type: SC_* */
+  uint32_t stream;   /* the scenario's number in the random streams (seed, stream, trajectory) */
+  char name[64];     /* output group /forecast/<name> */
   double *mult;
   int cov_from; /* coverage-change: first period, -1 none */
   double cov;
 } scen_t;
+
+/* A scenario as written: the options (type names as scenario names) or a config section
+ * [scenario.NAME].  Text fields are NULL when not given; `where` names the origin for messages. */
+typedef struct {
+  char name[64];
+  int type;
+  const char *factor, *from, *to, *destination, *coverage;
+  char where[600];
+  char key_from[64], key_to[64], key_factor[64], key_dest[64], key_cov[64];
+} scen_spec_t;
+
+#define MAX_SCEN 16
+
+typedef struct {
+  const char *path;
+  scen_spec_t *spec;
+  int n;
+  char vals[MAX_SCEN][5][256];
+  emi_err_t err;
+} scen_ini_t;
+
+/* inih handler: [scenario.NAME] sections of the config file (other sections are the options'). */
+static int scen_ini_handler(void *user, const char *section, const char *name, const char *value)
+{
+  scen_ini_t *c = user;
+  if (c->err || strncmp(section, "scenario.", 9)) return 1;
+  const char *nm = section + 9;
+  int i = -1;
+  for (int j = 0; j < c->n; j++)
+    if (!strcmp(c->spec[j].name, nm)) i = j;
+  if (i < 0) {
+    size_t len = strlen(nm);
+    int ok = len > 0 && len < sizeof c->spec[0].name;
+    for (size_t q = 0; ok && q < len; q++)
+      ok = (nm[q] >= 'a' && nm[q] <= 'z') || (nm[q] >= 'A' && nm[q] <= 'Z') || (nm[q] >= '0' && nm[q] <= '9') ||
+           nm[q] == '-' || nm[q] == '_';
+    if (!ok) {
+      c->err = EMI_ERROR(EMI_ERR_CONFIG, "%s: [%s]: a scenario name is 1-63 letters, digits, '-' or '_'", c->path, section);
+      return 0;
+    }
+    if (c->n >= MAX_SCEN) {
+      c->err = EMI_ERROR(EMI_ERR_CONFIG, "%s: [%s]: at most %d scenarios", c->path, section, MAX_SCEN);
+      return 0;
+    }
+    i = c->n++;
+    memset(&c->spec[i], 0, sizeof c->spec[i]);
+    snprintf(c->spec[i].name, sizeof c->spec[i].name, "%s", nm);
+    c->spec[i].type = -1;
+    snprintf(c->spec[i].where, sizeof c->spec[i].where, "%s [%s]", c->path, section);
+  }
+  scen_spec_t *sp = &c->spec[i];
+  static const char *const keys[6] = {"type", "factor", "from", "to", "destination", "coverage"};
+  int k = -1;
+  for (int q = 0; q < 6; q++)
+    if (!strcmp(name, keys[q])) k = q;
+  if (k < 0) {
+    c->err = EMI_ERROR(EMI_ERR_CONFIG, "%s: [%s] unknown key '%s' = '%s': expected type, factor, from, to, destination, "
+                       "coverage", c->path, section, name, value);
+    return 0;
+  }
+  if (k == 0) {
+    if (sp->type >= 0) {
+      c->err = EMI_ERROR(EMI_ERR_CONFIG, "%s: [%s] type is given twice", c->path, section);
+      return 0;
+    }
+    for (int q = 0; q < NSC; q++)
+      if (!strcmp(value, sc_names[q])) sp->type = q;
+    if (sp->type < 0) {
+      c->err = EMI_ERROR(EMI_ERR_CONFIG, "%s: [%s] type = '%s': expected baseline, mobility-shock, destination-shock or "
+                         "coverage-change", c->path, section, value);
+      return 0;
+    }
+    return 1;
+  }
+  const char **slot[5] = {&sp->factor, &sp->from, &sp->to, &sp->destination, &sp->coverage};
+  if (*slot[k - 1]) {
+    c->err = EMI_ERROR(EMI_ERR_CONFIG, "%s: [%s] %s is given twice", c->path, section, name);
+    return 0;
+  }
+  snprintf(c->vals[i][k - 1], sizeof c->vals[i][k - 1], "%s", value);
+  *slot[k - 1] = c->vals[i][k - 1];
+  return 1;
+}
+
+/* FNV-1a of a scenario name, kept away from the built-in numbers 0..3. */
+static uint32_t scen_stream(const char *name)
+{
+  uint32_t h = 2166136261u;
+  for (const unsigned char *q = (const unsigned char *)name; *q; q++) h = (h ^ *q) * 16777619u;
+  return h | 0x80000000u;
+}
+
+static emi_err_t spec_real(const char *text, const char *what, const char *where, double lo, double hi, double *v)
+{
+  if (!emi_parse_real(text, v) || !(*v >= lo && *v <= hi))
+    return EMI_ERROR(EMI_ERR_CONFIG, "forecast: %s: %s = '%s': expected a number in [%g, %g]", where, what, text, lo, hi);
+  return EMI_SUCCESS;
+}
 
 /* Simulate trajectories [k0, k1) of a scenario and hand each one's output-series counts to `visit`. */
 typedef struct {
@@ -367,7 +468,7 @@ static emi_err_t traj_counts(const fc_run_t *r, int64_t k, int64_t *flow, int64_
         cover[(size_t)kk * H + h] = (r->sc->cov_from >= 0 && h >= r->sc->cov_from) ? r->sc->cov : dr[p->icov];
     d.cover = cover;
   }
-  EMI_CALL(emi_fc_trajectory(&d, r->seed, (uint32_t)r->sc->id, (uint64_t)k, flow, r->undecl ? und : NULL));
+  EMI_CALL(emi_fc_trajectory(&d, r->seed, r->sc->stream, (uint64_t)k, flow, r->undecl ? und : NULL));
   memset(outf, 0, (size_t)r->nout1 * H * sizeof *outf);
   if (r->undecl) memset(outu, 0, (size_t)r->nout1 * H * sizeof *outu);
   int tot = r->nout1 - 1;
@@ -462,7 +563,7 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
         }
       free(flow), free(und), free(out), free(lmn), free(lmx), free(lsm), free(lex), free(cover);
     }
-    emi_err_t e = fail ? EMI_ERROR(EMI_ERR_INPUT, "forecast: scenario %s: %s", sc_names[r->sc->id], msg) : EMI_SUCCESS;
+    emi_err_t e = fail ? EMI_ERROR(EMI_ERR_INPUT, "forecast: scenario %s: %s", r->sc->name, msg) : EMI_SUCCESS;
     EMI_TRY(emi_mpi_agree(ctx->comm, e, NULL));
   }
   MPI_Allreduce(MPI_IN_PLACE, mn, (int)ncell, MPI_INT64_T, MPI_MIN, ctx->comm);
@@ -588,9 +689,10 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
   const char *const *scl = NULL, *const *thl = NULL;
   double thr[MAX_THR];
   char **plab = NULL;
-  scen_t sc[NSC] = {0};
-  double *xf = NULL, *stats[NSC] = {0}, *exc[NSC] = {0};
-  int64_t *traj[NSC] = {0};
+  scen_t sc[MAX_SCEN] = {0};
+  scen_spec_t specs[MAX_SCEN];
+  double *xf = NULL, *stats[MAX_SCEN] = {0}, *exc[MAX_SCEN] = {0};
+  int64_t *traj[MAX_SCEN] = {0};
   int store_traj = 0;
   emi_h5_file_t *f = NULL;
   emi_provenance_t *prov = NULL;
@@ -632,45 +734,121 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
         if (c == p.trend_col && p.T > 1) v += (h + 1) * (xl[c] - p.x[((size_t)k * p.T + p.T - 2) * p.P + c]);
         xf[((size_t)k * H + h) * p.P + c] = v;
       }
-  /* scenarios */
+  /* scenarios: the [scenario.NAME] sections of the config file, or the built-in ones named by
+   * --scenarios (their parameters from the options) */
   int undecl = p.border && p.icov >= 0;
+  scen_ini_t ini = {.path = ctx->config_path, .spec = specs};
+  if (ctx->config_path) {
+    int rc = ini_parse(ctx->config_path, scen_ini_handler, &ini);
+    if (ini.err) {
+      char m[1024];
+      snprintf(m, sizeof m, "%s", emi_err_message());
+      emi_err_clear();
+      EMI_FAIL(ini.err, "%s", m);
+    }
+    if (rc != 0) EMI_FAIL(EMI_ERR_CONFIG, "%s: cannot read the scenario sections (line %d)", ctx->config_path, rc);
+  }
+  int from_file = ini.n > 0;
+  if (from_file && emi_opts_given(ctx->opts, "scenarios")) {
+    /* --scenarios picks among the file's scenarios */
+    int keep[MAX_SCEN] = {0}, m = 0;
+    for (int q = 0; q < nsc; q++) {
+      int fi = -1;
+      for (int j2 = 0; j2 < ini.n; j2++)
+        if (!strcmp(specs[j2].name, scl[q])) fi = j2;
+      if (fi < 0) EMI_FAIL(EMI_ERR_CONFIG, "forecast: scenarios: '%s' is not a [scenario.%s] section of %s", scl[q], scl[q],
+                          ctx->config_path);
+      keep[fi] = 1;
+    }
+    for (int j2 = 0; j2 < ini.n; j2++)
+      if (keep[j2]) specs[m++] = specs[j2];
+    ini.n = m;
+  }
+  if (from_file) {
+    nsc = ini.n;
+    for (int q = 0; q < nsc; q++) {
+      if (specs[q].type < 0) EMI_FAIL(EMI_ERR_CONFIG, "forecast: %s: no type (baseline, mobility-shock, destination-shock "
+                                      "or coverage-change)", specs[q].where);
+      snprintf(specs[q].key_from, sizeof specs[q].key_from, "from");
+      snprintf(specs[q].key_to, sizeof specs[q].key_to, "to");
+      snprintf(specs[q].key_factor, sizeof specs[q].key_factor, "factor");
+      snprintf(specs[q].key_dest, sizeof specs[q].key_dest, "destination");
+      snprintf(specs[q].key_cov, sizeof specs[q].key_cov, "coverage");
+    }
+  } else {
+    if (nsc > NSC) EMI_FAIL(EMI_ERR_CONFIG, "forecast: scenarios: at most %d built-in scenarios", NSC);
+    for (int q = 0; q < nsc; q++) {
+      scen_spec_t *sp = &specs[q];
+      memset(sp, 0, sizeof *sp);
+      sp->type = -1;
+      for (int i2 = 0; i2 < NSC; i2++)
+        if (!strcmp(scl[q], sc_names[i2])) sp->type = i2;
+      if (sp->type < 0)
+        EMI_FAIL(EMI_ERR_CONFIG, "forecast: scenarios: '%s': expected baseline, mobility-shock, destination-shock or "
+                 "coverage-change (or define [scenario.%s] in the config file)", scl[q], scl[q]);
+      snprintf(sp->name, sizeof sp->name, "%s", scl[q]);
+      snprintf(sp->where, sizeof sp->where, "options");
+      int t = sp->type;
+      snprintf(sp->key_from, sizeof sp->key_from, "%s", t == SC_MOBILITY ? "shock-from" : t == SC_DESTINATION ? "destination-from" : "coverage-from");
+      snprintf(sp->key_to, sizeof sp->key_to, "%s", t == SC_MOBILITY ? "shock-to" : "destination-to");
+      snprintf(sp->key_factor, sizeof sp->key_factor, "%s", t == SC_MOBILITY ? "shock-factor" : "destination-factor");
+      snprintf(sp->key_dest, sizeof sp->key_dest, "destination");
+      snprintf(sp->key_cov, sizeof sp->key_cov, "coverage");
+      if ((t == SC_MOBILITY || t == SC_DESTINATION || t == SC_COVERAGE) && emi_opts_is_set(ctx->opts, sp->key_from))
+        EMI_TRY(emi_opts_get_str(ctx->opts, sp->key_from, &sp->from));
+      if ((t == SC_MOBILITY || t == SC_DESTINATION) && emi_opts_is_set(ctx->opts, sp->key_to))
+        EMI_TRY(emi_opts_get_str(ctx->opts, sp->key_to, &sp->to));
+      if (t == SC_MOBILITY || t == SC_DESTINATION) EMI_TRY(emi_opts_get_str(ctx->opts, sp->key_factor, &sp->factor));
+      if (t == SC_DESTINATION && emi_opts_is_set(ctx->opts, "destination"))
+        EMI_TRY(emi_opts_get_str(ctx->opts, "destination", &sp->destination));
+      if (t == SC_COVERAGE) EMI_TRY(emi_opts_get_str(ctx->opts, "coverage", &sp->coverage));
+    }
+  }
   for (int s = 0; s < nsc; s++) {
-    int id = -1;
-    for (int i = 0; i < NSC; i++)
-      if (!strcmp(scl[s], sc_names[i])) id = i;
-    if (id < 0) EMI_FAIL(EMI_ERR_CONFIG, "forecast: scenarios: '%s': expected baseline, mobility-shock, destination-shock or "
-                         "coverage-change", scl[s]);
+    const scen_spec_t *sp = &specs[s];
+    int id = sp->type;
     for (int s2 = 0; s2 < s; s2++)
-      if (sc[s2].id == id) EMI_FAIL(EMI_ERR_CONFIG, "forecast: scenarios: '%s' is listed twice", scl[s]);
+      if (!strcmp(sc[s2].name, sp->name)) EMI_FAIL(EMI_ERR_CONFIG, "forecast: scenarios: '%s' is listed twice", sp->name);
     sc[s].id = id, sc[s].cov_from = -1;
+    memcpy(sc[s].name, sp->name, sizeof sc[s].name);
+    sc[s].name[sizeof sc[s].name - 1] = '\0';
+    sc[s].stream = from_file ? scen_stream(sp->name) : (uint32_t)id;
+    for (int s2 = 0; s2 < s; s2++)
+      if (sc[s2].stream == sc[s].stream)
+        EMI_FAIL(EMI_ERR_CONFIG, "forecast: scenarios '%s' and '%s' share a random-stream number: rename one", sc[s2].name,
+                 sc[s].name);
+    if (from_file) {
+      /* keys that the type does not use would be ignored: refuse them */
+      int uses_ft = id == SC_MOBILITY || id == SC_DESTINATION, uses_cov = id == SC_COVERAGE;
+      if ((sp->factor && !uses_ft) || (sp->to && !uses_ft) || (sp->destination && id != SC_DESTINATION) ||
+          (sp->coverage && !uses_cov) || (sp->from && id == SC_BASELINE))
+        EMI_FAIL(EMI_ERR_CONFIG, "forecast: %s: a key that type %s does not use (baseline: none; mobility-shock: factor, "
+                 "from, to; destination-shock: factor, from, to, destination; coverage-change: coverage, from)", sp->where,
+                 sc_names[id]);
+    }
     EMI_MALLOC(sc[s].mult, (size_t)p.K * H, "multipliers");
     for (size_t i = 0; i < (size_t)p.K * H; i++) sc[s].mult[i] = 1.0;
     if (id == SC_MOBILITY || id == SC_DESTINATION) {
-      const char *fo = id == SC_MOBILITY ? "shock-from" : "destination-from", *to = id == SC_MOBILITY ? "shock-to" : "destination-to";
       int h0 = 0, h1 = id == SC_MOBILITY ? 0 : H - 1;
-      const char *lab = NULL;
-      if (emi_opts_is_set(ctx->opts, fo)) {
-        EMI_TRY(emi_opts_get_str(ctx->opts, fo, &lab));
-        EMI_TRY(period_index(fo, lab, plab, H, &h0));
-      }
+      char w1[700], w2[700];
+      snprintf(w1, sizeof w1, "%s %s", sp->where, sp->key_from);
+      snprintf(w2, sizeof w2, "%s %s", sp->where, sp->key_to);
+      if (sp->from) EMI_TRY(period_index(w1, sp->from, plab, H, &h0));
       if (id == SC_MOBILITY) h1 = h0;
-      if (emi_opts_is_set(ctx->opts, to)) {
-        EMI_TRY(emi_opts_get_str(ctx->opts, to, &lab));
-        EMI_TRY(period_index(to, lab, plab, H, &h1));
-      }
-      if (h1 < h0) EMI_FAIL(EMI_ERR_CONFIG, "forecast: %s %s is after %s %s: the range is inverted", fo, plab[h0], to, plab[h1]);
-      double fac = 1.0;
+      if (sp->to) EMI_TRY(period_index(w2, sp->to, plab, H, &h1));
+      if (h1 < h0)
+        EMI_FAIL(EMI_ERR_CONFIG, "forecast: %s: %s %s is after %s %s: the range is inverted", sp->where, sp->key_from,
+                 plab[h0], sp->key_to, plab[h1]);
+      double fac = id == SC_MOBILITY ? 0.3 : 1.5;
       int dest = -1;
-      EMI_TRY(emi_opts_get_real(ctx->opts, id == SC_MOBILITY ? "shock-factor" : "destination-factor", &fac));
+      if (sp->factor) EMI_TRY(spec_real(sp->factor, sp->key_factor, sp->where, 0, 100, &fac));
       if (id == SC_DESTINATION) {
-        const char *dc = NULL;
-        if (!emi_opts_is_set(ctx->opts, "destination"))
-          EMI_FAIL(EMI_ERR_CONFIG, "forecast: destination-shock needs destination = CODE (one of the %s of %s)",
-                   p.border ? "groups" : "countries", post);
-        EMI_TRY(emi_opts_get_str(ctx->opts, "destination", &dc));
-        if ((dest = find_label(p.destlab, p.ndest, dc)) < 0)
-          EMI_FAIL(EMI_ERR_CONFIG, "forecast: destination = '%s' is not a %s of %s (first: %s)", dc,
-                   p.border ? "group" : "country", post, p.destlab[0]);
+        if (!sp->destination)
+          EMI_FAIL(EMI_ERR_CONFIG, "forecast: destination-shock needs destination = CODE (one of the %s of %s; %s)",
+                   p.border ? "groups" : "countries", post, sp->where);
+        if ((dest = find_label(p.destlab, p.ndest, sp->destination)) < 0)
+          EMI_FAIL(EMI_ERR_CONFIG, "forecast: destination = '%s' is not a %s of %s (first: %s; %s)", sp->destination,
+                   p.border ? "group" : "country", post, p.destlab[0], sp->where);
       }
       for (int k = 0; k < p.K; k++)
         if (dest < 0 || p.kdest[k] == dest)
@@ -680,13 +858,12 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
       if (!undecl)
         EMI_FAIL(EMI_ERR_CONFIG, "forecast: coverage-change needs a border-model posterior fitted with declared "
                  "emigration (%s has no declaration coverage)", post);
-      const char *lab = NULL;
+      char w1[700];
+      snprintf(w1, sizeof w1, "%s %s", sp->where, sp->key_from);
       sc[s].cov_from = 0;
-      if (emi_opts_is_set(ctx->opts, "coverage-from")) {
-        EMI_TRY(emi_opts_get_str(ctx->opts, "coverage-from", &lab));
-        EMI_TRY(period_index("coverage-from", lab, plab, H, &sc[s].cov_from));
-      }
-      EMI_TRY(emi_opts_get_real(ctx->opts, "coverage", &sc[s].cov));
+      if (sp->from) EMI_TRY(period_index(w1, sp->from, plab, H, &sc[s].cov_from));
+      sc[s].cov = 0.8;
+      if (sp->coverage) EMI_TRY(spec_real(sp->coverage, sp->key_cov, sp->where, 0, 1, &sc[s].cov));
     }
   }
   {
@@ -697,7 +874,10 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
       {"destination-to", SC_DESTINATION}, {"coverage", SC_COVERAGE}, {"coverage-from", SC_COVERAGE}};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
       int runs = 0;
-      for (int s2 = 0; s2 < nsc; s2++) runs |= sc[s2].id == own[i].sc;
+      for (int s2 = 0; s2 < nsc; s2++) runs |= !from_file && sc[s2].id == own[i].sc;
+      if (from_file && emi_opts_given(ctx->opts, own[i].opt))
+        EMI_FAIL(EMI_ERR_USAGE, "forecast: --%s: the scenarios come from the [scenario.NAME] sections of %s: set %s there",
+                 own[i].opt, ctx->config_path, own[i].opt);
       if (!runs && emi_opts_given(ctx->opts, own[i].opt))
         EMI_FAIL(EMI_ERR_USAGE, "forecast: --%s belongs to the scenario %s, which is not among the scenarios run (add "
                  "--scenarios %s)", own[i].opt, sc_names[own[i].sc], sc_names[own[i].sc]);
@@ -725,7 +905,7 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
     if (store_traj) EMI_MALLOC(traj[s], (size_t)(run.k1 - run.k0) * ncell + 1, "stored trajectories");
     EMI_TRY(run_scenario(ctx, &run, N, nthr, nthr_opt, thr, stats[s], exc[s], traj[s]));
     double dt = emi_log_elapsed() - t0;
-    emi_log_info("forecast: %s: %lld trajectories in %.2f s (%.0f trajectories/s, exact quantiles)", sc_names[sc[s].id],
+    emi_log_info("forecast: %s: %lld trajectories in %.2f s (%.0f trajectories/s, exact quantiles)", sc[s].name,
                  (long long)N, dt, dt > 0 ? (double)N / dt : 0.0);
   }
   /* output */
@@ -746,7 +926,7 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
   int r0 = ctx->rank == 0;
   for (int s = 0; s < nsc; s++) {
     char g[128], ds[192];
-    snprintf(g, sizeof g, "/forecast/%s", sc_names[sc[s].id]);
+    snprintf(g, sizeof g, "/forecast/%s", sc[s].name);
     EMI_TRY(emi_h5_group_ensure(f, g));
     uint64_t d3[3] = {(uint64_t)p.nout + 1, (uint64_t)H, NQ + 1};
     const char *s3[3] = {"/forecast/series", "/forecast/period", "/forecast/stat"};
@@ -802,7 +982,7 @@ cleanup:
   emi_provenance_destroy(&prov);
   for (int h = 0; plab && h < H64; h++) free(plab[h]);
   free(plab), free(xf);
-  for (int s = 0; s < NSC; s++) free(sc[s].mult), free(stats[s]), free(exc[s]), free(traj[s]);
+  for (int s = 0; s < MAX_SCEN; s++) free(sc[s].mult), free(stats[s]), free(exc[s]), free(traj[s]);
   post_free(&p);
   return err;
 }

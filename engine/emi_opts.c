@@ -357,6 +357,7 @@ static int opts_ini_handler(void *user, const char *section, const char *name, c
 {
   ini_ctx_t *c = user;
   if (c->err) return 1; /* report only the first error */
+  if (!strncmp(section, "scenario.", 9)) return 1; /* [scenario.NAME]: read and checked by emflow forecast */
   if (!in_list(c->own, section)) {
     if (in_list(c->known, section)) return 1; /* another command's section */
     /* the sections accepted, each once */

@@ -90,5 +90,21 @@ case_ rho-one 4 "rho1.h5: /posterior/draws chain 0 draw 3: rho = 1, expected a v
 case_ sigma-negative 4 "senegative.h5: /posterior/draws chain 0 draw 3: sigma_e = -0.1" --posterior senegative.h5
 case_ nan-effect 4 "naneffect.h5: /posterior/flows/corridor_effect chain 1 draw 2" --posterior naneffect.h5
 case_ explosive-draw 4 "forecast: scenario baseline: trajectory 3: expected count" --posterior explosive.h5
+# scenarios as config sections
+printf '[scenario.x]\ntype = war\n' >s1.ini
+case_ section-bad-type 3 "s1.ini: [scenario.x] type = 'war': expected baseline, mobility-shock" --config s1.ini --posterior "$POST"
+printf '[scenario.x]\ntype = mobility-shock\nstrength = 2\n' >s2.ini
+case_ section-unknown-key 3 "[scenario.x] unknown key 'strength' = '2'" --config s2.ini --posterior "$POST"
+printf '[scenario.x]\ntype = mobility-shock\nfrom = 2016-Q3\nto = 2016-Q1\n' >s3.ini
+case_ section-inverted 3 "from 2016-Q3 is after to 2016-Q1: the range is inverted" --config s3.ini --posterior "$POST"
+printf '[scenario.x]\nfactor = 2\n' >s4.ini
+case_ section-no-type 3 "[scenario.x]: no type" --config s4.ini --posterior "$POST"
+printf '[scenario.a b]\ntype = baseline\n' >s5.ini
+case_ section-bad-name 3 "a scenario name is 1-63 letters, digits" --config s5.ini --posterior "$POST"
+printf '[scenario.x]\ntype = baseline\nfactor = 2\n' >s6.ini
+case_ section-unused-key 3 "a key that type baseline does not use" --config s6.ini --posterior "$POST"
+printf '[scenario.x]\ntype = mobility-shock\n' >s7.ini
+case_ section-and-option 2 "--shock-factor: the scenarios come from the [scenario.NAME] sections" --config s7.ini --posterior "$POST" --shock-factor 0.5
+case_ section-not-defined 3 "scenarios: 'y' is not a [scenario.y] section" --config s7.ini --posterior "$POST" --scenarios y
 echo "forecast_bad_input: $fails failure(s)"
 [ "$fails" = 0 ]
