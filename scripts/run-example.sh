@@ -55,6 +55,7 @@ ex=inputs/examples
 "${mpi[@]}" "$emflow" estimate --config inputs/nz.ini -o "$out/nz_estimate.h5" --log-level warn
 "${mpi[@]}" "$emflow" forecast --posterior "$out/nz_estimate.h5" -o "$out/nz_forecast.h5" --horizon 10 \
   --trajectories 4000 --scenarios baseline --scenarios mobility-shock --shock-from 2020 --shock-to 2021 --log-level warn
+"$emflow" report "$out/nz_estimate.h5" "$out/nz_forecast.h5" -o "$out/nz_report" --log-level warn
 
 echo
 echo "== outputs in $out"
@@ -110,3 +111,4 @@ for sc in ("baseline", "mobility-shock"):
     print("  %-14s all departures 2020: %6.0f [%6.0f, %6.0f]" % (sc, x[-1, j, fs.index("q50")], x[-1, j, fs.index("q05")],
           x[-1, j, fs.index("q95")]))
 PY
+echo "Report (fan charts, estimates against the reported counts, diagnostics, provenance): $out/nz_report/index.html"
