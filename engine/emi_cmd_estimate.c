@@ -1030,6 +1030,31 @@ static emi_err_t ckpt_open(const char *path, const char *dir, hid_t *fid)
   return EMI_SUCCESS;
 }
 
+/* Open chain's checkpoint in dir, if there is one (*fid < 0 when not), and check that it was made for
+ * this run (fingerprint) and this chain. */
+static emi_err_t ckpt_open_verified(const char *dir, int chain, uint64_t fp, char *path, size_t n, hid_t *fid)
+{
+  emi_err_t err = EMI_SUCCESS;
+  uint64_t fp2 = 0;
+  int64_t ch = -1;
+  struct stat sb;
+  *fid = -1;
+  EMI_TRY(ckpt_path(dir, chain, path, n));
+  if (stat(path, &sb) != 0) return EMI_SUCCESS;
+  EMI_TRY(ckpt_open(path, dir, fid));
+  EMI_TRY(h5_read_attr_int(*fid, "/state", "fingerprint", H5T_NATIVE_UINT64, &fp2, path));
+  if (fp2 != fp)
+    EMI_FAIL(EMI_ERR_CONFIG, "%s: this checkpoint was made for other data or sampler settings (input, priors, seed, "
+             "warmup, draws, thin): delete %s or run without --resume", path, dir);
+  EMI_TRY(h5_read_attr_int(*fid, "/state", "chain", H5T_NATIVE_INT64, &ch, path));
+  if (ch != chain)
+    EMI_FAIL(EMI_ERR_INPUT, "%s: this is the checkpoint of chain %lld, not of chain %d: delete %s or run without --resume",
+             path, (long long)ch, chain, dir);
+cleanup:
+  if (err && *fid >= 0) H5Fclose(*fid), *fid = -1;
+  return err;
+}
+
 static int finite_d(const double *v, size_t n)
 {
   for (size_t i = 0; i < n; i++)
@@ -1050,26 +1075,12 @@ static emi_err_t ckpt_read(const char *dir, int chain, uint64_t fp, int64_t warm
   emi_err_t err = EMI_SUCCESS;
   char path[4096];
   hid_t fid = -1;
-  uint64_t fp2 = 0;
   int64_t iter = 0, ndone = 0;
   double sc[NSCAL];
   const emi_imem_data_t *d = &e->d;
-  struct stat sb;
   *found = 0;
-  EMI_TRY(ckpt_path(dir, chain, path, sizeof path));
-  if (stat(path, &sb) != 0) goto cleanup;
-  EMI_TRY(ckpt_open(path, dir, &fid));
-  EMI_TRY(h5_read_attr_int(fid, "/state", "fingerprint", H5T_NATIVE_UINT64, &fp2, path));
-  if (fp2 != fp)
-    EMI_FAIL(EMI_ERR_CONFIG, "%s: this checkpoint was made for other data or sampler settings (input, priors, seed, "
-             "warmup, draws, thin): delete %s or run without --resume", path, dir);
-  {
-    int64_t ch = -1;
-    EMI_TRY(h5_read_attr_int(fid, "/state", "chain", H5T_NATIVE_INT64, &ch, path));
-    if (ch != chain)
-      EMI_FAIL(EMI_ERR_INPUT, "%s: this is the checkpoint of chain %lld, not of chain %d: delete %s or run without --resume",
-               path, (long long)ch, chain, dir);
-  }
+  EMI_TRY(ckpt_open_verified(dir, chain, fp, path, sizeof path, &fid));
+  if (fid < 0) goto cleanup;
   EMI_TRY(h5_read_attr_int(fid, "/state", "iter", H5T_NATIVE_INT64, &iter, path));
   EMI_TRY(h5_read_attr_int(fid, "/state", "ndone", H5T_NATIVE_INT64, &ndone, path));
   {
@@ -1124,19 +1135,9 @@ cleanup:
  * before another rank's mismatch is reported (and the directory then resumes neither run). */
 static emi_err_t ckpt_check(const char *dir, int chain, uint64_t fp)
 {
-  emi_err_t err = EMI_SUCCESS;
   char path[4096];
   hid_t fid = -1;
-  uint64_t fp2 = 0;
-  struct stat sb;
-  EMI_TRY(ckpt_path(dir, chain, path, sizeof path));
-  if (stat(path, &sb) != 0) goto cleanup;
-  EMI_TRY(ckpt_open(path, dir, &fid));
-  EMI_TRY(h5_read_attr_int(fid, "/state", "fingerprint", H5T_NATIVE_UINT64, &fp2, path));
-  if (fp2 != fp)
-    EMI_FAIL(EMI_ERR_CONFIG, "%s: this checkpoint was made for other data or sampler settings (input, priors, seed, "
-             "warmup, draws, thin): delete %s or run without --resume", path, dir);
-cleanup:
+  emi_err_t err = ckpt_open_verified(dir, chain, fp, path, sizeof path, &fid);
   if (fid >= 0) H5Fclose(fid);
   return err;
 }

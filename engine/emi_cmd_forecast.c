@@ -175,25 +175,9 @@ static emi_err_t load_posterior(const char *file, fc_post_t *p)
   if (H5Fis_hdf5(file) <= 0 || (fid = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
     EMI_FAIL(EMI_ERR_INPUT, "%s: not a readable HDF5 file: expected the output of emflow estimate", file);
   {
-    hid_t a = H5Aexists_by_name(fid, "/estimate", "model", H5P_DEFAULT) > 0
-                  ? H5Aopen_by_name(fid, "/estimate", "model", H5P_DEFAULT, H5P_DEFAULT)
-                  : H5I_INVALID_HID;
-    if (a < 0) EMI_FAIL(EMI_ERR_INPUT, "%s: no /estimate group with a model attribute: expected the output of emflow estimate",
-                        file);
-    hid_t t = H5Aget_type(a), mt = H5Tcopy(H5T_C_S1);
-    char *v = NULL;
-    herr_t r;
-    H5Tset_cset(mt, H5Tget_cset(t));
-    if (H5Tis_variable_str(t) > 0) {
-      H5Tset_size(mt, H5T_VARIABLE);
-      r = H5Aread(a, mt, &v);
-      if (r >= 0 && v) snprintf(model, sizeof model, "%s", v);
-      if (v) H5free_memory(v);
-    } else {
-      H5Tset_size(mt, sizeof model - 1);
-      r = H5Aread(a, mt, model);
-    }
-    H5Tclose(mt), H5Tclose(t), H5Aclose(a);
+    int r = H5Lexists(fid, "/estimate", H5P_DEFAULT) > 0 ? emi_h5_read_attr_text(fid, "/estimate", "model", model, sizeof model) : 0;
+    if (r == 0) EMI_FAIL(EMI_ERR_INPUT, "%s: no /estimate group with a model attribute: expected the output of emflow estimate",
+                         file);
     if (r < 0) EMI_FAIL(EMI_ERR_HDF5, "%s: cannot read /estimate model", file);
   }
   p->border = !strcmp(model, "border");
@@ -532,15 +516,17 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
       i128_t *lsm = calloc(ncell, sizeof *lsm);
       int64_t *lex = calloc(ncell * (size_t)(nthresholds > 0 ? nthresholds : 1), sizeof *lex);
       double *cover = malloc(sizeof *cover * (size_t)p->K * H);
-      int ok = flow && und && out && lmn && lmx && lsm && lex && cover;
+      int ok = flow && und && out && lmn && lmx && lsm && lex && cover, lfail = 0;
       if (ok)
         for (size_t i = 0; i < ncell; i++) lmn[i] = INT64_MAX, lmx[i] = INT64_MIN;
 #pragma omp for schedule(static)
       for (int64_t k = k0; k < k1; k++) {
-        if (!ok || fail) continue;
+        if (!ok || lfail) continue; /* a failing thread stops; the others finish their share */
         if (traj_counts(r, k, flow, und, out, out + half, cover) != EMI_SUCCESS) {
+          lfail = 1;
+          const char *m = emi_err_message();
 #pragma omp critical(fc_fail)
-          if (!fail) fail = 1, snprintf(msg, sizeof msg, "trajectory %lld: %s", (long long)k, emi_err_message() + (strncmp(emi_err_message(), "forecast: ", 10) ? 0 : 10));
+          if (!fail) fail = 1, snprintf(msg, sizeof msg, "trajectory %lld: %s", (long long)k, m + (strncmp(m, "forecast: ", 10) ? 0 : 10));
           emi_err_clear();
           continue;
         }
@@ -623,14 +609,14 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
       int64_t *outb = malloc(sizeof *outb * ncell);
       int64_t *lh = calloc(ncell * (size_t)ntarget * EMI_QSEL_BINS, sizeof *lh);
       double *cover = malloc(sizeof *cover * (size_t)p->K * H);
-      int ok = flow && und && outb && lh && cover;
+      int ok = flow && und && outb && lh && cover, lfail = 0;
 #pragma omp for schedule(static)
       for (int64_t k = k0; k < k1; k++) {
-        if (!ok || fail) continue;
+        if (!ok || lfail) continue;
         const int64_t *out = outb;
         if (keep) out = keep + (size_t)(k - k0) * ncell; /* pass 0's counts, kept in memory */
         else if (traj_counts(r, k, flow, und, outb, outb + half, cover) != EMI_SUCCESS) {
-          fail = 1; /* pass 0 succeeded on the same trajectories: cannot happen */
+          lfail = 1; /* pass 0 succeeded on the same trajectories: cannot happen */
           emi_err_clear();
           continue;
         }
@@ -644,14 +630,16 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
           }
         }
       }
-      if (!ok) fail = 1;
 #pragma omp critical(fc_hist)
-      if (ok)
+      {
+        if (!ok || lfail) fail = 1;
+        if (ok)
         for (size_t i = 0; i < ncell; i++)
           for (int j = 0; j < nr[i]; j++) {
             int64_t *dst = hist + (i * ntarget + j) * EMI_QSEL_BINS, *src = lh + (i * ntarget + j) * EMI_QSEL_BINS;
             for (int b = 0; b < EMI_QSEL_BINS; b++) dst[b] += src[b];
           }
+      }
       free(flow), free(und), free(outb), free(lh), free(cover);
     }
     emi_err_t e = fail ? EMI_ERROR(EMI_ERR_NOMEM, "forecast: cannot allocate the histograms of a thread") : EMI_SUCCESS;

@@ -34,6 +34,7 @@
 
 #include "emi_cli.h"
 #include "emi_commands.h"
+#include "emi_h5read.h"
 #include "emi_log.h"
 
 #ifndef EMI_REPORT_SCRIPT
@@ -78,7 +79,7 @@ static herr_t list_root(hid_t g, const char *name, const H5L_info_t *info, void 
 static emi_err_t check_input(const char *file, int *ngroups)
 {
   emi_err_t err = EMI_SUCCESS;
-  hid_t fid = H5I_INVALID_HID, a = H5I_INVALID_HID, t = H5I_INVALID_HID;
+  hid_t fid = H5I_INVALID_HID;
   struct stat st;
   *ngroups = 0;
   if (stat(file, &st) != 0) EMI_FAIL(EMI_ERR_IO, "report: %s: cannot open: %s", file, strerror(errno));
@@ -96,27 +97,7 @@ static emi_err_t check_input(const char *file, int *ngroups)
              "(.h5)", file);
   {
     char sw[64] = "";
-    if (H5Aexists(fid, "software") > 0 && (a = H5Aopen(fid, "software", H5P_DEFAULT)) >= 0 &&
-        (t = H5Aget_type(a)) >= 0 && H5Tget_class(t) == H5T_STRING) {
-      if (H5Tis_variable_str(t) > 0) {
-        char *s = NULL;
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, H5T_VARIABLE);
-        H5Tset_cset(mt, H5Tget_cset(t));
-        if (H5Aread(a, mt, &s) >= 0 && s) snprintf(sw, sizeof sw, "%s", s);
-        if (s) H5free_memory(s);
-        H5Tclose(mt);
-      } else {
-        size_t n = H5Tget_size(t);
-        if (n < sizeof sw) {
-          hid_t mt = H5Tcopy(H5T_C_S1);
-          H5Tset_size(mt, n + 1);
-          H5Tset_cset(mt, H5Tget_cset(t));
-          if (H5Aread(a, mt, sw) < 0) sw[0] = '\0';
-          H5Tclose(mt);
-        }
-      }
-    }
+    emi_h5_read_attr_text(fid, "/", "software", sw, sizeof sw);
     if (strcmp(sw, "emflow") != 0)
       EMI_FAIL(EMI_ERR_INPUT, "report: %s: not an emflow output: expected the root attribute software = \"emflow\", "
                "found %s%s%s", file, sw[0] ? "\"" : "none", sw, sw[0] ? "\"" : "");
@@ -131,8 +112,6 @@ static emi_err_t check_input(const char *file, int *ngroups)
              l.n ? l.list : "no groups");
   }
 cleanup:
-  if (t >= 0) H5Tclose(t);
-  if (a >= 0) H5Aclose(a);
   if (fid >= 0) H5Fclose(fid);
   return err;
 }

@@ -1,6 +1,7 @@
 /* emi_h5read.c: whole datasets of an emflow HDF5 file as native arrays (emi_h5read.h). */
 #include "emi_h5read.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,3 +90,44 @@ cleanup:
   return err;
 }
 
+
+int emi_h5_read_attr_text(hid_t fid, const char *obj, const char *name, char *buf, size_t n)
+{
+  int rc = 0;
+  hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+  if (n) buf[0] = '\0';
+  if (H5Aexists_by_name(fid, obj, name, H5P_DEFAULT) <= 0) return 0;
+  if ((a = H5Aopen_by_name(fid, obj, name, H5P_DEFAULT, H5P_DEFAULT)) < 0 || (t = H5Aget_type(a)) < 0) {
+    rc = -1;
+    goto done;
+  }
+  if (H5Tget_class(t) != H5T_STRING) goto done;
+  if ((mt = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_cset(mt, H5Tget_cset(t)) < 0) {
+    rc = -1;
+    goto done;
+  }
+  if (H5Tis_variable_str(t) > 0) {
+    char *v = NULL;
+    if (H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Aread(a, mt, &v) < 0) rc = -1;
+    else {
+      snprintf(buf, n, "%s", v ? v : "");
+      rc = 1;
+    }
+    if (v) H5free_memory(v);
+  } else {
+    size_t w = H5Tget_size(t);
+    char *tmp = malloc(w + 1);
+    if (!tmp || H5Tset_size(mt, w + 1) < 0 || H5Aread(a, mt, tmp) < 0) rc = -1;
+    else {
+      tmp[w] = '\0';
+      snprintf(buf, n, "%s", tmp);
+      rc = 1;
+    }
+    free(tmp);
+  }
+done:
+  if (mt >= 0) H5Tclose(mt);
+  if (t >= 0) H5Tclose(t);
+  if (a >= 0) H5Aclose(a);
+  return rc;
+}

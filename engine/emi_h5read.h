@@ -23,4 +23,9 @@ typedef struct {
 emi_err_t emi_column_read(hid_t did, const char *file, const char *what, emi_column_t *c);
 void emi_column_free(emi_column_t *c);
 
+/* A string attribute `name` of object `obj` (e.g. "/" or "/estimate") into buf (n bytes, truncated),
+ * fixed or variable length, ASCII or UTF-8.  Returns 1 when read, 0 when absent or not a string
+ * (buf is then ""), -1 when it exists but cannot be read. */
+int emi_h5_read_attr_text(hid_t fid, const char *obj, const char *name, char *buf, size_t n);
+
 #endif /* EMI_H5READ_H */
