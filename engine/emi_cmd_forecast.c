@@ -325,6 +325,9 @@ typedef struct {
   char name[64];     /* output group /forecast/<name> */
   double *mult;
   int cov_from; /* coverage-change: first period, -1 none */
+  int h0, h1;    /* shocks: first and last period */
+  double fac;    /* shocks: the multiplier */
+  char dest[64]; /* destination-shock: the destination */
   double cov;
 } scen_t;
 
@@ -808,11 +811,13 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
     if (from_file) {
       /* keys that the type does not use would be ignored: refuse them */
       int uses_ft = id == SC_MOBILITY || id == SC_DESTINATION, uses_cov = id == SC_COVERAGE;
-      if ((sp->factor && !uses_ft) || (sp->to && !uses_ft) || (sp->destination && id != SC_DESTINATION) ||
-          (sp->coverage && !uses_cov) || (sp->from && id == SC_BASELINE))
-        EMI_FAIL(EMI_ERR_CONFIG, "forecast: %s: a key that type %s does not use (baseline: none; mobility-shock: factor, "
+      const char *unused = sp->factor && !uses_ft ? "factor" : sp->to && !uses_ft ? "to"
+                           : sp->destination && id != SC_DESTINATION ? "destination" : sp->coverage && !uses_cov ? "coverage"
+                           : sp->from && id == SC_BASELINE ? "from" : NULL;
+      if (unused)
+        EMI_FAIL(EMI_ERR_CONFIG, "forecast: %s: key '%s' is not used by type %s (baseline: none; mobility-shock: factor, "
                  "from, to; destination-shock: factor, from, to, destination; coverage-change: coverage, from)", sp->where,
-                 sc_names[id]);
+                 unused, sc_names[id]);
     }
     EMI_MALLOC(sc[s].mult, (size_t)p.K * H, "multipliers");
     for (size_t i = 0; i < (size_t)p.K * H; i++) sc[s].mult[i] = 1.0;
@@ -841,6 +846,8 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
       for (int k = 0; k < p.K; k++)
         if (dest < 0 || p.kdest[k] == dest)
           for (int h = h0; h <= h1; h++) sc[s].mult[(size_t)k * H + h] = fac;
+      sc[s].h0 = h0, sc[s].h1 = h1, sc[s].fac = fac;
+      if (dest >= 0) snprintf(sc[s].dest, sizeof sc[s].dest, "%.63s", p.destlab[dest]);
     }
     if (id == SC_COVERAGE) {
       if (!undecl)
@@ -856,16 +863,17 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
   }
   {
     /* an option of a scenario that does not run would be ignored: refuse it */
-    static const struct { const char *opt; int sc; } own[] = {
-      {"shock-factor", SC_MOBILITY}, {"shock-from", SC_MOBILITY}, {"shock-to", SC_MOBILITY},
-      {"destination", SC_DESTINATION}, {"destination-factor", SC_DESTINATION}, {"destination-from", SC_DESTINATION},
-      {"destination-to", SC_DESTINATION}, {"coverage", SC_COVERAGE}, {"coverage-from", SC_COVERAGE}};
+    static const struct { const char *opt; int sc; const char *key; } own[] = {
+      {"shock-factor", SC_MOBILITY, "factor"}, {"shock-from", SC_MOBILITY, "from"}, {"shock-to", SC_MOBILITY, "to"},
+      {"destination", SC_DESTINATION, "destination"}, {"destination-factor", SC_DESTINATION, "factor"},
+      {"destination-from", SC_DESTINATION, "from"}, {"destination-to", SC_DESTINATION, "to"},
+      {"coverage", SC_COVERAGE, "coverage"}, {"coverage-from", SC_COVERAGE, "from"}};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
       int runs = 0;
       for (int s2 = 0; s2 < nsc; s2++) runs |= !from_file && sc[s2].id == own[i].sc;
       if (from_file && emi_opts_given(ctx->opts, own[i].opt))
-        EMI_FAIL(EMI_ERR_USAGE, "forecast: --%s: the scenarios come from the [scenario.NAME] sections of %s: set %s there",
-                 own[i].opt, ctx->config_path, own[i].opt);
+        EMI_FAIL(EMI_ERR_USAGE, "forecast: --%s: the scenarios come from the [scenario.NAME] sections of %s: set '%s' in "
+                 "the sections of type %s", own[i].opt, ctx->config_path, own[i].key, sc_names[own[i].sc]);
       if (!runs && emi_opts_given(ctx->opts, own[i].opt))
         EMI_FAIL(EMI_ERR_USAGE, "forecast: --%s belongs to the scenario %s, which is not among the scenarios run (add "
                  "--scenarios %s)", own[i].opt, sc_names[own[i].sc], sc_names[own[i].sc]);
@@ -954,11 +962,11 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
       }
     }
     char desc[512] = "baseline: the model's dynamics";
-    if (sc[s].id == SC_MOBILITY || sc[s].id == SC_DESTINATION) {
-      double mn = 1e300, mxv = -1e300;
-      for (size_t i = 0; i < (size_t)p.K * H; i++) mn = fmin(mn, sc[s].mult[i]), mxv = fmax(mxv, sc[s].mult[i]);
-      snprintf(desc, sizeof desc, "%s: flow multipliers between %g and %g", sc_names[sc[s].id], mn, mxv);
-    }
+    if (sc[s].id == SC_MOBILITY)
+      snprintf(desc, sizeof desc, "mobility-shock: every flow x %g from %s to %s", sc[s].fac, plab[sc[s].h0], plab[sc[s].h1]);
+    if (sc[s].id == SC_DESTINATION)
+      snprintf(desc, sizeof desc, "destination-shock: the flows into %s x %g from %s to %s", sc[s].dest, sc[s].fac,
+               plab[sc[s].h0], plab[sc[s].h1]);
     if (sc[s].id == SC_COVERAGE)
       snprintf(desc, sizeof desc, "coverage-change: declaration coverage %g from %s", sc[s].cov, plab[sc[s].cov_from]);
     EMI_TRY(emi_h5_attr_str(f, g, "scenario", desc));

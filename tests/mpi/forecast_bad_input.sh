@@ -102,9 +102,9 @@ case_ section-no-type 3 "[scenario.x]: no type" --config s4.ini --posterior "$PO
 printf '[scenario.a b]\ntype = baseline\n' >s5.ini
 case_ section-bad-name 3 "a scenario name is 1-63 letters, digits" --config s5.ini --posterior "$POST"
 printf '[scenario.x]\ntype = baseline\nfactor = 2\n' >s6.ini
-case_ section-unused-key 3 "a key that type baseline does not use" --config s6.ini --posterior "$POST"
+case_ section-unused-key 3 "key 'factor' is not used by type baseline" --config s6.ini --posterior "$POST"
 printf '[scenario.x]\ntype = mobility-shock\n' >s7.ini
-case_ section-and-option 2 "--shock-factor: the scenarios come from the [scenario.NAME] sections" --config s7.ini --posterior "$POST" --shock-factor 0.5
+case_ section-and-option 2 "--shock-factor: the scenarios come from the [scenario.NAME] sections of s7.ini: set 'factor' in the sections of type mobility-shock" --config s7.ini --posterior "$POST" --shock-factor 0.5
 case_ section-not-defined 3 "scenarios: 'y' is not a [scenario.y] section" --config s7.ini --posterior "$POST" --scenarios y
 echo "forecast_bad_input: $fails failure(s)"
 [ "$fails" = 0 ]
