@@ -90,11 +90,9 @@ int main(int argc, char **argv)
   }
 
   /* MPI commands: every rank parsed the same argv and config, so all agree on usage errors.
-   * Started without mpiexec (an Open MPI singleton), MPI need not spawn a runtime daemon: emflow
-   * never spawns processes, and an isolated singleton starts ~0.1 s faster (0.35 -> 0.25 s here).
-   * A value the user set is kept. */
-  if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK") && !getenv("PMI_RANK"))
-    setenv("OMPI_MCA_ess_singleton_isolated", "1", 0);
+   * (An Open MPI singleton is not started "isolated" (OMPI_MCA_ess_singleton_isolated): it would save
+   * ~0.1 s, but without the runtime's session directory MPI-IO's shared-file-pointer component cannot
+   * create its files and H5Fcreate fails now and then.) */
   int provided = 0;
   if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
     fprintf(stderr, "emflow: error: MPI_Init_thread failed\n");
