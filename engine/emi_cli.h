@@ -53,6 +53,12 @@ const emi_command_t *emi_command_find(const char *name);
 /* All config sections any command owns, comma-separated (for rejecting unknown sections). */
 const char *emi_known_sections(void);
 
+/* Parse argv (argv[1] is the command) and the --config file into ctx->opts for cmd: defaults, then
+ * the file's sections of the command, then the command line.  Sets ctx->pos/npos and config_path;
+ * *want_help when --help was given.  Usage errors are EMI_ERR_USAGE.  Used by main() and by
+ * `emflow run` for each stage. */
+emi_err_t emi_cli_setup_options(const emi_command_t *cmd, int argc, char **argv, emi_ctx_t *ctx, int *want_help);
+
 void emi_cli_print_usage(FILE *out);
 void emi_cli_print_command_help(const emi_command_t *cmd, FILE *out);
 

@@ -36,6 +36,9 @@ const emi_command_t emi_commands[] = {
    emi_forecast_specs, &emi_forecast_nspecs, "forecast", 0, 0, 1, emi_cmd_forecast},
   {"report", "FILE.h5 [FILE2.h5 ...] -o DIR", "HTML monitoring report (fan charts, estimates vs reports, data quality, "
    "provenance) of emflow outputs", emi_report_specs, &emi_report_nspecs, "report", 1, 8, 1, emi_cmd_report},
+  {"run", "CONFIG", "the main job: the stages a config names (simulate, classify, reconcile, estimate, forecast, "
+   "report) into one HDF5 file; --resume finishes a killed run", emi_run_specs, &emi_run_nspecs, "run", 1, 1, 1,
+   emi_cmd_run},
   {"export", "FILE DATASET", "print a labelled dataset of an emflow HDF5 file as a long CSV (one column per dimension, "
    "then value)", emi_export_specs, &emi_export_nspecs, "export", 2, 2, 0, emi_cmd_export},
 };
@@ -98,4 +101,40 @@ static emi_err_t cmd_version(emi_ctx_t *ctx)
   (void)ctx;
   printf("emflow %s\n", EMI_VERSION_STRING);
   return EMI_SUCCESS;
+}
+
+/* Parse argv and the config into ctx->opts for `cmd`.  Usage errors come back as EMI_ERR_USAGE. */
+emi_err_t emi_cli_setup_options(const emi_command_t *cmd, int argc, char **argv, emi_ctx_t *ctx, int *want_help)
+{
+  emi_err_t err = EMI_SUCCESS;
+  emi_opts_t *cli = NULL;
+  const char *path = NULL;
+  *want_help = 0;
+
+  /* First pass on the command line alone, to learn --config and --help. */
+  EMI_TRY(emi_opts_create(cmd->name, cmd->specs, *cmd->nspecs, &cli));
+  EMI_TRY(emi_opts_parse_argv(cli, argc, argv, 2, ctx->pos, 8, &ctx->npos));
+  EMI_TRY(emi_opts_get_flag(cli, "help", want_help));
+  if (*want_help) goto cleanup;
+  if (ctx->npos > 0 && cmd->max_pos == 0)
+    EMI_FAIL(EMI_ERR_USAGE, "%s: unexpected argument '%s': this command takes no positional arguments (a flag is "
+             "--NAME or --no-NAME; other options take a value: --NAME VALUE)", cmd->name, ctx->pos[0]);
+  if (ctx->npos < cmd->min_pos || ctx->npos > cmd->max_pos)
+    EMI_FAIL(EMI_ERR_USAGE, "%s: expected %d to %d arguments (%s), got %d", cmd->name, cmd->min_pos,
+             cmd->max_pos, cmd->synopsis[0] ? cmd->synopsis : "none", ctx->npos);
+
+  /* Second pass: defaults, then the file, then the command line over it. */
+  EMI_TRY(emi_opts_create(cmd->name, cmd->specs, *cmd->nspecs, &ctx->opts));
+  if (emi_opts_is_set(cli, "config")) {
+    EMI_TRY(emi_opts_get_str(cli, "config", &path));
+    char own[512];
+    snprintf(own, sizeof own, "emflow%s%s", cmd->sections && *cmd->sections ? "," : "",
+             cmd->sections ? cmd->sections : "");
+    EMI_TRY(emi_opts_load_ini(ctx->opts, path, own, emi_known_sections()));
+  }
+  EMI_TRY(emi_opts_parse_argv(ctx->opts, argc, argv, 2, ctx->pos, 8, &ctx->npos));
+  if (emi_opts_is_set(ctx->opts, "config")) EMI_TRY(emi_opts_get_str(ctx->opts, "config", &ctx->config_path));
+cleanup:
+  emi_opts_destroy(&cli);
+  return err;
 }

@@ -36,6 +36,10 @@ extern const emi_opt_spec_t emi_forecast_specs[];
 extern const int emi_forecast_nspecs;
 emi_err_t emi_cmd_forecast(emi_ctx_t *ctx);
 
+extern const emi_opt_spec_t emi_run_specs[];
+extern const int emi_run_nspecs;
+emi_err_t emi_cmd_run(emi_ctx_t *ctx);
+
 extern const emi_opt_spec_t emi_report_specs[];
 extern const int emi_report_nspecs;
 emi_err_t emi_cmd_report(emi_ctx_t *ctx);

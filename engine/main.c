@@ -25,42 +25,6 @@ static int report(emi_err_t err, int verbose)
   return emi_err_exit_status(err);
 }
 
-/* Parse argv and the config into ctx->opts for `cmd`.  Usage errors come back as EMI_ERR_USAGE. */
-static emi_err_t setup_options(const emi_command_t *cmd, int argc, char **argv, emi_ctx_t *ctx, int *want_help)
-{
-  emi_err_t err = EMI_SUCCESS;
-  emi_opts_t *cli = NULL;
-  const char *path = NULL;
-  *want_help = 0;
-
-  /* First pass on the command line alone, to learn --config and --help. */
-  EMI_TRY(emi_opts_create(cmd->name, cmd->specs, *cmd->nspecs, &cli));
-  EMI_TRY(emi_opts_parse_argv(cli, argc, argv, 2, ctx->pos, 8, &ctx->npos));
-  EMI_TRY(emi_opts_get_flag(cli, "help", want_help));
-  if (*want_help) goto cleanup;
-  if (ctx->npos > 0 && cmd->max_pos == 0)
-    EMI_FAIL(EMI_ERR_USAGE, "%s: unexpected argument '%s': this command takes no positional arguments (a flag is "
-             "--NAME or --no-NAME; other options take a value: --NAME VALUE)", cmd->name, ctx->pos[0]);
-  if (ctx->npos < cmd->min_pos || ctx->npos > cmd->max_pos)
-    EMI_FAIL(EMI_ERR_USAGE, "%s: expected %d to %d arguments (%s), got %d", cmd->name, cmd->min_pos,
-             cmd->max_pos, cmd->synopsis[0] ? cmd->synopsis : "none", ctx->npos);
-
-  /* Second pass: defaults, then the file, then the command line over it. */
-  EMI_TRY(emi_opts_create(cmd->name, cmd->specs, *cmd->nspecs, &ctx->opts));
-  if (emi_opts_is_set(cli, "config")) {
-    EMI_TRY(emi_opts_get_str(cli, "config", &path));
-    char own[512];
-    snprintf(own, sizeof own, "emflow%s%s", cmd->sections && *cmd->sections ? "," : "",
-             cmd->sections ? cmd->sections : "");
-    EMI_TRY(emi_opts_load_ini(ctx->opts, path, own, emi_known_sections()));
-  }
-  EMI_TRY(emi_opts_parse_argv(ctx->opts, argc, argv, 2, ctx->pos, 8, &ctx->npos));
-  if (emi_opts_is_set(ctx->opts, "config")) EMI_TRY(emi_opts_get_str(ctx->opts, "config", &ctx->config_path));
-cleanup:
-  emi_opts_destroy(&cli);
-  return err;
-}
-
 int main(int argc, char **argv)
 {
   if (argc < 2) {
@@ -79,7 +43,7 @@ int main(int argc, char **argv)
 
   emi_ctx_t ctx = {.comm = MPI_COMM_NULL, .rank = 0, .size = 1, .argc = argc, .argv = argv};
   int want_help = 0, verbose = 0, mpi_up = 0, failing = 0;
-  emi_err_t err = setup_options(cmd, argc, argv, &ctx, &want_help);
+  emi_err_t err = emi_cli_setup_options(cmd, argc, argv, &ctx, &want_help);
 
   if (!cmd->needs_mpi || want_help) {
     if (!err && want_help) emi_cli_print_command_help(cmd, stdout);

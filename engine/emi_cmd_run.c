@@ -1,0 +1,956 @@
+/* emi_cmd_run.c: `emflow run CONFIG [-o OUT.h5] [--resume] [--stages LIST]`, the main job (issue 8).
+ *
+ * Runs the stages a configuration names, in the fixed order
+ *     simulate -> classify -> reconcile -> estimate -> forecast -> report,
+ * each one the very command `emflow STAGE --config CONFIG` would run (same options table, same config
+ * section, same code), called in this process on the same communicator, with the paths that chain
+ * the stages put on its command line:
+ *     simulate  -o W/simulate.h5 --crossings-h5 W/crossings.h5 --declarations W/declarations.csv
+ *               --link-table-out W/links.csv --no-crossings-csv
+ *     classify  W/crossings.h5 (or [run] crossings) --declarations W/declarations.csv
+ *               --link-table W/links.csv (when simulate ran) -o W/classify.h5
+ *     reconcile -o W/reconcile.h5
+ *     estimate  -o W/estimate.h5 --checkpoint-dir W/estimate.ckpt --resume; after classify also
+ *               --model border --border W/border.csv --declared W/declared.csv (the migrant departures
+ *               and the declared ones of /linkage and /undeclared, final months only, summed by group
+ *               and period: see write_border_inputs)
+ *     forecast  --posterior W/estimate.h5 -o W/forecast.h5
+ *     report    OUT.h5 -o REPORT_DIR (after OUT.h5 is assembled)
+ * W is the work directory (default OUT.h5.work).  Each stage's files are complete or absent (every
+ * command writes NAME.part and renames it); after a stage returns, W/STAGE.done is written (also
+ * through a rename) holding the run's fingerprint.  The estimate stage always runs with --resume on
+ * its own checkpoint directory (with no checkpoint it starts from the beginning), so its options table,
+ * stored in the output, is the same for a first run and a resumed one.
+ *
+ * OUT.h5 is then assembled (rank 0, through emi_h5 on MPI_COMM_SELF: the same pinned file format) as
+ * OUT.h5.part and renamed: every stage file's top-level groups are copied to the root with their
+ * dimension scales rebuilt (emi_h5copy.h), each stage's /config as /config/STAGE, and /run/STAGE gets
+ * the stage file's provenance apart from what describes the process (date, host, rank and thread
+ * counts, command line: those are the run's own, at the root); a group two stages both write is an
+ * error naming both.
+ *
+ * Resume: W/RUN holds the fingerprint (SHA-256 of the emflow version, the config file's bytes, the
+ * stage list and the chaining options).  `--resume` refuses a work directory of another fingerprint;
+ * a stage with its .done marker is skipped, any other is run again from its start (estimate from its
+ * checkpoints).  Without --resume an existing work directory of emflow's is cleared first; a directory
+ * that is not one is refused.  After success the work directory is removed unless --keep-work.
+ *
+ * Output bytes do not depend on the number of ranks or threads, on an interruption or on the clock
+ * (with SOURCE_DATE_EPOCH) apart from the root provenance attributes (tests/mpi/run.cmake).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+#include <ini.h>
+
+#include "emi_call.h"
+#include "emi_cli.h"
+#include "emi_commands.h"
+#include "emi_h5.h"
+#include "emi_h5copy.h"
+#include "emi_h5read.h"
+#include "emi_log.h"
+#include "emi_provenance.h"
+#include "emi_version.h"
+
+#define PATHLEN 1024
+
+const emi_opt_spec_t emi_run_specs[] = {
+  EMI_OPTS_COMMON,
+  {"output", "run", EMI_OPT_PATH, NULL, "", "output HDF5 file (default: the config's name with .h5, in the current "
+   "directory)", 0, 0, NULL, 'o'},
+  {"stages", "run", EMI_OPT_LIST, NULL, "", "stages to run: simulate, classify, reconcile, estimate, forecast, report "
+   "(always in this order; default: every stage the config has a section for)"},
+  {"resume", NULL, EMI_OPT_FLAG, "false", "", "finish a killed run: skip the stages its work directory holds, continue "
+   "the estimate from its checkpoints"},
+  {"work-dir", "run", EMI_OPT_PATH, NULL, "", "work directory for stage files and checkpoints (default OUTPUT.work; on "
+   "the file system of OUTPUT)"},
+  {"keep-work", "run", EMI_OPT_FLAG, "false", "", "keep the work directory after a complete run"},
+  {"report-dir", "run", EMI_OPT_PATH, NULL, "", "directory of the report stage (default OUTPUT without .h5 + _report)"},
+  {"crossings", "run", EMI_OPT_PATH, NULL, "", "crossings (CSV or HDF5) that classify reads when the run has no "
+   "simulate stage"},
+  {"border-groups", "run", EMI_OPT_CHOICE, "home", "", "classify -> estimate: groups of the border model: home "
+   "(citizens of classify's --home, and foreigners) or citizenship (one group per code)", 0, 0, "home,citizenship"},
+  {"border-period", "run", EMI_OPT_CHOICE, "quarter", "", "classify -> estimate: period of the border model (only "
+   "periods whose months are all final are used)", 0, 0, "month,quarter,year"},
+};
+const int emi_run_nspecs = (int)(sizeof emi_run_specs / sizeof emi_run_specs[0]);
+
+enum { ST_SIMULATE, ST_CLASSIFY, ST_RECONCILE, ST_ESTIMATE, ST_FORECAST, ST_REPORT, NSTAGES };
+static const char *const stage_names[NSTAGES] = {"simulate", "classify", "reconcile", "estimate", "forecast", "report"};
+
+typedef struct {
+  int want[NSTAGES];
+  char cfg[PATHLEN], out[PATHLEN], work[PATHLEN], report_dir[PATHLEN], crossings[PATHLEN];
+  char fingerprint[65];
+  const char *groups_mode, *period_mode, *log_level;
+  int progress, resume, keep_work;
+  double seconds[NSTAGES + 1];
+  long peak_kib_max[NSTAGES + 1], peak_kib_sum[NSTAGES + 1];
+  int ran[NSTAGES + 1]; /* 1 ran, 2 skipped (resumed) */
+} run_t;
+
+/* ------------------------------------------------------------------ small helpers */
+
+static emi_err_t join(char *dst, const char *dir, const char *name)
+{
+  if (snprintf(dst, PATHLEN, "%s/%s", dir, name) >= PATHLEN)
+    return EMI_ERROR(EMI_ERR_ARG, "path %s/%s is too long", dir, name);
+  return EMI_SUCCESS;
+}
+
+static emi_err_t absolute(char *dst, const char *path)
+{
+  if (path[0] == '/') {
+    if (snprintf(dst, PATHLEN, "%s", path) >= PATHLEN) return EMI_ERROR(EMI_ERR_ARG, "path %s is too long", path);
+    return EMI_SUCCESS;
+  }
+  char cwd[PATHLEN];
+  if (!getcwd(cwd, sizeof cwd)) return EMI_ERROR(EMI_ERR_IO, "cannot get the current directory: %s", strerror(errno));
+  return join(dst, cwd, path);
+}
+
+/* Sections of an INI file (inih), to learn which stages a config names. */
+typedef struct {
+  int has[NSTAGES];
+} sections_t;
+
+static int section_cb(void *user, const char *section, const char *name, const char *value)
+{
+  (void)name;
+  (void)value;
+  sections_t *s = user;
+  for (int k = 0; k < NSTAGES; k++)
+    if (!strcmp(section, stage_names[k])) s->has[k] = 1;
+  return 1;
+}
+
+static emi_err_t read_file(const char *path, char **text, size_t *len)
+{
+  emi_err_t err = EMI_SUCCESS;
+  FILE *fp = fopen(path, "rb");
+  *text = NULL;
+  *len = 0;
+  if (!fp) return EMI_ERROR(EMI_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+  if (fseek(fp, 0, SEEK_END) != 0) EMI_FAIL(EMI_ERR_IO, "cannot read %s", path);
+  long n = ftell(fp);
+  if (n < 0 || fseek(fp, 0, SEEK_SET) != 0) EMI_FAIL(EMI_ERR_IO, "cannot read %s", path);
+  EMI_MALLOC(*text, (size_t)n + 1, "the config text");
+  if (fread(*text, 1, (size_t)n, fp) != (size_t)n) EMI_FAIL(EMI_ERR_IO, "cannot read %s", path);
+  (*text)[n] = '\0';
+  *len = (size_t)n;
+cleanup:
+  fclose(fp);
+  if (err) {
+    free(*text);
+    *text = NULL;
+  }
+  return err;
+}
+
+/* Write text to path atomically (path.part, fsync, rename). */
+static emi_err_t write_atomic(const char *path, const char *text)
+{
+  char part[PATHLEN + 8];
+  snprintf(part, sizeof part, "%s.part", path);
+  FILE *fp = fopen(part, "w");
+  if (!fp) return EMI_ERROR(EMI_ERR_IO, "cannot create %s: %s", part, strerror(errno));
+  int bad = fputs(text, fp) < 0;
+  bad |= fflush(fp) != 0;
+  bad |= fsync(fileno(fp)) != 0;
+  bad |= fclose(fp) != 0;
+  if (bad || rename(part, path) != 0) {
+    unlink(part);
+    return EMI_ERROR(EMI_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+  }
+  return EMI_SUCCESS;
+}
+
+/* 1 when path exists and holds exactly text (the fingerprint). */
+static int file_holds(const char *path, const char *text)
+{
+  char buf[128] = "";
+  FILE *fp = fopen(path, "r");
+  if (!fp) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, fp);
+  fclose(fp);
+  buf[n] = '\0';
+  return !strcmp(buf, text);
+}
+
+/* Peak resident memory since the last reset (VmHWM, KiB); the reset is Linux's clear_refs "5". */
+static void peak_reset(void)
+{
+  int fd = open("/proc/self/clear_refs", O_WRONLY);
+  if (fd >= 0) {
+    if (write(fd, "5", 1) != 1) { /* an old kernel: the peak is then the process's */
+    }
+    close(fd);
+  }
+}
+
+static long peak_kib(void)
+{
+  FILE *fp = fopen("/proc/self/status", "r");
+  char line[256];
+  long v = -1;
+  if (!fp) return -1;
+  while (fgets(line, sizeof line, fp))
+    if (!strncmp(line, "VmHWM:", 6)) {
+      v = strtol(line + 6, NULL, 10);
+      break;
+    }
+  fclose(fp);
+  return v;
+}
+
+/* The files the run puts into its work directory (removed when it is cleared). */
+static const char *const work_files[] = {
+  "RUN", "simulate.h5", "crossings.h5", "declarations.csv", "links.csv", "classify.h5", "border.csv", "declared.csv",
+  "reconcile.h5", "estimate.h5", "forecast.h5", "simulate.done", "classify.done", "reconcile.done", "estimate.done",
+  "forecast.done", "report.done", "assemble.done", NULL};
+
+/* Rank 0: remove what the run wrote into W (and the checkpoint directory's chain files). */
+static void clear_work(const char *w, int remove_dir)
+{
+  char p[PATHLEN + 16];
+  for (int k = 0; work_files[k]; k++) {
+    snprintf(p, sizeof p, "%s/%s", w, work_files[k]);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/%s.part", w, work_files[k]);
+    unlink(p);
+  }
+  for (int c = 0; c < 1024; c++) {
+    snprintf(p, sizeof p, "%s/estimate.ckpt/chain%d.h5", w, c);
+    if (unlink(p) != 0 && c > 64) break;
+    snprintf(p, sizeof p, "%s/estimate.ckpt/chain%d.h5.part", w, c);
+    unlink(p);
+  }
+  snprintf(p, sizeof p, "%s/estimate.ckpt", w);
+  rmdir(p);
+  if (remove_dir && rmdir(w) != 0) emi_log_warn("run: the work directory %s is not empty and was left in place", w);
+}
+
+/* ------------------------------------------------------------------ one stage = one command */
+
+typedef struct {
+  char *argv[40];
+  char store[40][PATHLEN];
+  int argc;
+} args_t;
+
+static void arg(args_t *a, const char *s)
+{
+  if (a->argc >= 39) return;
+  snprintf(a->store[a->argc], PATHLEN, "%s", s);
+  a->argv[a->argc] = a->store[a->argc];
+  a->argc++;
+  a->argv[a->argc] = NULL;
+}
+
+static emi_err_t run_command(emi_ctx_t *parent, const run_t *r, args_t *a)
+{
+  emi_err_t err = EMI_SUCCESS;
+  const emi_command_t *cmd = emi_command_find(a->argv[1]);
+  emi_ctx_t ctx = {.comm = parent->comm, .rank = parent->rank, .size = parent->size, .argc = a->argc, .argv = a->argv};
+  int want_help = 0;
+  if (!cmd) return EMI_ERROR(EMI_ERR_INTERNAL, "run: no command %s", a->argv[1]);
+  if (r->log_level) {
+    arg(a, "--log-level");
+    arg(a, r->log_level);
+  }
+  if (r->progress) arg(a, "--progress");
+  ctx.argc = a->argc;
+  {
+    char line[2048];
+    int used = 0;
+    for (int k = 0; k < a->argc && used < (int)sizeof line; k++)
+      used += snprintf(line + used, sizeof line - (size_t)used, "%s%s", k ? " " : "", a->argv[k]);
+    emi_log_debug("run: %s", line);
+  }
+  EMI_TRY(emi_cli_setup_options(cmd, a->argc, a->argv, &ctx, &want_help));
+  EMI_TRY(cmd->run(&ctx));
+cleanup:
+  emi_opts_destroy(&ctx.opts);
+  return err;
+}
+
+/* ------------------------------------------------------------------ classify -> estimate */
+
+typedef struct {
+  int ngroups, nperiods;
+  char group[64][16];
+  char period[512][12];
+  int64_t border[64 * 512], declared[64 * 512];
+  int complete[512]; /* months seen (all final) */
+  int needed[512];
+} bridge_t;
+
+static int month_period(const char *month, const char *mode, char *label)
+{
+  int y = 0, m = 0;
+  if (sscanf(month, "%d-%d", &y, &m) != 2 || m < 1 || m > 12) return -1;
+  if (!strcmp(mode, "year")) return snprintf(label, 12, "%04d", y), 12;
+  if (!strcmp(mode, "quarter")) return snprintf(label, 12, "%04d-Q%d", y, (m - 1) / 3 + 1), 3;
+  return snprintf(label, 12, "%04d-%02d", y, m), 1;
+}
+
+/* Rank 0.  Sum /linkage/migrant_departures and /undeclared/declared_departures (month x citizenship x
+ * sex x age group) by group and period over the final months, and write the two long CSVs
+ * group,period,value that estimate's border model reads.  A period is kept only when all its months
+ * are in the tables and final (a part-quarter would look like a drop in emigration). */
+static emi_err_t write_border_inputs(const run_t *r, const char *classify_h5, const char *home)
+{
+  emi_err_t err = EMI_SUCCESS;
+  hid_t fid = H5I_INVALID_HID, did = H5I_INVALID_HID;
+  emi_column_t month = {0}, prov = {0}, cit = {0}, dep = {0}, dec = {0};
+  bridge_t *b = NULL;
+  FILE *fb = NULL, *fd = NULL;
+  char pb[PATHLEN], pd[PATHLEN];
+  const char *paths[5] = {"/linkage/month", "/linkage/provisional", "/linkage/citizenship",
+                          "/linkage/migrant_departures", "/undeclared/declared_departures"};
+  emi_column_t *cols[5] = {&month, &prov, &cit, &dep, &dec};
+  EMI_H5_TRY(fid = H5Fopen(classify_h5, H5F_ACC_RDONLY, H5P_DEFAULT));
+  for (int k = 0; k < 5; k++) {
+    if (H5Lexists(fid, paths[k], H5P_DEFAULT) <= 0)
+      EMI_FAIL(EMI_ERR_INPUT, "%s: no dataset %s (classify wrote no %s table: give the classify stage "
+               "declarations)", classify_h5, paths[k], k == 4 ? "declared-departures" : "linkage");
+    EMI_H5_TRY(did = H5Dopen2(fid, paths[k], H5P_DEFAULT));
+    EMI_TRY(emi_column_read(did, classify_h5, paths[k], cols[k]));
+    H5Dclose(did);
+    did = H5I_INVALID_HID;
+  }
+  size_t nm = month.n, nc = cit.n;
+  if (month.kind != EMI_COL_STR || cit.kind != EMI_COL_STR || prov.n != nm || nm == 0 || nc == 0 ||
+      dep.n != dec.n || dep.n % (nm * nc) != 0 || (dep.kind != EMI_COL_INT && dep.kind != EMI_COL_UINT))
+    EMI_FAIL(EMI_ERR_INPUT, "%s: the /linkage tables do not have the shape month x citizenship x ... of emflow "
+             "classify", classify_h5);
+  size_t inner = dep.n / (nm * nc);
+  EMI_CALLOC(b, 1, "the border tables");
+  if (!strcmp(r->groups_mode, "home")) {
+    b->ngroups = 2;
+    snprintf(b->group[0], 16, "%s", home);
+    snprintf(b->group[1], 16, "foreign");
+  } else {
+    if (nc > 64) EMI_FAIL(EMI_ERR_INPUT, "%s: %zu citizenships; border-groups = citizenship takes at most 64 (use "
+                          "border-groups = home)", classify_h5, nc);
+    b->ngroups = (int)nc;
+    for (size_t c = 0; c < nc; c++) snprintf(b->group[c], 16, "%s", cit.s[c]);
+  }
+  for (size_t t = 0; t < nm; t++) {
+    char label[12];
+    int per = month_period(month.s[t], r->period_mode, label);
+    if (per < 0) EMI_FAIL(EMI_ERR_INPUT, "%s: /linkage/month[%zu] = '%s' is not YYYY-MM", classify_h5, t, month.s[t]);
+    int p = 0;
+    while (p < b->nperiods && strcmp(b->period[p], label)) p++;
+    if (p == b->nperiods) {
+      if (p >= 512) EMI_FAIL(EMI_ERR_INPUT, "%s: more than 512 periods", classify_h5);
+      snprintf(b->period[p], 12, "%s", label);
+      b->needed[p] = per;
+      b->nperiods++;
+    }
+    int final = (prov.kind == EMI_COL_STR) ? 0 : (prov.kind == EMI_COL_REAL ? prov.d[t] == 0 : prov.i[t] == 0);
+    if (prov.kind == EMI_COL_UINT) final = prov.u[t] == 0;
+    if (!final) {
+      b->complete[p] = -1000; /* a provisional month spoils its period */
+      continue;
+    }
+    b->complete[p]++;
+    for (size_t c = 0; c < nc; c++) {
+      int g = !strcmp(r->groups_mode, "home") ? (strcmp(cit.s[c], home) ? 1 : 0) : (int)c;
+      for (size_t k = 0; k < inner; k++) {
+        size_t idx = (t * nc + c) * inner + k;
+        b->border[g * 512 + p] += dep.kind == EMI_COL_INT ? dep.i[idx] : (int64_t)dep.u[idx];
+        b->declared[g * 512 + p] += dec.kind == EMI_COL_INT ? dec.i[idx] : (int64_t)dec.u[idx];
+      }
+    }
+  }
+  EMI_TRY(join(pb, r->work, "border.csv"));
+  EMI_TRY(join(pd, r->work, "declared.csv"));
+  char pbp[PATHLEN + 8], pdp[PATHLEN + 8];
+  snprintf(pbp, sizeof pbp, "%s.part", pb);
+  snprintf(pdp, sizeof pdp, "%s.part", pd);
+  fb = fopen(pbp, "w");
+  fd = fopen(pdp, "w");
+  if (!fb || !fd) EMI_FAIL(EMI_ERR_IO, "cannot create %s: %s", pbp, strerror(errno));
+  fprintf(fb, "group,period,value\n");
+  fprintf(fd, "group,period,value\n");
+  int kept = 0;
+  for (int p = 0; p < b->nperiods; p++) {
+    if (b->complete[p] != b->needed[p]) continue;
+    kept++;
+    for (int g = 0; g < b->ngroups; g++) {
+      fprintf(fb, "%s,%s,%lld\n", b->group[g], b->period[p], (long long)b->border[g * 512 + p]);
+      fprintf(fd, "%s,%s,%lld\n", b->group[g], b->period[p], (long long)b->declared[g * 512 + p]);
+    }
+  }
+  if (kept < 3)
+    EMI_FAIL(EMI_ERR_INPUT, "%s: only %d %s(s) with all months final; the border model needs at least 3: simulate or "
+             "classify a longer period, or set [run] border-period = month", classify_h5, kept, r->period_mode);
+  if (fclose(fb) != 0 || fclose(fd) != 0) {
+    fb = fd = NULL;
+    EMI_FAIL(EMI_ERR_IO, "cannot write %s", pbp);
+  }
+  fb = fd = NULL;
+  if (rename(pbp, pb) != 0 || rename(pdp, pd) != 0) EMI_FAIL(EMI_ERR_IO, "cannot rename %s: %s", pbp, strerror(errno));
+  emi_log_info("run: classify -> estimate: %d %s(s) x %d group(s) of final migrant departures", kept, r->period_mode,
+               b->ngroups);
+cleanup:
+  if (fb) fclose(fb);
+  if (fd) fclose(fd);
+  if (err) {
+    unlink(pbp);
+    unlink(pdp);
+  }
+  for (int k = 0; k < 5; k++) emi_column_free(cols[k]);
+  free(b);
+  if (did >= 0) H5Dclose(did);
+  if (fid >= 0) H5Fclose(fid);
+  return err;
+}
+
+/* ------------------------------------------------------------------ assembly */
+
+/* Root attributes of a stage file that describe the process, not the result: the run's own. */
+static const char *const process_attrs[] = {"date", "host", "mpi_ranks", "omp_threads", "command_line", NULL};
+
+typedef struct {
+  const char *stage;
+  char (*owner)[2][32]; /* group name -> stage */
+  int *nowner;
+  hid_t src_fid, dst_fid;
+  int n;
+  char src[32][128], dst[32][160];
+  int nattr; /* merged groups whose attributes are copied after the objects */
+  char attr_groups[8][128];
+  emi_err_t err;
+} top_ctx_t;
+
+/* Collect the stage file's top-level groups and where they go (/config -> /config/STAGE). */
+static herr_t list_top(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+  (void)g;
+  (void)info;
+  top_ctx_t *t = data;
+  emi_err_t err = EMI_SUCCESS;
+  if (t->n >= 32 || strlen(name) > 60) EMI_FAIL(EMI_ERR_INPUT, "run: the %s stage's file has too many or too long "
+                                                 "top-level names", t->stage);
+  if (!strcmp(name, "config")) {
+    snprintf(t->src[t->n], 128, "/%s", name);
+    snprintf(t->dst[t->n], 160, "/config/%s", t->stage);
+    t->n++;
+    goto cleanup;
+  }
+  int earlier = -1;
+  for (int k = 0; k < *t->nowner; k++)
+    if (!strcmp(t->owner[k][0], name)) earlier = k;
+  if (earlier < 0) {
+    /* A new group: copied whole. */
+    snprintf(t->src[t->n], 128, "/%s", name);
+    snprintf(t->dst[t->n], 160, "/%s", name);
+    t->n++;
+    if (*t->nowner < 64) {
+      snprintf(t->owner[*t->nowner][0], 32, "%s", name);
+      snprintf(t->owner[*t->nowner][1], 32, "%s", t->stage);
+      (*t->nowner)++;
+    }
+    goto cleanup;
+  }
+  /* An earlier stage wrote a group of this name (classify's /undeclared tables and estimate's
+   * /undeclared/emigration): merge, object by object; a clash of names is an error. */
+  {
+    hid_t sg = H5Gopen2(t->src_fid, name, H5P_DEFAULT);
+    if (sg < 0) EMI_FAIL(EMI_ERR_INPUT, "run: /%s of the %s stage is not a group", name, t->stage);
+    H5G_info_t gi;
+    if (H5Gget_info(sg, &gi) < 0) {
+      H5Gclose(sg);
+      EMI_FAIL(EMI_ERR_HDF5, "run: cannot list /%s of the %s stage", name, t->stage);
+    }
+    for (hsize_t i = 0; i < gi.nlinks && !err; i++) {
+      char child[128];
+      if (H5Lget_name_by_idx(sg, ".", H5_INDEX_NAME, H5_ITER_INC, i, child, sizeof child, H5P_DEFAULT) <= 0) {
+        err = EMI_ERROR(EMI_ERR_HDF5, "run: cannot list /%s of the %s stage", name, t->stage);
+        break;
+      }
+      char dp[300];
+      snprintf(dp, sizeof dp, "/%s/%s", name, child);
+      if (H5Lexists(t->dst_fid, dp, H5P_DEFAULT) > 0)
+        err = EMI_ERROR(EMI_ERR_CONFIG, "run: stages %s and %s both write %s: run them in separate jobs",
+                        t->owner[earlier][1], t->stage, dp);
+      else if (t->n >= 32)
+        err = EMI_ERROR(EMI_ERR_INPUT, "run: the %s stage's file has too many top-level objects", t->stage);
+      else {
+        snprintf(t->src[t->n], 128, "%.127s", dp);
+        snprintf(t->dst[t->n], 160, "%.159s", dp);
+        t->n++;
+      }
+    }
+    for (int a = 0; !err && a < H5Aget_num_attrs(sg); a++) {
+      char an[128];
+      if (H5Aget_name_by_idx(sg, ".", H5_INDEX_NAME, H5_ITER_INC, (hsize_t)a, an, sizeof an, H5P_DEFAULT) < 0) break;
+      char dp[160];
+      snprintf(dp, sizeof dp, "/%s", name);
+      if (H5Aexists_by_name(t->dst_fid, dp, an, H5P_DEFAULT) > 0)
+        err = EMI_ERROR(EMI_ERR_CONFIG, "run: stages %s and %s both set the attribute %s of /%s", t->owner[earlier][1],
+                        t->stage, an, name);
+    }
+    H5Gclose(sg);
+    if (err) goto cleanup;
+    if (t->nattr < 8) snprintf(t->attr_groups[t->nattr++], 128, "/%s", name);
+  }
+cleanup:
+  if (err) {
+    t->err = err;
+    return -1;
+  }
+  return 0;
+}
+
+static emi_err_t assemble(emi_ctx_t *ctx, run_t *r)
+{
+  emi_err_t err = EMI_SUCCESS, local = EMI_SUCCESS;
+  emi_h5_file_t *f = NULL;
+  emi_provenance_t *prov = NULL;
+  hid_t src = H5I_INVALID_HID, gcpl = H5I_INVALID_HID, g = H5I_INVALID_HID;
+  char *cfg_text = NULL;
+  size_t cfg_len = 0;
+  char owner[64][2][32];
+  int nowner = 0;
+
+  EMI_TRY(emi_provenance_create(ctx->comm, ctx->argc, ctx->argv, &prov));
+  EMI_TRY(read_file(r->cfg, &cfg_text, &cfg_len));
+  EMI_TRY(emi_provenance_set_config(prov, cfg_text, cfg_len));
+  EMI_TRY(emi_provenance_add_input(prov, r->cfg));
+  if (ctx->rank == 0) {
+    local = emi_h5_file_create(MPI_COMM_SELF, r->out, &f);
+    if (!local) local = emi_h5_write_provenance(f, prov);
+    if (!local) {
+      char stages[256] = "";
+      for (int k = 0; k < NSTAGES; k++)
+        if (r->want[k]) snprintf(stages + strlen(stages), sizeof stages - strlen(stages), "%s%s", stages[0] ? "," : "",
+                                 stage_names[k]);
+      local = emi_h5_attr_str(f, "/", "stages", stages);
+    }
+    if (!local) local = emi_h5_group_ensure(f, "/config");
+    if (!local) local = emi_h5_group_ensure(f, "/run");
+    hid_t dst = local ? H5I_INVALID_HID : emi_h5_file_id(f);
+    for (int k = 0; k < NSTAGES && !local; k++) {
+      if (!r->want[k] || k == ST_REPORT) continue;
+      char sp[PATHLEN + 32], gp[64];
+      snprintf(sp, sizeof sp, "%s/%s.h5", r->work, stage_names[k]);
+      src = H5Fopen(sp, H5F_ACC_RDONLY, H5P_DEFAULT);
+      if (src < 0) {
+        local = EMI_ERROR(EMI_ERR_IO, "run: cannot open the %s stage's output %s", stage_names[k], sp);
+        break;
+      }
+      top_ctx_t *t = calloc(1, sizeof *t);
+      if (!t) local = EMI_ERROR(EMI_ERR_NOMEM, "run: out of memory");
+      hsize_t idx = 0;
+      if (t) {
+        t->stage = stage_names[k];
+        t->owner = owner;
+        t->nowner = &nowner;
+        t->src_fid = src;
+        t->dst_fid = dst;
+        if (H5Literate(src, H5_INDEX_NAME, H5_ITER_INC, &idx, list_top, t) < 0)
+          local = t->err ? t->err : EMI_ERROR(EMI_ERR_HDF5, "run: cannot list the groups of %s", sp);
+        const char *sv[32], *dv[32];
+        for (int j = 0; j < t->n; j++) sv[j] = t->src[j], dv[j] = t->dst[j];
+        if (!local) local = emi_h5_copy_groups(src, t->n, sv, dst, dv, sp);
+        for (int j = 0; j < t->nattr && !local; j++)
+          local = emi_h5_copy_attrs(src, t->attr_groups[j], dst, t->attr_groups[j], NULL, sp);
+        free(t);
+      }
+      snprintf(gp, sizeof gp, "/run/%s", stage_names[k]);
+      if (!local) local = emi_h5_group_ensure(f, gp);
+      if (!local) local = emi_h5_copy_attrs(src, "/", dst, gp, process_attrs, sp);
+      H5Fclose(src);
+      src = H5I_INVALID_HID;
+    }
+    if (!local) local = emi_h5_file_commit(&f);
+  }
+  EMI_TRY(emi_mpi_agree(ctx->comm, local, NULL));
+cleanup:
+  if (src >= 0) H5Fclose(src);
+  if (g >= 0) H5Gclose(g);
+  if (gcpl >= 0) H5Pclose(gcpl);
+  if (f) emi_h5_file_abort(&f);
+  emi_provenance_destroy(&prov);
+  free(cfg_text);
+  return err;
+}
+
+/* ------------------------------------------------------------------ the command */
+
+static emi_err_t stage_args(const run_t *r, int k, args_t *a, char *home, size_t homelen)
+{
+  emi_err_t err = EMI_SUCCESS;
+  char p[PATHLEN];
+  (void)home;
+  (void)homelen;
+  a->argc = 0;
+  arg(a, "emflow");
+  arg(a, stage_names[k]);
+  arg(a, "--config");
+  arg(a, r->cfg);
+  switch (k) {
+  case ST_SIMULATE:
+    EMI_TRY(join(p, r->work, "simulate.h5")); arg(a, "-o"); arg(a, p);
+    EMI_TRY(join(p, r->work, "crossings.h5")); arg(a, "--crossings-h5"); arg(a, p);
+    EMI_TRY(join(p, r->work, "declarations.csv")); arg(a, "--declarations"); arg(a, p);
+    EMI_TRY(join(p, r->work, "links.csv")); arg(a, "--link-table-out"); arg(a, p);
+    arg(a, "--no-crossings-csv");
+    break;
+  case ST_CLASSIFY:
+    if (r->want[ST_SIMULATE]) {
+      EMI_TRY(join(p, r->work, "crossings.h5")); arg(a, p);
+      EMI_TRY(join(p, r->work, "declarations.csv")); arg(a, "--declarations"); arg(a, p);
+      EMI_TRY(join(p, r->work, "links.csv")); arg(a, "--link-table"); arg(a, p);
+    } else {
+      if (!r->crossings[0])
+        EMI_FAIL(EMI_ERR_CONFIG, "%s: the run classifies crossings without simulating them: set [run] crossings = "
+                 "FILE (CSV or HDF5)", r->cfg);
+      arg(a, r->crossings);
+    }
+    EMI_TRY(join(p, r->work, "classify.h5")); arg(a, "-o"); arg(a, p);
+    break;
+  case ST_RECONCILE:
+    EMI_TRY(join(p, r->work, "reconcile.h5")); arg(a, "-o"); arg(a, p);
+    break;
+  case ST_ESTIMATE:
+    EMI_TRY(join(p, r->work, "estimate.h5")); arg(a, "-o"); arg(a, p);
+    EMI_TRY(join(p, r->work, "estimate.ckpt")); arg(a, "--checkpoint-dir"); arg(a, p);
+    arg(a, "--resume");
+    if (r->want[ST_CLASSIFY]) {
+      arg(a, "--model"); arg(a, "border");
+      EMI_TRY(join(p, r->work, "border.csv")); arg(a, "--border"); arg(a, p);
+      EMI_TRY(join(p, r->work, "declared.csv")); arg(a, "--declared"); arg(a, p);
+      arg(a, "--group-col"); arg(a, "group");
+      arg(a, "--period-col"); arg(a, "period");
+      arg(a, "--value-col"); arg(a, "value");
+    }
+    break;
+  case ST_FORECAST:
+    EMI_TRY(join(p, r->work, "estimate.h5")); arg(a, "--posterior"); arg(a, p);
+    EMI_TRY(join(p, r->work, "forecast.h5")); arg(a, "-o"); arg(a, p);
+    break;
+  case ST_REPORT:
+    arg(a, r->out);
+    arg(a, "-o");
+    arg(a, r->report_dir);
+    if (!r->want[ST_FORECAST]) arg(a, "--without-forecast");
+    break;
+  }
+cleanup:
+  return err;
+}
+
+/* The home code of classify (for border-groups = home): its option as the config resolves it. */
+static emi_err_t classify_home(const run_t *r, char *home, size_t n)
+{
+  emi_err_t err = EMI_SUCCESS;
+  emi_opts_t *o = NULL;
+  const char *h = NULL;
+  EMI_TRY(emi_opts_create("classify", emi_classify_specs, emi_classify_nspecs, &o));
+  EMI_TRY(emi_opts_load_ini(o, r->cfg, "emflow,classify", emi_known_sections()));
+  EMI_TRY(emi_opts_get_str(o, "home", &h));
+  snprintf(home, n, "%s", h);
+cleanup:
+  emi_opts_destroy(&o);
+  return err;
+}
+
+static emi_err_t setup(emi_ctx_t *ctx, run_t *r)
+{
+  emi_err_t err = EMI_SUCCESS;
+  const char *s = NULL;
+  int n = 0;
+  const char *const *items = NULL;
+  char *text = NULL;
+  size_t len = 0;
+
+  if (ctx->npos != 1) EMI_FAIL(EMI_ERR_USAGE, "run: give one CONFIG file (emflow run CONFIG [-o OUT.h5])");
+  struct stat sb;
+  if (stat(ctx->pos[0], &sb) != 0 || !S_ISREG(sb.st_mode))
+    EMI_FAIL(EMI_ERR_IO, "run: cannot read the config %s: %s", ctx->pos[0], errno ? strerror(errno) : "not a file");
+  EMI_TRY(absolute(r->cfg, ctx->pos[0]));
+  /* The config's own [run] section, then the command line over it. */
+  if (!ctx->config_path) {
+    emi_opts_t *o = NULL;
+    EMI_TRY(emi_opts_create("run", emi_run_specs, emi_run_nspecs, &o));
+    err = emi_opts_load_ini(o, r->cfg, "emflow,run", emi_known_sections());
+    if (!err) err = emi_opts_parse_argv(o, ctx->argc, ctx->argv, 2, ctx->pos, 8, &ctx->npos);
+    if (err) {
+      emi_opts_destroy(&o);
+      goto cleanup;
+    }
+    emi_opts_destroy(&ctx->opts);
+    ctx->opts = o;
+  } else if (strcmp(ctx->config_path, ctx->pos[0]))
+    EMI_FAIL(EMI_ERR_USAGE, "run: the config is the positional argument; --config %s differs from %s", ctx->config_path,
+             ctx->pos[0]);
+
+  if (emi_opts_is_set(ctx->opts, "output")) {
+    EMI_TRY(emi_opts_get_str(ctx->opts, "output", &s));
+    EMI_TRY(absolute(r->out, s));
+  } else {
+    const char *base = strrchr(r->cfg, '/') ? strrchr(r->cfg, '/') + 1 : r->cfg;
+    char name[PATHLEN];
+    snprintf(name, sizeof name, "%s", base);
+    char *dot = strrchr(name, '.');
+    if (dot) *dot = '\0';
+    strncat(name, ".h5", sizeof name - strlen(name) - 1);
+    EMI_TRY(absolute(r->out, name));
+  }
+  size_t ol = strlen(r->out);
+  if (ol < 4 || strcmp(r->out + ol - 3, ".h5"))
+    EMI_FAIL(EMI_ERR_USAGE, "run: the output %s must end in .h5", r->out);
+  if (emi_opts_is_set(ctx->opts, "work-dir")) {
+    EMI_TRY(emi_opts_get_str(ctx->opts, "work-dir", &s));
+    EMI_TRY(absolute(r->work, s));
+  } else if (snprintf(r->work, PATHLEN, "%s.work", r->out) >= PATHLEN)
+    EMI_FAIL(EMI_ERR_ARG, "run: output path too long");
+  if (emi_opts_is_set(ctx->opts, "report-dir")) {
+    EMI_TRY(emi_opts_get_str(ctx->opts, "report-dir", &s));
+    EMI_TRY(absolute(r->report_dir, s));
+  } else
+    snprintf(r->report_dir, PATHLEN, "%.*s_report", (int)(ol - 3), r->out);
+  if (emi_opts_is_set(ctx->opts, "crossings")) {
+    EMI_TRY(emi_opts_get_str(ctx->opts, "crossings", &s));
+    EMI_TRY(absolute(r->crossings, s));
+  }
+  EMI_TRY(emi_opts_get_str(ctx->opts, "border-groups", &r->groups_mode));
+  EMI_TRY(emi_opts_get_str(ctx->opts, "border-period", &r->period_mode));
+  EMI_TRY(emi_opts_get_flag(ctx->opts, "resume", &r->resume));
+  EMI_TRY(emi_opts_get_flag(ctx->opts, "keep-work", &r->keep_work));
+  EMI_TRY(emi_opts_get_flag(ctx->opts, "progress", &r->progress));
+  if (emi_opts_given(ctx->opts, "log-level")) EMI_TRY(emi_opts_get_str(ctx->opts, "log-level", &r->log_level));
+
+  /* Stages: the list, else every stage section of the config. */
+  EMI_TRY(emi_opts_get_list(ctx->opts, "stages", &n, &items));
+  if (n > 0) {
+    for (int i = 0; i < n; i++) {
+      int k = 0;
+      while (k < NSTAGES && strcmp(items[i], stage_names[k])) k++;
+      if (k == NSTAGES)
+        EMI_FAIL(EMI_ERR_USAGE, "run: unknown stage '%s' (expected simulate, classify, reconcile, estimate, forecast, "
+                 "report)", items[i]);
+      if (r->want[k]) EMI_FAIL(EMI_ERR_USAGE, "run: stage '%s' is listed twice", items[i]);
+      r->want[k] = 1;
+    }
+  } else {
+    sections_t sec = {{0}};
+    int rc = ini_parse(r->cfg, section_cb, &sec);
+    if (rc != 0) EMI_FAIL(EMI_ERR_CONFIG, "%s:%d: cannot parse the config", r->cfg, rc);
+    for (int k = 0; k < NSTAGES; k++) r->want[k] = sec.has[k];
+  }
+  int any = 0;
+  for (int k = 0; k < NSTAGES; k++) any |= r->want[k];
+  if (!any)
+    EMI_FAIL(EMI_ERR_CONFIG, "%s: no stage to run: the config has no [simulate], [classify], [reconcile], [estimate], "
+             "[forecast] or [report] section and [run] stages is not set", r->cfg);
+  if (r->want[ST_FORECAST] && !r->want[ST_ESTIMATE])
+    EMI_FAIL(EMI_ERR_CONFIG, "%s: the forecast stage needs the estimate stage (its posterior) in the same run", r->cfg);
+  if (r->want[ST_REPORT] && !(r->want[ST_ESTIMATE] || r->want[ST_CLASSIFY]))
+    EMI_FAIL(EMI_ERR_CONFIG, "%s: the report stage shows estimate or classify outputs: run one of them too", r->cfg);
+  if (r->want[ST_SIMULATE] && !r->want[ST_CLASSIFY])
+    EMI_FAIL(EMI_ERR_CONFIG, "%s: a run that simulates must classify the crossings too (simulate alone: emflow "
+             "simulate)", r->cfg);
+
+  /* Fingerprint: version, config bytes, stages, chaining options. */
+  EMI_TRY(read_file(r->cfg, &text, &len));
+  {
+    size_t cap = len + 4096;
+    char *buf = NULL;
+    EMI_MALLOC(buf, cap, "the run fingerprint");
+    int m = snprintf(buf, cap, "%s\n%s\n%s\n%s\n%s\n", EMI_VERSION_STRING, r->groups_mode, r->period_mode,
+                     r->crossings, r->out);
+    for (int k = 0; k < NSTAGES; k++) m += snprintf(buf + m, cap - (size_t)m, "%d", r->want[k]);
+    memcpy(buf + m, text, len);
+    err = emi_sha256_hex(buf, (size_t)m + len, r->fingerprint);
+    free(buf);
+    EMI_TRY(err);
+  }
+cleanup:
+  free(text);
+  return err;
+}
+
+static emi_err_t prepare_work(emi_ctx_t *ctx, run_t *r)
+{
+  emi_err_t local = EMI_SUCCESS, err = EMI_SUCCESS;
+  if (ctx->rank == 0) {
+    char runfile[PATHLEN];
+    struct stat sb;
+    local = join(runfile, r->work, "RUN");
+    int exists = !local && stat(r->work, &sb) == 0;
+    if (!local && exists && !S_ISDIR(sb.st_mode))
+      local = EMI_ERROR(EMI_ERR_IO, "run: the work directory %s exists and is not a directory", r->work);
+    else if (!local && r->resume) {
+      if (!exists || access(runfile, R_OK) != 0)
+        local = EMI_ERROR(EMI_ERR_USAGE, "run --resume: %s holds no run to resume (no %s): start it without --resume",
+                          r->work, runfile);
+      else if (!file_holds(runfile, r->fingerprint))
+        local = EMI_ERROR(EMI_ERR_CONFIG, "run --resume: the work directory %s belongs to another run (the config, the "
+                          "stages, the output or the emflow version differ): start it again without --resume",
+                          r->work);
+    } else if (!local) {
+      if (exists && access(runfile, F_OK) != 0) {
+        /* An empty directory is fine; anything else is not ours to clear. */
+        int empty = rmdir(r->work) == 0;
+        if (!empty)
+          local = EMI_ERROR(EMI_ERR_IO, "run: %s exists and is not an emflow work directory: remove it or give "
+                            "--work-dir", r->work);
+      } else if (exists)
+        clear_work(r->work, 0);
+      if (!local && mkdir(r->work, 0777) != 0 && errno != EEXIST)
+        local = EMI_ERROR(EMI_ERR_IO, "run: cannot create the work directory %s: %s", r->work, strerror(errno));
+      if (!local) local = write_atomic(runfile, r->fingerprint);
+    }
+    char ck[PATHLEN];
+    if (!local && r->want[ST_ESTIMATE] && !join(ck, r->work, "estimate.ckpt") && mkdir(ck, 0777) != 0 && errno != EEXIST)
+      local = EMI_ERROR(EMI_ERR_IO, "run: cannot create the checkpoint directory %s: %s", ck, strerror(errno));
+  }
+  EMI_TRY(emi_mpi_agree(ctx->comm, local, NULL));
+cleanup:
+  return err;
+}
+
+static emi_err_t mark_done(emi_ctx_t *ctx, const run_t *r, const char *what)
+{
+  emi_err_t err = EMI_SUCCESS, local = EMI_SUCCESS;
+  if (ctx->rank == 0) {
+    char p[PATHLEN], name[64];
+    snprintf(name, sizeof name, "%s.done", what);
+    local = join(p, r->work, name);
+    if (!local) local = write_atomic(p, r->fingerprint);
+  }
+  EMI_TRY(emi_mpi_agree(ctx->comm, local, NULL));
+cleanup:
+  return err;
+}
+
+static int is_done(emi_ctx_t *ctx, const run_t *r, const char *what)
+{
+  int done = 0;
+  if (ctx->rank == 0) {
+    char p[PATHLEN], name[64];
+    snprintf(name, sizeof name, "%s.done", what);
+    done = !join(p, r->work, name) && file_holds(p, r->fingerprint);
+  }
+  MPI_Bcast(&done, 1, MPI_INT, 0, ctx->comm);
+  return done;
+}
+
+static void account(emi_ctx_t *ctx, run_t *r, int slot, double t0)
+{
+  long mine = peak_kib(), mx = 0, sum = 0;
+  double dt = MPI_Wtime() - t0, dtmax = 0;
+  MPI_Allreduce(&mine, &mx, 1, MPI_LONG, MPI_MAX, ctx->comm);
+  MPI_Allreduce(&mine, &sum, 1, MPI_LONG, MPI_SUM, ctx->comm);
+  MPI_Allreduce(&dt, &dtmax, 1, MPI_DOUBLE, MPI_MAX, ctx->comm);
+  r->seconds[slot] = dtmax;
+  r->peak_kib_max[slot] = mx;
+  r->peak_kib_sum[slot] = sum;
+  r->ran[slot] = 1;
+}
+
+emi_err_t emi_cmd_run(emi_ctx_t *ctx)
+{
+  emi_err_t err = EMI_SUCCESS;
+  run_t *r = NULL;
+  args_t *a = NULL;
+  char home[16] = "";
+  EMI_CALLOC(r, 1, "the run state");
+  EMI_CALLOC(a, 1, "the stage arguments");
+  EMI_TRY(setup(ctx, r));
+  if (r->want[ST_CLASSIFY] && r->want[ST_ESTIMATE] && !strcmp(r->groups_mode, "home"))
+    EMI_TRY(classify_home(r, home, sizeof home));
+  EMI_TRY(prepare_work(ctx, r));
+  {
+    char list[256] = "";
+    for (int k = 0; k < NSTAGES; k++)
+      if (r->want[k]) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? " -> " : "",
+                               stage_names[k]);
+    emi_log_info("run: %s: %s%s; %d rank(s); output %s, work directory %s", r->cfg, list,
+                 r->resume ? " (resumed)" : "", ctx->size, r->out, r->work);
+  }
+  int nwant = 0, istage = 0;
+  for (int k = 0; k < NSTAGES; k++) nwant += r->want[k];
+  for (int k = 0; k < NSTAGES; k++) {
+    if (!r->want[k]) continue;
+    istage++;
+    if (k == ST_REPORT) {
+      /* OUT.h5 first: assembled from the stage files (skipped when a resumed run had done it). */
+      if (!(r->resume && is_done(ctx, r, "assemble") && access(r->out, R_OK) == 0)) {
+        double t0 = MPI_Wtime();
+        peak_reset();
+        emi_log_info("run: assembling %s", r->out);
+        EMI_TRY(assemble(ctx, r));
+        account(ctx, r, NSTAGES, t0);
+        EMI_TRY(mark_done(ctx, r, "assemble"));
+      } else
+        r->ran[NSTAGES] = 2;
+    }
+    if (r->resume && is_done(ctx, r, stage_names[k])) {
+      emi_log_info("run: stage %d/%d %s: done before the interruption, skipped", istage, nwant, stage_names[k]);
+      r->ran[k] = 2;
+      continue;
+    }
+    emi_log_info("run: stage %d/%d %s", istage, nwant, stage_names[k]);
+    double t0 = MPI_Wtime();
+    peak_reset();
+    if (k == ST_ESTIMATE && r->want[ST_CLASSIFY]) {
+      emi_err_t local = EMI_SUCCESS;
+      char ch[PATHLEN];
+      EMI_TRY(join(ch, r->work, "classify.h5"));
+      if (ctx->rank == 0) local = write_border_inputs(r, ch, home[0] ? home : "AZE");
+      EMI_TRY(emi_mpi_agree(ctx->comm, local, NULL));
+    }
+    EMI_TRY(stage_args(r, k, a, home, sizeof home));
+    err = run_command(ctx, r, a);
+    EMI_TRY(emi_mpi_agree(ctx->comm, err, NULL));
+    account(ctx, r, k, t0);
+    EMI_TRY(mark_done(ctx, r, stage_names[k]));
+  }
+  if (!r->want[ST_REPORT]) {
+    if (!(r->resume && is_done(ctx, r, "assemble") && access(r->out, R_OK) == 0)) {
+      double t0 = MPI_Wtime();
+      peak_reset();
+      emi_log_info("run: assembling %s", r->out);
+      EMI_TRY(assemble(ctx, r));
+      account(ctx, r, NSTAGES, t0);
+      EMI_TRY(mark_done(ctx, r, "assemble"));
+    }
+  }
+
+  /* Summary: time and memory per stage. */
+  emi_log_info("run: %-10s %10s %14s %14s", "stage", "wall [s]", "peak/rank [MiB]", "peak sum [MiB]");
+  double total = 0;
+  for (int k = 0; k <= NSTAGES; k++) {
+    const char *nm = k == NSTAGES ? "assemble" : stage_names[k];
+    if (k < NSTAGES && !r->want[k]) continue;
+    if (r->ran[k] == 2) {
+      emi_log_info("run: %-10s %10s", nm, "(resumed)");
+      continue;
+    }
+    if (!r->ran[k]) continue;
+    total += r->seconds[k];
+    emi_log_info("run: %-10s %10.2f %14.1f %14.1f", nm, r->seconds[k], r->peak_kib_max[k] / 1024.0,
+                 r->peak_kib_sum[k] / 1024.0);
+  }
+  emi_log_info("run: %-10s %10.2f", "total", total);
+  emi_log_info("run: wrote %s%s%s", r->out, r->want[ST_REPORT] ? " and " : "", r->want[ST_REPORT] ? r->report_dir : "");
+  if (!r->keep_work && ctx->rank == 0) clear_work(r->work, 1);
+  MPI_Barrier(ctx->comm);
+cleanup:
+  free(a);
+  free(r);
+  return err;
+}
