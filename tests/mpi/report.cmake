@@ -34,7 +34,7 @@ if(PYTHON3_SYSTEM)
   set_tests_properties(report_publish_check PROPERTIES LABELS mpi TIMEOUT 120 FIXTURES_REQUIRED report_publish
                        SKIP_RETURN_CODE 77)
   add_test(NAME report_nz
-           COMMAND bash -c "'$<TARGET_FILE:emflow>' estimate --config '${PROJECT_SOURCE_DIR}/inputs/nz.ini' -o nz.h5 --log-level warn && '$<TARGET_FILE:emflow>' forecast --posterior nz.h5 -o fc.h5 --horizon 10 --trajectories 2000 --scenarios baseline --scenarios mobility-shock --shock-from 2020 --shock-to 2021 --log-level warn && '$<TARGET_FILE:emflow>' report nz.h5 fc.h5 -o report && '${PYTHON3_SYSTEM}' '${CMAKE_CURRENT_LIST_DIR}/report_check.py' report --expect forecast,estimate,diagnostics"
+           COMMAND bash -c "'$<TARGET_FILE:emflow>' estimate --config '${PROJECT_SOURCE_DIR}/inputs/nz.ini' --last-year 2016 -o nz.h5 --log-level warn && '$<TARGET_FILE:emflow>' forecast --posterior nz.h5 -o fc.h5 --horizon 10 --trajectories 2000 --scenarios baseline --scenarios mobility-shock --shock-from 2020 --shock-to 2021 --log-level warn && '$<TARGET_FILE:emflow>' report nz.h5 fc.h5 -o report && '${PYTHON3_SYSTEM}' '${CMAKE_CURRENT_LIST_DIR}/report_check.py' report --expect forecast,estimate,diagnostics"
            WORKING_DIRECTORY ${EMI_RP_OUT}/nz)
   set_tests_properties(report_nz PROPERTIES LABELS mpi TIMEOUT 180 ENVIRONMENT "${EMI_MPI_TEST_ENV}" SKIP_RETURN_CODE 77)
 endif()
