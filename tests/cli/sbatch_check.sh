@@ -119,18 +119,29 @@ check_eq "run: emflow argv" "run inputs/eu27.ini -o results/eu27.h5 --work-dir r
 check_eq "run: output directory created" yes "$([ -d "$sub/results" ] && echo yes || echo no)"
 check_eq "run: srun called once" 1 "$(wc -l <"$log/srun.log" | tr -d ' ')"
 
-# --- 2. requeued attempt: --resume
+# --- 2. requeued attempt whose predecessor left its work directory (RUN fingerprint): --resume
 reset_logs
+mkdir -p "$sub/results/eu27.h5.work" && echo fingerprint >"$sub/results/eu27.h5.work/RUN"
 SLURM_RESTART_COUNT=1 run_job "$job"; rc=$?
 check_eq "run, restart 1: exit status" 0 "$rc"
 check_has "run, restart 1: resume" "$log/srun.log" "run inputs/eu27.ini -o results/eu27.h5 --work-dir results/eu27.h5.work --resume"
 
-# --- 3. first attempt but the work dir exists (resubmission of a killed run): --resume
+# --- 3. first attempt but the work dir of a killed run exists (resubmission): --resume
 reset_logs
-mkdir -p "$sub/results/eu27.h5.work"
 SLURM_RESTART_COUNT=0 run_job "$job"; rc=$?
 check_eq "run, restart 0, work dir exists: exit status" 0 "$rc"
 check_has "run, restart 0, work dir exists: resume" "$log/srun.log" "--resume"
+rm -r "$sub/results/eu27.h5.work"
+
+# --- 3b. requeued before emflow started (no work dir) or a foreign directory: a fresh start
+reset_logs
+SLURM_RESTART_COUNT=1 run_job "$job"; rc=$?
+check_eq "run, restart 1, no work dir: exit status" 0 "$rc"
+check_lacks "run, restart 1, no work dir: resume" "$log/srun.log" "--resume"
+reset_logs
+mkdir -p "$sub/results/eu27.h5.work"
+SLURM_RESTART_COUNT=1 run_job "$job"; rc=$?
+check_lacks "run, restart 1, work dir without RUN: resume" "$log/srun.log" "--resume"
 rmdir "$sub/results/eu27.h5.work"
 
 # --- 4. overrides from the environment; emflow's exit status is the job's
