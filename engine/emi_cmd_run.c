@@ -794,8 +794,9 @@ static emi_err_t prepare_work(emi_ctx_t *ctx, run_t *r)
       local = EMI_ERROR(EMI_ERR_IO, "run: the work directory %s exists and is not a directory", r->work);
     else if (!local && r->resume) {
       if (!exists || access(runfile, R_OK) != 0)
-        local = EMI_ERROR(EMI_ERR_USAGE, "run --resume: %s holds no run to resume (no %s): start it without --resume",
-                          r->work, runfile);
+        local = EMI_ERROR(EMI_ERR_USAGE, "run --resume: %s holds no run to resume (no %s)%s: start it without --resume",
+                          r->work, runfile, access(r->out, F_OK) == 0 ? "; the output exists, so the run had finished "
+                          "(its work directory is removed then)" : "");
       else if (!file_holds(runfile, r->fingerprint))
         local = EMI_ERROR(EMI_ERR_CONFIG, "run --resume: the work directory %s belongs to another run (the config, the "
                           "stages, the output or the emflow version differ): start it again without --resume",
@@ -836,13 +837,51 @@ cleanup:
   return err;
 }
 
-static int is_done(emi_ctx_t *ctx, const run_t *r, const char *what)
+/* The files a finished stage leaves (HDF5 ones must open as HDF5), for the resume check. */
+static const char *const stage_files[NSTAGES + 1][5] = {
+  {"simulate.h5", "crossings.h5", "declarations.csv", "links.csv", NULL},
+  {"classify.h5", NULL},
+  {"reconcile.h5", NULL},
+  {"estimate.h5", NULL},
+  {"forecast.h5", NULL},
+  {NULL},
+  {NULL}};
+
+static int file_ok(const char *path)
+{
+  struct stat sb;
+  if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return 0;
+  size_t n = strlen(path);
+  if (n > 3 && !strcmp(path + n - 3, ".h5")) {
+    hid_t fid;
+    H5E_BEGIN_TRY { fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT); } H5E_END_TRY;
+    if (fid < 0) return 0;
+    H5Fclose(fid);
+  }
+  return 1;
+}
+
+/* A stage counts as done when its marker holds the fingerprint and its files are there and readable
+ * (a marker whose files were removed or damaged since is ignored: the stage runs again). */
+static int is_done(emi_ctx_t *ctx, const run_t *r, int k)
 {
   int done = 0;
   if (ctx->rank == 0) {
     char p[PATHLEN], name[64];
+    const char *what = k == NSTAGES ? "assemble" : stage_names[k];
     snprintf(name, sizeof name, "%s.done", what);
     done = !join(p, r->work, name) && file_holds(p, r->fingerprint);
+    for (int j = 0; done && stage_files[k][j]; j++)
+      if (join(p, r->work, stage_files[k][j]) || !file_ok(p)) {
+        emi_log_warn("run: %s of the finished %s stage is missing or unreadable: running the stage again", p, what);
+        done = 0;
+      }
+    if (done && k == NSTAGES && !file_ok(r->out)) done = 0;
+    if (done && k == ST_REPORT) {
+      char idx[PATHLEN + 16];
+      snprintf(idx, sizeof idx, "%s/index.html", r->report_dir);
+      done = file_ok(idx);
+    }
   }
   MPI_Bcast(&done, 1, MPI_INT, 0, ctx->comm);
   return done;
@@ -881,28 +920,31 @@ emi_err_t emi_cmd_run(emi_ctx_t *ctx)
     emi_log_info("run: %s: %s%s; %d rank(s); output %s, work directory %s", r->cfg, list,
                  r->resume ? " (resumed)" : "", ctx->size, r->out, r->work);
   }
-  int nwant = 0, istage = 0;
+  int nwant = 0, istage = 0, rerun_rest = 0;
   for (int k = 0; k < NSTAGES; k++) nwant += r->want[k];
   for (int k = 0; k < NSTAGES; k++) {
     if (!r->want[k]) continue;
     istage++;
     if (k == ST_REPORT) {
       /* OUT.h5 first: assembled from the stage files (skipped when a resumed run had done it). */
-      if (!(r->resume && is_done(ctx, r, "assemble") && access(r->out, R_OK) == 0)) {
+      if (!(r->resume && !rerun_rest && is_done(ctx, r, NSTAGES))) {
         double t0 = MPI_Wtime();
         peak_reset();
         emi_log_info("run: assembling %s", r->out);
         EMI_TRY(assemble(ctx, r));
         account(ctx, r, NSTAGES, t0);
         EMI_TRY(mark_done(ctx, r, "assemble"));
+        rerun_rest = 1;
       } else
         r->ran[NSTAGES] = 2;
     }
-    if (r->resume && is_done(ctx, r, stage_names[k])) {
+    /* Once a stage runs again, every later one does too (it reads what that stage writes). */
+    if (r->resume && !rerun_rest && is_done(ctx, r, k)) {
       emi_log_info("run: stage %d/%d %s: done before the interruption, skipped", istage, nwant, stage_names[k]);
       r->ran[k] = 2;
       continue;
     }
+    rerun_rest = 1;
     emi_log_info("run: stage %d/%d %s", istage, nwant, stage_names[k]);
     double t0 = MPI_Wtime();
     peak_reset();
@@ -920,7 +962,7 @@ emi_err_t emi_cmd_run(emi_ctx_t *ctx)
     EMI_TRY(mark_done(ctx, r, stage_names[k]));
   }
   if (!r->want[ST_REPORT]) {
-    if (!(r->resume && is_done(ctx, r, "assemble") && access(r->out, R_OK) == 0)) {
+    if (!(r->resume && !rerun_rest && is_done(ctx, r, NSTAGES))) {
       double t0 = MPI_Wtime();
       peak_reset();
       emi_log_info("run: assembling %s", r->out);
