@@ -418,7 +418,68 @@ cleanup:
 /* ------------------------------------------------------------------ assembly */
 
 /* Root attributes of a stage file that describe the process, not the result: the run's own. */
-static const char *const process_attrs[] = {"date", "host", "mpi_ranks", "omp_threads", "command_line", NULL};
+static const char *const process_attrs[] = {"date", "host", "mpi_ranks", "omp_threads", "command_line",
+                                            "input_files", "input_sha256", NULL};
+
+/* A 1-D variable-length string attribute of the root of fid (n = 0 when absent). */
+static emi_err_t read_str_array(hid_t fid, const char *name, const char *file, char ***vals, int *n)
+{
+  emi_err_t err = EMI_SUCCESS;
+  hid_t aid = H5I_INVALID_HID, sp = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+  *vals = NULL;
+  *n = 0;
+  if (H5Aexists(fid, name) <= 0) return EMI_SUCCESS;
+  EMI_H5_TRY(aid = H5Aopen(fid, name, H5P_DEFAULT));
+  EMI_H5_TRY(sp = H5Aget_space(aid));
+  hssize_t m = H5Sget_simple_extent_npoints(sp);
+  if (m < 0 || m > 100000) EMI_FAIL(EMI_ERR_INPUT, "%s: attribute %s has a bad shape", file, name);
+  EMI_H5_TRY(mt = H5Tcopy(H5T_C_S1));
+  EMI_H5_TRY(H5Tset_size(mt, H5T_VARIABLE));
+  EMI_H5_TRY(H5Tset_cset(mt, H5T_CSET_UTF8));
+  EMI_CALLOC(*vals, (size_t)m + 1, "input names");
+  EMI_H5_TRY(H5Aread(aid, mt, *vals));
+  *n = (int)m;
+cleanup:
+  if (mt >= 0) H5Tclose(mt);
+  if (sp >= 0) H5Sclose(sp);
+  if (aid >= 0) H5Aclose(aid);
+  return err;
+}
+
+/* /run/STAGE input_files, input_sha256: the stage's inputs outside the work directory (the files the
+ * run made for it carry rank counts in their own provenance, so their hashes would differ with N). */
+static emi_err_t external_inputs(emi_h5_file_t *f, hid_t src, const char *gp, const char *work, const char *file)
+{
+  emi_err_t err = EMI_SUCCESS;
+  char **names = NULL, **sums = NULL;
+  int nn = 0, ns = 0, kept = 0;
+  const char **kn = NULL, **ks = NULL;
+  size_t wl = strlen(work);
+  EMI_TRY(read_str_array(src, "input_files", file, &names, &nn));
+  EMI_TRY(read_str_array(src, "input_sha256", file, &sums, &ns));
+  if (nn != ns) EMI_FAIL(EMI_ERR_INPUT, "%s: input_files and input_sha256 differ in length", file);
+  EMI_CALLOC(kn, (size_t)nn + 1, "input names");
+  EMI_CALLOC(ks, (size_t)nn + 1, "input hashes");
+  for (int i = 0; i < nn; i++) {
+    if (!names[i] || !sums[i]) continue;
+    if (!strncmp(names[i], work, wl) && names[i][wl] == '/') continue;
+    kn[kept] = names[i];
+    ks[kept] = sums[i];
+    kept++;
+  }
+  if (kept > 0) {
+    EMI_TRY(emi_h5_attr_str_array(f, gp, "input_files", (uint64_t)kept, kn));
+    EMI_TRY(emi_h5_attr_str_array(f, gp, "input_sha256", (uint64_t)kept, ks));
+  }
+cleanup:
+  free(kn);
+  free(ks);
+  for (int i = 0; names && i < nn; i++) free(names[i]);
+  for (int i = 0; sums && i < ns; i++) free(sums[i]);
+  free(names);
+  free(sums);
+  return err;
+}
 
 typedef struct {
   const char *stage;
@@ -570,6 +631,7 @@ static emi_err_t assemble(emi_ctx_t *ctx, run_t *r)
       snprintf(gp, sizeof gp, "/run/%s", stage_names[k]);
       if (!local) local = emi_h5_group_ensure(f, gp);
       if (!local) local = emi_h5_copy_attrs(src, "/", dst, gp, process_attrs, sp);
+      if (!local) local = external_inputs(f, src, gp, r->work, sp);
       H5Fclose(src);
       src = H5I_INVALID_HID;
     }
@@ -735,14 +797,26 @@ static emi_err_t setup(emi_ctx_t *ctx, run_t *r)
   /* Stages: the list, else every stage section of the config. */
   EMI_TRY(emi_opts_get_list(ctx->opts, "stages", &n, &items));
   if (n > 0) {
+    /* Each item may itself be a comma list (--stages estimate,forecast). */
     for (int i = 0; i < n; i++) {
-      int k = 0;
-      while (k < NSTAGES && strcmp(items[i], stage_names[k])) k++;
-      if (k == NSTAGES)
-        EMI_FAIL(EMI_ERR_USAGE, "run: unknown stage '%s' (expected simulate, classify, reconcile, estimate, forecast, "
-                 "report)", items[i]);
-      if (r->want[k]) EMI_FAIL(EMI_ERR_USAGE, "run: stage '%s' is listed twice", items[i]);
-      r->want[k] = 1;
+      char buf[256];
+      snprintf(buf, sizeof buf, "%s", items[i]);
+      char *save = NULL;
+      int nitem = 0;
+      for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        char *end = tok + strlen(tok);
+        while (end > tok && end[-1] == ' ') *--end = '\0';
+        int k = 0;
+        while (k < NSTAGES && strcmp(tok, stage_names[k])) k++;
+        if (k == NSTAGES)
+          EMI_FAIL(EMI_ERR_USAGE, "run: unknown stage '%s' in --stages (expected simulate, classify, reconcile, estimate, "
+                   "forecast, report)", tok);
+        if (r->want[k]) EMI_FAIL(EMI_ERR_USAGE, "run: stage '%s' is listed twice in --stages", tok);
+        r->want[k] = 1;
+        nitem++;
+      }
+      if (!nitem) EMI_FAIL(EMI_ERR_USAGE, "run: an empty item in --stages");
     }
   } else {
     sections_t sec = {{0}};
@@ -806,8 +880,8 @@ static emi_err_t prepare_work(emi_ctx_t *ctx, run_t *r)
         /* An empty directory is fine; anything else is not ours to clear. */
         int empty = rmdir(r->work) == 0;
         if (!empty)
-          local = EMI_ERROR(EMI_ERR_IO, "run: %s exists and is not an emflow work directory: remove it or give "
-                            "--work-dir", r->work);
+          local = EMI_ERROR(EMI_ERR_IO, "run: the work directory %s exists, is not empty and is not an emflow work "
+                            "directory (no RUN file): remove it or choose another with --work-dir", r->work);
       } else if (exists)
         clear_work(r->work, 0);
       if (!local && mkdir(r->work, 0777) != 0 && errno != EEXIST)
@@ -911,6 +985,20 @@ emi_err_t emi_cmd_run(emi_ctx_t *ctx)
   EMI_TRY(setup(ctx, r));
   if (r->want[ST_CLASSIFY] && r->want[ST_ESTIMATE] && !strcmp(r->groups_mode, "home"))
     EMI_TRY(classify_home(r, home, sizeof home));
+  /* Every stage's section is checked now, not when the stage starts: a bad value in [forecast] must
+   * not wait for the simulation and the estimate to finish. */
+  for (int k = 0; k < NSTAGES; k++) {
+    if (!r->want[k]) continue;
+    const emi_command_t *cmd = emi_command_find(stage_names[k]);
+    emi_ctx_t sub = {.comm = ctx->comm, .rank = ctx->rank, .size = ctx->size};
+    int want_help = 0;
+    EMI_TRY(stage_args(r, k, a, home, sizeof home));
+    sub.argc = a->argc;
+    sub.argv = a->argv;
+    err = emi_cli_setup_options(cmd, a->argc, a->argv, &sub, &want_help);
+    emi_opts_destroy(&sub.opts);
+    EMI_TRY(err);
+  }
   EMI_TRY(prepare_work(ctx, r));
   {
     char list[256] = "";

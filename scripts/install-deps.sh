@@ -11,6 +11,8 @@ PKGS=(
   libopenblas0-openmp libopenblas-openmp-dev liblapacke-dev
   libinih-dev libsodium-dev
   python3-numpy python3-h5py python3-matplotlib
+  python3-xarray python3-h5netcdf   # h5_xarray: xarray opens the output through h5netcdf (no netCDF-C)
+  r-base-core r-cran-hdf5r          # h5_hdf5r: R reads the labelled arrays
   chromium   # the report test opens emflow report's page in headless Chromium
 )
 

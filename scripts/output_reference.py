@@ -45,6 +45,9 @@ def rows(paths):
 
 def main(argv):
     check = None
+    if len(argv) < 2 or argv[1] in ("-h", "--help"):
+        print(__doc__.strip(), file=sys.stderr if len(argv) < 2 else sys.stdout)
+        return 2 if len(argv) < 2 else 0
     if len(argv) > 2 and argv[1] == "--check":
         check, argv = argv[2], argv[2:]
     files = argv[1:]

@@ -905,7 +905,12 @@ def main():
         body.append(f"<h3>{esc(a.files[fi])}</h3>")
         body.append(kv_table(provenance(f), "prov"))
 
-    now = datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds")
+    # SOURCE_DATE_EPOCH (reproducible-builds.org), as the HDF5 provenance: reruns give the same page
+    sde = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if sde.isdigit():
+        now = datetime.datetime.fromtimestamp(int(sde), datetime.timezone.utc).isoformat(timespec="seconds")
+    else:
+        now = datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds")
     if a.publish:
         lab = notes[0] if notes else {}
         nsup = sum(int(x.get("cells_suppressed", 0)) for x in notes)

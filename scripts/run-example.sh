@@ -87,7 +87,7 @@ if job == "eu27":
     ok = [i for i in range(len(cty)) if rep[i, t] > 0]
     tot = d[:, :, ok, t].sum(axis=2).ravel()
     m, lo, hi = q(tot)
-    print(f"  undeclared emigration 2019, the {len(ok)} countries that report emigration: {m:,.0f} [{lo:,.0f}, {hi:,.0f}] (median, 90%)")
+    print(f"  undeclared emigration 2019, the {len(ok)} countries with an emigration report for 2019: {m:,.0f} [{lo:,.0f}, {hi:,.0f}] (median, 90%)")
     s = f["/undeclared/emigration/summary"][()]
     st = strs("/estimate/stat")
     top = sorted(ok, key=lambda i: -s[i, t, st.index("q50")])[:3]
