@@ -20,10 +20,13 @@
  *
  * Only rank 0 works; under mpiexec the other ranks wait (sleeping, not spinning) and agree on the outcome.
  */
+#define _DEFAULT_SOURCE 1 /* prctl */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -181,6 +184,9 @@ static emi_err_t run_captured(char *const *argv, int *status, char *tail, size_t
     return EMI_ERROR(EMI_ERR_IO, "report: cannot start %s: fork: %s", argv[0], strerror(errno));
   }
   if (pid == 0) {
+    /* The script dies with emflow (a killed run must not leave it writing into the report directory). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) _exit(127);
     dup2(fd[1], STDERR_FILENO);
     close(fd[0]), close(fd[1]);
     execv(argv[0], argv);

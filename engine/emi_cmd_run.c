@@ -38,11 +38,13 @@
  * Output bytes do not depend on the number of ranks or threads, on an interruption or on the clock
  * (with SOURCE_DATE_EPOCH) apart from the root provenance attributes (tests/mpi/run.cmake).
  */
+#define _DEFAULT_SOURCE 1 /* realpath, flock */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -91,6 +93,7 @@ typedef struct {
   char fingerprint[65];
   const char *groups_mode, *period_mode, *log_level;
   int progress, resume, keep_work;
+  int lock_fd; /* rank 0: the work directory's LOCK, flock'ed */
   double seconds[NSTAGES + 1];
   long peak_kib_max[NSTAGES + 1], peak_kib_sum[NSTAGES + 1];
   int ran[NSTAGES + 1]; /* 1 ran, 2 skipped (resumed) */
@@ -170,6 +173,20 @@ static emi_err_t write_atomic(const char *path, const char *text)
     return EMI_ERROR(EMI_ERR_IO, "cannot write %s: %s", path, strerror(errno));
   }
   return EMI_SUCCESS;
+}
+
+/* 1 when path holds a run fingerprint (64 lowercase hex digits): a work directory of emflow's. */
+static int holds_fingerprint(const char *path)
+{
+  char buf[128] = "";
+  FILE *fp = fopen(path, "r");
+  if (!fp) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, fp);
+  fclose(fp);
+  if (n != 64) return 0;
+  for (size_t i = 0; i < 64; i++)
+    if (!((buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'f'))) return 0;
+  return 1;
 }
 
 /* 1 when path exists and holds exactly text (the fingerprint). */
@@ -286,7 +303,7 @@ cleanup:
 typedef struct {
   int ngroups, nperiods;
   char group[64][16];
-  char period[512][12];
+  char period[512][32];
   int64_t border[64 * 512], declared[64 * 512];
   int complete[512]; /* months seen (all final) */
   int needed[512];
@@ -296,9 +313,9 @@ static int month_period(const char *month, const char *mode, char *label)
 {
   int y = 0, m = 0;
   if (sscanf(month, "%d-%d", &y, &m) != 2 || m < 1 || m > 12) return -1;
-  if (!strcmp(mode, "year")) return snprintf(label, 12, "%04d", y), 12;
-  if (!strcmp(mode, "quarter")) return snprintf(label, 12, "%04d-Q%d", y, (m - 1) / 3 + 1), 3;
-  return snprintf(label, 12, "%04d-%02d", y, m), 1;
+  if (!strcmp(mode, "year")) return snprintf(label, 32, "%04d", y), 12;
+  if (!strcmp(mode, "quarter")) return snprintf(label, 32, "%04d-Q%d", y, (m - 1) / 3 + 1), 3;
+  return snprintf(label, 32, "%04d-%02d", y, m), 1;
 }
 
 /* Rank 0.  Sum /linkage/migrant_departures and /undeclared/declared_departures (month x citizenship x
@@ -344,19 +361,21 @@ static emi_err_t write_border_inputs(const run_t *r, const char *classify_h5, co
     for (size_t c = 0; c < nc; c++) snprintf(b->group[c], 16, "%s", cit.s[c]);
   }
   for (size_t t = 0; t < nm; t++) {
-    char label[12];
+    char label[32];
     int per = month_period(month.s[t], r->period_mode, label);
     if (per < 0) EMI_FAIL(EMI_ERR_INPUT, "%s: /linkage/month[%zu] = '%s' is not YYYY-MM", classify_h5, t, month.s[t]);
     int p = 0;
     while (p < b->nperiods && strcmp(b->period[p], label)) p++;
     if (p == b->nperiods) {
       if (p >= 512) EMI_FAIL(EMI_ERR_INPUT, "%s: more than 512 periods", classify_h5);
-      snprintf(b->period[p], 12, "%s", label);
+      snprintf(b->period[p], 32, "%s", label);
       b->needed[p] = per;
       b->nperiods++;
     }
-    int final = (prov.kind == EMI_COL_STR) ? 0 : (prov.kind == EMI_COL_REAL ? prov.d[t] == 0 : prov.i[t] == 0);
-    if (prov.kind == EMI_COL_UINT) final = prov.u[t] == 0;
+    int final = prov.kind == EMI_COL_REAL ? prov.d[t] == 0
+              : prov.kind == EMI_COL_INT  ? prov.i[t] == 0
+              : prov.kind == EMI_COL_UINT ? prov.u[t] == 0
+                                          : 0;
     if (!final) {
       b->complete[p] = -1000; /* a provisional month spoils its period */
       continue;
@@ -739,9 +758,11 @@ static emi_err_t setup(emi_ctx_t *ctx, run_t *r)
 
   if (ctx->npos != 1) EMI_FAIL(EMI_ERR_USAGE, "run: give one CONFIG file (emflow run CONFIG [-o OUT.h5])");
   struct stat sb;
-  if (stat(ctx->pos[0], &sb) != 0 || !S_ISREG(sb.st_mode))
-    EMI_FAIL(EMI_ERR_IO, "run: cannot read the config %s: %s", ctx->pos[0], errno ? strerror(errno) : "not a file");
-  EMI_TRY(absolute(r->cfg, ctx->pos[0]));
+  if (stat(ctx->pos[0], &sb) != 0)
+    EMI_FAIL(EMI_ERR_IO, "run: cannot read the config %s: %s", ctx->pos[0], strerror(errno));
+  if (!S_ISREG(sb.st_mode)) EMI_FAIL(EMI_ERR_IO, "run: the config %s is not a regular file", ctx->pos[0]);
+  if (!realpath(ctx->pos[0], r->cfg))
+    EMI_FAIL(EMI_ERR_IO, "run: cannot resolve the config path %s: %s", ctx->pos[0], strerror(errno));
   /* The config's own [run] section, then the command line over it. */
   if (!ctx->config_path) {
     emi_opts_t *o = NULL;
@@ -773,6 +794,21 @@ static emi_err_t setup(emi_ctx_t *ctx, run_t *r)
   size_t ol = strlen(r->out);
   if (ol < 4 || strcmp(r->out + ol - 3, ".h5"))
     EMI_FAIL(EMI_ERR_USAGE, "run: the output %s must end in .h5", r->out);
+  /* The output's directory in canonical form (the fingerprint must not depend on how a path is typed). */
+  {
+    char dir[PATHLEN], canon[PATHLEN], *slash = strrchr(r->out, '/');
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - r->out), r->out);
+    if (!realpath(dir[0] ? dir : "/", canon))
+      EMI_FAIL(EMI_ERR_IO, "run: the output's directory %s: %s", dir, strerror(errno));
+    char tmp[PATHLEN];
+    if (snprintf(tmp, sizeof tmp, "%s/%s", strcmp(canon, "/") ? canon : "", slash + 1) >= (int)sizeof tmp)
+      EMI_FAIL(EMI_ERR_ARG, "run: output path too long");
+    memcpy(r->out, tmp, sizeof tmp);
+    ol = strlen(r->out);
+  }
+  if (stat(r->out, &sb) == 0 && !S_ISREG(sb.st_mode))
+    EMI_FAIL(EMI_ERR_IO, "run: the output %s exists and is not a regular file", r->out);
+  if (!strcmp(r->out, r->cfg)) EMI_FAIL(EMI_ERR_USAGE, "run: the output %s is the config itself", r->out);
   if (emi_opts_is_set(ctx->opts, "work-dir")) {
     EMI_TRY(emi_opts_get_str(ctx->opts, "work-dir", &s));
     EMI_TRY(absolute(r->work, s));
@@ -783,6 +819,20 @@ static emi_err_t setup(emi_ctx_t *ctx, run_t *r)
     EMI_TRY(absolute(r->report_dir, s));
   } else
     snprintf(r->report_dir, PATHLEN, "%.*s_report", (int)(ol - 3), r->out);
+  {
+    size_t wl = strlen(r->work);
+    if (!strncmp(r->out, r->work, wl) && r->out[wl] == '/')
+      EMI_FAIL(EMI_ERR_USAGE, "run: the output %s is inside the work directory %s, which is removed after the run",
+               r->out, r->work);
+    if (!strncmp(r->report_dir, r->work, wl) && (r->report_dir[wl] == '/' || r->report_dir[wl] == '\0'))
+      EMI_FAIL(EMI_ERR_USAGE, "run: the report directory %s is inside the work directory %s", r->report_dir, r->work);
+    /* MPI-IO (Open MPI's shared-file-pointer component) aborts on file names of more than ~240 bytes. */
+    if (wl > 190 || ol > 220)
+      EMI_FAIL(EMI_ERR_USAGE, "run: the work directory (%zu characters) or the output path (%zu) is too long for "
+               "MPI-IO file names: at most 190 and 220", wl, ol);
+    if (stat(r->report_dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
+      EMI_FAIL(EMI_ERR_IO, "run: the report directory %s exists and is not a directory", r->report_dir);
+  }
   if (emi_opts_is_set(ctx->opts, "crossings")) {
     EMI_TRY(emi_opts_get_str(ctx->opts, "crossings", &s));
     EMI_TRY(absolute(r->crossings, s));
@@ -792,7 +842,13 @@ static emi_err_t setup(emi_ctx_t *ctx, run_t *r)
   EMI_TRY(emi_opts_get_flag(ctx->opts, "resume", &r->resume));
   EMI_TRY(emi_opts_get_flag(ctx->opts, "keep-work", &r->keep_work));
   EMI_TRY(emi_opts_get_flag(ctx->opts, "progress", &r->progress));
-  if (emi_opts_given(ctx->opts, "log-level")) EMI_TRY(emi_opts_get_str(ctx->opts, "log-level", &r->log_level));
+  if (emi_opts_given(ctx->opts, "log-level")) {
+    /* main() set up logging before the config (the positional CONFIG) was read: apply its level now. */
+    emi_log_level_t level = EMI_LOG_INFO;
+    EMI_TRY(emi_opts_get_str(ctx->opts, "log-level", &r->log_level));
+    emi_log_level_parse(r->log_level, &level);
+    emi_log_setup(ctx->rank, level, r->progress ? 1 : 0);
+  }
 
   /* Stages: the list, else every stage section of the config. */
   EMI_TRY(emi_opts_get_list(ctx->opts, "stages", &n, &items));
@@ -866,7 +922,18 @@ static emi_err_t prepare_work(emi_ctx_t *ctx, run_t *r)
     int exists = !local && stat(r->work, &sb) == 0;
     if (!local && exists && !S_ISDIR(sb.st_mode))
       local = EMI_ERROR(EMI_ERR_IO, "run: the work directory %s exists and is not a directory", r->work);
-    else if (!local && r->resume) {
+    /* One run at a time in a work directory of emflow's (flock on W/LOCK, released when the process ends,
+     * killed or not), taken before anything in it is read or cleared. */
+    char lockfile[PATHLEN];
+    if (!local && exists && S_ISDIR(sb.st_mode) && holds_fingerprint(runfile) && !join(lockfile, r->work, "LOCK")) {
+      r->lock_fd = open(lockfile, O_RDWR | O_CREAT, 0666);
+      if (r->lock_fd < 0) local = EMI_ERROR(EMI_ERR_IO, "run: cannot create %s: %s", lockfile, strerror(errno));
+      else if (flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        local = EMI_ERROR(EMI_ERR_IO, "run: another emflow run is using the work directory %s (it holds %s)", r->work,
+                          lockfile);
+    }
+    if (local) {
+    } else if (r->resume) {
       if (!exists || access(runfile, R_OK) != 0)
         local = EMI_ERROR(EMI_ERR_USAGE, "run --resume: %s holds no run to resume (no %s)%s: start it without --resume",
                           r->work, runfile, access(r->out, F_OK) == 0 ? "; the output exists, so the run had finished "
@@ -876,16 +943,22 @@ static emi_err_t prepare_work(emi_ctx_t *ctx, run_t *r)
                           "stages, the output or the emflow version differ): start it again without --resume",
                           r->work);
     } else if (!local) {
-      if (exists && access(runfile, F_OK) != 0) {
+      if (exists && !holds_fingerprint(runfile)) {
         /* An empty directory is fine; anything else is not ours to clear. */
         int empty = rmdir(r->work) == 0;
         if (!empty)
           local = EMI_ERROR(EMI_ERR_IO, "run: the work directory %s exists, is not empty and is not an emflow work "
-                            "directory (no RUN file): remove it or choose another with --work-dir", r->work);
+                            "directory (no RUN file holding a run's fingerprint): remove it or choose another with --work-dir",
+                            r->work);
       } else if (exists)
         clear_work(r->work, 0);
       if (!local && mkdir(r->work, 0777) != 0 && errno != EEXIST)
         local = EMI_ERROR(EMI_ERR_IO, "run: cannot create the work directory %s: %s", r->work, strerror(errno));
+      if (!local && r->lock_fd < 0 && !join(lockfile, r->work, "LOCK")) {
+        r->lock_fd = open(lockfile, O_RDWR | O_CREAT, 0666);
+        if (r->lock_fd < 0 || flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0)
+          local = EMI_ERROR(EMI_ERR_IO, "run: cannot lock %s: %s", lockfile, strerror(errno));
+      }
       if (!local) local = write_atomic(runfile, r->fingerprint);
     }
     char ck[PATHLEN];
@@ -982,6 +1055,7 @@ emi_err_t emi_cmd_run(emi_ctx_t *ctx)
   char home[16] = "";
   EMI_CALLOC(r, 1, "the run state");
   EMI_CALLOC(a, 1, "the stage arguments");
+  r->lock_fd = -1;
   EMI_TRY(setup(ctx, r));
   if (r->want[ST_CLASSIFY] && r->want[ST_ESTIMATE] && !strcmp(r->groups_mode, "home"))
     EMI_TRY(classify_home(r, home, sizeof home));
@@ -1077,9 +1151,16 @@ emi_err_t emi_cmd_run(emi_ctx_t *ctx)
   }
   emi_log_info("run: %-10s %10.2f", "total", total);
   emi_log_info("run: wrote %s%s%s", r->out, r->want[ST_REPORT] ? " and " : "", r->want[ST_REPORT] ? r->report_dir : "");
-  if (!r->keep_work && ctx->rank == 0) clear_work(r->work, 1);
+  if (!r->keep_work && ctx->rank == 0) {
+    char lockfile[PATHLEN + 8];
+    snprintf(lockfile, sizeof lockfile, "%s/LOCK", r->work);
+    clear_work(r->work, 0);
+    unlink(lockfile);
+    if (rmdir(r->work) != 0) emi_log_warn("run: the work directory %s is not empty and was left in place", r->work);
+  }
   MPI_Barrier(ctx->comm);
 cleanup:
+  if (r && r->lock_fd >= 0) close(r->lock_fd);
   free(a);
   free(r);
   return err;
