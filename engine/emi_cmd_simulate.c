@@ -129,6 +129,8 @@ const emi_opt_spec_t emi_simulate_specs[] = {
   {"declare-foreign-factor", "simulate", EMI_OPT_REAL, "0.3", "", "coverage multiplier for foreigners", 0, 100},
   {"declare-age-factors", "simulate", EMI_OPT_LIST, "1.0,0.8,0.9,1.0,1.1,1.3,1.5", "",
    "coverage multipliers by age group 0-14,15-24,25-34,35-44,45-54,55-64,65+ (7 values >= 0)"},
+  {"declare-citizenship-factors", "simulate", EMI_OPT_LIST, "", "",
+   "CODE:FACTOR coverage multipliers by citizenship (the home country or a foreign citizenship; unlisted: 1)"},
   {"faults", "simulate", EMI_OPT_FLAG, "true", "", "inject recording faults (--no-faults: every fault rate is 0)"},
   {"miss-exit-rate", "simulate", EMI_OPT_REAL, "0.002", "", "probability that an exit is not recorded (air, sea)", 0, 1},
   {"miss-entry-rate", "simulate", EMI_OPT_REAL, "0.001", "", "probability that an entry is not recorded (air, sea)", 0, 1},
@@ -381,6 +383,21 @@ static emi_err_t config_load(const emi_opts_t *o, config_t *c)
   for (int k = 0; k < ni; k++)
     if (!emi_parse_real(items[k], &p->declare_age_factor[k]) || !(p->declare_age_factor[k] >= 0))
       return EMI_ERROR(EMI_ERR_CONFIG, "--declare-age-factors: '%s': expected a number >= 0", items[k]);
+
+  EMI_CALL(list_items(o, "declare-citizenship-factors", items, 64, &ni));
+  for (int k = 0; k < ni; k++) {
+    EMI_CALL(split_pair("declare-citizenship-factors", items[k], key, sizeof key, &v));
+    int ci = -1;
+    for (int j = 0; j < c->ncit; j++)
+      if (!strcmp(key, p->codes[j])) ci = j;
+    if (ci < 0)
+      return EMI_ERROR(EMI_ERR_CONFIG, "--declare-citizenship-factors: '%s' is neither the home country (--home) nor "
+                       "one of --foreign-citizenships: expected one of those codes", key);
+    if (v > 100)
+      return EMI_ERROR(EMI_ERR_CONFIG, "--declare-citizenship-factors: factor of %s is %g: expected a value in [0, 100]",
+                       key, v);
+    p->declare_cit_factor[ci] = v;
+  }
 
   EMI_CALL(emi_opts_get_flag(o, "faults", &faults));
   EMI_CALL(get_r(o, "miss-exit-rate", &p->miss_exit_rate));

@@ -316,15 +316,27 @@ struct emi_crossings_writer {
   hid_t did, ftype, mtype, dxpl;
   uint64_t total;  /* records appended by all ranks */
   uint64_t extent; /* current dataset extent */
-  emi_crossing_t *tail; /* records [total / C * C, total) when this rank owns that chunk */
-  uint64_t tail_n;
+  uint64_t done;   /* groups written: records [0, done * G * C) are in the file */
+  uint64_t k0, nk; /* my chunks in each group: positions [k0, k0 + nk) of the group */
   uint64_t *counts; /* per rank, per append */
   int *scount, *sdisp, *rcount, *rdisp;
-  emi_crossing_t *sendbuf, *recvbuf, *stage;
+  emi_crossing_t *sendbuf, *recvbuf;
+  emi_crossing_t *stage; /* my chunks of groups done, done + 1, ...: nk chunks a group, in chunk order */
   size_t sendcap, recvcap, stagecap;
 };
 
 #define C_ ((uint64_t)EMI_CROSSINGS_CHUNK)
+#define G_ ((uint64_t)EMI_CROSSINGS_GROUP)
+
+/* First position in a group of the chunks of rank r (of P): ceil(r G / P); rank r owns [first(r), first(r+1)). */
+static uint64_t group_first(int r, int P) { return ((uint64_t)r * G_ + (uint64_t)P - 1) / (uint64_t)P; }
+/* The rank that owns chunk j. */
+static int chunk_owner(const emi_crossings_writer_t *w, uint64_t j) { return (int)((j % G_) * (uint64_t)w->size / G_); }
+/* Where chunk j (owned by this rank, in a group not yet written) starts in the stage. */
+static size_t stage_at(const emi_crossings_writer_t *w, uint64_t j)
+{
+  return (size_t)(((j / G_ - w->done) * w->nk + (j % G_ - w->k0)) * C_);
+}
 
 #define H5W_TRY(call)                                                                     \
   do {                                                                                    \
@@ -343,7 +355,6 @@ void emi_crossings_writer_destroy(emi_crossings_writer_t **pw)
   if (w->mtype >= 0) H5Tclose(w->mtype);
   if (w->dxpl >= 0) H5Pclose(w->dxpl);
   free(w->path);
-  free(w->tail);
   free(w->counts);
   free(w->scount);
   free(w->sdisp);
@@ -371,13 +382,14 @@ emi_err_t emi_crossings_writer_create(emi_h5_file_t *f, const char *group, emi_c
     w->comm = emi_h5_file_comm(f);
     MPI_Comm_rank(w->comm, &w->rank);
     MPI_Comm_size(w->comm, &w->size);
+    w->k0 = group_first(w->rank, w->size);
+    w->nk = group_first(w->rank + 1, w->size) - w->k0;
     size_t n = (size_t)w->size;
     w->path = malloc(strlen(group) + sizeof "/records");
-    w->tail = malloc(C_ * sizeof *w->tail);
     w->counts = malloc(n * sizeof *w->counts);
     w->scount = malloc(n * sizeof(int)), w->sdisp = malloc(n * sizeof(int));
     w->rcount = malloc(n * sizeof(int)), w->rdisp = malloc(n * sizeof(int));
-    if (!w->path || !w->tail || !w->counts || !w->scount || !w->sdisp || !w->rcount || !w->rdisp)
+    if (!w->path || !w->counts || !w->scount || !w->sdisp || !w->rcount || !w->rdisp)
       local = EMI_ERROR(EMI_ERR_NOMEM, "cannot allocate the crossings writer");
     else
       sprintf(w->path, "%s/records", strcmp(group, "/") ? group : "");
@@ -446,22 +458,19 @@ static void pack(const emi_crossing_t *r, size_t n, unsigned char *o)
   }
 }
 
-/* Collective write of `nchunks` chunks of this rank, the first at chunk j1, then every size-th
- * (nchunks may be 0: empty selection); or, when tail_rows > 0, rows [j1*C, j1*C + tail_rows). */
-static emi_err_t write_chunks(emi_crossings_writer_t *w, uint64_t j1, uint64_t nchunks, uint64_t tail_rows,
-                              const emi_crossing_t *data)
+/* Collective write of this rank's rows [row0, row0 + nrows) (nrows may be 0: empty selection). */
+static emi_err_t write_rows(emi_crossings_writer_t *w, uint64_t row0, uint64_t nrows, const emi_crossing_t *data)
 {
   emi_err_t err = EMI_SUCCESS, local = EMI_SUCCESS;
   hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID;
   unsigned char *packed = NULL;
   static const unsigned char none[EMI_CROSSINGS_RECORD_BYTES];
   H5W_TRY(fspace = H5Dget_space(w->did));
-  hsize_t nrows = tail_rows ? tail_rows : nchunks * C_, one = 1;
+  hsize_t one = 1;
   if (nrows > 0) {
-    hsize_t start = j1 * C_, stride = (hsize_t)w->size * C_, count = tail_rows ? 1 : nchunks,
-            block = tail_rows ? tail_rows : C_;
-    H5W_TRY(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, &stride, &count, &block));
-    H5W_TRY(mspace = H5Screate_simple(1, &nrows, NULL));
+    hsize_t start = row0, count = nrows;
+    H5W_TRY(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &count, NULL));
+    H5W_TRY(mspace = H5Screate_simple(1, &count, NULL));
   } else {
     H5W_TRY(H5Sselect_none(fspace));
     H5W_TRY(mspace = H5Screate_simple(1, &one, NULL));
@@ -497,6 +506,38 @@ cleanup:
   return err;
 }
 
+/* Collective: extend the dataset to the end of group `done` (or to `total` for the last, partial
+ * group) and write the group, each rank its chunks (one contiguous run of rows).  The HDF5 calls
+ * (extents, the union of the selections, the rank order of the chunks) are the same for any number
+ * of ranks, so are the file's bytes. */
+static emi_err_t write_group(emi_crossings_writer_t *w, int last)
+{
+  uint64_t g0 = w->done * G_ * C_, end = last ? w->total : g0 + G_ * C_;
+  uint64_t r0 = g0 + w->k0 * C_, r1 = r0 + w->nk * C_;
+  if (r1 > end) r1 = end;
+  if (r0 > r1) r0 = r1;
+  EMI_CALL(set_extent(w, end));
+  EMI_CALL(write_rows(w, r0, r1 - r0, w->stage));
+  if (!last) { /* drop the group from the stage */
+    uint64_t later = (w->total - 1) / (G_ * C_) - w->done; /* groups after this one with records */
+    size_t keep = (size_t)(later * w->nk * C_);
+    if (keep) memmove(w->stage, w->stage + w->nk * C_, keep * sizeof *w->stage);
+    w->done++;
+  }
+  return EMI_SUCCESS;
+}
+
+/* BODY for each piece [lo, hi) of records [as, as + ns) that falls in one chunk j, owned by owner_
+ * (only the pieces of rank `to` when to >= 0). */
+#define FOR_PIECES(as, ns, to, BODY)                                                              \
+  if ((ns) > 0)                                                                                   \
+    for (uint64_t j = (as) / C_; j <= ((as) + (ns)-1) / C_; j++) {                               \
+      uint64_t lo = j * C_ > (as) ? j * C_ : (as), hi = (j + 1) * C_ < (as) + (ns) ? (j + 1) * C_ : (as) + (ns); \
+      int owner_ = chunk_owner(w, j);                                                             \
+      if ((to) >= 0 && owner_ != (to)) continue;                                                  \
+      BODY                                                                                        \
+    }
+
 emi_err_t emi_crossings_writer_append(emi_crossings_writer_t *w, size_t n, const emi_crossing_t *recs)
 {
   emi_err_t err = EMI_SUCCESS, local = EMI_SUCCESS;
@@ -511,53 +552,38 @@ emi_err_t emi_crossings_writer_append(emi_crossings_writer_t *w, size_t n, const
   }
   if (total == 0) return EMI_SUCCESS;
   const uint64_t newN = base + total;
-  /* send: my records [a, a + n) go, chunk by chunk, to the chunk owners (j mod P) */
+  /* send: my records [a, a + n) go, chunk by chunk, to the chunk owners */
   const uint64_t a = base + before;
   size_t sent = 0, recvd = 0;
   for (int d = 0; d < P; d++) w->scount[d] = 0, w->rcount[d] = 0;
-  if (n > 0)
-    for (uint64_t j = a / C_; j <= (a + n - 1) / C_; j++) {
-      uint64_t lo = j * C_ > a ? j * C_ : a, hi = (j + 1) * C_ < a + n ? (j + 1) * C_ : a + n;
-      w->scount[j % (uint64_t)P] += (int)(hi - lo);
-    }
+  FOR_PIECES(a, (uint64_t)n, -1, { w->scount[owner_] += (int)(hi - lo); })
   /* receive: what each sender s sends me, computed from its range */
   uint64_t as = base;
   for (int s = 0; s < P; s++) {
-    uint64_t ns = w->counts[s];
-    if (ns > 0)
-      for (uint64_t j = as / C_; j <= (as + ns - 1) / C_; j++) {
-        if (j % (uint64_t)P != (uint64_t)me) continue;
-        uint64_t lo = j * C_ > as ? j * C_ : as, hi = (j + 1) * C_ < as + ns ? (j + 1) * C_ : as + ns;
-        w->rcount[s] += (int)(hi - lo);
-      }
-    as += ns;
+    FOR_PIECES(as, w->counts[s], me, { w->rcount[s] += (int)(hi - lo); })
+    as += w->counts[s];
   }
   for (int d = 0; d < P; d++) {
     w->sdisp[d] = (int)sent, sent += (size_t)w->scount[d];
     w->rdisp[d] = (int)recvd, recvd += (size_t)w->rcount[d];
   }
-  /* my chunks touched in this round: j1, j1 + P, ... <= jhi */
-  uint64_t jlo = base / C_, jhi = (newN - 1) / C_;
-  uint64_t j1 = jlo + (((uint64_t)me + (uint64_t)P - jlo % (uint64_t)P) % (uint64_t)P);
-  uint64_t nmy = j1 <= jhi ? (jhi - j1) / (uint64_t)P + 1 : 0;
+  /* stage: my chunks of the groups done .. (newN - 1) / (G C) */
+  size_t need = (size_t)(((newN - 1) / (G_ * C_) - w->done + 1) * w->nk * C_);
   if (sent * sizeof(emi_crossing_t) > (size_t)INT_MAX / 2 || recvd * sizeof(emi_crossing_t) > (size_t)INT_MAX / 2)
     local = EMI_ERROR(EMI_ERR_ARG, "emi_crossings_writer_append: %zu records in one call: append at most ~5e6 a call",
                       n);
   else if (!grow(&w->sendbuf, &w->sendcap, sent + 1) || !grow(&w->recvbuf, &w->recvcap, recvd + 1) ||
-           !grow(&w->stage, &w->stagecap, (size_t)(nmy * C_) + 1))
+           !grow(&w->stage, &w->stagecap, need + 1))
     local = EMI_ERROR(EMI_ERR_NOMEM, "cannot allocate the crossings exchange buffers (%zu records)", sent + recvd);
   EMI_TRY(emi_mpi_agree(w->comm, local, NULL));
   {
     size_t *fill = NULL;
     EMI_CALLOC(fill, (size_t)P, "send offsets");
     for (int d = 0; d < P; d++) fill[d] = (size_t)w->sdisp[d];
-    if (n > 0)
-      for (uint64_t j = a / C_; j <= (a + n - 1) / C_; j++) {
-        uint64_t lo = j * C_ > a ? j * C_ : a, hi = (j + 1) * C_ < a + n ? (j + 1) * C_ : a + n;
-        size_t d = (size_t)(j % (uint64_t)P);
-        memcpy(w->sendbuf + fill[d], recs + (lo - a), (size_t)(hi - lo) * sizeof *recs);
-        fill[d] += (size_t)(hi - lo);
-      }
+    FOR_PIECES(a, (uint64_t)n, -1, {
+      memcpy(w->sendbuf + fill[owner_], recs + (lo - a), (size_t)(hi - lo) * sizeof *recs);
+      fill[owner_] += (size_t)(hi - lo);
+    })
     free(fill);
   }
   /* bytes for MPI */
@@ -567,51 +593,31 @@ emi_err_t emi_crossings_writer_append(emi_crossings_writer_t *w, size_t n, const
   }
   EMI_MPI_TRY(MPI_Alltoallv(w->sendbuf, w->scount, w->sdisp, MPI_BYTE, w->recvbuf, w->rcount, w->rdisp, MPI_BYTE,
                             w->comm));
-  /* assemble my chunks: the old tail first, then the received pieces in sender order */
-  if (w->tail_n > 0 && nmy > 0 && j1 == jlo) memcpy(w->stage, w->tail, (size_t)w->tail_n * sizeof *w->tail);
-  w->tail_n = 0;
+  /* place the received pieces, in sender order, into my chunks */
   {
     const emi_crossing_t *src = w->recvbuf;
     as = base;
     for (int s = 0; s < P; s++) {
-      uint64_t ns = w->counts[s];
-      if (ns > 0)
-        for (uint64_t j = as / C_; j <= (as + ns - 1) / C_; j++) {
-          if (j % (uint64_t)P != (uint64_t)me) continue;
-          uint64_t lo = j * C_ > as ? j * C_ : as, hi = (j + 1) * C_ < as + ns ? (j + 1) * C_ : as + ns;
-          memcpy(w->stage + (j - j1) / (uint64_t)P * C_ + (lo - j * C_), src, (size_t)(hi - lo) * sizeof *src);
-          src += hi - lo;
-        }
-      as += ns;
+      FOR_PIECES(as, w->counts[s], me, {
+        memcpy(w->stage + stage_at(w, j) + (lo - j * C_), src, (size_t)(hi - lo) * sizeof *src);
+        src += hi - lo;
+      })
+      as += w->counts[s];
     }
   }
-  /* write the complete chunks; keep the incomplete last one (if mine) */
-  uint64_t ncomplete = 0;
-  for (uint64_t k = 0; k < nmy; k++)
-    if ((j1 + k * (uint64_t)P + 1) * C_ <= newN) ncomplete++;
-  if (newN / C_ > jlo) { /* some chunk completed (on some rank): everybody writes */
-    EMI_TRY(set_extent(w, newN / C_ * C_));
-    EMI_TRY(write_chunks(w, j1, ncomplete, 0, w->stage));
-  }
-  if (ncomplete < nmy) { /* my last chunk is the incomplete last chunk of the dataset */
-    w->tail_n = newN - jhi * C_;
-    memcpy(w->tail, w->stage + ncomplete * C_, (size_t)w->tail_n * sizeof *w->tail);
-  }
   w->total = newN;
+  /* write the complete groups, in order */
+  while ((w->done + 1) * G_ * C_ <= w->total) EMI_TRY(write_group(w, 0));
 cleanup:
   return err;
 }
+#undef FOR_PIECES
 
 emi_err_t emi_crossings_writer_finish(emi_crossings_writer_t *w, uint64_t *total)
 {
   emi_err_t err = EMI_SUCCESS;
   if (!w) return EMI_ERROR(EMI_ERR_ARG, "emi_crossings_writer_finish: no writer");
-  if (w->total % C_ != 0) {
-    uint64_t J = w->total / C_;
-    EMI_TRY(set_extent(w, w->total));
-    int owner = (int)(J % (uint64_t)w->size) == w->rank;
-    EMI_TRY(write_chunks(w, J, 0, owner ? w->total - J * C_ : 0, w->tail));
-  }
+  if (w->total > w->done * G_ * C_) EMI_TRY(write_group(w, 1));
   H5Dclose(w->did);
   w->did = H5I_INVALID_HID;
   {

@@ -40,11 +40,19 @@
  * chunk (250 KiB), shuffle + deflate EMI_H5_DEFLATE_LEVEL, extendible (maximum size unlimited),
  * object time tracking off.  Attributes: units "" and long_name on the dataset, and per member
  * `<member>_units` / `<member>_long_name`.  The writer streams: each rank appends its records in
- * rounds; a round's records follow each other in rank order; chunk j is owned (assembled and
- * written, whole) by rank j mod N, so no chunk is shared by two ranks and every chunk is written
- * once; the last, partial chunk is written by emi_crossings_writer_finish.  The contents depend only
- * on the order of the appended records, not on the number of ranks (h5diff-identical; the file's
- * byte layout may differ).
+ * rounds; a round's records follow each other in rank order.  Chunks are written in GROUPS of
+ * EMI_CROSSINGS_GROUP chunks, one collective H5Dwrite a group, after extending the dataset to the
+ * group's end; in each group rank r owns (assembles and writes, whole, once) the contiguous positions
+ * [ceil(r G / N), ceil((r + 1) G / N)), so the chunks reach HDF5 in chunk order; the last, partial
+ * group is written by emi_crossings_writer_finish.  The sequence of HDF5 calls (extents, the chunks
+ * of each write, their order in the collective reallocation) therefore depends only on the number of
+ * records, and the file's bytes do not depend on the number of ranks (tests/mpi/simulate.cmake,
+ * simulate_h5bytes_*).  Why groups: parallel HDF5 (1.10) allocates a filtered dataset's new chunks
+ * when it is extended and writes them compressed with fill values, then reallocates each chunk
+ * at its compressed size in the order the ranks' chunk lists are gathered; extending by "whatever
+ * completed this round" left holes of compressed fill chunks whose number and place depended on how
+ * many ranks appended in a round (crossings.h5 was 201,512 bytes at 1 rank, 202,325 at 3).  At most
+ * G ranks compress at once, and a rank holds at most its share of one group plus one round.
  */
 #ifndef EMI_CROSSINGS_H
 #define EMI_CROSSINGS_H
@@ -59,6 +67,7 @@
 #define EMI_CROSSINGS_CODE_LEN 16 /* border_point and document */
 #define EMI_CROSSINGS_RECORD_BYTES 111
 #define EMI_CROSSINGS_CHUNK 2304 /* records per chunk: 2304 x 111 B = 250 KiB */
+#define EMI_CROSSINGS_GROUP 16   /* chunks per collective write (4 MiB uncompressed); fixed: the bytes depend on it */
 
 enum { EMI_CROSSING_IN = 1, EMI_CROSSING_OUT = 2 };
 enum { EMI_SEX_M = 1, EMI_SEX_F = 2, EMI_SEX_X = 3 };
@@ -143,11 +152,11 @@ typedef struct emi_crossings_writer emi_crossings_writer_t;
 emi_err_t emi_crossings_writer_create(emi_h5_file_t *f, const char *group, emi_crossings_writer_t **w);
 
 /* Collective.  Append this rank's n records (n may be 0 on any or every rank).  The records of the
- * call follow those of earlier calls, rank 0's first, then rank 1's, ...  Complete chunks are
- * written at once; the rest waits on its owner rank (at most one chunk). */
+ * call follow those of earlier calls, rank 0's first, then rank 1's, ...  Complete groups of
+ * EMI_CROSSINGS_GROUP chunks are written at once; the rest waits on the chunks' owner ranks. */
 emi_err_t emi_crossings_writer_append(emi_crossings_writer_t *w, size_t n, const emi_crossing_t *recs);
 
-/* Collective.  Write the last partial chunk and the attributes; *total (optional) = records written. */
+/* Collective.  Write the last, partial group and the attributes; *total (optional) = records written. */
 emi_err_t emi_crossings_writer_finish(emi_crossings_writer_t *w, uint64_t *total);
 
 /* Local.  Close and free (after finish, or on an error path); accepts NULL, sets *w to NULL. */

@@ -67,6 +67,7 @@ void emi_sim_params_default(emi_sim_params_t *p)
   p->declare_coverage = 0.3, p->declare_female_factor = 1.2, p->declare_foreign_factor = 0.3;
   static const double af[7] = {1.0, 0.8, 0.9, 1.0, 1.1, 1.3, 1.5};
   memcpy(p->declare_age_factor, af, sizeof af);
+  for (int k = 0; k < EMI_SIM_MAX_CODES; k++) p->declare_cit_factor[k] = 1.0;
   p->miss_exit_rate = 0.002, p->miss_entry_rate = 0.001, p->miss_land_factor = 5.0;
   p->dup_rate = 0.003, p->date_error_rate = 0.001, p->date_swap_share = 0.3;
   p->doc2_rate = 0.3, p->late_rate = 0.005, p->late_days_mean = 20;
@@ -113,6 +114,7 @@ emi_err_t emi_sim_params_check(const emi_sim_params_t *p)
   CHECK_RANGE(declare_female_factor, 0, 100);
   CHECK_RANGE(declare_foreign_factor, 0, 100);
   for (int k = 0; k < 7; k++) CHECK_RANGE(declare_age_factor[k], 0, 100);
+  for (int k = 0; k < EMI_SIM_MAX_CODES; k++) CHECK_RANGE(declare_cit_factor[k], 0, 100);
   CHECK_RANGE(miss_exit_rate, 0, 1);
   CHECK_RANGE(miss_entry_rate, 0, 1);
   CHECK_RANGE(miss_land_factor, 0, 1000);
@@ -454,6 +456,7 @@ emi_err_t emi_sim_person(const emi_sim_params_t *p, const emi_sim_cells_t *cells
     double pr = p->declare_coverage * p->declare_age_factor[emi_age_group(y - person->birth_year)];
     if (person->sex == 1) pr *= p->declare_female_factor;
     if (!emi_sim_type_is_citizen(type)) pr *= p->declare_foreign_factor;
+    pr *= p->declare_cit_factor[person->cit]; /* 1 by default: the same probabilities, bit for bit */
     double u = emi_uniform_01(&t), z = emi_std_normal(&t);
     if (u < pr) {
       double off = floor(-7.0 + 30.0 * z + 0.5);

@@ -35,8 +35,8 @@
  *
  * Truth.  emi_rule1216_classify_ref on all true movements (history start .. tail end), status
  * before the first crossing from its direction (issue 4's default).  Each migrant departure is
- * declared with probability coverage * sex factor * age factor (* foreign factor for foreigners),
- * capped at 1, on a day departure + N(-7, 30) days clamped to [-90, +365] (issue 4's matching
+ * declared with probability coverage * sex factor * age factor (* foreign factor for foreigners)
+ * * citizenship factor (declare_cit_factor[cit], 1 unless set), capped at 1, on a day departure + N(-7, 30) days clamped to [-90, +365] (issue 4's matching
  * window).
  *
  * Faults (drawn per true movement, from purpose EMI_SIM_P_FAULT, step = movement index):
@@ -111,6 +111,7 @@ typedef struct {
   double male_share[EMI_SIM_NTYPES], age_mean[EMI_SIM_NTYPES], age_sd[EMI_SIM_NTYPES];
   /* declarations */
   double declare_coverage, declare_female_factor, declare_foreign_factor, declare_age_factor[7];
+  double declare_cit_factor[EMI_SIM_MAX_CODES]; /* by the person's (first) citizenship, index into codes[] */
   /* faults */
   double miss_exit_rate, miss_entry_rate, miss_land_factor, dup_rate, date_error_rate, date_swap_share;
   double doc2_rate, late_rate, late_days_mean;

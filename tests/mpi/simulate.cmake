@@ -4,6 +4,12 @@
 #   simulate_check                  independent recount of the truth tables, fault counts, CSVs (simulate_check.py)
 #   simulate_repro_*                h5diff of the truth files and of the crossings in the HDF5 compound
 #                                   form (--crossings-h5), byte comparison of every CSV               [repro]
+#   simulate_h5bytes_np{1,2,3}      --crossings-h5 only, scale 0.016 (97,517 records: 2 full write groups of
+#                                   engine/emi_crossings.c and a partial one), SOURCE_DATE_EPOCH pinned
+#   simulate_h5bytes_identical      ... the crossings files are byte-identical at 1, 2 and 3 ranks, with
+#                                   mpi_ranks/omp_threads zeroed (simulate_h5bytes.py)              [repro]
+#   simulate_behaviour              behaviours, closure, seasonality, fault rates, declaration coverage,
+#                                   citizenship mix vs the configured values (simulate_behaviour.py)
 #   simulate_bad_input              impossible parameters: one clear error naming the option and range
 #   simulate_calibration            default Azerbaijan profile vs the real border figures (2%)        [slow]
 # Each run uses its own directory with the same relative output names, so the command lines (and the
@@ -51,6 +57,31 @@ foreach(other np2 np3 omp2)
                          FIXTURES_REQUIRED "simulate_np1;${fx}")
   endforeach()
 endforeach()
+
+# Byte-identical crossings HDF5 at 1, 2 and 3 ranks (the same argv in three directories).
+foreach(np 1 2 3)
+  file(MAKE_DIRECTORY ${EMI_SIM_OUT}/h5bytes_np${np})
+  emi_add_mpi_test(NAME simulate_h5bytes RANKS ${np}
+                   COMMAND $<TARGET_FILE:emflow> simulate -o truth.h5 --scale 0.016 --start 2020-01 --months 24
+                           --seed 7 --crossings-h5 crossings.h5 --no-crossings-csv --log-level warn
+                   TIMEOUT 300 ENVIRONMENT SOURCE_DATE_EPOCH=1796324400)
+  set_tests_properties(simulate_h5bytes_np${np} PROPERTIES FIXTURES_SETUP simulate_h5bytes_np${np}
+                       WORKING_DIRECTORY ${EMI_SIM_OUT}/h5bytes_np${np})
+endforeach()
+if(PYTHON3_SYSTEM)
+  add_test(NAME simulate_h5bytes_identical
+           COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/simulate_h5bytes.py
+                   ${PROJECT_SOURCE_DIR}/engine/emi_crossings.h ${EMI_SIM_OUT}/h5bytes_np1/crossings.h5
+                   ${EMI_SIM_OUT}/h5bytes_np2/crossings.h5 ${EMI_SIM_OUT}/h5bytes_np3/crossings.h5)
+  set_tests_properties(simulate_h5bytes_identical PROPERTIES LABELS repro TIMEOUT 60
+                       FIXTURES_REQUIRED "simulate_h5bytes_np1;simulate_h5bytes_np2;simulate_h5bytes_np3")
+  file(MAKE_DIRECTORY ${EMI_SIM_OUT}/behaviour)
+  add_test(NAME simulate_behaviour
+           COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/simulate_behaviour.py $<TARGET_FILE:emflow>
+                   ${PROJECT_SOURCE_DIR}/inputs/azerbaijan_sim.ini ${EMI_SIM_OUT}/behaviour)
+  set_tests_properties(simulate_behaviour PROPERTIES LABELS mpi TIMEOUT 300
+                       ENVIRONMENT "${EMI_MPI_TEST_ENV};OMP_NUM_THREADS=2")
+endif()
 
 add_test(NAME simulate_bad_input COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/simulate_bad_input.sh $<TARGET_FILE:emflow>
          ${EMI_SIM_OUT})

@@ -38,6 +38,8 @@ expect 3 "--destinations" ">= 0" -- --destinations RUS:1.5,GEO:-0.5
 expect 3 "--foreign-citizenships" "alpha-3" -- --foreign-citizenships XX:1
 expect 3 "--closure-end" "closure-start" -- --closure-start 2021-01 --closure-end 2020-06
 expect 3 "--declare-age-factors" "7" -- --declare-age-factors 1,2
+expect 3 "--declare-citizenship-factors" "[0, 100]" -- --declare-citizenship-factors RUS:200
+expect 3 "--declare-citizenship-factors" "home country" -- --declare-citizenship-factors DEU:2
 printf '[simulate]\nmonths = 0\n' > bad.ini
 expect 3 "bad.ini:2" "months" "[1, 1200]" -- --config bad.ini
 printf '[simulate]\nvisitor-repeat = 1.5\n' > bad2.ini
