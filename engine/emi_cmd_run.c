@@ -30,7 +30,9 @@
  * error naming both.
  *
  * Resume: W/RUN holds the fingerprint (SHA-256 of the emflow version, the config file's bytes, the
- * stage list and the chaining options).  `--resume` refuses a work directory of another fingerprint;
+ * stage list, the chaining options and the path, size and modification time of every data input of the
+ * stages).  `--resume` refuses a work directory of another fingerprint, starts afresh when there is no
+ * work directory and no output (a run killed before it made one);
  * a stage with its .done marker is skipped, any other is run again from its start (estimate from its
  * checkpoints).  Without --resume an existing work directory of emflow's is cleared first; a directory
  * that is not one is refused.  After success the work directory is removed unless --keep-work.
@@ -94,6 +96,8 @@ typedef struct {
   const char *groups_mode, *period_mode, *log_level;
   int progress, resume, keep_work;
   int lock_fd; /* rank 0: the work directory's LOCK, flock'ed */
+  char inputs_sig[16384]; /* "path size mtime" of every input file of the stages, for the fingerprint */
+  size_t inputs_len;
   double seconds[NSTAGES + 1];
   long peak_kib_max[NSTAGES + 1], peak_kib_sum[NSTAGES + 1];
   int ran[NSTAGES + 1]; /* 1 ran, 2 skipped (resumed) */
@@ -753,8 +757,6 @@ static emi_err_t setup(emi_ctx_t *ctx, run_t *r)
   const char *s = NULL;
   int n = 0;
   const char *const *items = NULL;
-  char *text = NULL;
-  size_t len = 0;
 
   if (ctx->npos != 1) EMI_FAIL(EMI_ERR_USAGE, "run: give one CONFIG file (emflow run CONFIG [-o OUT.h5])");
   struct stat sb;
@@ -893,22 +895,7 @@ static emi_err_t setup(emi_ctx_t *ctx, run_t *r)
     EMI_FAIL(EMI_ERR_CONFIG, "%s: a run that simulates must classify the crossings too (simulate alone: emflow "
              "simulate)", r->cfg);
 
-  /* Fingerprint: version, config bytes, stages, chaining options. */
-  EMI_TRY(read_file(r->cfg, &text, &len));
-  {
-    size_t cap = len + 4096;
-    char *buf = NULL;
-    EMI_MALLOC(buf, cap, "the run fingerprint");
-    int m = snprintf(buf, cap, "%s\n%s\n%s\n%s\n%s\n", EMI_VERSION_STRING, r->groups_mode, r->period_mode,
-                     r->crossings, r->out);
-    for (int k = 0; k < NSTAGES; k++) m += snprintf(buf + m, cap - (size_t)m, "%d", r->want[k]);
-    memcpy(buf + m, text, len);
-    err = emi_sha256_hex(buf, (size_t)m + len, r->fingerprint);
-    free(buf);
-    EMI_TRY(err);
-  }
 cleanup:
-  free(text);
   return err;
 }
 
@@ -934,13 +921,30 @@ static emi_err_t prepare_work(emi_ctx_t *ctx, run_t *r)
     }
     if (local) {
     } else if (r->resume) {
-      if (!exists || access(runfile, R_OK) != 0)
-        local = EMI_ERROR(EMI_ERR_USAGE, "run --resume: %s holds no run to resume (no %s)%s: start it without --resume",
-                          r->work, runfile, access(r->out, F_OK) == 0 ? "; the output exists, so the run had finished "
-                          "(its work directory is removed then)" : "");
-      else if (!file_holds(runfile, r->fingerprint))
-        local = EMI_ERROR(EMI_ERR_CONFIG, "run --resume: the work directory %s belongs to another run (the config, the "
-                          "stages, the output or the emflow version differ): start it again without --resume",
+      if ((!exists || access(runfile, R_OK) != 0) && access(r->out, F_OK) == 0)
+        local = EMI_ERROR(EMI_ERR_USAGE, "run --resume: %s holds no run to resume (no %s) and the output %s exists: the run "
+                          "had finished (its work directory is removed then); start it again without --resume", r->work,
+                          runfile, r->out);
+      else if (!exists || access(runfile, R_OK) != 0) {
+        /* Killed before its work directory was made (or never started): a resume is a fresh start. */
+        if (exists && rmdir(r->work) != 0)
+          local = EMI_ERROR(EMI_ERR_IO, "run --resume: %s exists and is not an emflow work directory (no RUN file "
+                            "holding a run's fingerprint): remove it or choose another with --work-dir", r->work);
+        else {
+          emi_log_warn("run --resume: no earlier run in %s: starting from the beginning", r->work);
+          r->resume = 0;
+          if (mkdir(r->work, 0777) != 0 && errno != EEXIST)
+            local = EMI_ERROR(EMI_ERR_IO, "run: cannot create the work directory %s: %s", r->work, strerror(errno));
+          if (!local) local = write_atomic(runfile, r->fingerprint);
+          if (!local && !join(lockfile, r->work, "LOCK")) {
+            r->lock_fd = open(lockfile, O_RDWR | O_CREAT, 0666);
+            if (r->lock_fd < 0 || flock(r->lock_fd, LOCK_EX | LOCK_NB) != 0)
+              local = EMI_ERROR(EMI_ERR_IO, "run: cannot lock %s: %s", lockfile, strerror(errno));
+          }
+        }
+      } else if (!file_holds(runfile, r->fingerprint))
+        local = EMI_ERROR(EMI_ERR_CONFIG, "run --resume: the work directory %s belongs to another run (the config, an input "
+                          "file, the stages, the output or the emflow version differ): start it again without --resume",
                           r->work);
     } else if (!local) {
       if (exists && !holds_fingerprint(runfile)) {
@@ -966,6 +970,7 @@ static emi_err_t prepare_work(emi_ctx_t *ctx, run_t *r)
       local = EMI_ERROR(EMI_ERR_IO, "run: cannot create the checkpoint directory %s: %s", ck, strerror(errno));
   }
   EMI_TRY(emi_mpi_agree(ctx->comm, local, NULL));
+  MPI_Bcast(&r->resume, 1, MPI_INT, 0, ctx->comm); /* rank 0 may have turned a resume into a fresh start */
 cleanup:
   return err;
 }
@@ -1047,6 +1052,53 @@ static void account(emi_ctx_t *ctx, run_t *r, int slot, double t0)
   r->ran[slot] = 1;
 }
 
+/* The data inputs a stage reads, by option name (outputs and the run's own chaining paths excluded). */
+static const char *const stage_inputs[NSTAGES][6] = {
+  {NULL},
+  {"declarations", "link-table", "key-file", NULL},
+  {"border", "mirror", "declared", NULL},
+  {"input", "border", "declared", "mirror", NULL},
+  {NULL},
+  {NULL}};
+
+/* Note one input file in the fingerprint (path, size, modification time: an edit between a kill and
+ * --resume is noticed without reading a 10 GB file), and refuse an output that is that file. */
+static emi_err_t note_input(run_t *r, const char *stage, const char *opt, const char *path)
+{
+  struct stat sb, so;
+  if (stat(path, &sb) != 0) return EMI_SUCCESS; /* the stage itself reports a missing input */
+  if (stat(r->out, &so) == 0 && so.st_dev == sb.st_dev && so.st_ino == sb.st_ino)
+    return EMI_ERROR(EMI_ERR_USAGE, "run: the output %s is the %s stage's input (%s = %s): choose another -o", r->out,
+                     stage, opt, path);
+  int n = snprintf(r->inputs_sig + r->inputs_len, sizeof r->inputs_sig - r->inputs_len, "%s %s %s %lld %lld.%09ld\n",
+                   stage, opt, path, (long long)sb.st_size, (long long)sb.st_mtim.tv_sec, (long)sb.st_mtim.tv_nsec);
+  if (n < 0 || (size_t)n >= sizeof r->inputs_sig - r->inputs_len)
+    return EMI_ERROR(EMI_ERR_ARG, "run: too many or too long input paths");
+  r->inputs_len += (size_t)n;
+  return EMI_SUCCESS;
+}
+
+/* Fingerprint of the run: version, config bytes, stages, chaining options, the inputs' signatures. */
+static emi_err_t compute_fingerprint(run_t *r)
+{
+  emi_err_t err = EMI_SUCCESS;
+  char *text = NULL, *buf = NULL;
+  size_t len = 0;
+  EMI_TRY(read_file(r->cfg, &text, &len));
+  size_t cap = len + r->inputs_len + 4096;
+  EMI_MALLOC(buf, cap, "the run fingerprint");
+  int m = snprintf(buf, cap, "%s\n%s\n%s\n%s\n%s\n", EMI_VERSION_STRING, r->groups_mode, r->period_mode, r->crossings,
+                   r->out);
+  for (int k = 0; k < NSTAGES; k++) m += snprintf(buf + m, cap - (size_t)m, "%d", r->want[k]);
+  memcpy(buf + m, r->inputs_sig, r->inputs_len);
+  memcpy(buf + m + r->inputs_len, text, len);
+  EMI_TRY(emi_sha256_hex(buf, (size_t)m + r->inputs_len + len, r->fingerprint));
+cleanup:
+  free(buf);
+  free(text);
+  return err;
+}
+
 emi_err_t emi_cmd_run(emi_ctx_t *ctx)
 {
   emi_err_t err = EMI_SUCCESS;
@@ -1070,9 +1122,19 @@ emi_err_t emi_cmd_run(emi_ctx_t *ctx)
     sub.argc = a->argc;
     sub.argv = a->argv;
     err = emi_cli_setup_options(cmd, a->argc, a->argv, &sub, &want_help);
+    for (int j = 0; !err && stage_inputs[k][j]; j++) {
+      const char *path = NULL;
+      if (k == ST_CLASSIFY && r->want[ST_SIMULATE] && strcmp(stage_inputs[k][j], "key-file")) continue;
+      if (k == ST_ESTIMATE && r->want[ST_CLASSIFY] && strcmp(stage_inputs[k][j], "mirror")) continue;
+      if (!emi_opts_is_set(sub.opts, stage_inputs[k][j])) continue;
+      err = emi_opts_get_str(sub.opts, stage_inputs[k][j], &path);
+      if (!err) err = note_input(r, stage_names[k], stage_inputs[k][j], path);
+    }
     emi_opts_destroy(&sub.opts);
     EMI_TRY(err);
   }
+  if (r->crossings[0]) EMI_TRY(note_input(r, "run", "crossings", r->crossings));
+  EMI_TRY(compute_fingerprint(r));
   EMI_TRY(prepare_work(ctx, r));
   {
     char list[256] = "";

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # run_bad_input.sh EMFLOW MPIEXEC NZ.ini NZ.csv WORKDIR [AZ.ini]: bad input to `emflow run`, each: exit status != 0 (and
 # no crash, < 128), exactly one error line, naming the thing that is wrong:
-#   a missing config file; an unknown stage in --stages; --resume without a previous run; --resume after
+#   a missing config file; an unknown stage in --stages; --resume without a previous run (a fresh start)
+#   and after a finished one (refused); the output being a stage's input; an input edited before --resume;
+#   --resume after
 #   the config changed (fingerprint mismatch: the work directory and the earlier output stay as they
 #   were); a work directory that exists and is not emflow's (a foreign file: refused, the file still
 #   there; also given as --work-dir); an output not ending in .h5; a forecast stage without the estimate
@@ -44,8 +46,24 @@ sed -i 's/^seed = 20261204$/seed = 20261204\naccept-failed-diagnostics = true/' 
 
 case_ missing-config "nope.ini: No such file or directory" "$E" run nope.ini -o out.h5
 case_ unknown-stage "unknown stage 'bogus'" "$E" run nz.ini -o out.h5 --stages estimate --stages bogus
-case_ resume-without-run "$W/out.h5.work|no run to resume" "$E" run nz.ini -o out.h5 --resume
-check "resume-without-run: no work directory or output created" test ! -e out.h5.work -a ! -e out.h5
+# --resume of a run killed before it made its work directory (or never started): a fresh start
+out=$("$E" run nz.ini -o fresh.h5 --resume 2>&1); rc=$?
+check "resume-without-run: exit 0 (a fresh start), got $rc" test "$rc" = 0
+check "resume-without-run: says it starts from the beginning" grep -q "no earlier run in $W/fresh.h5.work: starting from the beginning" <<<"$out"
+check "resume-without-run: the output written, the work directory removed" test -e fresh.h5 -a ! -e fresh.h5.work
+# --resume after a finished run (output there, work directory removed): refused, nothing touched
+before=$(stat -c %Y.%s fresh.h5)
+case_ resume-after-finished "$W/fresh.h5.work|no run to resume|$W/fresh.h5 exists|had finished" "$E" run nz.ini -o fresh.h5 --resume
+check "resume-after-finished: the output unchanged" test "$(stat -c %Y.%s fresh.h5)" = "$before"
+# the output may not be an input of a stage (here the border CSV of [estimate])
+cp "$NZCSV" same.csv && sed -e "s|^border = .*|border = $W/same.h5|" nz.ini > same.ini && cp same.csv same.h5
+case_ output-is-input "$W/same.h5|the estimate stage's input" "$E" run same.ini -o same.h5
+check "output-is-input: the input unchanged" cmp -s same.csv same.h5
+# an input edited between a kill and --resume: the fingerprint changes, the resume is refused
+cp "$NZCSV" edit.csv && sed -e "s|^border = .*|border = $W/edit.csv|" nz.ini > edit.ini
+"$E" run edit.ini -o edit.h5 --keep-work --log-level warn 2>/dev/null
+echo >> edit.csv
+case_ resume-input-edited "$W/edit.h5.work|belongs to another run" "$E" run edit.ini -o edit.h5 --resume
 case_ output-not-h5 "$W/out.hdf5|must end in .h5" "$E" run nz.ini -o out.hdf5
 case_ forecast-without-estimate "forecast stage needs the estimate stage" "$E" run nz.ini -o out.h5 --stages forecast
 
