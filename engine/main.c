@@ -56,7 +56,16 @@ int main(int argc, char **argv)
   /* MPI commands: every rank parsed the same argv and config, so all agree on usage errors.
    * (An Open MPI singleton is not started "isolated" (OMPI_MCA_ess_singleton_isolated): it would save
    * ~0.1 s, but without the runtime's session directory MPI-IO's shared-file-pointer component cannot
-   * create its files and H5Fcreate fails now and then.) */
+   * create its files and H5Fcreate fails now and then.)
+   * A singleton (started without a launcher: no mpiexec or srun environment) talks to no other process,
+   * so it uses Open MPI's ob1 messaging layer with the self and shared-memory transports instead of
+   * probing UCX's network transports: MPI_Init takes 0.15 s instead of 0.35 s here.  Set only when
+   * the user has not chosen (setenv without overwrite); under mpiexec or srun nothing is changed. */
+  if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK") && !getenv("PMI_RANK") && !getenv("PMI_SIZE") &&
+      !getenv("SLURM_PROCID")) {
+    setenv("OMPI_MCA_pml", "ob1", 0);
+    setenv("OMPI_MCA_btl", "self,vader", 0);
+  }
   int provided = 0;
   if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
     fprintf(stderr, "emflow: error: MPI_Init_thread failed\n");
