@@ -38,6 +38,7 @@
 #include "emi_h5.h"
 #include "emi_imem.h"
 #include "emi_log.h"
+#include "emi_priors.h"
 #include "emi_output.h"
 
 const emi_opt_spec_t emi_estimate_specs[] = {
@@ -189,38 +190,6 @@ static void lower(const char *s, char *buf, size_t n)
   buf[i] = 0;
 }
 
-static emi_err_t parse_beta(const char *key, const char *text, double *a, double *b)
-{
-  char *end = NULL;
-  errno = 0;
-  *a = strtod(text, &end);
-  if (end == text || *end != ',') goto bad;
-  const char *s2 = end + 1;
-  *b = strtod(s2, &end);
-  if (end == s2 || *end) goto bad;
-  if (!(*a > 0 && *b > 0 && isfinite(*a) && isfinite(*b))) goto bad;
-  if (!(*a >= 1e-4 && *a <= 1e6 && *b >= 1e-4 && *b <= 1e6))
-    return EMI_ERROR(EMI_ERR_CONFIG, "estimate: %s = '%s': each Beta parameter must lie in [1e-4, 1e6] (beyond that the "
-                     "prior is numerically a point mass at 0 or 1: for a known coverage use a benchmark source)", key, text);
-  return EMI_SUCCESS;
-bad:
-  return EMI_ERROR(EMI_ERR_CONFIG, "estimate: %s = '%s': expected two positive numbers 'a,b' (the Beta(a, b) prior)", key,
-                   text);
-}
-
-/* Duration-of-stay factors to a 12-month equivalent (known_answers.md, after Raymer et al. 2013). */
-static emi_err_t duration_factor(const char *entry, const char *months, double *f)
-{
-  if (!strcmp(months, "0")) *f = 0.53;
-  else if (!strcmp(months, "3")) *f = 0.63;
-  else if (!strcmp(months, "6")) *f = 0.73;
-  else if (!strcmp(months, "12")) *f = 1.0;
-  else if (!strcmp(months, "permanent")) *f = 2.26;
-  else
-    return EMI_ERROR(EMI_ERR_CONFIG, "estimate: duration '%s': the duration must be 0, 3, 6, 12 or permanent (found '%s')",
-                     entry, months);
-  return EMI_SUCCESS;
-}
 
 /* Read one value column of the input with the given dimension columns. */
 static emi_err_t read_col(const char *path, const char *filter, const char *time_col, const char *const *dims, int ndims,
@@ -508,7 +477,7 @@ static emi_err_t load_data(const est_opts_t *o, est_data_t *e)
           e->cb = nb;
           char key[64];
           snprintf(key, sizeof key, "prior-%s-%s", src_names[s], uclass[ui]);
-          EMI_TRY(parse_beta(key, o->prior[s][ui], &e->ca[e->ncov], &e->cb[e->ncov]));
+          EMI_TRY(emi_parse_beta("estimate", key, o->prior[s][ui], &e->ca[e->ncov], &e->cb[e->ncov]));
           /* the label last: est_data_free frees ncov labels, so one copied before a failure would leak */
           if (!(e->covlabel[e->ncov] = strdup(label))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a label");
           cidx = e->ncov++;
@@ -521,7 +490,7 @@ static emi_err_t load_data(const est_opts_t *o, est_data_t *e)
         snprintf(want, sizeof want, "%s:%s=", src_names[s], e->country[reporter]);
         if (!strncmp(o->duration[q], want, strlen(want))) {
           double f;
-          EMI_TRY(duration_factor(o->duration[q], o->duration[q] + strlen(want), &f));
+          EMI_TRY(emi_duration_factor("estimate", o->duration[q], o->duration[q] + strlen(want), &f));
           lk = -log(f);
         }
       }
@@ -540,7 +509,7 @@ static emi_err_t load_data(const est_opts_t *o, est_data_t *e)
     }
     if (!ok) EMI_FAIL(EMI_ERR_CONFIG, "estimate: duration '%s': expected SOURCE:CODE=MONTHS, e.g. emigration:POL=permanent", d);
     double f;
-    EMI_TRY(duration_factor(d, eq + 1, &f));
+    EMI_TRY(emi_duration_factor("estimate", d, eq + 1, &f));
     /* CODE must be a country of the input (a typo would leave the reports uncorrected, silently), given once */
     size_t cl = (size_t)(eq - colon - 1);
     int known = 0;
@@ -759,7 +728,7 @@ static emi_err_t load_data_border(const border_opts_t *o, est_data_t *e)
     if (s == BS_BORDER && !strcmp(o->prior[s], "benchmark")) continue;
     char key[64];
     snprintf(key, sizeof key, "prior-%s", bsrc_names[s]);
-    EMI_TRY(parse_beta(key, o->prior[s], &e->ca[e->ncov], &e->cb[e->ncov]));
+    EMI_TRY(emi_parse_beta("estimate", key, o->prior[s], &e->ca[e->ncov], &e->cb[e->ncov]));
     if (!(e->covlabel[e->ncov] = strdup(bsrc_names[s]))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a label");
     cls[s] = e->ncov++;
   }
@@ -768,7 +737,7 @@ static emi_err_t load_data_border(const border_opts_t *o, est_data_t *e)
     double f;
     char entry[96];
     snprintf(entry, sizeof entry, "mirror-duration = %s", o->mirror_duration);
-    EMI_TRY(duration_factor(entry, o->mirror_duration, &f));
+    EMI_TRY(emi_duration_factor("estimate", entry, o->mirror_duration, &f));
     mirror_lk = -log(f);
   }
   /* reports */

@@ -1,5 +1,12 @@
 /* emi_cmd_reconcile.c: `emflow reconcile`, making the sources of emigration coherent (issue 5).
  *
+ * Two models (--model).  border (the default, this file, described below): one country's border,
+ * mirror and declared emigration.  double-entry (emi_reconcile_de.c): the two reports, by the sending
+ * and by the receiving country, of every corridor of a double-entry flows file (--input), corrected for
+ * coverage and duration definition and balanced by GLS.  The options table holds both; an option of
+ * the other model, given, is an error.  time-col has no table default: TIME_PERIOD for border, Year for
+ * double-entry.
+ *
  * Inputs (aggregate CSV read by emi_agg, SDMX column names by default), for each period:
  *   border   B[c]    emigrants by citizenship c counted at the border (linkage outcome or exit-entry
  *                    balances), relative standard error border-cv;
@@ -40,10 +47,14 @@
 #include "emi_ipf.h"
 #include "emi_log.h"
 #include "emi_output.h"
+#include "emi_reconcile_de.h"
 
 const emi_opt_spec_t emi_reconcile_specs[] = {
   EMI_OPTS_COMMON,
   {"output", "reconcile", EMI_OPT_PATH, NULL, "", "output HDF5 file", 0, 0, NULL, 'o'},
+  {"model", "reconcile", EMI_OPT_CHOICE, "border", "",
+   "border: one country's border, mirror and declared emigration (GLS, then IPF); double-entry: the two reports of "
+   "every corridor of a double-entry flows file (--input) balanced by GLS", 0, 0, "border,double-entry"},
   {"border", "reconcile", EMI_OPT_PATH, NULL, "", "border-based emigration by citizenship (aggregate CSV)"},
   {"border-filter", "reconcile", EMI_OPT_LIST, "", "", "keep rows where COLUMN=VALUE (repeatable)"},
   {"mirror", "reconcile", EMI_OPT_PATH, NULL, "", "destinations' immigration from this country (aggregate CSV)"},
@@ -61,7 +72,8 @@ const emi_opt_spec_t emi_reconcile_specs[] = {
    0, 0, "error,diffuse"},
   {"rest-of-world", "reconcile", EMI_OPT_FLAG, "false", "",
    "add a destination _ROW for emigration to countries that report no mirror statistics (diffuse)"},
-  {"time-col", "reconcile", EMI_OPT_STRING, "TIME_PERIOD", "", "column holding the period"},
+  {"time-col", "reconcile", EMI_OPT_STRING, NULL, "",
+   "column holding the period (default TIME_PERIOD; with model = double-entry: Year)"},
   {"value-col", "reconcile", EMI_OPT_STRING, "OBS_VALUE", "", "column holding the value"},
   {"border-cv", "reconcile", EMI_OPT_REAL, "0.05", "", "relative standard error of the border totals", 1e-6, 10},
   {"mirror-cv", "reconcile", EMI_OPT_REAL, "0.15", "", "relative standard error of the mirror totals", 1e-6, 10},
@@ -75,6 +87,47 @@ const emi_opt_spec_t emi_reconcile_specs[] = {
   {"ipf-max-iter", "reconcile", EMI_OPT_INT, "1000", "sweeps", "IPF iteration cap", 1, 1e9},
   {"accept-nonconverged", "reconcile", EMI_OPT_FLAG, "false", "",
    "write periods whose IPF reached ipf-max-iter (flagged in ipf_converged) instead of failing"},
+  /* model = double-entry (emi_reconcile_de.c): the names and defaults of estimate's double-entry options */
+  {"input", "reconcile", EMI_OPT_PATH, NULL, "",
+   "double-entry: flows CSV, one row per corridor and year (the Eurostat double-entry layout)"},
+  {"filter", "reconcile", EMI_OPT_STRING, "SEX=Total", "", "double-entry: keep only rows with COLUMN=VALUE (empty: all rows)"},
+  {"from-col", "reconcile", EMI_OPT_STRING, "Sending_iso3", "", "double-entry: column of the sending country code"},
+  {"to-col", "reconcile", EMI_OPT_STRING, "Receiving_iso3", "", "double-entry: column of the receiving country code"},
+  {"emigration-col", "reconcile", EMI_OPT_STRING, "Emig", "persons",
+   "double-entry: count reported by the sending country (NA = none)"},
+  {"immigration-col", "reconcile", EMI_OPT_STRING, "Immi", "persons",
+   "double-entry: count reported by the receiving country (NA = none)"},
+  {"emigration-undercount-col", "reconcile", EMI_OPT_STRING, "UE", "", "double-entry: undercount class of the emigration report"},
+  {"immigration-undercount-col", "reconcile", EMI_OPT_STRING, "UI", "", "double-entry: undercount class of the immigration report"},
+  {"emigration-accuracy-col", "reconcile", EMI_OPT_STRING, "AE", "", "double-entry: accuracy class of the emigration report"},
+  {"immigration-accuracy-col", "reconcile", EMI_OPT_STRING, "AI", "", "double-entry: accuracy class of the immigration report"},
+  {"countries", "reconcile", EMI_OPT_LIST, "", "", "double-entry: only these country codes (default: every country in the file)"},
+  {"first-year", "reconcile", EMI_OPT_INT, NULL, "year", "double-entry: first year (default: the first in the file)", 1, 9999},
+  {"last-year", "reconcile", EMI_OPT_INT, NULL, "year", "double-entry: last year (default: the last in the file)", 1, 9999},
+  {"benchmark", "reconcile", EMI_OPT_STRING, "immigration:SWE", "",
+   "double-entry: SOURCE:CODE taken as complete (coverage 1)"},
+  {"prior-emigration-low", "reconcile", EMI_OPT_STRING, "44.95,16.96", "",
+   "double-entry: Beta(a,b) coverage prior, emigration, undercount low (its mean a/(a+b) corrects the report)"},
+  {"prior-emigration-medium", "reconcile", EMI_OPT_STRING, NULL, "",
+   "double-entry: Beta(a,b) coverage prior, emigration, undercount medium"},
+  {"prior-emigration-high", "reconcile", EMI_OPT_STRING, "32.14,38.52", "",
+   "double-entry: Beta(a,b) coverage prior, emigration, undercount high"},
+  {"prior-immigration-low", "reconcile", EMI_OPT_STRING, "57.49,8.07", "",
+   "double-entry: Beta(a,b) coverage prior, immigration, undercount low"},
+  {"prior-immigration-medium", "reconcile", EMI_OPT_STRING, NULL, "",
+   "double-entry: Beta(a,b) coverage prior, immigration, undercount medium"},
+  {"prior-immigration-high", "reconcile", EMI_OPT_STRING, "44.56,20.89", "",
+   "double-entry: Beta(a,b) coverage prior, immigration, undercount high"},
+  {"duration", "reconcile", EMI_OPT_LIST, "", "",
+   "double-entry: SOURCE:CODE=MONTHS: the report's minimum duration of stay (0, 3, 6, 12 or permanent; default 12)"},
+  {"de-cv-high", "reconcile", EMI_OPT_REAL, "0.1", "",
+   "double-entry: relative standard error of a corrected report of accuracy class High", 1e-6, 10},
+  {"de-cv-medium", "reconcile", EMI_OPT_REAL, "0.2", "",
+   "double-entry: relative standard error of a corrected report of accuracy class Medium", 1e-6, 10},
+  {"de-cv-low", "reconcile", EMI_OPT_REAL, "0.4", "",
+   "double-entry: relative standard error of a corrected report of accuracy class Low", 1e-6, 10},
+  {"de-cv-na", "reconcile", EMI_OPT_REAL, "0.4", "",
+   "double-entry: relative standard error of a corrected report of accuracy class NA", 1e-6, 10},
 };
 const int emi_reconcile_nspecs = (int)(sizeof emi_reconcile_specs / sizeof emi_reconcile_specs[0]);
 
@@ -103,7 +156,8 @@ static emi_err_t source_load(emi_ctx_t *ctx, source_t *s, const char *file_opt, 
   const char *tcol, *vcol;
   EMI_TRY(emi_opts_get_str(ctx->opts, file_opt, &s->path));
   EMI_TRY(emi_opts_get_list(ctx->opts, filter_opt, &nfilt, &filters));
-  EMI_TRY(emi_opts_get_str(ctx->opts, "time-col", &tcol));
+  tcol = "TIME_PERIOD"; /* time-col has no table default: it is Year under model = double-entry */
+  if (emi_opts_is_set(ctx->opts, "time-col")) EMI_TRY(emi_opts_get_str(ctx->opts, "time-col", &tcol));
   EMI_TRY(emi_opts_get_str(ctx->opts, "value-col", &vcol));
   if (nfilt > MAX_FILTERS) EMI_FAIL(EMI_ERR_CONFIG, "--%s: at most %d filters", filter_opt, MAX_FILTERS);
   for (int k = 0; k < nfilt; k++) {
@@ -487,6 +541,34 @@ emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
   char **plabels = NULL;
   uint64_t row0 = 0, nrows = 0, chunk = 1;
   memset(src, 0, sizeof src);
+
+  {
+    const char *model = NULL;
+    EMI_TRY(emi_opts_get_str(ctx->opts, "model", &model));
+    int de = !strcmp(model, "double-entry");
+    /* an option of the other model would be ignored: refuse it */
+    static const char *const border_only[] = {
+      "border", "border-filter", "mirror", "mirror-filter", "declared", "declared-filter", "border-citizen-col",
+      "mirror-destination-col", "declared-citizen-col", "declared-destination-col", "mirror-unreported",
+      "rest-of-world", "value-col", "border-cv", "mirror-cv", "mirror-coverage", "mirror-duration-factor",
+      "seed-floor", "ipf-tol-rel", "ipf-max-iter", "accept-nonconverged"};
+    static const char *const de_only[] = {
+      "input", "filter", "from-col", "to-col", "emigration-col", "immigration-col", "emigration-undercount-col",
+      "immigration-undercount-col", "emigration-accuracy-col", "immigration-accuracy-col", "countries",
+      "first-year", "last-year", "benchmark", "prior-emigration-low", "prior-emigration-medium",
+      "prior-emigration-high", "prior-immigration-low", "prior-immigration-medium", "prior-immigration-high",
+      "duration", "de-cv-high", "de-cv-medium", "de-cv-low", "de-cv-na"};
+    const char *const *other = de ? border_only : de_only;
+    size_t nother = de ? sizeof border_only / sizeof *border_only : sizeof de_only / sizeof *de_only;
+    for (size_t i = 0; i < nother; i++)
+      if (emi_opts_given(ctx->opts, other[i]))
+        EMI_FAIL(EMI_ERR_USAGE, "reconcile: --%s (config [reconcile] %s) belongs to model = %s; this run is model = %s",
+                 other[i], other[i], de ? "border" : "double-entry", model);
+    if (de) {
+      err = emi_reconcile_double_entry(ctx);
+      goto cleanup;
+    }
+  }
 
   EMI_TRY(emi_opts_get_str(ctx->opts, "output", &out_path));
   EMI_TRY(emi_opts_get_str(ctx->opts, "border-citizen-col", &bcit));

@@ -1056,7 +1056,7 @@ static void account(emi_ctx_t *ctx, run_t *r, int slot, double t0)
 static const char *const stage_inputs[NSTAGES][6] = {
   {NULL},
   {"declarations", "link-table", "key-file", NULL},
-  {"border", "mirror", "declared", NULL},
+  {"input", "border", "mirror", "declared", NULL},
   {"input", "border", "declared", "mirror", NULL},
   {NULL},
   {NULL}};

@@ -22,7 +22,8 @@ const emi_command_t emi_commands[] = {
   {"version", "", "print the version (same as --version)", version_specs, &one_spec, "", 0, 0, 0, cmd_version},
   {"ipf", "", "fit a seed table to margins by IPF/RAS (long CSV in, long CSV or HDF5 out)", emi_ipf_specs, &emi_ipf_nspecs, "ipf",
    0, 0, 1, emi_cmd_ipf},
-  {"reconcile", "", "make border, mirror and declared emigration coherent (GLS), spread undeclared emigration (IPF)",
+  {"reconcile", "", "make border, mirror and declared emigration coherent (GLS), spread undeclared emigration (IPF); "
+   "--model double-entry: balance the two reports of every corridor of a double-entry file (GLS)",
    emi_reconcile_specs, &emi_reconcile_nspecs, "reconcile", 0, 0, 1, emi_cmd_reconcile},
   {"simulate", "", "synthetic border crossings with their ground truth (12/16 rule, declarations, faults)",
    emi_simulate_specs, &emi_simulate_nspecs, "simulate", 0, 0, 1, emi_cmd_simulate},

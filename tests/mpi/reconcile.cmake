@@ -61,3 +61,68 @@ add_test(NAME reconcile_edge_cases
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/reconcile_edge_cases.sh $<TARGET_FILE:emflow>
                  ${PROJECT_SOURCE_DIR}/tests/data/reconcile ${EMI_REC_OUT}/edge)
 set_tests_properties(reconcile_edge_cases PROPERTIES LABELS mpi TIMEOUT 120 ENVIRONMENT "${EMI_MPI_TEST_ENV}")
+
+# model = double-entry (engine/emi_reconcile_de.c): the Eurostat double-entry file balanced by GLS.
+#   reconcile_de_np{1,2,3}              eight countries incl. SWE, 2015-2017 (tests/data/reconcile_de/reconcile.ini)
+#   reconcile_de_check_np{1,2,3}        every flow, sd, source code and total against numpy (reconcile_de_check.py)
+#   reconcile_de_repro_np1_vs_np{2,3}   h5diff of the outputs (root provenance attributes excluded)   [repro]
+#   reconcile_de_eu27, _check           all 27 countries x 10 years with the [reconcile] section proposed for eu27.ini
+#   reconcile_de_synth_*                183 synthetic countries (reconcile_de_synth.py): every year its own chunk,
+#                                       so 2 and 3 ranks really split the years; checked and h5diff'ed the same way
+#   reconcile_de_bad_input              bad values, columns, duplicates, classes, options (reconcile_de_bad_input.sh)
+set(EMI_DE_OUT ${CMAKE_CURRENT_BINARY_DIR}/reconcile_de_out)
+set(EMI_DE_CSV ${PROJECT_SOURCE_DIR}/inputs/eurostat_double_entry_eu27_2010_2019.csv)
+add_test(NAME reconcile_de_synth_data
+         COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/reconcile_de_synth.py ${EMI_DE_OUT}/synth.csv)
+set_tests_properties(reconcile_de_synth_data PROPERTIES LABELS mpi TIMEOUT 60 FIXTURES_SETUP reconcile_de_synth_data)
+foreach(np 1 2 3)
+  file(MAKE_DIRECTORY ${EMI_DE_OUT}/np${np} ${EMI_DE_OUT}/synth_np${np})
+  emi_add_mpi_test(NAME reconcile_de RANKS ${np}
+                   COMMAND $<TARGET_FILE:emflow> reconcile --config ${PROJECT_SOURCE_DIR}/tests/data/reconcile_de/reconcile.ini
+                           -o reconcile.h5)
+  set_tests_properties(reconcile_de_np${np} PROPERTIES FIXTURES_SETUP reconcile_de_np${np}
+                       WORKING_DIRECTORY ${EMI_DE_OUT}/np${np})
+  emi_add_mpi_test(NAME reconcile_de_synth RANKS ${np}
+                   COMMAND $<TARGET_FILE:emflow> reconcile --config ${PROJECT_SOURCE_DIR}/tests/data/reconcile_de/synth.ini
+                           --input ../synth.csv -o reconcile.h5)
+  set_tests_properties(reconcile_de_synth_np${np} PROPERTIES FIXTURES_SETUP reconcile_de_synth_np${np}
+                       FIXTURES_REQUIRED reconcile_de_synth_data WORKING_DIRECTORY ${EMI_DE_OUT}/synth_np${np})
+  if(PYTHON3_SYSTEM)
+    add_test(NAME reconcile_de_check_np${np}
+             COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/reconcile_de_check.py ${EMI_DE_OUT}/np${np}/reconcile.h5
+                     ${EMI_DE_CSV})
+    set_tests_properties(reconcile_de_check_np${np} PROPERTIES LABELS mpi TIMEOUT 60 FIXTURES_REQUIRED reconcile_de_np${np})
+  endif()
+endforeach()
+if(PYTHON3_SYSTEM)
+  add_test(NAME reconcile_de_synth_check
+           COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/reconcile_de_check.py ${EMI_DE_OUT}/synth_np3/reconcile.h5
+                   ${EMI_DE_OUT}/synth.csv)
+  set_tests_properties(reconcile_de_synth_check PROPERTIES LABELS mpi TIMEOUT 120 FIXTURES_REQUIRED reconcile_de_synth_np3)
+endif()
+foreach(np 2 3)
+  add_test(NAME reconcile_de_repro_np1_vs_np${np}
+           COMMAND ${H5DIFF_EXECUTABLE} -r --exclude-attribute / ${EMI_DE_OUT}/np1/reconcile.h5 ${EMI_DE_OUT}/np${np}/reconcile.h5)
+  set_tests_properties(reconcile_de_repro_np1_vs_np${np} PROPERTIES LABELS repro TIMEOUT 60
+                       FIXTURES_REQUIRED "reconcile_de_np1;reconcile_de_np${np}")
+  add_test(NAME reconcile_de_synth_repro_np1_vs_np${np}
+           COMMAND ${H5DIFF_EXECUTABLE} -r --exclude-attribute / ${EMI_DE_OUT}/synth_np1/reconcile.h5
+                   ${EMI_DE_OUT}/synth_np${np}/reconcile.h5)
+  set_tests_properties(reconcile_de_synth_repro_np1_vs_np${np} PROPERTIES LABELS repro TIMEOUT 60
+                       FIXTURES_REQUIRED "reconcile_de_synth_np1;reconcile_de_synth_np${np}")
+endforeach()
+file(MAKE_DIRECTORY ${EMI_DE_OUT}/eu27)
+emi_add_mpi_test(NAME reconcile_de_eu27 RANKS 2
+                 COMMAND $<TARGET_FILE:emflow> reconcile --config ${PROJECT_SOURCE_DIR}/tests/data/reconcile_de/eu27.ini
+                         -o reconcile.h5)
+set_tests_properties(reconcile_de_eu27_np2 PROPERTIES FIXTURES_SETUP reconcile_de_eu27 WORKING_DIRECTORY ${EMI_DE_OUT}/eu27)
+if(PYTHON3_SYSTEM)
+  add_test(NAME reconcile_de_eu27_check
+           COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/reconcile_de_check.py ${EMI_DE_OUT}/eu27/reconcile.h5
+                   ${EMI_DE_CSV})
+  set_tests_properties(reconcile_de_eu27_check PROPERTIES LABELS mpi TIMEOUT 60 FIXTURES_REQUIRED reconcile_de_eu27)
+endif()
+add_test(NAME reconcile_de_bad_input
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/reconcile_de_bad_input.sh $<TARGET_FILE:emflow> ${EMI_DE_OUT}/bad)
+set_tests_properties(reconcile_de_bad_input PROPERTIES LABELS mpi TIMEOUT 120
+                     ENVIRONMENT "${EMI_MPI_TEST_ENV};PYTHON=${PYTHON3_SYSTEM}")

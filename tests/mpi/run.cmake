@@ -24,6 +24,7 @@
 #                                  --resume after each (2, 3, 2, 1 ranks): the output of
 #                                  run_azerbaijan_np2; no OUT.h5 under its final name after a kill
 #                                  before the assembly
+#   run_eu27_reconcile_check       the run's /reconciliation (double entry) against numpy (reconcile_de_check.py)
 #   run_output_reference           scripts/output_reference.py --check: README lists every dataset the jobs write
 #   run_bad_input                  missing config, unknown stage, --resume without a run and after the
 #                                  config changed, a foreign work directory (left as it was), output not
@@ -108,6 +109,10 @@ if(PYTHON3_SYSTEM)
                    ${EMI_RUN_AZ} ${PROJECT_SOURCE_DIR}/inputs/azerbaijan_border_2020_2022.csv
                    ${EMI_RUN_OUT}/az_np2/job.h5.work ${EMI_RUN_OUT}/az_np2/job_report)
   set_tests_properties(run_azerbaijan_check PROPERTIES LABELS mpi TIMEOUT 60 FIXTURES_REQUIRED run_az_np2)
+  add_test(NAME run_eu27_reconcile_check
+           COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/reconcile_de_check.py ${EMI_RUN_OUT}/eu27/job.h5
+                   ${PROJECT_SOURCE_DIR}/inputs/eurostat_double_entry_eu27_2010_2019.csv --partial-sources)
+  set_tests_properties(run_eu27_reconcile_check PROPERTIES LABELS mpi TIMEOUT 60 FIXTURES_REQUIRED run_eu27)
   # The README's output reference lists every dataset the three jobs write.
   add_test(NAME run_output_reference
            COMMAND ${PYTHON3_SYSTEM} ${PROJECT_SOURCE_DIR}/scripts/output_reference.py --check ${PROJECT_SOURCE_DIR}/README.md
