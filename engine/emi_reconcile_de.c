@@ -1,7 +1,7 @@
 /* emi_reconcile_de.c: `emflow reconcile --model double-entry`, the classic deterministic harmonisation of
  * double-entry migration flows (Poulain 1993; de Beer et al. 2010, "Overcoming the problems of
- * inconsistent international migration data", JOS 26) that a Bayesian posterior (emflow estimate) is
- * compared with.
+ * inconsistent international migration data", European Journal of Population 26) that a Bayesian
+ * posterior (emflow estimate) is compared with.
  *
  * Input: the double-entry layout `emflow estimate` reads (one row per corridor FROM -> TO and year; the
  * count reported by the sending country, emigration-col, and by the receiving country, immigration-col,
