@@ -578,21 +578,32 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
     char errmsg[1024] = "";
     emi_err_t first = EMI_SUCCESS;
     const long long npl = (long long)np;
+    long long done = 0; /* persons classified, for the progress line (rank 0's share) */
+    emi_progress_t prog;
+    emi_progress_begin(&prog, "classify: histories and the rule", (double)npl, "persons");
 #pragma omp parallel
     {
       int th = omp_get_thread_num();
       emi_err_t mine = EMI_SUCCESS;
 #pragma omp for schedule(dynamic, 256)
-      for (long long p = 0; p < npl; p++)
+      for (long long p = 0; p < npl; p++) {
         if (!mine)
           mine = person_run(&c, items + starts[p], starts[p + 1] - starts[p], &scr[th], tabs + (size_t)th * tlen,
                             rep_th + (size_t)th * EMI_NREPAIRS);
+        if ((p & 8191) == 8191) {
+          long long d;
+#pragma omp atomic capture
+          d = done += 8192;
+          if (th == 0) emi_progress_update(&prog, (double)d);
+        }
+      }
 #pragma omp critical(emi_classify_err)
       if (mine && !first) {
         first = mine;
         snprintf(errmsg, sizeof errmsg, "%s", emi_err_message());
       }
     }
+    emi_progress_end(&prog, (double)npl);
     local = first ? EMI_ERROR(first, "%s", errmsg) : EMI_SUCCESS;
   }
   EMI_TRY(emi_mpi_agree(ctx->comm, local, NULL));

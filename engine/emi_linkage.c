@@ -12,6 +12,7 @@
 
 #include "emi_call.h"
 #include "emi_cli.h"
+#include "emi_log.h"
 #include "emi_sim.h" /* calendar */
 
 #define BATCH 65536          /* HDF5 rows read at a time */
@@ -279,7 +280,10 @@ emi_err_t emi_link_read_h5(MPI_Comm comm, const char *path, const emi_link_inges
   EMI_H5_TRY(mtype = mem_type());
   const hsize_t r0 = N * (hsize_t)rank / (hsize_t)size, r1 = N * (hsize_t)(rank + 1) / (hsize_t)size;
   EMI_MALLOC(buf, BATCH, "a batch of records");
+  emi_progress_t prog; /* rank 0's share of the records */
+  emi_progress_begin(&prog, "classify: reading and validating records", (double)(r1 - r0), "records");
   for (hsize_t a = r0; a < r1 && !local; a += BATCH) {
+    emi_progress_update(&prog, (double)(a - r0));
     hsize_t cnt = r1 - a < BATCH ? r1 - a : BATCH;
     EMI_H5_TRY(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &a, NULL, &cnt, NULL));
     EMI_H5_TRY(mspace = H5Screate_simple(1, &cnt, NULL));
@@ -299,6 +303,7 @@ emi_err_t emi_link_read_h5(MPI_Comm comm, const char *path, const emi_link_inges
     }
     sodium_memzero(buf, (size_t)cnt * sizeof *buf);
   }
+  emi_progress_end(&prog, (double)(r1 - r0));
   EMI_TRY(emi_mpi_agree(comm, local, NULL));
   EMI_TRY(counts_reduce(comm, counts));
   *items = out.p, *n = out.n;
@@ -328,11 +333,17 @@ static emi_err_t scan_range(FILE *fp, const char *path, uint64_t start, uint64_t
   EMI_MALLOC(line, EMI_CROSSINGS_MAX_LINE + 2, "line buffer");
   if (fseeko(fp, (off_t)start, SEEK_SET) != 0) EMI_FAIL(EMI_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
   uint64_t pos = start;
+  emi_progress_t prog; /* rank 0's share; a line only when reading takes longer than the interval */
+  char what[96];
+  const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+  snprintf(what, sizeof what, "reading %.70s", base);
+  emi_progress_begin(&prog, what, (double)(end - start) / 1e6, "MB");
   while (pos < end) {
     size_t want = end - pos < READ_BUF ? (size_t)(end - pos) : READ_BUF;
     size_t got = fread(buf, 1, want, fp);
     if (got == 0) EMI_FAIL(EMI_ERR_IO, "%s: read error or unexpected end of file at byte %" PRIu64, path, pos);
     pos += got;
+    emi_progress_update(&prog, (double)(pos - start) / 1e6);
     size_t i = 0;
     while (i < got) {
       char *nl = memchr(buf + i, '\n', got - i);
@@ -356,6 +367,7 @@ static emi_err_t scan_range(FILE *fp, const char *path, uint64_t start, uint64_t
     line[ll] = '\0';
     fn(ctx, line, ll, too_long);
   }
+  emi_progress_end(&prog, (double)(end - start) / 1e6);
 cleanup:
   if (line) sodium_memzero(line, EMI_CROSSINGS_MAX_LINE + 2);
   free(buf);
