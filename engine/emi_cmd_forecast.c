@@ -512,8 +512,13 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
   {
     int fail = 0;
     char msg[512] = "";
+    emi_progress_t prog; /* rank 0's trajectories; thread 0's static share stands for the others' */
+    char what[160];
+    snprintf(what, sizeof what, "forecast: %.120s", r->sc->name);
+    emi_progress_begin(&prog, what, (double)(k1 - k0), "trajectories");
 #pragma omp parallel num_threads(nthr)
     {
+      const int th0 = omp_get_thread_num() == 0, nth = omp_get_num_threads();
       int64_t *flow = malloc(sizeof *flow * (size_t)p->K * H), *und = malloc(sizeof *und * (size_t)p->K * H);
       int64_t *out = malloc(sizeof *out * ncell), *lmn = malloc(sizeof *lmn * ncell), *lmx = malloc(sizeof *lmx * ncell);
       i128_t *lsm = calloc(ncell, sizeof *lsm);
@@ -525,6 +530,7 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
 #pragma omp for schedule(static)
       for (int64_t k = k0; k < k1; k++) {
         if (!ok || lfail) continue; /* a failing thread stops; the others finish their share */
+        if (th0 && ((k - k0) & 31) == 0) emi_progress_update(&prog, (double)(k - k0) * nth);
         if (traj_counts(r, k, flow, und, out, out + half, cover) != EMI_SUCCESS) {
           lfail = 1;
           const char *m = emi_err_message();
@@ -552,6 +558,7 @@ static emi_err_t run_scenario(emi_ctx_t *ctx, const fc_run_t *r, int64_t N, int 
         }
       free(flow), free(und), free(out), free(lmn), free(lmx), free(lsm), free(lex), free(cover);
     }
+    emi_progress_end(&prog, (double)(k1 - k0));
     emi_err_t e = fail ? EMI_ERROR(EMI_ERR_INPUT, "forecast: scenario %s: %s", r->sc->name, msg) : EMI_SUCCESS;
     EMI_TRY(emi_mpi_agree(ctx->comm, e, NULL));
   }
