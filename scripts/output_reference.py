@@ -2,7 +2,7 @@
 """output_reference.py FILE.h5 [FILE2.h5 ...]: the reference table of an emflow output (Markdown).
 
 One row per dataset: path, dimensions (the names of the dimension scales attached to each axis, or the
-length when none is), units and long_name, read from the files themselves, so that the README's output
+length when none is; "coordinate (scale)" for a dimension scale itself), units and long_name, read from the files themselves, so that the README's output
 reference is what the code writes.  A path found in several files is listed once (the first file's).
 Datasets under /config are summarised in one row.  With --check README.md, the rows are not printed;
 instead every dataset path of the files must appear in README.md (exit status 1 listing the missing
@@ -34,7 +34,13 @@ def rows(paths):
                     return
                 seen.add(key)
                 dims = []
-                for d in range(obj.ndim):
+                if key.startswith("/config/"):  # the options table: one row per option of the command
+                    out.append((key, "option", "—", text(obj.attrs.get("long_name", ""))))
+                    return
+                scale = h5py.h5ds.is_scale(obj.id)
+                if scale:  # a coordinate: its length is the config's (years, countries, ...)
+                    dims = ["coordinate (scale)"]
+                for d in range(0 if scale else obj.ndim):
                     sc = [s.name.rsplit("/", 1)[-1] for s in obj.dims[d].values()]
                     dims.append(sc[0] if sc else str(obj.shape[d]))
                 out.append((key, " × ".join(dims) if dims else "scalar", text(obj.attrs.get("units", "")),

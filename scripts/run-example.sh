@@ -101,7 +101,7 @@ elif job == "azerbaijan":
     grp, per, st = strs("/estimate/group"), strs("/estimate/period"), strs("/estimate/stat")
     u = f["/undeclared/emigration/summary"][()]
     k = grp.index("AZE")
-    print("  (a synthetic 5%% sample of the population) undeclared emigration of citizens %s: %.0f [%.0f, %.0f] "
+    print("  (a synthetic 5%% sample of the population) undeclared emigration of citizens %s (the latest quarter whose months are all final): %.0f [%.0f, %.0f] "
           "(median, 90%%); declared %d" % (per[-1], u[k, -1, st.index("q50")], u[k, -1, st.index("q05")],
           u[k, -1, st.index("q95")], f["/undeclared/emigration/declared"][k, -1]))
     months = strs("/linkage/month")
