@@ -1859,6 +1859,19 @@ emi_err_t emi_cmd_estimate(emi_ctx_t *ctx)
         if (!is_border || bo.path[BS_DECLARED])
           emi_log_info("diagnostics: undeclared emigration: max R-hat %.4g, min bulk ESS %.0f, min tail ESS %.0f", w3.rhat,
                        w3.ess_bulk, w3.ess_tail);
+        /* Prior-data conflict: a coverage whose posterior median lies more than 4 prior standard deviations
+         * from its prior mean means the reports of that class disagree with the prior (or with the
+         * benchmark): the true flows it touches then rest on the data, not on the elicited coverage. */
+        for (int c = 0; c < e.ncov; c++) {
+          const double a = e.ca[c], b = e.cb[c], mu = a / (a + b), sd = sqrt(a * b / ((a + b) * (a + b) * (a + b + 1)));
+          const double med = s_par[(size_t)(e.P + c) * NSTAT + 3];
+          if (fabs(med - mu) > 4.0 * sd)
+            emi_log_warn("estimate: prior-data conflict: lambda[%s] has posterior median %.3g [%.3g, %.3g], %.1f prior sd "
+                         "from its prior Beta(%g, %g) (mean %.3g): the reports of this class disagree with the prior or "
+                         "the benchmark; check the class, its prior and the duration definition", e.covlabel[c], med,
+                         s_par[(size_t)(e.P + c) * NSTAT + 2], s_par[(size_t)(e.P + c) * NSTAT + 4], (med - mu) / sd, a,
+                         b, mu);
+        }
         if (wst.rhat > rhat_max || wst.ess_bulk < ess_min || wst.ess_tail < ess_min) {
           status = "diagnostics failed";
           const worst_t *ws[3] = {&w1, &w2, &w3};

@@ -17,6 +17,8 @@
 #                                  coverages within 3.5 posterior sd of the truth
 #   estimate_bad_input             ~60 bad inputs and options: exit status, one error naming what is
 #                                  wrong and how to supply it, nothing left behind, no crash
+#   estimate_prior_conflict        the real EU-27 file: Slovakia's three coverages are flagged (posterior
+#                                  median > 4 prior sd from the prior mean), the Stan benchmark's countries not
 #   estimate_diagnostics           a too-short run exits 11 with status 'diagnostics failed' in the file;
 #                                  --accept-failed-diagnostics exits 0 with the same file
 # Each rank count runs in its own directory with the same relative output name (same /config).
@@ -82,3 +84,8 @@ endif()
 add_test(NAME estimate_bad_input
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/estimate_bad_input.sh $<TARGET_FILE:emflow> ${EMI_EST_DATA}/base.csv ${EMI_EST_OUT})
 set_tests_properties(estimate_bad_input PROPERTIES LABELS "unit;mpi" TIMEOUT 180 ENVIRONMENT "${EMI_MPI_TEST_ENV}")
+
+add_test(NAME estimate_prior_conflict
+         COMMAND ${CMAKE_CURRENT_LIST_DIR}/estimate_prior_conflict.sh $<TARGET_FILE:emflow>
+                 ${PROJECT_SOURCE_DIR}/inputs/eu27.ini ${EMI_EST_OUT}/prior_conflict)
+set_tests_properties(estimate_prior_conflict PROPERTIES LABELS mpi TIMEOUT 120 ENVIRONMENT "${EMI_MPI_TEST_ENV}")
