@@ -173,13 +173,6 @@ static void est_data_free(est_data_t *e)
   memset(e, 0, sizeof *e);
 }
 
-static int find_code(char *const *codes, int n, const char *c)
-{
-  for (int i = 0; i < n; i++)
-    if (!strcmp(codes[i], c)) return i;
-  return -1;
-}
-
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Lower-case copy of a class code into buf. */
@@ -236,20 +229,10 @@ static emi_err_t load_data(const est_opts_t *o, est_data_t *e)
   int *covfirst_line = NULL;
   double *raw = NULL;
   uint8_t *have = NULL;
-  char bsrc[64] = "", bcode[64] = "";
+  char bcode[64] = "";
   int bsrc_i = -1, nbench = 0;
 
-  {
-    const char *colon = strchr(o->benchmark, ':');
-    if (!colon || (size_t)(colon - o->benchmark) >= sizeof bsrc || strlen(colon + 1) >= sizeof bcode || !colon[1])
-      EMI_FAIL(EMI_ERR_CONFIG, "estimate: benchmark = '%s': expected SOURCE:CODE, e.g. immigration:SWE", o->benchmark);
-    memcpy(bsrc, o->benchmark, (size_t)(colon - o->benchmark));
-    strcpy(bcode, colon + 1);
-    for (int s = 0; s < 2; s++)
-      if (!strcmp(bsrc, src_names[s])) bsrc_i = s;
-    if (bsrc_i < 0)
-      EMI_FAIL(EMI_ERR_CONFIG, "estimate: benchmark = '%s': the source must be emigration or immigration", o->benchmark);
-  }
+  EMI_TRY(emi_de_benchmark("estimate", o->benchmark, &bsrc_i, bcode));
   if (o->ncovs > MAX_COVARIATES) EMI_FAIL(EMI_ERR_CONFIG, "estimate: at most %d covariates", MAX_COVARIATES);
   for (int v = 0; v < o->ncovs; v++)
     for (int w2 = 0; w2 < v; w2++)
@@ -263,78 +246,13 @@ static emi_err_t load_data(const est_opts_t *o, est_data_t *e)
     EMI_TRY(read_col(o->input, o->filter, o->time_col, dims, 4, o->vcol[s], 1, &rep[s]));
     if (emi_agg_count(rep[s]) == 0) EMI_FAIL(EMI_ERR_INPUT, "%s: no data rows (after the filter '%s')", o->input, o->filter);
   }
-  /* countries: every code in the file (or the --countries list, each of which must be there) */
-  for (int s = 0; s < 2; s++)
-    for (int dd = 0; dd < 2; dd++)
-      for (int32_t k = 0; k < emi_agg_ncodes(rep[s], dd); k++) {
-        const char *c = emi_agg_code(rep[s], dd, k);
-        if (find_code(codes, ncodes, c) >= 0) continue;
-        char **nc = realloc(codes, (size_t)(ncodes + 1) * sizeof *nc);
-        if (!nc) EMI_FAIL(EMI_ERR_NOMEM, "cannot grow the country list");
-        codes = nc;
-        if (!(codes[ncodes] = strdup(c))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a country code");
-        ncodes++;
-      }
-  if (o->ncountries > 0) {
-    for (int i = 0; i < o->ncountries; i++)
-      if (find_code(codes, ncodes, o->countries[i]) < 0)
-        EMI_FAIL(EMI_ERR_CONFIG, "estimate: countries: '%s' is not a country code of %s (columns %s / %s)%s", o->countries[i],
-                 o->input, o->from_col, o->to_col, strchr(o->countries[i], ',') ? "; on the command line give one code "
-                 "per --countries (--countries FIN --countries SWE), in a config file a comma list" : "");
-    EMI_CALLOC(e->country, (size_t)o->ncountries, "countries");
-    for (int i = 0; i < o->ncountries; i++) {
-      if (find_code(e->country, e->C, o->countries[i]) >= 0)
-        EMI_FAIL(EMI_ERR_CONFIG, "estimate: countries: '%s' is listed twice", o->countries[i]);
-      if (!(e->country[e->C] = strdup(o->countries[i]))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a country code");
-      e->C++;
-    }
-  } else {
-    EMI_CALLOC(e->country, (size_t)ncodes, "countries");
-    for (int i = 0; i < ncodes; i++) e->country[e->C++] = codes[i], codes[i] = NULL;
-  }
-  qsort(e->country, (size_t)e->C, sizeof *e->country, cmp_str);
-  if (e->C < 2) EMI_FAIL(EMI_ERR_CONFIG, "estimate: need at least two countries (found %d)", e->C);
-
-  /* years: 12-month periods in the range */
-  {
-    int ymin = 99999, ymax = -1;
-    for (int s = 0; s < 2; s++)
-      for (int32_t p = 0; p < emi_agg_nperiods(rep[s]); p++) {
-        int32_t m0, len;
-        emi_agg_period(rep[s], p, &m0, &len);
-        if (len != 12 || m0 % 12 != 0)
-          EMI_FAIL(EMI_ERR_INPUT, "%s: column %s: the double-entry model needs calendar years; found a period of %d "
-                   "month(s) starting %04d-%02d", o->input, o->time_col, (int)len, (int)(m0 / 12), (int)(m0 % 12 + 1));
-        int y = m0 / 12;
-        if ((o->has_first && y < o->first_year) || (o->has_last && y > o->last_year)) continue;
-        if (y < ymin) ymin = y;
-        if (y > ymax) ymax = y;
-      }
-    if (ymax < 0) EMI_FAIL(EMI_ERR_CONFIG, "estimate: no year of %s falls in first-year .. last-year", o->input);
-    e->T = ymax - ymin + 1;
-    EMI_MALLOC(e->year, (size_t)e->T, "years");
-    for (int t = 0; t < e->T; t++) e->year[t] = ymin + t;
-    EMI_CALLOC(e->plabel, (size_t)e->T, "year labels");
-    for (int t = 0; t < e->T; t++) {
-      EMI_MALLOC(e->plabel[t], 8, "year label");
-      snprintf(e->plabel[t], 8, "%04d", e->year[t] % 10000);
-    }
-  }
-  int C = e->C, T = e->T;
-  e->K = C * (C - 1);
-  int K = e->K;
-  EMI_MALLOC(e->cfrom, (size_t)K, "corridors");
-  EMI_MALLOC(e->cto, (size_t)K, "corridors");
-  EMI_CALLOC(e->corridor, (size_t)K, "corridor labels");
-  for (int i = 0, k = 0; i < C; i++)
-    for (int j = 0; j < C; j++) {
-      if (i == j) continue;
-      e->cfrom[k] = i, e->cto[k] = j;
-      size_t n = strlen(e->country[i]) + strlen(e->country[j]) + 3;
-      EMI_MALLOC(e->corridor[k], n, "corridor label");
-      snprintf(e->corridor[k], n, "%s->%s", e->country[i], e->country[j]);
-      k++;
-    }
+  /* countries (every code in the file, or the --countries list), years and corridors */
+  EMI_TRY(emi_de_countries("estimate", rep, o->input, o->from_col, o->to_col, o->countries, o->ncountries, &e->country,
+                           &e->C, &codes, &ncodes));
+  EMI_TRY(emi_de_years("estimate", rep, o->input, o->time_col, o->has_first, o->first_year, o->has_last, o->last_year,
+                       &e->year, &e->plabel, &e->T));
+  EMI_TRY(emi_de_corridors(e->country, e->C, &e->cfrom, &e->cto, &e->corridor, &e->K));
+  int C = e->C, T = e->T, K = e->K;
 
   /* covariates: intercept, then each column (log: takes the logarithm), standardised */
   e->P = 1 + o->ncovs;
@@ -355,8 +273,8 @@ static emi_err_t load_data(const est_opts_t *o, est_data_t *e)
     const int32_t *ci0 = emi_agg_code_index(cov[v], 0), *ci1 = emi_agg_code_index(cov[v], 1);
     const int32_t *pi = emi_agg_period_index(cov[v]);
     for (int64_t r = 0; r < emi_agg_count(cov[v]); r++) {
-      int i = find_code(e->country, C, emi_agg_code(cov[v], 0, ci0[r]));
-      int j = find_code(e->country, C, emi_agg_code(cov[v], 1, ci1[r]));
+      int i = emi_de_find(e->country, C, emi_agg_code(cov[v], 0, ci0[r]));
+      int j = emi_de_find(e->country, C, emi_agg_code(cov[v], 1, ci1[r]));
       int32_t m0, len;
       emi_agg_period(cov[v], pi[r], &m0, &len);
       int t = m0 / 12 - e->year[0];
@@ -420,8 +338,8 @@ static emi_err_t load_data(const est_opts_t *o, est_data_t *e)
     const int32_t *pi = emi_agg_period_index(a);
     for (int64_t r = 0; r < emi_agg_count(a); r++) {
       if (emi_agg_missing(a)[r]) continue;
-      int i = find_code(e->country, C, emi_agg_code(a, 0, emi_agg_code_index(a, 0)[r]));
-      int j = find_code(e->country, C, emi_agg_code(a, 1, emi_agg_code_index(a, 1)[r]));
+      int i = emi_de_find(e->country, C, emi_agg_code(a, 0, emi_agg_code_index(a, 0)[r]));
+      int j = emi_de_find(e->country, C, emi_agg_code(a, 1, emi_agg_code_index(a, 1)[r]));
       int32_t m0, len;
       emi_agg_period(a, pi[r], &m0, &len);
       int t = m0 / 12 - e->year[0];
@@ -632,7 +550,7 @@ static emi_err_t load_data_border(const border_opts_t *o, est_data_t *e)
                  o->groups[i], o->group_col, o->path[BS_BORDER], o->path[BS_DECLARED] ? ", " : "",
                  o->path[BS_DECLARED] ? o->path[BS_DECLARED] : "", o->path[BS_MIRROR] ? ", " : "",
                  o->path[BS_MIRROR] ? o->path[BS_MIRROR] : "");
-      if (find_code(e->country, e->C, o->groups[i]) >= 0)
+      if (emi_de_find(e->country, e->C, o->groups[i]) >= 0)
         EMI_FAIL(EMI_ERR_CONFIG, "estimate: groups: '%s' is listed twice", o->groups[i]);
       if (!(e->country[e->C] = strdup(o->groups[i]))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a group code");
       e->C++;
@@ -641,7 +559,7 @@ static emi_err_t load_data_border(const border_opts_t *o, est_data_t *e)
     for (int s = 0; s < 3; s++)
       for (int32_t k = 0; src[s] && k < emi_agg_ncodes(src[s], 0); k++) {
         const char *c = emi_agg_code(src[s], 0, k);
-        if (find_code(e->country, e->C, c) >= 0) continue;
+        if (emi_de_find(e->country, e->C, c) >= 0) continue;
         char **nc = realloc(e->country, (size_t)(e->C + 1) * sizeof *nc);
         if (!nc) EMI_FAIL(EMI_ERR_NOMEM, "cannot grow the group list");
         e->country = nc;
@@ -763,7 +681,7 @@ static emi_err_t load_data_border(const border_opts_t *o, est_data_t *e)
     const int32_t *pi = emi_agg_period_index(a), *ci = emi_agg_code_index(a, 0);
     for (int64_t r = 0; r < emi_agg_count(a); r++) {
       if (emi_agg_missing(a)[r]) continue;
-      int k = find_code(e->country, C, emi_agg_code(a, 0, ci[r]));
+      int k = emi_de_find(e->country, C, emi_agg_code(a, 0, ci[r]));
       int32_t m0, len;
       emi_agg_period(a, pi[r], &m0, &len);
       if (k < 0 || m0 < pfirst || m0 > plast) continue;

@@ -93,14 +93,6 @@ static void de_data_free(de_data_t *d)
   memset(d, 0, sizeof *d);
 }
 
-static int find_code(char *const *codes, int n, const char *c)
-{
-  for (int i = 0; i < n; i++)
-    if (!strcmp(codes[i], c)) return i;
-  return -1;
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static void lower(const char *s, char *buf, size_t n)
 {
@@ -108,7 +100,6 @@ static void lower(const char *s, char *buf, size_t n)
   for (; s[i] && i + 1 < n; i++) buf[i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] - 'A' + 'a' : s[i]);
   buf[i] = 0;
 }
-
 
 static emi_err_t read_opts(emi_ctx_t *ctx, de_opts_t *o)
 {
@@ -241,99 +232,24 @@ static emi_err_t load(const de_opts_t *o, de_data_t *d)
   char **codes = NULL;
   int ncodes = 0;
   double *fac[2] = {0};
-  char bsrc[64] = "", bcode[64] = "";
+  char bcode[64] = "";
   int bsrc_i = -1;
   double pa[2][3], pb[2][3];
   int pparsed[2][3] = {{0}};
 
-  {
-    const char *colon = strchr(o->benchmark, ':');
-    if (!colon || (size_t)(colon - o->benchmark) >= sizeof bsrc || strlen(colon + 1) >= sizeof bcode || !colon[1])
-      EMI_FAIL(EMI_ERR_CONFIG, "reconcile: benchmark = '%s': expected SOURCE:CODE, e.g. immigration:SWE", o->benchmark);
-    memcpy(bsrc, o->benchmark, (size_t)(colon - o->benchmark));
-    strcpy(bcode, colon + 1);
-    for (int s = 0; s < 2; s++)
-      if (!strcmp(bsrc, src_names[s])) bsrc_i = s;
-    if (bsrc_i < 0)
-      EMI_FAIL(EMI_ERR_CONFIG, "reconcile: benchmark = '%s': the source must be emigration or immigration", o->benchmark);
-  }
+  EMI_TRY(emi_de_benchmark("reconcile", o->benchmark, &bsrc_i, bcode));
   for (int s = 0; s < 2; s++) { /* our duplicate check first: the reader's only sees rows with the same classes */
     EMI_TRY(read_reports(o, s, &rep[s]));
     EMI_TRY(check_duplicates(o, rep[s]));
   }
 
-  /* country codes of the file, sorted */
-  for (int s = 0; s < 2; s++)
-    for (int dd = 0; dd < 2; dd++)
-      for (int32_t k = 0; k < emi_agg_ncodes(rep[s], dd); k++) {
-        const char *c = emi_agg_code(rep[s], dd, k);
-        if (find_code(codes, ncodes, c) >= 0) continue;
-        char **nc = realloc(codes, (size_t)(ncodes + 1) * sizeof *nc);
-        if (!nc) EMI_FAIL(EMI_ERR_NOMEM, "cannot grow the country list");
-        codes = nc;
-        if (!(codes[ncodes] = strdup(c))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a country code");
-        ncodes++;
-      }
-  if (o->ncountries > 0) {
-    EMI_CALLOC(d->country, (size_t)o->ncountries, "countries");
-    for (int i = 0; i < o->ncountries; i++) {
-      if (find_code(codes, ncodes, o->countries[i]) < 0)
-        EMI_FAIL(EMI_ERR_CONFIG, "reconcile: countries: '%s' is not a country code of %s (columns %s / %s)%s",
-                 o->countries[i], o->input, o->from_col, o->to_col,
-                 strchr(o->countries[i], ',') ? "; on the command line give one code per --countries (--countries "
-                                                "FIN --countries SWE), in a config file a comma list" : "");
-      if (find_code(d->country, d->C, o->countries[i]) >= 0)
-        EMI_FAIL(EMI_ERR_CONFIG, "reconcile: countries: '%s' is listed twice", o->countries[i]);
-      if (!(d->country[d->C] = strdup(o->countries[i]))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a country code");
-      d->C++;
-    }
-  } else {
-    EMI_CALLOC(d->country, (size_t)ncodes, "countries");
-    for (int i = 0; i < ncodes; i++) d->country[d->C++] = codes[i], codes[i] = NULL;
-  }
-  qsort(d->country, (size_t)d->C, sizeof *d->country, cmp_str);
-  if (d->C < 2) EMI_FAIL(EMI_ERR_CONFIG, "reconcile: need at least two countries (found %d)", d->C);
-
-  /* years: calendar years, consecutive from the first to the last in range */
-  {
-    int ymin = 99999, ymax = -1;
-    for (int s = 0; s < 2; s++)
-      for (int32_t p = 0; p < emi_agg_nperiods(rep[s]); p++) {
-        int32_t m0, len;
-        emi_agg_period(rep[s], p, &m0, &len);
-        if (len != 12 || m0 % 12 != 0)
-          EMI_FAIL(EMI_ERR_INPUT, "%s: column %s: model = double-entry needs calendar years; found a period of %d "
-                   "month(s) starting %04d-%02d", o->input, o->time_col, (int)len, (int)(m0 / 12), (int)(m0 % 12 + 1));
-        int y = m0 / 12;
-        if ((o->has_first && y < o->first_year) || (o->has_last && y > o->last_year)) continue;
-        if (y < ymin) ymin = y;
-        if (y > ymax) ymax = y;
-      }
-    if (ymax < 0) EMI_FAIL(EMI_ERR_CONFIG, "reconcile: no year of %s falls in first-year .. last-year", o->input);
-    d->T = ymax - ymin + 1;
-    EMI_MALLOC(d->year, (size_t)d->T, "years");
-    EMI_CALLOC(d->ylabel, (size_t)d->T, "year labels");
-    for (int t = 0; t < d->T; t++) {
-      d->year[t] = ymin + t;
-      EMI_MALLOC(d->ylabel[t], 8, "year label");
-      snprintf(d->ylabel[t], 8, "%04d", d->year[t] % 10000);
-    }
-  }
-  int C = d->C, T = d->T;
-  d->K = C * (C - 1);
-  int K = d->K;
-  EMI_MALLOC(d->cfrom, (size_t)K, "corridors");
-  EMI_MALLOC(d->cto, (size_t)K, "corridors");
-  EMI_CALLOC(d->corridor, (size_t)K, "corridor labels");
-  for (int i = 0, k = 0; i < C; i++)
-    for (int j = 0; j < C; j++) {
-      if (i == j) continue;
-      d->cfrom[k] = i, d->cto[k] = j;
-      size_t n = strlen(d->country[i]) + strlen(d->country[j]) + 3;
-      EMI_MALLOC(d->corridor[k], n, "corridor label");
-      snprintf(d->corridor[k], n, "%s->%s", d->country[i], d->country[j]);
-      k++;
-    }
+  /* countries (every code in the file, or the --countries list), years and corridors */
+  EMI_TRY(emi_de_countries("reconcile", rep, o->input, o->from_col, o->to_col, o->countries, o->ncountries, &d->country,
+                           &d->C, &codes, &ncodes));
+  EMI_TRY(emi_de_years("reconcile", rep, o->input, o->time_col, o->has_first, o->first_year, o->has_last, o->last_year,
+                       &d->year, &d->ylabel, &d->T));
+  EMI_TRY(emi_de_corridors(d->country, d->C, &d->cfrom, &d->cto, &d->corridor, &d->K));
+  int C = d->C, T = d->T, K = d->K;
 
   /* duration entries: SOURCE:CODE=MONTHS, CODE a country of the file, each SOURCE:CODE once */
   for (int s = 0; s < 2; s++) {
@@ -385,8 +301,8 @@ static emi_err_t load(const de_opts_t *o, de_data_t *d)
     const int32_t *pi = emi_agg_period_index(a);
     for (int64_t r = 0; r < emi_agg_count(a); r++) {
       if (emi_agg_missing(a)[r]) continue;
-      int i = find_code(d->country, C, emi_agg_code(a, 0, emi_agg_code_index(a, 0)[r]));
-      int j = find_code(d->country, C, emi_agg_code(a, 1, emi_agg_code_index(a, 1)[r]));
+      int i = emi_de_find(d->country, C, emi_agg_code(a, 0, emi_agg_code_index(a, 0)[r]));
+      int j = emi_de_find(d->country, C, emi_agg_code(a, 1, emi_agg_code_index(a, 1)[r]));
       int32_t m0, len;
       emi_agg_period(a, pi[r], &m0, &len);
       int t = m0 / 12 - d->year[0];
