@@ -1052,6 +1052,25 @@ static void account(emi_ctx_t *ctx, run_t *r, int slot, double t0)
   r->ran[slot] = 1;
 }
 
+/* Assemble OUT.h5 from the stage files, unless a resumed run had done it and no stage ran since. */
+static emi_err_t assemble_step(emi_ctx_t *ctx, run_t *r, int *rerun_rest)
+{
+  emi_err_t err = EMI_SUCCESS;
+  if (r->resume && !*rerun_rest && is_done(ctx, r, NSTAGES)) {
+    r->ran[NSTAGES] = 2;
+    return EMI_SUCCESS;
+  }
+  double t0 = MPI_Wtime();
+  peak_reset();
+  emi_log_info("run: assembling %s", r->out);
+  EMI_TRY(assemble(ctx, r));
+  account(ctx, r, NSTAGES, t0);
+  EMI_TRY(mark_done(ctx, r, "assemble"));
+  *rerun_rest = 1;
+cleanup:
+  return err;
+}
+
 /* The data inputs a stage reads, by option name (outputs and the run's own chaining paths excluded). */
 static const char *const stage_inputs[NSTAGES][6] = {
   {NULL},
@@ -1149,19 +1168,7 @@ emi_err_t emi_cmd_run(emi_ctx_t *ctx)
   for (int k = 0; k < NSTAGES; k++) {
     if (!r->want[k]) continue;
     istage++;
-    if (k == ST_REPORT) {
-      /* OUT.h5 first: assembled from the stage files (skipped when a resumed run had done it). */
-      if (!(r->resume && !rerun_rest && is_done(ctx, r, NSTAGES))) {
-        double t0 = MPI_Wtime();
-        peak_reset();
-        emi_log_info("run: assembling %s", r->out);
-        EMI_TRY(assemble(ctx, r));
-        account(ctx, r, NSTAGES, t0);
-        EMI_TRY(mark_done(ctx, r, "assemble"));
-        rerun_rest = 1;
-      } else
-        r->ran[NSTAGES] = 2;
-    }
+    if (k == ST_REPORT) EMI_TRY(assemble_step(ctx, r, &rerun_rest)); /* the report reads OUT.h5 */
     /* Once a stage runs again, every later one does too (it reads what that stage writes). */
     if (r->resume && !rerun_rest && is_done(ctx, r, k)) {
       emi_log_info("run: stage %d/%d %s: done before the interruption, skipped", istage, nwant, stage_names[k]);
@@ -1185,16 +1192,7 @@ emi_err_t emi_cmd_run(emi_ctx_t *ctx)
     account(ctx, r, k, t0);
     EMI_TRY(mark_done(ctx, r, stage_names[k]));
   }
-  if (!r->want[ST_REPORT]) {
-    if (!(r->resume && !rerun_rest && is_done(ctx, r, NSTAGES))) {
-      double t0 = MPI_Wtime();
-      peak_reset();
-      emi_log_info("run: assembling %s", r->out);
-      EMI_TRY(assemble(ctx, r));
-      account(ctx, r, NSTAGES, t0);
-      EMI_TRY(mark_done(ctx, r, "assemble"));
-    }
-  }
+  if (!r->want[ST_REPORT]) EMI_TRY(assemble_step(ctx, r, &rerun_rest));
 
   /* Summary: time and memory per stage. */
   emi_log_info("run: %-10s %10s %14s %14s", "stage", "wall [s]", "peak/rank [MiB]", "peak sum [MiB]");
