@@ -106,9 +106,15 @@ emi_err_t emi_de_years(const char *cmd, emi_agg_t *const rep[2], const char *inp
     for (int32_t p = 0; p < emi_agg_nperiods(rep[s]); p++) {
       int32_t m0, len;
       emi_agg_period(rep[s], p, &m0, &len);
-      if (len != 12 || m0 % 12 != 0)
-        EMI_FAIL(EMI_ERR_INPUT, "%s: column %s: the double-entry model needs calendar years; found a period of %d "
-                 "month(s) starting %04d-%02d", input, time_col, (int)len, (int)(m0 / 12), (int)(m0 % 12 + 1));
+      if (len != 12 || m0 % 12 != 0) {
+        long long line = 0; /* the first row of that period */
+        const int32_t *pi = emi_agg_period_index(rep[s]);
+        const int64_t *ln = emi_agg_lines(rep[s]);
+        for (int64_t i = 0; pi && ln && i < emi_agg_count(rep[s]) && !line; i++)
+          if (pi[i] == p) line = (long long)ln[i];
+        EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: column %s: the double-entry model needs calendar years; found a period of %d "
+                 "month(s) starting %04d-%02d", input, line, time_col, (int)len, (int)(m0 / 12), (int)(m0 % 12 + 1));
+      }
       int y = m0 / 12;
       if ((has_first && y < first) || (has_last && y > last)) continue;
       if (y < ymin) ymin = y;

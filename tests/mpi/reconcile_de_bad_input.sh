@@ -69,7 +69,7 @@ expect "bad prior" 3 "prior-emigration-low = '1;2'" $R --input good.csv --prior-
 expect "self flow" 4 "self.csv:8: Emig: a flow from AUT to itself" $R --input self.csv
 # not calendar years
 good | sed '2s/,2015,/,2015-Q1,/' > quarter.csv
-expect "quarter" 4 "needs calendar years" $R --input quarter.csv
+expect "quarter" 4 "quarter.csv:2: column Year: the double-entry model needs calendar years" $R --input quarter.csv
 # options
 expect "no input" 2 "needs --input" $R
 expect "border option under double-entry" 2 "--border (config [reconcile] border) belongs to model = border" \
