@@ -259,17 +259,23 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *out, const cfg_t *c, c
     undecl_flag[m] = prov_flag[m] || last + c->decl_after > r->data_end;
   }
   for (int k = 0; k < c->ncit; k++) cits[k] = r->cit_codes[k];
-  EMI_TRY(emi_h5_write_scale_str(f, L, "month", (uint64_t)c->nmonths, (const char *const *)months, "",
-                                 "calendar month of the crossing (YYYY-MM, UTC)"));
-  EMI_TRY(emi_h5_write_scale_str(f, L, "citizenship", (uint64_t)c->ncit, cits, "",
-                                 "citizenship of the crossing's document (ISO 3166-1 alpha-3)"));
-  EMI_TRY(emi_h5_write_scale_str(f, L, "sex", NSEX, sexes, "", "sex (X: unspecified)"));
-  EMI_TRY(emi_h5_write_scale_str(f, L, "age_group", EMI_NAGE_GROUPS, emi_age_group_labels, "",
-                                 "age group: year of the crossing minus birth year"));
+  /* /linkage and /undeclared each get the table coordinates: xarray labels a group's arrays from
+   * that group's coordinates only (emi_h5_write_array checks it) */
+  for (int g = 0; g < 1 + r->have_decl; g++) {
+    const char *G = g ? U : L;
+    EMI_TRY(emi_h5_write_scale_str(f, G, "month", (uint64_t)c->nmonths, (const char *const *)months, "",
+                                   "calendar month of the crossing (YYYY-MM, UTC)"));
+    EMI_TRY(emi_h5_write_scale_str(f, G, "citizenship", (uint64_t)c->ncit, cits, "",
+                                   "citizenship of the crossing's document (ISO 3166-1 alpha-3)"));
+    EMI_TRY(emi_h5_write_scale_str(f, G, "sex", NSEX, sexes, "", "sex (X: unspecified)"));
+    EMI_TRY(emi_h5_write_scale_str(f, G, "age_group", EMI_NAGE_GROUPS, emi_age_group_labels, "",
+                                   "age group: year of the crossing minus birth year"));
+  }
   EMI_TRY(emi_h5_write_scale_str(f, L, "reject_reason", EMI_LINK_NREJECTS, emi_link_reject_names, "",
                                  "reason a record was rejected"));
   EMI_TRY(emi_h5_write_scale_str(f, L, "repair_kind", EMI_NREPAIRS, emi_repair_names, "", "kind of sequence repair"));
-  const char *sc[4] = {"/linkage/month", "/linkage/citizenship", "/linkage/sex", "/linkage/age_group"};
+  const char *sc[4] = {"/linkage/month", "/linkage/citizenship", "/linkage/sex", "/linkage/age_group"},
+             *su[4] = {"/undeclared/month", "/undeclared/citizenship", "/undeclared/sex", "/undeclared/age_group"};
   uint64_t dims[4] = {(uint64_t)c->nmonths, (uint64_t)c->ncit, NSEX, EMI_NAGE_GROUPS}, chunk, row0, nrows;
   size_t row = (size_t)c->ncit * NSEX * EMI_NAGE_GROUPS;
   EMI_TRY(emi_h5_chunk_rows(EMI_H5_INT64, 4, dims, &chunk));
@@ -286,7 +292,7 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *out, const cfg_t *c, c
   };
   for (size_t k = 0; k < sizeof tabs / sizeof tabs[0]; k++) {
     if (tabs[k].kind >= T_UNDECL && !r->have_decl) continue;
-    EMI_TRY(emi_h5_write_array(f, tabs[k].path, EMI_H5_INT64, 4, dims, sc, row0, nrows,
+    EMI_TRY(emi_h5_write_array(f, tabs[k].path, EMI_H5_INT64, 4, dims, tabs[k].kind >= T_UNDECL ? su : sc, row0, nrows,
                                tab + (size_t)tabs[k].kind * c->ncell + row0 * row, "persons", tabs[k].long_name));
   }
   EMI_TRY(write_1d(ctx, f, "/linkage/provisional", sc[0], (uint64_t)c->nmonths, EMI_H5_UINT8, prov_flag, 1, "1",
@@ -323,7 +329,7 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *out, const cfg_t *c, c
     EMI_TRY(emi_h5_attr_int(f, L, "link_keys_unknown", r->links.keys_unknown));
   }
   if (r->have_decl) {
-    EMI_TRY(write_1d(ctx, f, "/undeclared/provisional", sc[0], (uint64_t)c->nmonths, EMI_H5_UINT8, undecl_flag, 1, "1",
+    EMI_TRY(write_1d(ctx, f, "/undeclared/provisional", su[0], (uint64_t)c->nmonths, EMI_H5_UINT8, undecl_flag, 1, "1",
                      "1: a departure's classification or declaration window is still open at the data end"));
     EMI_TRY(emi_h5_attr_int(f, U, "declarations_in", r->decl_counts[0]));
     EMI_TRY(emi_h5_attr_int(f, U, "declarations_accepted", r->decl_counts[1]));

@@ -1276,33 +1276,51 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
   EMI_MALLOC(draw_ix, (size_t)nd, "draw index");
   for (int64_t i = 0; i < nd; i++) draw_ix[i] = i;
 
-  /* /estimate: the data as fitted */
+  /* /estimate: the data as fitted.  Each group that holds arrays (/estimate, /posterior,
+   * /posterior/flows, /undeclared/emigration) gets its own copies of the coordinates its arrays use
+   * (emi_h5_write_array: xarray labels a group's arrays from that group's coordinates). */
   EMI_TRY(emi_h5_group_ensure(f, "/estimate"));
   EMI_TRY(emi_h5_attr_str(f, "/estimate", "model", border ? "border" : "double-entry"));
-  if (border) {
+  if (border)
     EMI_TRY(emi_h5_attr_str(f, "/estimate", "benchmark", !strcmp(bo->prior[BS_BORDER], "benchmark") ? "border" : "none"));
-    EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "group", (uint64_t)K, (const char *const *)e->country, "",
-                                   "group (citizenship)"));
-    EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "period", (uint64_t)T, (const char *const *)e->plabel, "", "period"));
-  } else {
+  else
     EMI_TRY(emi_h5_attr_str(f, "/estimate", "benchmark", o->benchmark));
-    EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "country", (uint64_t)C, (const char *const *)e->country, "",
-                                   "country (ISO 3166-1 alpha-3)"));
-    EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "year", (uint64_t)T, (const char *const *)e->plabel, "", "calendar year"));
-    EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "corridor", (uint64_t)K, (const char *const *)e->corridor, "",
-                                   "corridor FROM->TO"));
+  /* which coordinates each group needs: bit 0 series (group or corridor), 1 country, 2 period/year,
+   * 3 covariate, 4 stat, 5 parameter, 6 chain, 7 draw */
+  static const char *const sgroups[4] = {"/estimate", "/posterior", "/posterior/flows", "/undeclared/emigration"};
+  const unsigned smask[4] = {0xffu, 0xf0u, 0xd5u, 0xd6u};
+  for (int g = 0; g < 4; g++) {
+    const char *G = sgroups[g];
+    unsigned m = smask[g];
+    if (g == 3 && !(!border || bo->path[BS_DECLARED])) continue;
+    if (border) {
+      if (m & 3u)
+        EMI_TRY(emi_h5_write_scale_str(f, G, "group", (uint64_t)K, (const char *const *)e->country, "", "group (citizenship)"));
+      if (m & 4u) EMI_TRY(emi_h5_write_scale_str(f, G, "period", (uint64_t)T, (const char *const *)e->plabel, "", "period"));
+    } else {
+      if (m & 2u)
+        EMI_TRY(emi_h5_write_scale_str(f, G, "country", (uint64_t)C, (const char *const *)e->country, "",
+                                       "country (ISO 3166-1 alpha-3)"));
+      if (m & 4u)
+        EMI_TRY(emi_h5_write_scale_str(f, G, "year", (uint64_t)T, (const char *const *)e->plabel, "", "calendar year"));
+      if (m & 1u)
+        EMI_TRY(emi_h5_write_scale_str(f, G, "corridor", (uint64_t)K, (const char *const *)e->corridor, "",
+                                       "corridor FROM->TO"));
+    }
+    if (m & 8u)
+      EMI_TRY(emi_h5_write_scale_str(f, G, "covariate", (uint64_t)e->P, (const char *const *)e->covname, "",
+                                     border ? "covariate (the trend standardised over the periods)"
+                                            : "covariate (standardised over the fitted corridor-years)"));
+    if (m & 16u) EMI_TRY(emi_h5_write_scale_str(f, G, "stat", NSTAT, stat_names, "", "summary statistic"));
+    if (m & 32u)
+      EMI_TRY(emi_h5_write_scale_str(f, G, "parameter", (uint64_t)np, (const char *const *)pnames, "", "model parameter"));
+    if (m & 64u) EMI_TRY(emi_h5_write_scale_int(f, G, "chain", (uint64_t)nchains, chain_ix, "1", "MCMC chain"));
+    if (m & 128u)
+      EMI_TRY(emi_h5_write_scale_int(f, G, "draw", (uint64_t)nd, draw_ix, "1", "draw (after warm-up and thinning)"));
   }
-  EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "covariate", (uint64_t)e->P, (const char *const *)e->covname, "",
-                                 border ? "covariate (the trend standardised over the periods)"
-                                        : "covariate (standardised over the fitted corridor-years)"));
-  EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "stat", NSTAT, stat_names, "", "summary statistic"));
-  EMI_TRY(emi_h5_write_scale_str(f, "/estimate", "parameter", (uint64_t)np, (const char *const *)pnames, "", "model parameter"));
-  EMI_TRY(emi_h5_write_scale_int(f, "/estimate", "chain", (uint64_t)nchains, chain_ix, "1", "MCMC chain"));
-  EMI_TRY(emi_h5_write_scale_int(f, "/estimate", "draw", (uint64_t)nd, draw_ix, "1", "draw (after warm-up and thinning)"));
   const char *sp_cty = border ? "/estimate/group" : "/estimate/country", *sp_year = border ? "/estimate/period" : "/estimate/year",
              *sp_corr = border ? "/estimate/group" : "/estimate/corridor",
-             *sp_cov = "/estimate/covariate", *sp_stat = "/estimate/stat", *sp_par = "/estimate/parameter",
-             *sp_ch = "/estimate/chain", *sp_dr = "/estimate/draw";
+             *sp_cov = "/estimate/covariate";
   {
     const char *sc3[3] = {sp_corr, sp_year, sp_cov};
     uint64_t d3[3] = {(uint64_t)K, (uint64_t)T, (uint64_t)e->P};
@@ -1349,7 +1367,7 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
   EMI_TRY(emi_h5_attr_double(f, "/posterior", "acceptance_coverage_block", acc[1]));
   {
     uint64_t d3[3] = {(uint64_t)nchains, (uint64_t)nd, (uint64_t)np};
-    const char *sc3[3] = {sp_ch, sp_dr, sp_par};
+    const char *sc3[3] = {"/posterior/chain", "/posterior/draw", "/posterior/parameter"};
     if (r0) {
       EMI_MALLOC(buf, (size_t)nchains * nd * np, "draws");
       for (int c = 0; c < nchains; c++) memcpy(buf + (size_t)c * nd * np, all[c].par, (size_t)nd * np * sizeof *buf);
@@ -1358,21 +1376,23 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
                                "posterior draws of the model parameters (lambda: coverage; sigma, tau: sd on the log scale)"));
     free(buf), buf = NULL;
     uint64_t d2[2] = {(uint64_t)np, NSTAT};
-    const char *sc2[2] = {sp_par, sp_stat};
+    const char *sc2[2] = {"/posterior/parameter", "/posterior/stat"};
     EMI_TRY(emi_h5_write_array(f, "/posterior/summary", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0, s_par, "1",
                                "posterior summaries and diagnostics of the parameters"));
   }
   EMI_TRY(emi_h5_group_ensure(f, "/posterior/flows"));
   {
+    const char *fs = border ? "/posterior/flows/group" : "/posterior/flows/corridor",
+               *fy = border ? "/posterior/flows/period" : "/posterior/flows/year";
     uint64_t d3[3] = {(uint64_t)K, (uint64_t)T, NSTAT};
-    const char *sc3[3] = {sp_corr, sp_year, sp_stat};
+    const char *sc3[3] = {fs, fy, "/posterior/flows/stat"};
     EMI_TRY(emi_h5_write_array(f, "/posterior/flows/summary", EMI_H5_DOUBLE, 3, d3, sc3, 0, r0 ? d3[0] : 0, s_flow,
                                "persons", border ? "true long-term emigration (12-month definition) by group and period: "
                                "posterior summaries and diagnostics"
                                : "true flows (12-month definition): posterior summaries and diagnostics"));
     if (store_flows) {
       uint64_t d4[4] = {(uint64_t)nchains, (uint64_t)nd, (uint64_t)K, (uint64_t)T};
-      const char *sc4[4] = {sp_ch, sp_dr, sp_corr, sp_year};
+      const char *sc4[4] = {"/posterior/flows/chain", "/posterior/flows/draw", fs, fy};
       if (r0) {
         EMI_MALLOC(fbuf, (size_t)nchains * nd * K * T, "flow draws");
         for (int c = 0; c < nchains; c++) memcpy(fbuf + (size_t)c * nd * K * T, all[c].flow, (size_t)nd * K * T * sizeof *fbuf);
@@ -1382,7 +1402,7 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
       free(fbuf), fbuf = NULL;
     }
     uint64_t d3b[3] = {(uint64_t)nchains, (uint64_t)nd, (uint64_t)K};
-    const char *sc3b[3] = {sp_ch, sp_dr, sp_corr};
+    const char *sc3b[3] = {"/posterior/flows/chain", "/posterior/flows/draw", fs};
     if (r0) {
       EMI_MALLOC(buf, (size_t)nchains * nd * K, "series effects");
       for (int c = 0; c < nchains; c++) memcpy(buf + (size_t)c * nd * K, all[c].ueff, (size_t)nd * K * sizeof *buf);
@@ -1413,7 +1433,10 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
     EMI_TRY(emi_h5_group_ensure(f, "/undeclared"));
     EMI_TRY(emi_h5_group_ensure(f, "/undeclared/emigration"));
     uint64_t d2[2] = {(uint64_t)C, (uint64_t)T}, d3[3] = {(uint64_t)C, (uint64_t)T, NSTAT};
-    const char *sc2[2] = {sp_cty, sp_year}, *sc3[3] = {sp_cty, sp_year, sp_stat};
+    const char *uc = border ? "/undeclared/emigration/group" : "/undeclared/emigration/country",
+               *uy = border ? "/undeclared/emigration/period" : "/undeclared/emigration/year";
+    const char *sc2[2] = {uc, uy}, *sc3[3] = {uc, uy, "/undeclared/emigration/stat"};
+    const char *ec2[2] = {sp_cty, sp_year}, *ec3[3] = {sp_cty, sp_year, "/estimate/stat"};
     EMI_TRY(emi_h5_write_array(f, "/undeclared/emigration/summary", EMI_H5_DOUBLE, 3, d3, sc3, 0, r0 ? d3[0] : 0, s_und,
                                "persons", border ? "undeclared emigration: true emigration minus declared emigration, in "
                                "the periods with a declared count (posterior summaries)"
@@ -1430,13 +1453,13 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
       EMI_TRY(emi_h5_write_array(f, "/undeclared/emigration/corridors_reported", EMI_H5_INT32, 2, d2, sc2, 0,
                                  r0 ? d2[0] : 0, ncorr, "1", "destinations whose emigration the country reported (0: nothing "
                                  "to compare)"));
-      EMI_TRY(emi_h5_write_array(f, "/estimate/emigration_mirror", EMI_H5_DOUBLE, 2, d2, sc2, 0, r0 ? d2[0] : 0, mirror,
+      EMI_TRY(emi_h5_write_array(f, "/estimate/emigration_mirror", EMI_H5_DOUBLE, 2, d2, ec2, 0, r0 ? d2[0] : 0, mirror,
                                  "persons", "emigration as reported by the receiving countries (sum of their reports)"));
-      EMI_TRY(emi_h5_write_array(f, "/estimate/emigration", EMI_H5_DOUBLE, 3, d3, sc3, 0, r0 ? d3[0] : 0, s_emig, "persons",
+      EMI_TRY(emi_h5_write_array(f, "/estimate/emigration", EMI_H5_DOUBLE, 3, d3, ec3, 0, r0 ? d3[0] : 0, s_emig, "persons",
                                  "true emigration to the fitted countries (posterior summaries)"));
     }
     uint64_t d4[4] = {(uint64_t)nchains, (uint64_t)nd, (uint64_t)C, (uint64_t)T};
-    const char *sc4[4] = {sp_ch, sp_dr, sp_cty, sp_year};
+    const char *sc4[4] = {"/undeclared/emigration/chain", "/undeclared/emigration/draw", uc, uy};
     if (r0) {
       EMI_MALLOC(buf, (size_t)nchains * nd * C * T, "undeclared draws");
       for (int c = 0; c < nchains; c++) memcpy(buf + (size_t)c * nd * C * T, all[c].und, (size_t)nd * C * T * sizeof *buf);

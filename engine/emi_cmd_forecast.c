@@ -919,20 +919,39 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
   EMI_TRY(emi_h5_attr_int(f, "/forecast", "trajectories", N));
   EMI_TRY(emi_h5_attr_int(f, "/forecast", "horizon", H));
   EMI_TRY(emi_h5_attr_str(f, "/forecast", "model", p.border ? "border" : "double-entry"));
-  EMI_TRY(emi_h5_write_scale_str(f, "/forecast", "series", (uint64_t)p.nout + 1, (const char *const *)p.outlab, "",
-                                 p.border ? "group (citizenship), and the total" : "country of origin (emigration to the "
-                                 "fitted countries), and the total"));
-  EMI_TRY(emi_h5_write_scale_str(f, "/forecast", "period", (uint64_t)H, (const char *const *)plab, "", "forecast period"));
-  EMI_TRY(emi_h5_write_scale_str(f, "/forecast", "stat", NQ + 1, fstat_names, "", "mean and exact quantiles (type 7)"));
-  if (nthr_opt > 0) EMI_TRY(emi_h5_write_scale_double(f, "/forecast", "threshold", (uint64_t)nthr_opt, thr, "persons",
-                                                      "threshold of the exceedance probabilities"));
+  /* The coordinates, in /forecast (shared by the scenarios, for readers of the whole file) and a
+   * copy in each scenario's group, which its arrays attach (xarray labels a group's arrays from that
+   * group's coordinates only). */
   int r0 = ctx->rank == 0;
+  for (int s = -1; s < nsc; s++) {
+    char G[128];
+    snprintf(G, sizeof G, "/forecast%s%s", s < 0 ? "" : "/", s < 0 ? "" : sc[s].name);
+    EMI_TRY(emi_h5_write_scale_str(f, G, "series", (uint64_t)p.nout + 1, (const char *const *)p.outlab, "",
+                                   p.border ? "group (citizenship), and the total" : "country of origin (emigration to "
+                                   "the fitted countries), and the total"));
+    EMI_TRY(emi_h5_write_scale_str(f, G, "period", (uint64_t)H, (const char *const *)plab, "", "forecast period"));
+    EMI_TRY(emi_h5_write_scale_str(f, G, "stat", NQ + 1, fstat_names, "", "mean and exact quantiles (type 7)"));
+    if (nthr_opt > 0) EMI_TRY(emi_h5_write_scale_double(f, G, "threshold", (uint64_t)nthr_opt, thr, "persons",
+                                                        "threshold of the exceedance probabilities"));
+    if (store_traj && s >= 0) { /* the rows of the stored trajectories: the counter of their random streams */
+      int64_t *ix = NULL;
+      EMI_MALLOC(ix, (size_t)N, "trajectory index");
+      for (int64_t k = 0; k < N; k++) ix[k] = k;
+      err = emi_h5_write_scale_int(f, G, "trajectory", (uint64_t)N, ix, "1",
+                                   "trajectory (its random streams are keyed by seed, scenario and this index)");
+      free(ix);
+      if (err) goto cleanup;
+    }
+  }
   for (int s = 0; s < nsc; s++) {
-    char g[128], ds[192];
+    char g[128], ds[192], s_ser[160], s_per[160], s_st[160], s_thr[160], s_tr[160];
     snprintf(g, sizeof g, "/forecast/%s", sc[s].name);
+    snprintf(s_ser, sizeof s_ser, "%s/series", g), snprintf(s_per, sizeof s_per, "%s/period", g);
+    snprintf(s_st, sizeof s_st, "%s/stat", g), snprintf(s_thr, sizeof s_thr, "%s/threshold", g);
+    snprintf(s_tr, sizeof s_tr, "%s/trajectory", g);
     EMI_TRY(emi_h5_group_ensure(f, g));
     uint64_t d3[3] = {(uint64_t)p.nout + 1, (uint64_t)H, NQ + 1};
-    const char *s3[3] = {"/forecast/series", "/forecast/period", "/forecast/stat"};
+    const char *s3[3] = {s_ser, s_per, s_st};
     for (int part = 0; part < (undecl ? 2 : 1); part++) {
       snprintf(ds, sizeof ds, "%s/%s", g, part ? "undeclared" : "flows");
       EMI_TRY(emi_h5_write_array(f, ds, EMI_H5_DOUBLE, 3, d3, s3, 0, r0 ? d3[0] : 0, stats[s] + part * half * (NQ + 1),
@@ -944,7 +963,7 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
         EMI_MALLOC(eb, (size_t)nthr_opt * half, "exceedances");
         for (int t = 0; t < nthr_opt; t++) memcpy(eb + (size_t)t * half, exc[s] + (size_t)t * ncell + part * half, half * sizeof *eb);
         uint64_t d3e[3] = {(uint64_t)nthr_opt, (uint64_t)p.nout + 1, (uint64_t)H};
-        const char *s3e[3] = {"/forecast/threshold", "/forecast/series", "/forecast/period"};
+        const char *s3e[3] = {s_thr, s_ser, s_per};
         snprintf(ds, sizeof ds, "%s/%s_exceed", g, part ? "undeclared" : "flows");
         err = emi_h5_write_array(f, ds, EMI_H5_DOUBLE, 3, d3e, s3e, 0, r0 ? d3e[0] : 0, eb, "1",
                                  "probability that the count exceeds the threshold");
@@ -956,7 +975,7 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
       /* rows = trajectories; each rank writes its own whole chunks [run.k0, run.k1) */
       int64_t k0 = run.k0, k1 = run.k1;
       uint64_t d3t[3] = {(uint64_t)N, (uint64_t)p.nout + 1, (uint64_t)H};
-      const char *s3t[3] = {NULL, "/forecast/series", "/forecast/period"};
+      const char *s3t[3] = {s_tr, s_ser, s_per};
       for (int part = 0; part < (undecl ? 2 : 1); part++) {
         int64_t *tb = NULL;
         EMI_MALLOC(tb, (size_t)(k1 - k0) * half + 1, "trajectory rows");

@@ -756,6 +756,17 @@ static emi_err_t label_dataset(hid_t did, const char *path, const char *units, c
   return EMI_SUCCESS;
 }
 
+/* 1 when the dimension scale at scale_path lives in the group of the array at array_path.  The
+ * netCDF-4 data model would also find a dimension in an ancestor group, but xarray's open_dataset
+ * (group=G) then labels the axis by name only, without the coordinate's values: every group that
+ * holds arrays carries its own copies of the coordinates they use. */
+static int scale_visible(const char *array_path, const char *scale_path)
+{
+  const char *a = strrchr(array_path, '/'), *s = strrchr(scale_path, '/');
+  size_t alen = (size_t)(a - array_path), slen = (size_t)(s - scale_path); /* the groups, without the last '/' */
+  return alen == slen && strncmp(array_path, scale_path, slen) == 0;
+}
+
 /* Checks that `scale` is a dimension scale of length n before it is attached. */
 static emi_err_t check_scale(emi_h5_file_t *f, const char *array, int d, const char *scale, uint64_t n)
 {
@@ -806,8 +817,15 @@ emi_err_t emi_h5_write_array(emi_h5_file_t *f, const char *path, emi_h5_type_t t
     if (nrows_local > 0 && row_elems > 0 && !data)
       local = EMI_ERROR(EMI_ERR_ARG, "%s('%s'): data is NULL for %" PRIu64 " local rows", what, path, nrows_local);
     for (int d = 0; d < rank && scale_paths && local == EMI_SUCCESS; d++)
-      if (scale_paths[d] && !valid_path(scale_paths[d]))
+      if (!scale_paths[d])
+        local = EMI_ERROR(EMI_ERR_ARG, "%s('%s'): dimension %d has no scale while others have one: label every "
+                          "dimension or none (netCDF readers such as xarray reject partly labelled arrays)", what, path, d);
+      else if (!valid_path(scale_paths[d]))
         local = EMI_ERROR(EMI_ERR_ARG, "%s('%s'): scale path '%s' of dimension %d is not absolute", what, path,
+                          scale_paths[d], d);
+      else if (!scale_visible(path, scale_paths[d]))
+        local = EMI_ERROR(EMI_ERR_ARG, "%s('%s'): scale '%s' of dimension %d is not in the array's group (xarray "
+                          "labels a group's arrays from that group's coordinates only: write a copy there)", what, path,
                           scale_paths[d], d);
   }
   if (local == EMI_SUCCESS) {
@@ -876,10 +894,20 @@ static emi_err_t write_scale(emi_h5_file_t *f, const char *what, const char *gro
     }
   }
   sig = sig_str(sig_str(sig_str(sig_str(sig_u64(sig_str(sig, what), n), group), name), units), long_name);
-  uint64_t dims[1] = {n};
-  uint64_t mine = f->rank == 0 ? n : 0; /* the values are the same everywhere: rank 0 writes them */
-  EMI_TRY(check_collective(f, what, path, local, sig, n, 0, mine));
-  EMI_TRY(create_and_write(f, path, ftype, mtype, elem, 1, dims, 0, mine, values, &did));
+  uint64_t dims[1] = {n}, row0 = 0, mine = 0;
+  /* The values are the same everywhere.  Each rank writes whole chunks, as emi_h5_partition shares
+   * the rows of an array: a scale of several compressed chunks written by rank 0 alone is laid out
+   * in the file differently at different rank counts (seen with 40000 values: same contents, other
+   * chunk addresses), so the bytes would depend on the layout. */
+  if (local == EMI_SUCCESS && n > 0) {
+    hsize_t chunk[1];
+    uint64_t chunk_rows = chunk_shape(elem, 1, dims, chunk) ? (uint64_t)chunk[0] : n;
+    err = emi_h5_partition(n, chunk_rows, f->comm, &row0, &mine);
+    if (err != EMI_SUCCESS) local = err, err = EMI_SUCCESS;
+  }
+  EMI_TRY(check_collective(f, what, path, local, sig, n, row0, mine));
+  EMI_TRY(create_and_write(f, path, ftype, mtype, elem, 1, dims, row0, mine,
+                           mine ? (const char *)values + row0 * elem : NULL, &did));
   H5_TRY(H5DSset_scale(did, name), path);
   EMI_TRY(label_dataset(did, path, units, long_name));
 cleanup:
@@ -931,7 +959,7 @@ emi_err_t emi_h5_write_scale_str(emi_h5_file_t *f, const char *group, const char
       sig = sig_str(sig, values[i]);
     }
   }
-  if (local == EMI_SUCCESS && f && f->rank == 0 && n > 0) {
+  if (local == EMI_SUCCESS && f && n > 0) { /* every rank: each writes its share (write_scale) */
     buf = calloc((size_t)n, width);
     if (!buf) local = EMI_ERROR(EMI_ERR_NOMEM, "cannot allocate %" PRIu64 " strings of %zu bytes", n, width);
     for (uint64_t i = 0; buf && i < n; i++)
@@ -949,11 +977,12 @@ cleanup:
 /* ------------------------------------------------------------------ string tables */
 
 emi_err_t emi_h5_write_str_table(emi_h5_file_t *f, const char *path, uint64_t nrows, int ncols,
-                                 const char *const colnames[], const char *const cells[], const char *long_name)
+                                 const char *const colnames[], const char *const cells[], const char *scale_path,
+                                 const char *long_name)
 {
   static const char what[] = "emi_h5_write_str_table";
   emi_err_t err = EMI_SUCCESS, local = EMI_SUCCESS;
-  hid_t ctype = H5I_INVALID_HID, did = H5I_INVALID_HID;
+  hid_t ctype = H5I_INVALID_HID, did = H5I_INVALID_HID, sid = H5I_INVALID_HID;
   hid_t *ftypes = NULL;
   size_t *width = NULL, *offset = NULL;
   char *buf = NULL;
@@ -969,6 +998,9 @@ emi_err_t emi_h5_write_str_table(emi_h5_file_t *f, const char *path, uint64_t nr
     local = EMI_ERROR(EMI_ERR_ARG, "%s('%s'): cells is NULL", what, path);
   else if (!long_name || !long_name[0])
     local = EMI_ERROR(EMI_ERR_ARG, "%s('%s'): a non-empty long_name is required", what, path);
+  else if (scale_path && (!valid_path(scale_path) || !scale_visible(path, scale_path)))
+    local = EMI_ERROR(EMI_ERR_ARG, "%s('%s'): row scale '%s' is not an absolute path in the table's group", what,
+                      path, scale_path);
   for (int j = 0; local == EMI_SUCCESS && j < ncols; j++) {
     if (!colnames[j] || !colnames[j][0]) {
       local = EMI_ERROR(EMI_ERR_ARG, "%s('%s'): column %d has no name", what, path, j);
@@ -1012,10 +1044,11 @@ emi_err_t emi_h5_write_str_table(emi_h5_file_t *f, const char *path, uint64_t nr
           if (c) memcpy(buf + i * row_bytes + offset[j], c, strlen(c));
         }
     }
-    sig = sig_str(sig_u64(sig_u64(sig_str(sig, path), nrows), (uint64_t)ncols), long_name);
+    sig = sig_str(sig_str(sig_u64(sig_u64(sig_str(sig, path), nrows), (uint64_t)ncols), long_name), scale_path);
   }
   uint64_t mine = f->rank == 0 ? nrows : 0;
   EMI_TRY(check_collective(f, what, path, local, sig, nrows, 0, mine));
+  if (scale_path) EMI_TRY(check_scale(f, path, 0, scale_path, nrows));
 
   H5_TRY(ctype = H5Tcreate(H5T_COMPOUND, row_bytes), path);
   for (int j = 0; j < ncols; j++) {
@@ -1024,8 +1057,13 @@ emi_err_t emi_h5_write_str_table(emi_h5_file_t *f, const char *path, uint64_t nr
   }
   uint64_t dims[1] = {nrows};
   EMI_TRY(create_and_write(f, path, ctype, ctype, row_bytes, 1, dims, 0, mine, buf, &did));
+  if (scale_path) {
+    H5_TRY(sid = H5Dopen2(f->fid, scale_path, H5P_DEFAULT), scale_path);
+    H5_TRY(H5DSattach_scale(did, sid, 0), path);
+  }
   EMI_TRY(label_dataset(did, path, NULL, long_name));
 cleanup:
+  H5_CLOSE(H5Dclose, sid);
   H5_CLOSE(H5Dclose, did);
   H5_CLOSE(H5Tclose, ctype);
   for (int j = 0; ftypes && j < ncols; j++) H5_CLOSE(H5Tclose, ftypes[j]);

@@ -156,9 +156,13 @@ emi_err_t emi_h5_partition(uint64_t nrows, uint64_t chunk_rows, MPI_Comm comm, u
  * `data` (C order, nrows_local x dims[1] x ... elements; may be NULL when nrows_local is 0).
  * The slabs of all ranks must tile [0, dims[0]) exactly, without gaps or overlaps (checked: a
  * dataset is never left with unwritten rows).  A rank with nrows_local = 0 takes part with an empty
- * selection.  scale_paths is NULL or has one entry per dimension, each NULL or the path of a
- * dimension scale of length dims[d] (checked) to attach to dimension d.  units and long_name are
- * required. */
+ * selection.  scale_paths is NULL (an unlabelled array: checkpoints, internal tables) or has one
+ * entry per dimension, each the path of a dimension scale of length dims[d] (checked) to attach to
+ * dimension d.  Checked too, so that xarray.open_dataset(FILE, group=G) labels every array of G:
+ * every dimension is labelled (none NULL: netCDF-4 readers reject a partly labelled array), and each
+ * scale lives in the array's own group (a scale in a sibling group is invisible to them, one in an
+ * ancestor gives the axis its name but not its values).  A coordinate used in several groups is
+ * written into each.  units and long_name are required. */
 emi_err_t emi_h5_write_array(emi_h5_file_t *f, const char *path, emi_h5_type_t type, int rank,
                              const uint64_t dims[], const char *const scale_paths[], uint64_t row0,
                              uint64_t nrows_local, const void *data, const char *units,
@@ -173,9 +177,11 @@ emi_err_t emi_h5_write_array(emi_h5_file_t *f, const char *path, emi_h5_type_t t
  * rank 0 writes.  h5py returns a numpy structured array (pandas.DataFrame(ds[()]) gives the
  * labelled table; fields are bytes: .decode() or ds.fields('name').asstr()); h5dump prints the
  * column names.  Chosen over a 2-D string array because every column keeps its name and width
- * in the file itself.  Attributes: long_name, units = "". */
+ * in the file itself.  scale_path, when not NULL, names a dimension scale of length nrows (in the
+ * table's group, as for emi_h5_write_array) that labels the rows, so that xarray opens the table's
+ * group.  Attributes: long_name, units = "". */
 emi_err_t emi_h5_write_str_table(emi_h5_file_t *f, const char *path, uint64_t nrows, int ncols,
                                  const char *const colnames[], const char *const cells[],
-                                 const char *long_name);
+                                 const char *scale_path, const char *long_name);
 
 #endif /* EMI_H5_H */

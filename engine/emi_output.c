@@ -112,7 +112,7 @@ cleanup:
 emi_err_t emi_output_finish(emi_ctx_t *ctx, emi_h5_file_t **f, emi_provenance_t *prov)
 {
   emi_err_t err = EMI_SUCCESS;
-  const char **cells = NULL;
+  const char **cells = NULL, **names = NULL;
   char *text = NULL;
   size_t len = 0;
   int n = emi_opts_count(ctx->opts);
@@ -121,7 +121,10 @@ emi_err_t emi_output_finish(emi_ctx_t *ctx, emi_h5_file_t **f, emi_provenance_t 
   EMI_MALLOC(cells, 4 * (size_t)(n > 0 ? n : 1), "options table");
   for (int i = 0; i < n; i++)
     emi_opts_row(ctx->opts, i, &cells[4 * i], &cells[4 * i + 1], &cells[4 * i + 2], &cells[4 * i + 3]);
-  EMI_TRY(emi_h5_write_str_table(*f, "/config/options", (uint64_t)n, 4, cols, cells,
+  EMI_MALLOC(names, (size_t)(n > 0 ? n : 1), "option names");
+  for (int i = 0; i < n; i++) names[i] = cells[4 * i];
+  EMI_TRY(emi_h5_write_scale_str(*f, "/config", "option", (uint64_t)n, names, "", "option name"));
+  EMI_TRY(emi_h5_write_str_table(*f, "/config/options", (uint64_t)n, 4, cols, cells, "/config/option",
                                  "resolved options of the command (value and where it came from)"));
   if (ctx->config_path) {
     EMI_TRY(emi_read_text_file(ctx->config_path, 1u << 20, &text, &len));
@@ -131,6 +134,7 @@ emi_err_t emi_output_finish(emi_ctx_t *ctx, emi_h5_file_t **f, emi_provenance_t 
   EMI_TRY(emi_h5_file_commit(f));
 cleanup:
   free(cells);
+  free(names);
   free(text);
   return err;
 }

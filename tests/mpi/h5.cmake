@@ -12,6 +12,7 @@
 #   h5_bytes_np1_vs_np{2,3}   ... and the files are byte-identical at 1, 2 and 3 ranks          [repro]
 #   h5_h5py                   h5py reads the labelled arrays (skipped without h5py)
 #   h5_xarray_variable        xarray's HDF5 backend (h5netcdf) labels /data/counts from its scales
+#   h5_xarray_dataset         xarray.open_dataset(group="data") opens the whole group, labelled
 #                             (skipped without python3-xarray/python3-h5netcdf)
 #   h5_hdf5r                  R (hdf5r) reads /data/counts and labels it through DIMENSION_LIST
 #                             (skipped without Rscript or r-cran-hdf5r)
@@ -79,10 +80,9 @@ if(PYTHON3_SYSTEM)
   add_test(NAME h5_h5py COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/h5_read_h5py.py ${EMI_H5_OUT}/repro_np3.h5)
   set_tests_properties(h5_h5py PROPERTIES LABELS mpi TIMEOUT 60 SKIP_RETURN_CODE 77
                        FIXTURES_REQUIRED h5_out_np3)
-  # (h5_read_xarray.py dataset, xarray.open_dataset of a whole group, fails today: h5netcdf refuses an
-  # array with a scale on some dimensions only, and finds scales only in the same or a parent group;
-  # not registered until the writer labels every dimension.)
-  foreach(mode variable)
+  # dataset: xarray.open_dataset of the whole /data group (the writer refuses partly labelled arrays
+  # and scales outside the array's group and its ancestors, which h5netcdf cannot resolve)
+  foreach(mode variable dataset)
     add_test(NAME h5_xarray_${mode}
              COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/h5_read_xarray.py ${mode} ${EMI_H5_OUT}/repro_np3.h5)
     set_tests_properties(h5_xarray_${mode} PROPERTIES LABELS mpi TIMEOUT 60 SKIP_RETURN_CODE 77

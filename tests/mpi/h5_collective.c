@@ -18,6 +18,8 @@
  *                                              ranks 1 and 2 share the chunk
  *   /data/small  [10 x 3] double, one chunk    even row split 3,3,4: a chunk shared by all ranks
  *   /data/field  [40000 x 3] double, 4 chunks  emi_h5_partition: whole chunks 1,1,2
+ * Every dimension of counts and small has a scale in /data (netCDF-4 readers need all or none); pair
+ * and field have none (read as phony dimensions); /config/options is labelled by /config/option.
  * The right values are closed-form functions of (i, j) chosen to be exact in binary, so the file
  * must hold exactly them whatever the rank count.
  */
@@ -122,6 +124,11 @@ static emi_err_t write_file(const char *path, const char *input_path, int pertur
   EMI_TRY(emi_h5_write_scale_int(f, "/data", "month", N_MONTH, months, "yyyymm", "calendar month"));
   EMI_TRY(emi_h5_write_scale_str(f, "/data", "group", N_GROUP, group_names, NULL, "citizenship group"));
   EMI_TRY(emi_h5_write_scale_str(f, "/data", "component", 3, component_names, NULL, "vector component"));
+  {
+    int64_t idx[10];
+    for (int64_t i = 0; i < 10; i++) idx[i] = i;
+    EMI_TRY(emi_h5_write_scale_int(f, "/data", "sample", 10, idx, "1", "sample index"));
+  }
 
   /* counts [7 x 5]: whole chunks through emi_h5_partition (one chunk: one owner) */
   {
@@ -150,7 +157,7 @@ static emi_err_t write_file(const char *path, const char *input_path, int pertur
   /* small [10 x 3]: a chunk shared by every rank (not chunk-aligned on purpose) */
   {
     uint64_t dims[2] = {10, 3}, row0, n;
-    const char *const scales[2] = {NULL, "/data/component"};
+    const char *const scales[2] = {"/data/sample", "/data/component"};
     even_split(dims[0], &row0, &n);
     EMI_MALLOC(small, n * 3, "small");
     for (uint64_t i = 0; i < n; i++)
@@ -161,7 +168,6 @@ static emi_err_t write_file(const char *path, const char *input_path, int pertur
   /* field [40000 x 3]: several chunks, whole chunks per rank */
   {
     uint64_t dims[2] = {N_FIELD, 3}, chunk_rows, row0, n, mine[2], all[2 * 8];
-    const char *const scales[2] = {NULL, "/data/component"};
     EMI_TRY(emi_h5_chunk_rows(EMI_H5_DOUBLE, 2, dims, &chunk_rows));
     CHECK_INT_EQ(chunk_rows, (256 * 1024) / 24); /* 10922 rows of 24 bytes: 262128-byte chunks */
     EMI_TRY(emi_h5_partition(dims[0], chunk_rows, MPI_COMM_WORLD, &row0, &n));
@@ -181,7 +187,7 @@ static emi_err_t write_file(const char *path, const char *input_path, int pertur
     EMI_MALLOC(field, n * 3, "field");
     for (uint64_t i = 0; i < n; i++)
       for (int j = 0; j < 3; j++) field[i * 3 + (uint64_t)j] = field_value(row0 + i, j);
-    EMI_TRY(emi_h5_write_array(f, "/data/field", EMI_H5_DOUBLE, 2, dims, scales, row0, n, field, "m",
+    EMI_TRY(emi_h5_write_array(f, "/data/field", EMI_H5_DOUBLE, 2, dims, NULL, row0, n, field, "m",
                                "test field"));
   }
   /* resolved options as a labelled table, and group attributes of each type */
@@ -190,7 +196,9 @@ static emi_err_t write_file(const char *path, const char *input_path, int pertur
     const char *const cells[3 * 4] = {"seed", "20261203", "", "default",           /**/
                                       "window_months", "16", "months", "config:3", /**/
                                       "output", "out.h5", "", "command line"};
-    EMI_TRY(emi_h5_write_str_table(f, "/config/options", 3, 4, cols, cells, "resolved options"));
+    const char *const names[3] = {cells[0], cells[4], cells[8]};
+    EMI_TRY(emi_h5_write_scale_str(f, "/config", "option", 3, names, NULL, "option name"));
+    EMI_TRY(emi_h5_write_str_table(f, "/config/options", 3, 4, cols, cells, "/config/option", "resolved options"));
   }
   EMI_TRY(emi_h5_attr_int(f, "/data", "n_months", N_MONTH));
   EMI_TRY(emi_h5_attr_double(f, "/data", "coverage", 0.625));
@@ -346,9 +354,10 @@ static void check_file(const char *path, const char *input_path, int perturb, in
 
   visit_t v = {0, 0};
   CHECK(H5Ovisit2(fid, H5_INDEX_NAME, H5_ITER_INC, visit_cb, &v, H5O_INFO_BASIC | H5O_INFO_TIME) >= 0);
-  CHECK_INT_EQ(v.objects, 13); /* / config config/options data data/{component,counts,field,group,month,pair,small}
+  CHECK_INT_EQ(v.objects, 15); /* / config config/{option,options}
+                                  data data/{component,counts,field,group,month,pair,sample,small}
                                   empty empty/nested */
-  CHECK_INT_EQ(v.datasets, 8);
+  CHECK_INT_EQ(v.datasets, 10);
 
   /* values */
   int64_t months[N_MONTH], counts[N_MONTH * N_GROUP];
@@ -384,7 +393,13 @@ static void check_file(const char *path, const char *input_path, int perturb, in
   check_scale_attached(fid, "/data/counts", "/data/month", 0, "month");
   check_scale_attached(fid, "/data/counts", "/data/group", 1, "group");
   check_scale_attached(fid, "/data/small", "/data/component", 1, "component");
-  check_scale_attached(fid, "/data/field", "/data/component", 1, "component");
+  check_scale_attached(fid, "/data/small", "/data/sample", 0, "sample");
+  check_scale_attached(fid, "/config/options", "/config/option", 0, "option");
+  {
+    hid_t fd = H5Dopen2(fid, "/data/field", H5P_DEFAULT);
+    for (unsigned d = 0; d < 2; d++) CHECK_INT_EQ(H5DSget_num_scales(fd, d), 0); /* unlabelled: none at all */
+    H5Dclose(fd);
+  }
   hid_t did = H5Dopen2(fid, "/data/counts", H5P_DEFAULT);
   CHECK(read_attr_str(did, "units", buf, sizeof buf) == 0 && strcmp(buf, "persons") == 0);
   CHECK(read_attr_str(did, "long_name", buf, sizeof buf) == 0 && strcmp(buf, "migrant departures") == 0);
@@ -576,13 +591,43 @@ static int run_errors(const char *dir)
   }
   {
     int64_t three[3] = {1, 2, 3};
-    const char *const scales[2] = {"/s3", NULL};
+    int64_t two[2] = {1, 2};
+    const char *const scales[2] = {"/s3", "/s2"};
     CHECK_OK(emi_h5_write_scale_int(f, "/", "s3", 3, three, "1", "three"));
+    CHECK_OK(emi_h5_write_scale_int(f, "/", "s2", 2, two, "1", "two"));
     expect_err(emi_h5_write_array(f, "/scaled", EMI_H5_DOUBLE, 2, dims, scales, row0, n, data + 2 * row0, "1", "x"),
                EMI_ERR_ARG, "has 1 dimension(s) and 3 values", "scale length");
-    const char *const missing[2] = {"/nothere", NULL};
+    const char *const missing[2] = {"/nothere", "/s2"};
     expect_err(emi_h5_write_array(f, "/scaled", EMI_H5_DOUBLE, 2, dims, missing, row0, n, data + 2 * row0, "1", "x"),
                EMI_ERR_ARG, "does not exist", "missing scale");
+    /* netCDF-4 readers (xarray) reject a partly labelled array, and label an array from the
+     * coordinates of its own group only: both are errors, before anything is written */
+    const char *const partial[2] = {NULL, "/s2"};
+    expect_err(emi_h5_write_array(f, "/scaled", EMI_H5_DOUBLE, 2, dims, partial, row0, n, data + 2 * row0, "1", "x"),
+               EMI_ERR_ARG, "label every dimension or none", "partly labelled");
+    int64_t six[6] = {0, 1, 2, 3, 4, 5};
+    CHECK_OK(emi_h5_write_scale_int(f, "/sib", "s6", 6, six, "1", "six"));
+    CHECK_OK(emi_h5_write_scale_int(f, "/sib", "s2", 2, two, "1", "two"));
+    const char *const sibling[2] = {"/sib/s6", "/sib/s2"}, *const parent[2] = {"/sib/s6", "/s2"};
+    expect_err(emi_h5_write_array(f, "/other/x", EMI_H5_DOUBLE, 2, dims, sibling, row0, n, data + 2 * row0, "1", "x"),
+               EMI_ERR_ARG, "is not in the array's group", "scale in a sibling group");
+    /* a group whose name extends the scale's group is another group */
+    expect_err(emi_h5_write_array(f, "/sibling/x", EMI_H5_DOUBLE, 2, dims, sibling, row0, n, data + 2 * row0, "1", "x"),
+               EMI_ERR_ARG, "is not in the array's group", "scale in a prefix-named group");
+    expect_err(emi_h5_write_array(f, "/sib/x", EMI_H5_DOUBLE, 2, dims, parent, row0, n, data + 2 * row0, "1", "x"),
+               EMI_ERR_ARG, "'/s2' of dimension 1 is not in the array's group", "scale in the parent group");
+    expect_err(emi_h5_write_array(f, "/sib/deeper/x", EMI_H5_DOUBLE, 2, dims, sibling, row0, n, data + 2 * row0, "1", "x"),
+               EMI_ERR_ARG, "is not in the array's group", "scale in the parent group");
+    CHECK_OK(emi_h5_write_array(f, "/sib/x", EMI_H5_DOUBLE, 2, dims, sibling, row0, n, data + 2 * row0, "1",
+                                "scales of its own group"));
+    const char *const cols[1] = {"a"}, *const cells[6] = {"1", "2", "3", "4", "5", "6"};
+    expect_err(emi_h5_write_str_table(f, "/other/t", 6, 1, cols, cells, "/sib/s6", "rows"), EMI_ERR_ARG,
+               "not an absolute path in the table's group", "table scale in a sibling group");
+    int64_t three_sib[3] = {1, 2, 3};
+    CHECK_OK(emi_h5_write_scale_int(f, "/sib", "s3", 3, three_sib, "1", "three"));
+    expect_err(emi_h5_write_str_table(f, "/sib/t", 6, 1, cols, cells, "/sib/s3", "rows"), EMI_ERR_ARG,
+               "has 1 dimension(s) and 3 values", "table scale length");
+    CHECK_OK(emi_h5_write_str_table(f, "/sib/t", 6, 1, cols, cells, "/sib/s6", "rows"));
   }
   expect_err(emi_h5_write_array(f, "relative", EMI_H5_DOUBLE, 2, dims, NULL, row0, n, data, "1", "x"), EMI_ERR_ARG,
              "not absolute", "relative path");
@@ -591,7 +636,7 @@ static int run_errors(const char *dir)
   expect_err(emi_h5_attr_str(f, "/nothere", "a", "b"), EMI_ERR_HDF5, "/nothere", "attribute on a missing object");
   {
     const char *const cols[2] = {"a", "a"}, *const cells[2] = {"1", "2"};
-    expect_err(emi_h5_write_str_table(f, "/t", 1, 2, cols, cells, "dup"), EMI_ERR_ARG, "both named", "table columns");
+    expect_err(emi_h5_write_str_table(f, "/t", 1, 2, cols, cells, NULL, "dup"), EMI_ERR_ARG, "both named", "table columns");
   }
   CHECK_OK(emi_h5_write_array(f, "/good", EMI_H5_DOUBLE, 2, dims, NULL, row0, n, data + 2 * row0, "1", "good"));
   expect_err(emi_h5_write_array(f, "/good", EMI_H5_DOUBLE, 2, dims, NULL, row0, n, data + 2 * row0, "1", "again"),

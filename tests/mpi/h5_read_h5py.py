@@ -43,7 +43,9 @@ with h5py.File(sys.argv[1], "r") as f:
 
     field = f["/data/field"]
     check(field.compression == "gzip" and field.shuffle, f"field filters {field.compression} shuffle={field.shuffle}")
-    check(field.dims[1][0].name == "/data/component", "field dims[1] scale")
+    check(all(len(field.dims[k]) == 0 for k in range(2)), "field has no scales (an unlabelled array)")
+    small = f["/data/small"]
+    check(small.dims[0][0].name == "/data/sample" and small.dims[1][0].name == "/data/component", "small scales")
     i = np.arange(field.shape[0])[:, None]
     j = np.arange(3)[None, :]
     check(np.array_equal(field[()], (3 * i + j) / 8.0), "field values")

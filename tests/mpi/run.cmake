@@ -26,6 +26,7 @@
 #                                  before the assembly
 #   run_eu27_reconcile_check       the run's /reconciliation (double entry) against numpy (reconcile_de_check.py)
 #   run_output_reference           scripts/output_reference.py --check: README lists every dataset the jobs write
+#   run_xarray_groups              xarray.open_dataset(group=G) of every group of the three jobs' outputs
 #   run_bad_input                  missing config, unknown stage, --resume without a run and after the
 #                                  config changed, a foreign work directory (left as it was), output not
 #                                  .h5, forecast without estimate, a bad [estimate] value (file:line,
@@ -118,6 +119,13 @@ if(PYTHON3_SYSTEM)
            COMMAND ${PYTHON3_SYSTEM} ${PROJECT_SOURCE_DIR}/scripts/output_reference.py --check ${PROJECT_SOURCE_DIR}/README.md
                    ${EMI_RUN_OUT}/az_np2/job.h5 ${EMI_RUN_OUT}/nz/job.h5 ${EMI_RUN_OUT}/eu27/job.h5)
   set_tests_properties(run_output_reference PROPERTIES LABELS mpi TIMEOUT 60
+                       FIXTURES_REQUIRED "run_az_np2;run_nz;run_eu27")
+  # Every group of the three jobs' outputs opens in xarray (h5netcdf, no reader options), labelled by
+  # the scales the file attaches (tests/mpi/xarray_groups.py; skipped without python3-xarray).
+  add_test(NAME run_xarray_groups
+           COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/xarray_groups.py
+                   ${EMI_RUN_OUT}/az_np2/job.h5 ${EMI_RUN_OUT}/nz/job.h5 ${EMI_RUN_OUT}/eu27/job.h5)
+  set_tests_properties(run_xarray_groups PROPERTIES LABELS mpi TIMEOUT 120 SKIP_RETURN_CODE 77
                        FIXTURES_REQUIRED "run_az_np2;run_nz;run_eu27")
 endif()
 
