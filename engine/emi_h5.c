@@ -28,6 +28,7 @@ struct emi_h5_file {
   int nranks;
   hid_t fid;
   hid_t dxpl; /* collective MPI-IO transfer */
+  int deflate; /* deflate level of the chunked datasets created from now on (0: no filters) */
   char *path; /* final name */
   char *part; /* temporary name: path + ".part" */
 };
@@ -300,6 +301,7 @@ emi_err_t emi_h5_file_create(MPI_Comm comm, const char *path, emi_h5_file_t **ou
   f->comm = MPI_COMM_NULL;
   f->fid = H5I_INVALID_HID;
   f->dxpl = H5I_INVALID_HID;
+  f->deflate = EMI_H5_DEFLATE_LEVEL;
   EMI_MPI_TRY(MPI_Comm_dup(comm, &f->comm));
   EMI_MPI_TRY(MPI_Comm_set_errhandler(f->comm, MPI_ERRORS_RETURN));
   EMI_MPI_TRY(MPI_Comm_rank(f->comm, &f->rank));
@@ -350,6 +352,14 @@ cleanup:
   }
   *out = f;
   return err;
+}
+
+emi_err_t emi_h5_file_set_deflate(emi_h5_file_t *f, int level)
+{
+  if (!f) return EMI_ERROR(EMI_ERR_ARG, "emi_h5_file_set_deflate: no open file");
+  if (level < 0 || level > 9) return EMI_ERROR(EMI_ERR_ARG, "emi_h5_file_set_deflate: level %d, expected 0..9", level);
+  f->deflate = level;
+  return EMI_SUCCESS;
 }
 
 const char *emi_h5_file_path(const emi_h5_file_t *f) { return f ? f->path : NULL; }
@@ -702,8 +712,10 @@ static emi_err_t create_and_write(emi_h5_file_t *f, const char *path, hid_t ftyp
   int chunked = chunk_shape(elem, rank, dims, chunk);
   if (chunked) {
     H5_TRY(H5Pset_chunk(dcpl, rank, chunk), path);
-    H5_TRY(H5Pset_shuffle(dcpl), path);
-    H5_TRY(H5Pset_deflate(dcpl, EMI_H5_DEFLATE_LEVEL), path);
+    if (f->deflate > 0) {
+      H5_TRY(H5Pset_shuffle(dcpl), path);
+      H5_TRY(H5Pset_deflate(dcpl, (unsigned)f->deflate), path);
+    }
     /* Parallel HDF5 allocates a dataset's space when it is created, whatever is asked: say so.
      * Every element is written (the slabs tile the dataset), so fill values are never written:
      * each chunk is written once, compressed. */

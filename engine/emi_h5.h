@@ -93,6 +93,12 @@ emi_err_t emi_h5_file_commit(emi_h5_file_t **f);
  * after a successful commit.  Returns the first error met, but always closes, unlinks and frees. */
 emi_err_t emi_h5_file_abort(emi_h5_file_t **f);
 
+/* Deflate level (0..9; 0: neither shuffle nor deflate) of the chunked datasets created from now on;
+ * EMI_H5_DEFLATE_LEVEL when the file is created.  Local, but every rank must set the same level (the
+ * dataset creation properties are part of the collective create).  For scratch files written often and
+ * read once, such as the sampler's checkpoints, where compressing costs more than it saves. */
+emi_err_t emi_h5_file_set_deflate(emi_h5_file_t *f, int level);
+
 /* Final and temporary names of the file (valid until commit/abort). */
 const char *emi_h5_file_path(const emi_h5_file_t *f);
 const char *emi_h5_file_part_path(const emi_h5_file_t *f);
