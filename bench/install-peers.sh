@@ -3,7 +3,7 @@
 #
 #   bench/install-peers.sh
 #
-# Peers:
+# Peers (Debian packages through apt-get, npm packages through npm from the npm registry):
 #   numpy    (Debian python3-numpy), run by /usr/bin/python3 (Debian's interpreter; a python3 earlier
 #            on PATH, e.g. pyenv's, may lack numpy): the IPF and GLS peers (issue 5).
 #   h5py, scipy (Debian python3-h5py, python3-scipy): bench/bench_estimate.py reads emflow's output
@@ -11,9 +11,15 @@
 #   rstan    (Debian r-cran-rstan, with R): the same measurement model as `emflow estimate`, written
 #            in Stan (bench/peers/imem.stan), run by bench/bench_estimate.py (issue 6).  rstan
 #            compiles the model with the system C++ compiler (g++, pulled in by r-base-dev).
+#   pandas   (Debian python3-pandas), run by /usr/bin/python3: the 12/16 rule of `emflow classify` in
+#            pandas (bench/peers/classify_pandas.py; issue 4).
+#   DuckDB   (npm @duckdb/node-api, the version pinned in bench/peers/package.json, with its prebuilt
+#            engine for this platform, @duckdb/node-bindings-*), installed with `npm install --prefix
+#            bench/peers` into bench/peers/node_modules (not committed), run by Node.js (Debian nodejs
+#            and npm when no node is on PATH): the 12/16 rule in DuckDB SQL
+#            (bench/peers/classify_duckdb.mjs; issue 4).
 # The STREAM triad is built with emflow (bench/bench_stream.c), not installed.  Nothing is fetched
-# from PyPI or CRAN.  Peers named for other stages (DuckDB and pandas for linkage, JAGS) belong to
-# benchmarks that do not exist yet and are not installed here.
+# from PyPI or CRAN.  JAGS (named in issue 9 for the Bayesian model) is not installed: no benchmark uses it yet.
 #
 # A peer that cannot be installed (not root, no apt-get, package unavailable) is reported with a note;
 # bench/run.sh then skips it and says so in the results.  Exit status 0 unless the arguments are wrong.
@@ -26,6 +32,13 @@ fi
 have_numpy() { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import numpy' 2>/dev/null; }
 have_h5py() { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import h5py' 2>/dev/null; }
 have_scipy() { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import scipy.stats' 2>/dev/null; }
+have_pandas() { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import pandas' 2>/dev/null; }
+PEERS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/peers
+DUCKDB_WANT=$(sed -n 's/.*"@duckdb\/node-api": *"\([^"]*\)".*/\1/p' "$PEERS_DIR/package.json")
+duckdb_version() { # the installed @duckdb/node-api version, if node can load it from bench/peers
+  (cd "$PEERS_DIR" && node -e 'require("@duckdb/node-api"); console.log(require("@duckdb/node-api/package.json").version)' 2>/dev/null)
+}
+have_duckdb() { command -v node >/dev/null 2>&1 && [ "$(duckdb_version)" = "$DUCKDB_WANT" ]; }
 have_rstan() { command -v Rscript >/dev/null 2>&1 && Rscript -e 'suppressPackageStartupMessages(library(rstan))' >/dev/null 2>&1; }
 
 # apt_install PKG...: install what Debian has of PKG...; a package apt does not know is skipped with a note.
@@ -59,9 +72,22 @@ missing=()
 have_numpy || missing+=(python3-numpy)
 have_h5py || missing+=(python3-h5py)
 have_scipy || missing+=(python3-scipy)
+have_pandas || missing+=(python3-pandas)
+[ -x /usr/bin/time ] || missing+=(time) # bench_classify.py: CPU time and maximum RSS of each run
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 # rstan: R's own package plus a compiler toolchain for the model (r-base-dev brings g++ and make)
 if ! have_rstan; then apt_install r-cran-rstan r-base-dev; fi
+# DuckDB: Node.js and npm (Debian's when there is none), then the pinned npm package into bench/peers
+if ! have_duckdb; then
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
+  if command -v npm >/dev/null 2>&1; then
+    echo "install-peers: installing @duckdb/node-api $DUCKDB_WANT into $PEERS_DIR/node_modules (npm)"
+    npm install --prefix "$PEERS_DIR" --no-package-lock --no-audit --no-fund --loglevel=error ||
+      echo "install-peers: note: npm could not install @duckdb/node-api $DUCKDB_WANT"
+  else
+    echo "install-peers: note: npm is unavailable: cannot install @duckdb/node-api"
+  fi
+fi
 
 if have_numpy; then
   echo "install-peers: numpy $(/usr/bin/python3 -c 'import numpy; print(numpy.__version__)') (/usr/bin/python3): available"
@@ -77,6 +103,16 @@ if have_scipy; then
   echo "install-peers: scipy $(/usr/bin/python3 -c 'import scipy; print(scipy.__version__)') (/usr/bin/python3): available"
 else
   echo "install-peers: note: scipy is unavailable to /usr/bin/python3: the estimate benchmark will be skipped"
+fi
+if have_pandas; then
+  echo "install-peers: pandas $(/usr/bin/python3 -c 'import pandas; print(pandas.__version__)') (/usr/bin/python3): available"
+else
+  echo "install-peers: note: pandas is unavailable to /usr/bin/python3: the pandas peer of the classify benchmark will be skipped"
+fi
+if have_duckdb; then
+  echo "install-peers: @duckdb/node-api $(duckdb_version) (node $(node --version), $PEERS_DIR/node_modules): available"
+else
+  echo "install-peers: note: @duckdb/node-api $DUCKDB_WANT is unavailable: the DuckDB peer of the classify benchmark will be skipped"
 fi
 if have_rstan; then
   echo "install-peers: rstan $(Rscript -e 'cat(as.character(packageVersion("rstan")))' 2>/dev/null) ($(command -v Rscript)): available"

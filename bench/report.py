@@ -7,8 +7,10 @@ RAW.jsonl holds one JSON object per line, as the programs print them: {"bench": 
 mode, command and load averages, from run.sh), {"bench": "env"} (bench_env), {"bench": "stream_triad"},
 {"bench": "ipf3d", "impl": "emflow" | "numpy"}, {"bench": "gls", "impl": "emflow" | "numpy"},
 {"bench": "estimate"} (bench_estimate.py: emflow estimate against Stan, already paired),
-{"bench": "forecast"} (bench_forecast.py: emflow forecast at 1 and 2 ranks against numpy, paired) and
-{"bench": "note", "text": ...}.  Everything is kept in the JSON output ("raw"), next to the paired
+{"bench": "forecast"} (bench_forecast.py: emflow forecast at 1 and 2 ranks against numpy, paired),
+{"bench": "classify"} (bench_classify.py: emflow classify at every ranks x threads layout against DuckDB
+and pandas, paired, one line per size), {"bench": "estimate_scaling"} (bench_estimate_scaling.sh: one
+line per layout) and {"bench": "note", "text": ...}.  Everything is kept in the JSON output ("raw"), next to the paired
 rows (emflow with its peer, ratio = peer time / emflow time) and the machine description.
 Standard library only.
 """
@@ -182,6 +184,99 @@ def forecast_markdown(r):
     return L
 
 
+def classify_markdown(r):
+    """Markdown of one bench_classify.py result (also used by bench_classify.py --out)."""
+    L = []
+    v, env = r["validation"], r["environment"]
+    peers = {p["impl"]: p for p in r["peers"]}
+    pv = env.get("peers", {})
+    names = {"duckdb": f"DuckDB {pv.get('duckdb', {}).get('version', '?')} SQL (@duckdb/node-api, Node.js "
+                       f"{pv.get('duckdb', {}).get('runtime', '?')}, {pv.get('duckdb', {}).get('threads', '?')} threads, "
+                       "bench/peers/classify_duckdb.mjs)",
+             "pandas": f"pandas {pv.get('pandas', {}).get('version', '?')} (numpy {env.get('numpy', '?')}, 1 thread, "
+                       "bench/peers/classify_pandas.py)"}
+    recs = r["records"]
+    L.append(f"`emflow classify` on {recs:,} crossings ({r['csv_bytes'] / 2**20:.0f} MiB of CSV, "
+             f"{r['csv_bytes_per_record']:.1f} B/record; `emflow simulate --no-faults`"
+             + (f" --scale {r['simulate_scale']:g}" if r.get("simulate_scale") else "")
+             + f"; {r['persons']:,} persons) against the same rule in "
+             + (" and ".join(names[k] for k in peers) if peers else "no peer (see the notes)")
+             + f"; {r['date']}, {r.get('emflow_version', '?')}, load average {env['load_average_start']} at start, "
+             f"{env['load_average_end']} at end.")
+    L.append("")
+    L.append(f"Configuration: {r['configuration']}; emflow `{' '.join(r.get('emflow_options', ['classify']))}`.")
+    L.append("")
+    e = v["edge_cases"]
+    rej = ", ".join(f"{n} {k}" for k, n in v["rejects"].items()) or "none"
+    cells = ", ".join(f"{k} {n}" for k, n in v["cells_compared"].items())
+    L.append(f"Validation {'passed' if r['validated'] else 'FAILED'} before timing: on {e['records']:,} generated "
+             f"edge-case records ({e['persons']:,} persons; {e['totals']['migrant_departures']} migrant departures, "
+             f"{e['totals']['migrant_arrivals']} arrivals, {e['totals']['pending_departures']} + "
+             f"{e['totals']['pending_arrivals']} pending) and on the benchmark file (months {v['months'][0]} .. "
+             f"{v['months'][1]}, {v['citizenships']} citizenships; {v['totals']['migrant_departures']:,} migrant "
+             f"departures, {v['totals']['migrant_arrivals']:,} arrivals, {v['totals']['pending_departures']:,} + "
+             f"{v['totals']['pending_arrivals']:,} pending) the four tables of every peer equal emflow's cell by cell"
+             + (f" (non-zero cells compared: {cells})" if cells else "") + f"; accepted records equal "
+             f"({v['records_accepted']:,} of {v['records_in']:,}; rejected: {rej}); emflow made no repair.")
+    L.append("")
+    L.append("| implementation | ranks x threads | wall time | CPU time | records/s | stages (median) | "
+             "peak memory | B/record beyond input | speed-up vs 1 x 1 / peer ÷ emflow |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+
+    def rng(x, f="{:.2f}"):
+        return (f.format(x["median"]) + " s [" + f.format(x["min"]) + " – " + f.format(x["max"]) + "]") if x else "–"
+
+    for x in r["emflow"]:
+        st = x["stages_s"]
+        sts = (f"ingest {st['ingest']:.2f}, link + rule {st['link_rule_tabulate']:.2f}, write {st['write']:.2f}, "
+               f"start-up {st['startup_exit']:.2f}") if st else "–"
+        L.append(f"| emflow | {x['ranks']} x {x['threads']} | {rng(x['wall_s'])} | {rng(x['cpu_s'])} | "
+                 f"{x['records_per_s'] / 1e6:.2f} M | {sts} | {x['peak_rss_kb_sum'] / 1024:.0f} MiB | "
+                 f"{x['bytes_per_record_beyond_input']:.1f} | {x['speedup_vs_1x1']:.2f} "
+                 f"({100 * x['parallel_efficiency']:.0f}%) |")
+    best = r["best_emflow_layout"]
+    for p in r["peers"]:
+        st = ", ".join(f"{k.replace('_', ' ')} {t:.2f}" for k, t in p["internal_s"].items() if k not in ("total", "open"))
+        rw, rc = p["ratio_wall_vs_emflow"], p.get("ratio_cpu_vs_emflow", {})
+        L.append(f"| {p['impl']} {p['version']} | {p['threads']} thread{'s' if p['threads'] > 1 else ''} | "
+                 f"{rng(p['wall_s'])} | {rng(p['cpu_s'])} | {p['records_per_s'] / 1e6:.2f} M | {st} | "
+                 f"{p['peak_rss_kb_sum'] / 1024:.0f} MiB | {p['bytes_per_record_beyond_input']:.1f} | "
+                 + (f"**{rw['1x1']:.2f}x** vs 1 x 1 (CPU: {rc.get('1x1', float('nan')):.2f}x) |" if best == "1x1" else
+                    f"**{rw['1x1']:.2f}x** vs 1 x 1, {rw[best]:.2f}x vs {best.replace('x', ' x ')} (the fastest; CPU: "
+                    f"{rc.get('1x1', float('nan')):.2f}x, {rc.get(best, float('nan')):.2f}x) |"))
+    L.append("")
+    L.append("Times: the whole process (read the CSV, validate every record, link, classify, tabulate, write the "
+             "tables), median of the runs [min – max], page cache warm for every side; CPU = user + system of all "
+             "processes and threads. emflow runs under `mpiexec --bind-to none` at every layout (1 x 1 included), "
+             "so start-up covers mpiexec, MPI_Init and MPI_Finalize; its write stage includes a SHA-256 of the whole "
+             "input CSV for the provenance (on rank 0). Stages of the peers are their own clocks (DuckDB: read + "
+             "validate, per-person order and running sums, days table, window counts (ASOF join), status and "
+             "tabulation; pandas: read + parse + validate, sort, rule, tabulate); Node.js or Python start-up is the "
+             "rest. Peak memory: the sum over the processes of their VmHWM (sampled every 20 ms); beyond the input: "
+             "minus the same program's peak on a 200-person file, divided by the records (the CSV is read through "
+             "stdio, not mapped). Ratios > 1: emflow faster.")
+    for n in r.get("notes", []):
+        L.append("")
+        L.append(f"Note: {n}")
+    return L
+
+
+def estimate_scaling_markdown(rows):
+    L = []
+    x0 = rows[0]
+    L.append(f"`emflow estimate` chains across ranks and threads (bench/bench_estimate_scaling.sh: {x0['workload']}, "
+             f"{x0['chains']} chains x ({x0['warmup']} + {x0['draws']}) iterations; every layout wrote the same output "
+             f"bytes, h5diff; {x0['version']}, load average {x0['load_average']} at start):")
+    L.append("")
+    L.append("| ranks x threads | time (mean of 2 runs) [runs] | speed-up | parallel efficiency |")
+    L.append("|---|---|---|---|")
+    for x in rows:
+        t = x["time_s_runs"]
+        L.append(f"| {x['ranks']} x {x['threads']} | {x['time_s']:.1f} s [{t[0]:.1f}, {t[1]:.1f}] | {x['speedup']:.2f} | "
+                 f"{100 * x['efficiency']:.0f}% |")
+    return L
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True)
@@ -248,6 +343,8 @@ def main():
 
     estimate = [r for r in raw if r.get("bench") == "estimate"]
     forecast = [r for r in raw if r.get("bench") == "forecast"]
+    classify = [r for r in raw if r.get("bench") == "classify"]
+    scaling = [r for r in raw if r.get("bench") == "estimate_scaling"]
 
     mach = machine()
     result = {"schema": "emflow-bench-results-1", "date": run.get("date"), "mode": run.get("mode"),
@@ -258,6 +355,7 @@ def main():
                               "python": run.get("python"),
                               "numpy": run.get("numpy")},
               "stream_triad": stream, "ipf": ipf, "gls": gls, "estimate": estimate, "forecast": forecast,
+              "classify": classify, "estimate_scaling": scaling,
               "notes": notes,
               "raw": raw}
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
@@ -337,6 +435,12 @@ def main():
     for r in forecast:
         L.append("")
         L.extend(forecast_markdown(r))
+    for r in classify:
+        L.append("")
+        L.extend(classify_markdown(r))
+    if scaling:
+        L.append("")
+        L.extend(estimate_scaling_markdown(scaling))
     for n in notes:
         L.append("")
         L.append(f"Note: {n}")

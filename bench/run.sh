@@ -2,11 +2,13 @@
 # bench/run.sh: rebuild emflow in Release, run every benchmark (each validates, then times), and write
 # bench/results/<date>-<host>.json (all results + the environment) and bench/results/<date>-<host>.md.
 #
-#   bench/run.sh [--quick | --full] [--threads "1 2"] [--native] [--build-dir DIR] [--out-dir DIR]
+#   bench/run.sh [--quick | --full] [--threads "1 2"] [--ranks "1 2"] [--native] [--build-dir DIR] [--out-dir DIR]
 #
 #   --quick    sizes that finish in a few minutes on a 2-core machine (the README's table)
 #   --full     (default) adds larger problems and more repetitions, for a real node
 #   --threads  OpenMP thread counts to run every benchmark at (default "1 2")
+#   --ranks    MPI rank counts of the scaling benchmarks (classify, estimate chains), combined with every
+#              --threads count (default "1 2": 1 x 1, 1 x 2, 2 x 1, 2 x 2; a cluster: e.g. "1 2 4 8 16")
 #   --native   build with -DEMI_NATIVE=ON (-march=native); by default the portable x86-64 build
 #              (-DEMI_NATIVE=OFF, as shipped), set explicitly so that no cached option leaks in
 #   --build-dir  build directory (default build-bench at the top of the tree), configured Release
@@ -18,7 +20,7 @@
 # passes take a scheduler time slice each (seen here: IPF on 100 x 100 x 50 at 2 threads, 31 ms per
 # sweep by default, 2 ms with passive waiting).  On a dedicated node leave it unset.
 #
-# Benchmarks (all single-process OpenMP kernels; this stage has no MPI rank axis yet):
+# Benchmarks:
 #   STREAM triad   bench_stream: the memory-bandwidth yardstick
 #   IPF 3-D        bench_ipf, 2-D and 1-D margins, tables up to 200 x 200 x 50 (plus 400 x 400 x 50,
 #                  beyond the last-level cache), against numpy (bench/peers/ipf_numpy.py)
@@ -37,6 +39,17 @@
 #                  must agree within Monte Carlo error first; trajectories/s, parallel efficiency 1 -> 2 ranks,
 #                  numpy/emflow (quick: 20000 trajectories, 3 repetitions; full: 100000, 5).  --threads does not
 #                  apply.  Skipped with a note without h5py.
+#   classify       bench_classify.py: `emflow classify` (ingest, linkage, the 12/16 rule, tables) on the crossings
+#                  CSV of `emflow simulate --no-faults`, at every --ranks x --threads layout, against the same rule in
+#                  DuckDB SQL (@duckdb/node-api, bench/peers/classify_duckdb.mjs, 2 threads) and pandas
+#                  (bench/peers/classify_pandas.py); the tables must be identical cell by cell first (edge cases,
+#                  then the benchmark file); whole-process times, stages, records/s, peak memory and bytes per
+#                  record, peer/emflow (quick: 10^6 and 10^7 crossings, 3 runs each; full: 10^7 and 10^8, emflow 5
+#                  runs, peers 3; pandas is skipped with a note where it would not fit in memory).  Skipped with a
+#                  note without h5py; each peer skipped with a note when it is not installed.
+#   estimate scaling  bench_estimate_scaling.sh: `emflow estimate` chains on the full EU-27 fit at every --ranks x
+#                  --threads layout, after checking that every layout writes the same bytes (quick: 300 + 300
+#                  iterations per chain, full: 1000 + 1000).
 # Every program exits non-zero when its validation fails; this script then stops with
 # "bench/run.sh: FAILED" and writes no results.  Peers that are unavailable (bench/install-peers.sh)
 # are skipped, and the results say so.
@@ -45,6 +58,7 @@ set -euo pipefail
 MODE=full
 NATIVE=OFF
 THREADS="1 2"
+RANKS="1 2"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$ROOT/build-bench
 OUT=$ROOT/bench/results
@@ -55,6 +69,7 @@ while [ $# -gt 0 ]; do
     --full) MODE=full ;;
     --native) NATIVE=ON ;;
     --threads) THREADS=${2:?--threads needs a list, e.g. \"1 2\"}; shift ;;
+    --ranks) RANKS=${2:?--ranks needs a list, e.g. \"1 2\"}; shift ;;
     --build-dir) BUILD=${2:?--build-dir needs a directory}; shift ;;
     --out-dir) OUT=${2:?--out-dir needs a directory}; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
@@ -64,6 +79,11 @@ while [ $# -gt 0 ]; do
 done
 for t in $THREADS; do
   [[ $t =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: --threads: '$t' is not a thread count" >&2; exit 2; }
+done
+LAYOUTS=""
+for r in $RANKS; do
+  [[ $r =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: --ranks: '$r' is not a rank count" >&2; exit 2; }
+  for t in $THREADS; do LAYOUTS="${LAYOUTS:+$LAYOUTS }${r}x$t"; done
 done
 
 PY=/usr/bin/python3 # Debian's interpreter (python3-numpy); a python3 earlier on PATH may lack numpy
@@ -77,6 +97,9 @@ if [ "$MODE" = quick ]; then
   GLS_REPS=7
   EST_ARGS=(--warmup 500 --draws 500 --emflow-reps 3 --stan-reps 1)
   FC_ARGS=(--trajectories 20000 --validate-trajectories 20000 --reps 3)
+  CL_SIZES="1e6 1e7"
+  CL_ARGS=(--reps 3 --peer-reps 3)
+  SCALING_ITERS="300 300"
 else
   STREAM_ARGS=(--mib 512 --reps 20)
   IPF_SIZES=("50 50 20" "100 100 50" "200 200 50" "400 400 50" "400 400 100")
@@ -86,6 +109,9 @@ else
   GLS_REPS=7
   EST_ARGS=(--warmup 1000 --draws 1000 --emflow-reps 5 --stan-reps 3)
   FC_ARGS=(--trajectories 100000 --validate-trajectories 40000 --reps 5)
+  CL_SIZES="1e7 1e8"
+  CL_ARGS=(--reps 5 --peer-reps 3)
+  SCALING_ITERS="1000 1000"
 fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/emflow-bench.XXXXXX")
@@ -194,16 +220,40 @@ else
   run "forecast vs numpy" 1 "$PY" "$ROOT/bench/bench_forecast.py" --emflow "$BUILD/engine/emflow" "${FC_ARGS[@]}"
 fi
 
+# ---- classify vs DuckDB and pandas: the 12/16 rule at every layout, one JSON line per size
+if ! "$PY" -c 'import numpy, h5py' 2>/dev/null; then
+  note "numpy or h5py is unavailable to $PY (bench/install-peers.sh): the classify benchmark (emflow vs DuckDB, pandas) was skipped"
+else
+  for size in $CL_SIZES; do
+    run "classify $size vs duckdb, pandas" 1 "$PY" "$ROOT/bench/bench_classify.py" --emflow "$BUILD/engine/emflow" \
+      --records "$size" --layouts "$LAYOUTS" "${CL_ARGS[@]}"
+  done
+fi
+
+# ---- estimate: scaling of the chains across ranks and threads (EU-27 fit); its rows go in as JSON lines
+echo "bench/run.sh: estimate scaling ($LAYOUTS)"
+# shellcheck disable=SC2086 # SCALING_ITERS is two words on purpose
+if ! "$ROOT/bench/bench_estimate_scaling.sh" "$BUILD/engine/emflow" "$LAYOUTS" $SCALING_ITERS "$TMP/scaling" \
+    >"$TMP/scaling.log" 2>&1; then
+  cat "$TMP/scaling.log" >&2
+  echo "bench/run.sh: FAILED: estimate scaling; no results written" >&2
+  exit 1
+fi
+sed 's/^/  | /' "$TMP/scaling.log"
+"$PY" -c 'import json, sys
+for row in json.load(open(sys.argv[1])): print(json.dumps(row))' "$TMP/scaling.json" >>"$RAW"
+
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 CMDLINE="bench/run.sh${ARGS[*]:+ ${ARGS[*]}}"
 for v in OMP_WAIT_POLICY OMP_PROC_BIND OMP_PLACES GOMP_SPINCOUNT; do
   if [ -n "${!v:-}" ]; then CMDLINE="$v=${!v} $CMDLINE"; fi
 done
-"$PY" - "$MODE" "$CMDLINE" "$THREADS" "$START" "$GIT" "$LOAD_START" "$LOAD_END" "$NUMPY" "$NATIVE" >>"$RAW" <<'EOF'
+"$PY" - "$MODE" "$CMDLINE" "$THREADS" "$START" "$GIT" "$LOAD_START" "$LOAD_END" "$NUMPY" "$NATIVE" "$RANKS" >>"$RAW" <<'EOF'
 import json, os, platform, sys
-mode, cmd, threads, start, git, l0, l1, numpy, native = sys.argv[1:]
+mode, cmd, threads, start, git, l0, l1, numpy, native, ranks = sys.argv[1:]
 omp_env = {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "GOMP_", "OPENBLAS_"))}
 print(json.dumps({"bench": "run", "mode": mode, "command": cmd, "threads": [int(t) for t in threads.split()],
+                  "ranks": [int(r) for r in ranks.split()],
                   "date": start, "git": git, "load_start": l0, "load_end": l1, "omp_env": omp_env,
                   "build": "Release, EMI_NATIVE=" + native,
                   "python": platform.python_version(), "numpy": numpy or None}))

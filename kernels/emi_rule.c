@@ -26,6 +26,13 @@ static int32_t run_days(size_t n, const int32_t *day, const uint8_t *dir, size_t
 emi_err_t emi_rule_classify(const emi_rule_params_t *p, size_t n, const int32_t *restrict day,
                             const uint8_t *restrict dir, int init_status, uint8_t *restrict cls)
 {
+  return emi_rule_classify_cand(p, n, day, dir, init_status, cls, NULL);
+}
+
+emi_err_t emi_rule_classify_cand(const emi_rule_params_t *p, size_t n, const int32_t *restrict day,
+                                 const uint8_t *restrict dir, int init_status, uint8_t *restrict cls,
+                                 uint8_t *restrict cand)
+{
   const int32_t W = p->window_days, thr = p->threshold_days, E = p->end_day;
   if (W < 1 || thr < 1 || thr > W)
     return EMI_ERROR(EMI_ERR_DOMAIN, "rule: window %d days, threshold %d days: need 1 <= threshold <= window", (int)W,
@@ -42,10 +49,12 @@ emi_err_t emi_rule_classify(const emi_rule_params_t *p, size_t n, const int32_t 
   int resident = init_status == EMI_RULE_STATUS_FROM_FIRST ? dir[0] == EMI_DIR_OUT : init_status != 0;
   for (size_t i = 0; i < n; i++) {
     cls[i] = EMI_CLASS_SHORT;
+    if (cand) cand[i] = 0;
     uint8_t want;
     if (resident && dir[i] == EMI_DIR_OUT) want = EMI_DIR_OUT;
     else if (!resident && dir[i] == EMI_DIR_IN) want = EMI_DIR_IN;
     else continue;
+    if (cand) cand[i] = 1;
     size_t k = i; /* last crossing on or before day[i] */
     while (k + 1 < n && day[k + 1] == day[i]) k++;
     const int32_t t = day[i];

@@ -45,5 +45,11 @@ typedef struct {
  * end_day. */
 emi_err_t emi_rule_classify(const emi_rule_params_t *p, size_t n, const int32_t *restrict day,
                             const uint8_t *restrict dir, int init_status, uint8_t *restrict cls);
+/* The same, and cand[i] = 1 when crossing i can change the status (a resident's exit or a non-resident's
+ * entry, with the status as classified so far: a pending crossing leaves it unchanged), else 0: the
+ * crossings whose outcome the nowcast (emi_nowcast.h) estimates.  cand may be NULL. */
+emi_err_t emi_rule_classify_cand(const emi_rule_params_t *p, size_t n, const int32_t *restrict day,
+                                 const uint8_t *restrict dir, int init_status, uint8_t *restrict cls,
+                                 uint8_t *restrict cand);
 
 #endif /* EMI_RULE_H */

@@ -3,7 +3,8 @@
 #                                                 (every fault rate 0, with truth dumps) and with the default faults
 #   classify_np{1,2,3}, classify_omp2_np1         classify the fault-free HDF5 records with the declarations
 #   classify_repro_np1_vs_*                       h5diff --exclude-attribute /: identical at 1, 2, 3 ranks and
-#                                                 OMP_NUM_THREADS 1 vs 2                                   [repro]
+#                                                 OMP_NUM_THREADS 1 vs 2, the nowcast (/linkage/nowcast,
+#                                                 /undeclared/nowcast) included                            [repro]
 #   classify_csv_np2, classify_csv_same_as_h5     the same records from the CSV: the same tables            [repro]
 #   classify_exact                                final months = /truth exactly (departures, undeclared);
 #                                                 arrivals = an independent recomputation (classify_check.py)
@@ -26,7 +27,9 @@
 #                                                 reject stop message withholds the key (classify_privacy.py)
 set(EMI_CLS_OUT ${CMAKE_CURRENT_BINARY_DIR}/classify_out)
 set(EMI_CLS_SIM simulate --scale 0.01 --start 2020-01 --months 48 --seed 11)
-set(EMI_CLS_ARGS --declarations ${EMI_CLS_OUT}/nofaults/sim_declarations.csv --period-start 2020-01 --period-end 2023-12)
+# the nowcast (tests/mpi/classify_nowcast.cmake) with 200 draws here: the same code paths at a fifth of the cost
+set(EMI_CLS_ARGS --declarations ${EMI_CLS_OUT}/nofaults/sim_declarations.csv --period-start 2020-01 --period-end 2023-12
+    --nowcast-draws 200)
 file(MAKE_DIRECTORY ${EMI_CLS_OUT}/nofaults ${EMI_CLS_OUT}/faults)
 emi_add_mpi_test(NAME classify_sim_nofaults RANKS 2 COMMAND $<TARGET_FILE:emflow> ${EMI_CLS_SIM} -o sim.h5 --no-faults
                  --crossings-h5 crossings.h5 --persons-dump persons.csv --movements-dump movements.csv TIMEOUT 120)
@@ -81,7 +84,8 @@ if(PYTHON3_SYSTEM)
 
   emi_add_mpi_test(NAME classify_faults RANKS 2 COMMAND $<TARGET_FILE:emflow> classify
                    ${EMI_CLS_OUT}/faults/crossings.h5 -o out.h5 --declarations ${EMI_CLS_OUT}/faults/sim_declarations.csv
-                   --link-table ${EMI_CLS_OUT}/faults/links.csv --period-start 2020-01 --period-end 2023-12 TIMEOUT 120)
+                   --link-table ${EMI_CLS_OUT}/faults/links.csv --period-start 2020-01 --period-end 2023-12 --no-nowcast
+                   TIMEOUT 120)
   set_tests_properties(classify_faults_np2 PROPERTIES FIXTURES_SETUP classify_faults
                        FIXTURES_REQUIRED classify_sim_faults WORKING_DIRECTORY ${EMI_CLS_OUT}/faults)
   add_test(NAME classify_faults_check COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/classify_check.py
@@ -104,7 +108,7 @@ emi_add_mpi_test(NAME classify_sim_doc2 RANKS 2 COMMAND $<TARGET_FILE:emflow> ${
                  --date-error-rate 0 --late-rate 0 TIMEOUT 120)
 set_tests_properties(classify_sim_doc2_np2 PROPERTIES FIXTURES_SETUP classify_sim_doc2 WORKING_DIRECTORY ${EMI_CLS_DOC2})
 set(EMI_CLS_DOC2_ARGS ${EMI_CLS_DOC2}/crossings.h5 --declarations ${EMI_CLS_DOC2}/sim_declarations.csv
-    --period-start 2020-01 --period-end 2023-12)
+    --period-start 2020-01 --period-end 2023-12 --no-nowcast)
 emi_add_mpi_test(NAME classify_link RANKS 2 3 COMMAND $<TARGET_FILE:emflow> classify ${EMI_CLS_DOC2_ARGS}
                  --link-table ${EMI_CLS_DOC2}/links.csv -o link.h5 TIMEOUT 120)
 set_tests_properties(classify_link_np2 PROPERTIES FIXTURES_SETUP classify_link FIXTURES_REQUIRED classify_sim_doc2
