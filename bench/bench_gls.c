@@ -34,6 +34,20 @@
  *    algebra -- the numpy formula does not check V) R times: median, min and max, monotonic clock,
  *    workspace allocated outside the timed region.  For dense V also the default check_v = 1 (an
  *    extra n^3/3 Cholesky of V), as a separate figure.
+ * 4. Rates against yardsticks measured in the same process, at the same threads, right after timing:
+ *    - flow (diagonal V, sparse constraints): emi_gls_solve reads A's m x n dense entries once (the
+ *      validation scan records the nonzeros; everything after works on those and on the
+ *      (2N-1) x (2N-1) system), so the solve is bound by that read.  Ideal bytes = what any solve
+ *      taking A dense must move: A, x, v and b read once, xhat written once:
+ *      8 (m n + 3 n + m) bytes.  `GBs` = that / median time, against the STREAM triad
+ *      (a = b + s c, 3 x 2^24 doubles, best of 10, 24 bytes per element as STREAM counts).
+ *    - dense V: the work is dense BLAS-3; the honest flop count of the path taken is
+ *      A V: 2 m n^2, M = (A V) A^T lower triangle: m (m + 1) n, Cholesky m^3 / 3, two triangular
+ *      solves 2 m^2, xhat = x - (A V)^T lambda: 2 m n (`gflop_model_full`); `gflops_full` = that /
+ *      median time, against a DGEMM of 2048 x 2048 x 2048 (2 x 2048^3 flops, best of 5) through the
+ *      same OpenBLAS at the same threads.  (`gflop_model` / `gflops` keep the older model
+ *      2 m n^2 + m^2 n for dense V, and m^2 n for flow: the dense-formulation count, which for
+ *      flow is not what emflow now computes.)
  * Output: one JSON line on stdout, with the process's peak RSS (getrusage).
  */
 #include <math.h>
@@ -52,6 +66,64 @@
 #define RES_TOL 1e-9  /* max |A xhat - b| / max |b| */
 #define KKT_TOL 1e-9  /* stationarity residual / max |w| */
 #define REF_TOL 1e-10 /* max |xhat - xhat_ref| / max |x| */
+
+/* STREAM triad, best and median of 10 repetitions, GB/s (24 bytes per element). */
+static void stream_triad(double *best_gbs, double *median_gbs)
+{
+  enum { R = 10 };
+  const size_t n = (size_t)1 << 24;
+  double *a = malloc(n * sizeof(double)), *b = malloc(n * sizeof(double)), *c = malloc(n * sizeof(double));
+  *best_gbs = *median_gbs = NAN;
+  if (!a || !b || !c) {
+    free(a), free(b), free(c);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < n; i++) {
+    a[i] = 0;
+    b[i] = 1;
+    c[i] = 2;
+  }
+  double t[R];
+  for (int r = 0; r < R; r++) {
+    double t0 = bu_now();
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) a[i] = b[i] + 3.0 * c[i];
+    t[r] = bu_now() - t0;
+  }
+  size_t bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : bad)
+  for (size_t i = 0; i < n; i++) bad += a[i] != 7.0;
+  free(a), free(b), free(c);
+  if (bad) return;
+  double med = bu_median(t, R);
+  *best_gbs = 24.0 * (double)n / t[0] / 1e9;
+  *median_gbs = 24.0 * (double)n / med / 1e9;
+}
+
+/* DGEMM of 2048^3 through OpenBLAS (its own threads), best of 5, GFLOP/s; checked against the
+ * exact value (all-ones inputs: every entry of C is 2048). */
+static double dgemm_rate(void)
+{
+  enum { R = 5 };
+  const size_t d = 2048;
+  double *A = malloc(d * d * sizeof(double)), *B = malloc(d * d * sizeof(double)), *C = malloc(d * d * sizeof(double));
+  double best = NAN;
+  if (A && B && C) {
+    for (size_t i = 0; i < d * d; i++) A[i] = B[i] = 1.0;
+    for (int r = 0; r < R; r++) {
+      double t0 = bu_now();
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)d, (int)d, 1.0, A, (int)d, B, (int)d, 0.0,
+                  C, (int)d);
+      double g = 2.0 * (double)d * d * d / (bu_now() - t0) / 1e9;
+      if (!(g <= best)) best = g;
+    }
+    for (size_t i = 0; i < d * d; i++)
+      if (C[i] != (double)d) best = NAN;
+  }
+  free(A), free(B), free(C);
+  return best;
+}
 
 static double maxabs(const double *v, size_t n)
 {
@@ -261,15 +333,32 @@ int main(int argc, char **argv)
       tmax = t[R - 1];
     }
   }
-  char j1[32], j2[32];
+  /* ---- 4. yardsticks of this run (after timing, peak RSS taken first) */
+  const long rss_kb = bu_maxrss_kb();
+  double triad = NAN, triad_med = NAN, dgemm = NAN;
+  stream_triad(&triad, &triad_med);
+  if (!flow) dgemm = dgemm_rate();
+  if (!(triad > 0) || (!flow && !(dgemm > 0))) {
+    fprintf(stderr, "bench_gls: VALIDATION FAILED: the STREAM triad or the DGEMM yardstick gave wrong values\n");
+    goto done;
+  }
+  const double bytes = 8.0 * ((double)m * n + 3.0 * n + m);
+  const double gflop_full = 1e-9 * (2.0 * m * n * (double)n + (double)m * (m + 1) * n + (double)m * m * m / 3 +
+                                    2.0 * m * m + 2.0 * m * n);
+  char j1[32], j2[32], j3[32], j4[32], j5[32], j6[32];
   printf("{\"bench\":\"gls\",\"impl\":\"emflow\",\"case\":\"%s\",\"N\":%zu,\"n\":%zu,\"m\":%zu,\"v\":\"%s\","
          "\"threads\":%d,\"reps\":%d,\"solve_s_median\":%.6g,\"solve_s_min\":%.6g,\"solve_s_max\":%.6g,"
          "\"solve_check_v_s_median\":%s,\"gflop_model\":%.4g,\"gflops\":%.3g,"
          "\"validated\":{\"rel_residual\":%.3g,\"kkt_rel\":%.3g,\"ref_ran\":%s,\"ref_rel_diff\":%s},"
-         "\"maxrss_kb\":%ld}\n",
+         "\"maxrss_kb\":%ld,\"metric\":\"%s\",\"bytes_model\":%.0f,\"GBs\":%.3g,\"stream_triad_GBs\":%.2f,"
+         "\"stream_triad_GBs_median\":%.2f,\"GBs_vs_triad\":%.3f,\"gflop_model_full\":%s,\"gflops_full\":%s,"
+         "\"dgemm_GFLOPs\":%s,\"gflops_vs_dgemm\":%s}\n",
          flow ? "flow" : "dense", flow ? N : 0, n, m, flow ? "diagonal" : "dense", omp_get_max_threads(), reps, med,
          tmin, tmax, bu_jnum(j1, sizeof j1, "%.6g", med_cv), gflop, gflop / med, rel_res, kkt, run_ref ? "true" : "false",
-         bu_jnum(j2, sizeof j2, "%.3g", ref_diff), bu_maxrss_kb());
+         bu_jnum(j2, sizeof j2, "%.3g", ref_diff), rss_kb, flow ? "GBs" : "GFLOPs", bytes, bytes / med / 1e9, triad,
+         triad_med, bytes / med / 1e9 / triad, bu_jnum(j3, sizeof j3, "%.4g", flow ? NAN : gflop_full),
+         bu_jnum(j4, sizeof j4, "%.3g", flow ? NAN : gflop_full / med), bu_jnum(j5, sizeof j5, "%.3g", dgemm),
+         bu_jnum(j6, sizeof j6, "%.3f", flow ? NAN : gflop_full / med / dgemm));
   rc = 0;
 done:
   free(x), free(V), free(A), free(b), free(xh), free(xr), free(t), free(work);

@@ -332,7 +332,16 @@ def main():
                "emflow_solve_s": {"median": r["solve_s_median"], "min": r["solve_s_min"], "max": r["solve_s_max"]},
                "emflow_solve_check_v_s_median": r.get("solve_check_v_s_median"),
                "emflow_gflops": r["gflops"], "gflop_model": r["gflop_model"], "validated": r["validated"],
-               "emflow_maxrss_kb": r.get("maxrss_kb")}
+               "emflow_maxrss_kb": r.get("maxrss_kb"),
+               # rate against the yardstick of the same process: GB/s vs the STREAM triad (flow balancing,
+               # diagonal V: a memory-bound scan of A) or GFLOP/s vs a DGEMM (dense V: compute-bound)
+               "metric": r.get("metric"), "bytes_model": r.get("bytes_model"), "emflow_GBs": r.get("GBs"),
+               "stream_triad_GBs_same_process": r.get("stream_triad_GBs"),
+               "pct_of_triad_same_process": 100 * r["GBs_vs_triad"] if r.get("GBs_vs_triad") is not None else None,
+               "gflop_model_full": r.get("gflop_model_full"), "emflow_gflops_full": r.get("gflops_full"),
+               "dgemm_GFLOPs_same_process": r.get("dgemm_GFLOPs"),
+               "pct_of_dgemm_same_process": 100 * r["gflops_vs_dgemm"] if r.get("gflops_vs_dgemm") is not None
+               else None}
         if peer:
             row.update({"peer": f"numpy {peer.get('numpy', '')}".strip(), "peer_threads": peer["threads"],
                         "peer_solve_s": {"median": peer["solve_s_median"], "min": peer["solve_s_min"],
@@ -409,20 +418,30 @@ def main():
             if "peer_solve_s" in r else "skipped"
         ratio = f"{r['ratio_peer_over_emflow']:.2f}" if "ratio_peer_over_emflow" in r else "–"
         e = r["emflow_solve_s"]
+        if r.get("metric") == "GBs" and r.get("emflow_GBs") is not None:
+            rate, pct = f"{r['emflow_GBs']:.1f}", f"{r['pct_of_triad_same_process']:.0f} (same process)"
+        elif r.get("emflow_gflops_full") is not None:
+            rate = f"– ({r['emflow_gflops_full']:.1f} GFLOP/s)"
+            pct = (f"{r['pct_of_dgemm_same_process']:.0f}% of DGEMM" if r.get("pct_of_dgemm_same_process") is not None
+                   else "–")
+        else:
+            rate, pct = f"– ({r['emflow_gflops']:.1f} GFLOP/s)", "–"
         L.append(f"| {r['workload']}, per solve | {r['size']} | {r['threads']} | "
-                 f"{fmt_range(e['median'], e['min'], e['max'])} | {peer} | {ratio} | – "
-                 f"({r['emflow_gflops']:.1f} GFLOP/s) | – | {fmt_mb(r['emflow_maxrss_kb'])} / "
-                 f"{fmt_mb(r.get('peer_maxrss_kb'))} |")
+                 f"{fmt_range(e['median'], e['min'], e['max'])} | {peer} | {ratio} | {rate} | {pct} | "
+                 f"{fmt_mb(r['emflow_maxrss_kb'])} / {fmt_mb(r.get('peer_maxrss_kb'))} |")
     L.append("")
-    L.append("IPF GB/s counts the table traffic of emflow's passes (2-D margins: 7 table volumes per sweep, "
-             "1-D margins: 8). % of STREAM triad: against the best bench_stream triad of this run at the same "
+    L.append("IPF GB/s counts the bytes an ideal implementation must move per sweep, whatever emflow's passes do "
+             "(2-D margins: one read and one write of the table, 16 bytes per cell; 1-D margins: two reads and a "
+             "write, 24; bench/bench_ipf.c). % of STREAM triad: against the best bench_stream triad of this run at the same "
              "thread count (DRAM-resident arrays), in parentheses against the best of the 10 triads bench_ipf "
              "runs in its own process right after timing (same threads; more exposed to the load of the moment). "
              "STREAM counts 24 bytes per triad element but the hardware also reads the written line "
              "(write-allocate, 32 bytes), while IPF's in-place passes read and write the same lines, so IPF "
              "can exceed 100% even from DRAM; tables smaller than the L3 cache run from cache. "
              "numpy's IPF is single-threaded (ufuncs and reductions), so the same numpy time is compared with "
-             "both emflow thread counts. GLS GFLOP/s uses the model m^2 n (diagonal V) or 2 m n^2 + m^2 n (dense V); "
+             "both emflow thread counts. GLS with diagonal V (flow balancing, sparse A): GB/s of one read of A, x, v, "
+             "b and one write of x-hat, against the triad of the same process; with dense V: GFLOP/s of the full "
+             "model (2 m n^2 + m(m+1) n + m^3/3 + ...) against a 2048^3 DGEMM of the same process; "
              "GLS is timed with check_v = 0 on emflow (numpy does not check V)"
              + ("; with the default check_v = 1 the dense-V solve takes " +
                 ", ".join(f"{fmt_t(r['emflow_solve_check_v_s_median'])} (n={r['n']}, {r['threads']} thr)"

@@ -44,7 +44,7 @@
 #                  DuckDB SQL (@duckdb/node-api, bench/peers/classify_duckdb.mjs, 2 threads) and pandas
 #                  (bench/peers/classify_pandas.py); the tables must be identical cell by cell first (edge cases,
 #                  then the benchmark file); whole-process times, stages, records/s, peak memory and bytes per
-#                  record, peer/emflow (quick: 10^6 and 10^7 crossings, 3 runs each; full: 10^7 and 10^8, emflow 5
+#                  record, peer/emflow (quick: 10^6 crossings, 3 runs each; full: 10^7 and 10^8, emflow 5
 #                  runs, peers 3; pandas is skipped with a note where it would not fit in memory).  Skipped with a
 #                  note without h5py; each peer skipped with a note when it is not installed.
 #   estimate scaling  bench_estimate_scaling.sh: `emflow estimate` chains on the full EU-27 fit at every --ranks x
@@ -97,7 +97,7 @@ if [ "$MODE" = quick ]; then
   GLS_REPS=7
   EST_ARGS=(--warmup 500 --draws 500 --emflow-reps 3 --stan-reps 1)
   FC_ARGS=(--trajectories 20000 --validate-trajectories 20000 --reps 3)
-  CL_SIZES="1e6 1e7"
+  CL_SIZES="1e6"
   CL_ARGS=(--reps 3 --peer-reps 3)
   SCALING_ITERS="300 300"
 else

@@ -32,6 +32,9 @@
  *   declared, undeclared                                [period x citizen x destination]
  *   undeclared_by_citizen [period x citizen], undeclared_by_destination [period x destination]
  *   gls_solves, gls_active, gls_max_residual, ipf_iterations, ipf_max_deviation, ipf_converged [period]
+ *   inputs/{border,mirror,declared}/{value,status,line,flag}: each input as read, on its array's grid,
+ *     with its own copies of the coordinates; flag = OBS_FLAG kept whole, an index into the attribute
+ *     flag_codes (0 = none)
  * Periods are distributed over MPI ranks in whole chunks; each period is computed by one rank with
  * the same arithmetic whatever the number of ranks, so the output is identical for any -n.
  */
@@ -75,6 +78,14 @@ const emi_opt_spec_t emi_reconcile_specs[] = {
   {"time-col", "reconcile", EMI_OPT_STRING, NULL, "",
    "column holding the period (default TIME_PERIOD; with model = double-entry: Year)"},
   {"value-col", "reconcile", EMI_OPT_STRING, "OBS_VALUE", "", "column holding the value"},
+  {"border-value-col", "reconcile", EMI_OPT_STRING, NULL, "", "border file: value column (default: value-col)"},
+  {"mirror-value-col", "reconcile", EMI_OPT_STRING, NULL, "", "mirror file: value column (default: value-col)"},
+  {"declared-value-col", "reconcile", EMI_OPT_STRING, NULL, "", "declared file: value column (default: value-col)"},
+  {"border-time-col", "reconcile", EMI_OPT_STRING, NULL, "", "border file: period column (default: time-col)"},
+  {"mirror-time-col", "reconcile", EMI_OPT_STRING, NULL, "", "mirror file: period column (default: time-col)"},
+  {"declared-time-col", "reconcile", EMI_OPT_STRING, NULL, "", "declared file: period column (default: time-col)"},
+  {"flag-col", "reconcile", EMI_OPT_STRING, "OBS_FLAG", "",
+   "column holding the observation flag (SDMX OBS_FLAG: kept whole, e.g. bu, p; a file without it has no flags)"},
   {"border-cv", "reconcile", EMI_OPT_REAL, "0.05", "", "relative standard error of the border totals", 1e-6, 10},
   {"mirror-cv", "reconcile", EMI_OPT_REAL, "0.15", "", "relative standard error of the mirror totals", 1e-6, 10},
   {"mirror-coverage", "reconcile", EMI_OPT_REAL, "1", "", "share of the true flow mirror statistics report", 1e-3, 1},
@@ -153,12 +164,20 @@ static emi_err_t source_load(emi_ctx_t *ctx, source_t *s, const char *file_opt, 
   emi_err_t err = EMI_SUCCESS;
   const char *const *filters = NULL;
   int nfilt = 0;
-  const char *tcol, *vcol;
+  const char *tcol, *vcol, *fcol;
   EMI_TRY(emi_opts_get_str(ctx->opts, file_opt, &s->path));
   EMI_TRY(emi_opts_get_list(ctx->opts, filter_opt, &nfilt, &filters));
   tcol = "TIME_PERIOD"; /* time-col has no table default: it is Year under model = double-entry */
   if (emi_opts_is_set(ctx->opts, "time-col")) EMI_TRY(emi_opts_get_str(ctx->opts, "time-col", &tcol));
   EMI_TRY(emi_opts_get_str(ctx->opts, "value-col", &vcol));
+  { /* per-file columns (--border-value-col, ...) override the common ones */
+    char name[64];
+    snprintf(name, sizeof name, "%s-value-col", file_opt);
+    if (emi_opts_is_set(ctx->opts, name)) EMI_TRY(emi_opts_get_str(ctx->opts, name, &vcol));
+    snprintf(name, sizeof name, "%s-time-col", file_opt);
+    if (emi_opts_is_set(ctx->opts, name)) EMI_TRY(emi_opts_get_str(ctx->opts, name, &tcol));
+  }
+  EMI_TRY(emi_opts_get_str(ctx->opts, "flag-col", &fcol));
   if (nfilt > MAX_FILTERS) EMI_FAIL(EMI_ERR_CONFIG, "--%s: at most %d filters", filter_opt, MAX_FILTERS);
   for (int k = 0; k < nfilt; k++) {
     const char *eq = strchr(filters[k], '=');
@@ -170,6 +189,7 @@ static emi_err_t source_load(emi_ctx_t *ctx, source_t *s, const char *file_opt, 
     if (!s->fcols[k] || !s->fvals[k]) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a filter");
   }
   emi_agg_spec_t spec = {.dims = dims, .ndims = ndims, .time_col = tcol, .value_col = vcol,
+                         .flag_col = *fcol ? fcol : NULL,
                          .filter_cols = (const char *const *)s->fcols, .filter_vals = (const char *const *)s->fvals,
                          .nfilters = s->nf, .nonnegative = 1};
   {
@@ -347,6 +367,148 @@ static emi_err_t build_tables(emi_ctx_t *ctx, source_t *src, tables_t *t)
   }
 cleanup:
   free(seen);
+  return err;
+}
+
+/* One input file as read, on the tables' grid (period x its codes), for /reconciliation/inputs/NAME:
+ * the value as read, whether there was an observation, its flag (OBS_FLAG, kept whole, as an index
+ * into the file's distinct flags) and the line it came from. */
+typedef struct {
+  size_t ncell;     /* periods x cells per period */
+  double *value;    /* as read (0 where there is no observation or the value is missing) */
+  uint8_t *status;  /* 0: no observation, 1: a value, 2: missing (':' or another missing token) */
+  int64_t *flag;    /* 0: no flag, k >= 1: codes[k] */
+  int64_t *line;    /* the observation's line in the file, 0 where there is none */
+  const char **codes; /* ncodes distinct flags, codes[0] = "" (none), the rest sorted bytewise */
+  int ncodes;
+} grid_t;
+
+static void grid_clear(grid_t *g)
+{
+  free(g->value), free(g->status), free(g->flag), free(g->line), free(g->codes);
+  memset(g, 0, sizeof *g);
+}
+
+static int cmp_cstr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* which: 0 border (citizen), 1 mirror (destination), 2 declared (citizen x destination). */
+static emi_err_t grid_build(const tables_t *t, const source_t *src, int which, grid_t *g)
+{
+  emi_err_t err = EMI_SUCCESS;
+  const emi_agg_t *a = src->agg;
+  const size_t nc = (size_t)t->nc, nd = (size_t)t->nd;
+  const size_t per = which == 0 ? nc : which == 1 ? nd : nc * nd;
+  const int64_t nobs = emi_agg_count(a);
+  memset(g, 0, sizeof *g);
+  g->ncell = (size_t)t->np * per;
+  EMI_CALLOC(g->value, g->ncell + 1, "input values");
+  EMI_CALLOC(g->status, g->ncell + 1, "input status");
+  EMI_CALLOC(g->flag, g->ncell + 1, "input flags");
+  EMI_CALLOC(g->line, g->ncell + 1, "input lines");
+  /* the distinct flags, sorted, after "" */
+  EMI_MALLOC(g->codes, (size_t)nobs + 1, "flag codes");
+  g->codes[0] = "";
+  int nf = 0;
+  for (int64_t i = 0; i < nobs && emi_agg_has_flags(a); i++)
+    if (*emi_agg_flag(a, i)) g->codes[1 + nf++] = emi_agg_flag(a, i);
+  qsort(g->codes + 1, (size_t)nf, sizeof *g->codes, cmp_cstr);
+  int kept = 0;
+  for (int k = 0; k < nf; k++)
+    if (!kept || strcmp(g->codes[kept], g->codes[1 + k])) g->codes[1 + kept++] = g->codes[1 + k];
+  g->ncodes = 1 + kept;
+  for (int64_t i = 0; i < nobs; i++) {
+    const int p = period_of(t, a, i);
+    int c = 0, d = 0;
+    if (which == 0) c = emi_agg_code_index(a, 0)[i];
+    else if (which == 1) d = find_code(t->dst, t->nd, emi_agg_code(a, 0, emi_agg_code_index(a, 0)[i]));
+    else {
+      c = find_code(t->cit, t->nc, emi_agg_code(a, 0, emi_agg_code_index(a, 0)[i]));
+      d = find_code(t->dst, t->nd, emi_agg_code(a, 1, emi_agg_code_index(a, 1)[i]));
+    }
+    if (p < 0 || c < 0 || d < 0) /* build_tables has refused these already */
+      EMI_FAIL(EMI_ERR_INTERNAL, "%s:%lld: observation outside the reconciliation grid", src->path,
+               (long long)emi_agg_lines(a)[i]);
+    const size_t at = (size_t)p * per + (which == 0 ? (size_t)c : which == 1 ? (size_t)d : (size_t)c * nd + (size_t)d);
+    const int miss = emi_agg_missing(a)[i];
+    g->value[at] = miss ? 0.0 : emi_agg_values(a)[i];
+    g->status[at] = miss ? 2 : 1;
+    g->line[at] = emi_agg_lines(a)[i];
+    const char *fl = emi_agg_flag(a, i);
+    if (*fl) {
+      const char **hit = bsearch(&fl, g->codes + 1, (size_t)kept, sizeof *g->codes, cmp_cstr);
+      g->flag[at] = hit ? (int64_t)(hit - g->codes) : 0;
+    }
+  }
+cleanup:
+  return err;
+}
+
+/* /reconciliation/inputs/NAME: the grid of one input, with its own copies of the coordinates (xarray
+ * labels a group's arrays from the group's own scales). */
+static emi_err_t write_input(emi_h5_file_t *f, const tables_t *t, const char *name, const source_t *src, int which,
+                             const grid_t *g, char *const *plabels, const char *flag_col, uint64_t row0,
+                             uint64_t nrows)
+{
+  emi_err_t err = EMI_SUCCESS;
+  char G[128], sp[3][160], ds[160];
+  char *meanings = NULL;
+  const size_t nc = (size_t)t->nc, nd = (size_t)t->nd;
+  snprintf(G, sizeof G, "/reconciliation/inputs/%s", name);
+  EMI_TRY(emi_h5_group_ensure(f, G));
+  EMI_TRY(emi_h5_write_scale_str(f, G, "period", (uint64_t)t->np, (const char *const *)plabels, "",
+                                 "period (YYYY = calendar year, YYYY-MM = month, YYYY-MM/PnM = n months)"));
+  int rank = 1;
+  uint64_t gd[3] = {(uint64_t)t->np, 0, 0};
+  const char *scales[3];
+  snprintf(sp[0], sizeof sp[0], "%s/period", G);
+  scales[0] = sp[0];
+  if (which != 1) {
+    EMI_TRY(emi_h5_write_scale_str(f, G, "citizen", nc, (const char *const *)t->cit, "", "citizenship"));
+    snprintf(sp[rank], sizeof sp[rank], "%s/citizen", G);
+    scales[rank] = sp[rank];
+    gd[rank++] = nc;
+  }
+  if (which != 0) {
+    EMI_TRY(emi_h5_write_scale_str(f, G, "destination", nd, (const char *const *)t->dst, "", "country of destination"));
+    snprintf(sp[rank], sizeof sp[rank], "%s/destination", G);
+    scales[rank] = sp[rank];
+    gd[rank++] = nd;
+  }
+  const size_t per = g->ncell / (size_t)(t->np > 0 ? t->np : 1);
+  const size_t o = (size_t)row0 * per;
+  char what[200];
+  snprintf(what, sizeof what, "%s as read from the file (0 where it has no observation or a missing value)", name);
+  snprintf(ds, sizeof ds, "%s/value", G);
+  EMI_TRY(emi_h5_write_array(f, ds, EMI_H5_DOUBLE, rank, gd, scales, row0, nrows, g->value + o, "persons", what));
+  snprintf(ds, sizeof ds, "%s/status", G);
+  EMI_TRY(emi_h5_write_array(f, ds, EMI_H5_UINT8, rank, gd, scales, row0, nrows, g->status + o, "1",
+                             "0: no observation in the file, 1: an observed value, 2: a missing value (':')"));
+  EMI_TRY(emi_h5_attr_str(f, ds, "flag_meanings", "no_observation observed missing"));
+  snprintf(ds, sizeof ds, "%s/line", G);
+  EMI_TRY(emi_h5_write_array(f, ds, EMI_H5_INT64, rank, gd, scales, row0, nrows, g->line + o, "1",
+                             "line of the observation in the file (0: no observation)"));
+  snprintf(ds, sizeof ds, "%s/flag", G);
+  EMI_TRY(emi_h5_write_array(f, ds, EMI_H5_INT64, rank, gd, scales, row0, nrows, g->flag + o, "1",
+                             "observation flag (OBS_FLAG), kept whole: index into the attribute flag_codes "
+                             "(0: no flag)"));
+  EMI_TRY(emi_h5_attr_str_array(f, ds, "flag_codes", (uint64_t)g->ncodes, g->codes));
+  { /* CF-style flag_meanings: one word per code, "none" for 0, spaces in a code as '_' */
+    size_t len = 8;
+    for (int k = 1; k < g->ncodes; k++) len += strlen(g->codes[k]) + 1;
+    EMI_MALLOC(meanings, len, "flag meanings");
+    strcpy(meanings, "none");
+    for (int k = 1; k < g->ncodes; k++) {
+      size_t at = strlen(meanings);
+      meanings[at++] = ' ';
+      for (const char *c = g->codes[k]; *c; c++) meanings[at++] = *c == ' ' ? '_' : *c;
+      meanings[at] = '\0';
+    }
+  }
+  EMI_TRY(emi_h5_attr_str(f, ds, "flag_meanings", meanings));
+  EMI_TRY(emi_h5_attr_str(f, G, "source_file", src->path));
+  EMI_TRY(emi_h5_attr_str(f, G, "flag_column", emi_agg_has_flags(src->agg) ? flag_col : ""));
+cleanup:
+  free(meanings);
   return err;
 }
 
@@ -540,7 +702,9 @@ emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
   const char *bcit, *mdst, *dcit, *ddst, *out_path;
   char **plabels = NULL;
   uint64_t row0 = 0, nrows = 0, chunk = 1;
+  grid_t grids[3];
   memset(src, 0, sizeof src);
+  memset(grids, 0, sizeof grids);
 
   {
     const char *model = NULL;
@@ -550,7 +714,8 @@ emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
     static const char *const border_only[] = {
       "border", "border-filter", "mirror", "mirror-filter", "declared", "declared-filter", "border-citizen-col",
       "mirror-destination-col", "declared-citizen-col", "declared-destination-col", "mirror-unreported",
-      "rest-of-world", "value-col", "border-cv", "mirror-cv", "mirror-coverage", "mirror-duration-factor",
+      "rest-of-world", "value-col", "flag-col", "border-value-col", "mirror-value-col", "declared-value-col",
+      "border-time-col", "mirror-time-col", "declared-time-col", "border-cv", "mirror-cv", "mirror-coverage", "mirror-duration-factor",
       "seed-floor", "ipf-tol-rel", "ipf-max-iter", "accept-nonconverged"};
     static const char *const de_only[] = {
       "input", "filter", "from-col", "to-col", "emigration-col", "immigration-col", "emigration-undercount-col",
@@ -590,6 +755,7 @@ emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
   for (int k = 0; k < 3; k++) EMI_TRY(emi_output_check_not_input(out_path, src[k].path));
   t.diffuse = !strcmp(unrep, "diffuse");
   EMI_TRY(build_tables(ctx, src, &t));
+  for (int k = 0; k < 3; k++) EMI_TRY(grid_build(&t, &src[k], k, &grids[k]));
   emi_log_info("reconcile: %d period(s) x %d citizenship(s) x %d destination(s)", t.np, t.nc, t.nd);
 
   /* periods over ranks, in whole chunks of the largest array */
@@ -681,12 +847,20 @@ emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
                              o.ipf_dev, "persons", "largest IPF margin deviation after the last sweep"));
   EMI_TRY(emi_h5_write_array(f, "/reconciliation/ipf_converged", EMI_H5_INT64, 1, gp, sc_p, row0, nrows, o.conv,
                              "1", "1 if IPF converged within ipf-max-iter, else 0"));
+  {
+    const char *fcol = NULL;
+    static const char *const names[3] = {"border", "mirror", "declared"};
+    EMI_TRY(emi_opts_get_str(ctx->opts, "flag-col", &fcol));
+    EMI_TRY(emi_h5_group_ensure(f, "/reconciliation/inputs"));
+    for (int k = 0; k < 3; k++)
+      EMI_TRY(write_input(f, &t, names[k], &src[k], k, &grids[k], plabels, fcol, row0, nrows));
+  }
   EMI_TRY(emi_output_finish(ctx, &f, prov));
   emi_log_info("reconcile: wrote %s", out_path);
 cleanup:
   emi_h5_file_abort(&f);
   emi_provenance_destroy(&prov);
-  for (int k = 0; k < 3; k++) source_clear(&src[k]);
+  for (int k = 0; k < 3; k++) source_clear(&src[k]), grid_clear(&grids[k]);
   if (plabels)
     for (int p = 0; p < t.np; p++) free(plabels[p]);
   free(plabels);

@@ -28,6 +28,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,6 +45,12 @@ typedef struct {
   double *Ac, *AV, *M, *M0, *r, *lam, *rowid, *coef, *cdrop, *est, *xs, *Vc;
   int blas;
   emi_gls_opts_t o;
+  /* sparse path (see "Sparse constraints" below): A's nonzeros by rows (CSR, in the Ac area) and the
+   * rows in use by columns (CSC, in the AV area); indices stored as doubles (exact below 2^53) */
+  int sparse;
+  size_t nnz;
+  double *a_ptr, *a_col, *a_val; /* CSR of A: row k holds entries [a_ptr[k], a_ptr[k+1]) */
+  double *c_ptr, *c_row, *c_val; /* CSC of the rows in use (fixed columns left out) */
 } gls_t;
 
 void emi_gls_opts_default(emi_gls_opts_t *opts)
@@ -77,6 +84,10 @@ static int est_fixed(const gls_t *g, size_t i) { return g->est[i] == EST_FIXED; 
  *    thread's nthreads ICV set to 1, which is what the OpenMP build of OpenBLAS takes its thread
  *    count from, and restored afterwards. */
 #define GLS_TILE 128
+
+/* A solution must meet every constraint to this fraction of the size of its terms, |b_k| +
+ * sum_j |A_kj| (|xhat_j| + |x_j|); rounding leaves about cond(A V A^T) x 1e-16. */
+#define GLS_RESIDUAL_TOL 1e-6
 
 static int blas1_begin(void)
 {
@@ -280,6 +291,267 @@ static void covariance(gls_t *g, size_t p, double *cov)
       for (size_t j = 0; j < n; j++) cov[i * n + j] = cov[j * n + i] = 0.0;
 }
 
+/* ------------------------------------------------------------------ sparse constraints
+ *
+ * Accounting constraints are sparse: a row or column total of an N x N flow matrix touches N of its
+ * N^2 cells, a balance identity a handful.  With diagonal V, M = A V A^T is then a sum over the
+ * columns j of v_j a_j a_j^T (a_j: column j of the rows in use), which costs sum_j c_j^2 (c_j: the
+ * nonzeros of column j) instead of the dense m^2 n, and the rest of the solve only touches the
+ * nonzeros.  The optimised path (emi_gls_solve) takes it for diagonal V when A has at most 1/8 of its
+ * entries nonzero and sum_j c_j^2 <= p^2 n / 64 (and at least 4096 entries in all); it reads A once,
+ * in the validation scan that also records the nonzeros.  Everything else (fixed estimates, the
+ * dependent-constraint analysis on M, the active set, the covariance from a dense copy of A V) is
+ * the dense path's.  The products are summed in another order than the dense BLAS path, so the two
+ * agree to rounding; each is deterministic and independent of the thread count (the sparse sums run
+ * on one thread, in index order). */
+
+/* Nonzeros and finiteness of one row of A (n entries): appends its nonzeros to col/val from *nz (at
+ * most cap in all); *bad = the first non-finite column, or n.  Returns 0 when the row's nonzeros do
+ * not fit.  Groups of 8 entries that are all zero (and finite) are skipped with one test. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__)
+#define GLS_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define GLS_CLONES
+#endif
+#if defined(__GNUC__)
+/* 4 IEEE bit patterns as one vector (GCC/Clang vector extensions), loaded unaligned. */
+typedef uint64_t gls_u4 __attribute__((vector_size(32)));
+typedef uint64_t gls_u4u __attribute__((vector_size(32), aligned(8), may_alias));
+#endif
+
+GLS_CLONES static int scan_row(const double *restrict a, size_t n, double *restrict col, double *restrict val,
+                               size_t *nz, size_t cap, size_t *bad)
+{
+  size_t j = 0, z = *nz;
+  *bad = n;
+  for (; j + 8 <= n; j += 8) {
+    /* by the IEEE bit patterns: u << 1 is 0 iff u is +-0; exponent bits all set iff Inf or NaN */
+#if defined(__GNUC__)
+    const gls_u4 u0 = (gls_u4)(*(const gls_u4u *)(a + j)), u1 = (gls_u4)(*(const gls_u4u *)(a + j + 4));
+    const gls_u4 e = (gls_u4){0x7ff0000000000000ull, 0x7ff0000000000000ull, 0x7ff0000000000000ull,
+                              0x7ff0000000000000ull};
+    const gls_u4 o = (u0 | u1) << 1, f = ((u0 & e) == e) | ((u1 & e) == e);
+    if (((o[0] | o[1]) | (o[2] | o[3])) == 0 && ((f[0] | f[1]) | (f[2] | f[3])) == 0) continue;
+#else
+    uint64_t bits = 0, nonfin = 0;
+    for (int w = 0; w < 8; w++) {
+      uint64_t u;
+      memcpy(&u, a + j + w, sizeof u);
+      bits |= u << 1;
+      nonfin |= (uint64_t)(((u >> 52) & 0x7ff) == 0x7ff);
+    }
+    if (bits == 0 && nonfin == 0) continue;
+#endif
+    for (int w = 0; w < 8; w++) {
+      const double v = a[j + w];
+      if (!isfinite(v)) {
+        *bad = j + w;
+        return 1;
+      }
+      if (v != 0) {
+        if (z == cap) return 0;
+        col[z] = (double)(j + w);
+        val[z++] = v;
+      }
+    }
+    *nz = z;
+  }
+  for (; j < n; j++) {
+    const double v = a[j];
+    if (!isfinite(v)) {
+      *bad = j;
+      return 1;
+    }
+    if (v != 0) {
+      if (z == cap) return 0;
+      col[z] = (double)j;
+      val[z++] = v;
+    }
+  }
+  *nz = z;
+  return 1;
+}
+
+/* Validation scan of b and A that also records A's nonzeros by rows into the Ac area (capacity
+ * P*n doubles: m+1 row pointers, then columns and values).  *fits = 0 when they do not fit.
+ * Parallel over fixed row ranges: each range fills its own share of the area, then the shares are
+ * packed in row order, so the result does not depend on the thread count; the first non-finite
+ * entry in row-major order is the one reported. */
+#define GLS_SCAN_PARTS 16
+static emi_err_t scan_sparse(gls_t *g, int *fits)
+{
+  const size_t n = g->n, m = g->m, cap = g->P * n;
+  const size_t maxnz = cap > m + 1 ? (cap - m - 1) / 2 : 0;
+  g->a_ptr = g->Ac;
+  g->a_col = g->Ac + m + 1;
+  g->a_val = g->a_col + maxnz;
+  for (size_t k = 0; k < m; k++)
+    if (!isfinite(g->b[k]))
+      return EMI_ERROR(EMI_ERR_DOMAIN, "GLS right-hand side b[%zu] is %g, expected a finite value", k, g->b[k]);
+  const size_t parts = m < GLS_SCAN_PARTS ? m : GLS_SCAN_PARTS, share = maxnz / (parts ? parts : 1);
+  size_t pnz[GLS_SCAN_PARTS], bad_k[GLS_SCAN_PARTS], bad_j[GLS_SCAN_PARTS];
+  int pfit[GLS_SCAN_PARTS];
+#pragma omp parallel for schedule(static) if (m * n >= ((size_t)1 << 20))
+  for (size_t q = 0; q < parts; q++) {
+    const size_t k0 = m * q / parts, k1 = m * (q + 1) / parts, base = q * share;
+    size_t z = base;
+    pfit[q] = 1;
+    bad_k[q] = m;
+    bad_j[q] = n;
+    for (size_t k = k0; k < k1; k++) {
+      size_t bad = n;
+      g->a_ptr[k] = (double)(z - base); /* relative to the share: fixed up when packing */
+      if (pfit[q]) pfit[q] = scan_row(g->A + k * n, n, g->a_col, g->a_val, &z, base + share, &bad);
+      if (!pfit[q]) { /* no room (the dense path will be taken): only validate */
+        const double *a = g->A + k * n;
+        for (size_t j = 0; j < n && bad == n; j++)
+          if (!isfinite(a[j])) bad = j;
+      }
+      if (bad < n) {
+        bad_k[q] = k;
+        bad_j[q] = bad;
+        break;
+      }
+    }
+    pnz[q] = z - base;
+  }
+  for (size_t q = 0; q < parts; q++)
+    if (bad_k[q] < m) {
+      const size_t k = bad_k[q], j = bad_j[q];
+      return EMI_ERROR(EMI_ERR_DOMAIN, "GLS constraint matrix A[%zu][%zu] is %g, expected a finite value", k, j,
+                       g->A[k * n + j]);
+    }
+  *fits = parts > 0;
+  for (size_t q = 0; q < parts; q++) *fits &= pfit[q];
+  g->nnz = 0;
+  if (!*fits) return EMI_SUCCESS;
+  /* pack the shares in row order */
+  size_t nz = 0;
+  for (size_t q = 0; q < parts; q++) {
+    const size_t k0 = m * q / parts, k1 = m * (q + 1) / parts, base = q * share;
+    if (base != nz) {
+      memmove(g->a_col + nz, g->a_col + base, pnz[q] * sizeof(double));
+      memmove(g->a_val + nz, g->a_val + base, pnz[q] * sizeof(double));
+    }
+    for (size_t k = k0; k < k1; k++) g->a_ptr[k] += (double)nz;
+    nz += pnz[q];
+  }
+  g->a_ptr[m] = (double)nz;
+  g->nnz = nz;
+  return EMI_SUCCESS;
+}
+
+/* Rows in use, as build_rows, by columns: the CSC of the user rows not dropped (fixed columns left
+ * out) then the bound rows; r = A x - b.  Returns p.  The CSC goes into the AV area. */
+static size_t build_rows_sparse(gls_t *g)
+{
+  const size_t n = g->n;
+  double *cnt = g->AV; /* c_ptr: n + 1 */
+  g->c_ptr = cnt;
+  for (size_t j = 0; j <= n; j++) cnt[j] = 0;
+  size_t p = 0;
+  for (size_t k = 0; k < g->m; k++) {
+    if (g->cdrop[k] != 0) continue;
+    const size_t e0 = (size_t)g->a_ptr[k], e1 = (size_t)g->a_ptr[k + 1];
+    double s = 0;
+    for (size_t e = e0; e < e1; e++) {
+      const size_t j = (size_t)g->a_col[e];
+      s += g->a_val[e] * g->x[j];
+      if (!est_fixed(g, j)) cnt[j + 1] += 1;
+    }
+    g->r[p] = s - g->b[k];
+    g->rowid[p] = (double)k;
+    p++;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (g->est[i] != EST_ACTIVE) continue;
+    cnt[i + 1] += 1;
+    g->r[p] = g->x[i];
+    g->rowid[p] = -(double)(i + 1);
+    p++;
+  }
+  for (size_t j = 0; j < n; j++) cnt[j + 1] += cnt[j];
+  const size_t tot = (size_t)cnt[n];
+  g->c_row = g->AV + n + 1;
+  g->c_val = g->c_row + tot;
+  /* fill, rows in increasing order; the fill position of column j runs in M0's first n entries... no:
+   * use lam as scratch would be too small, so fill by a second count in c_row's tail order. */
+  double *pos = g->M0; /* p*p >= ... not guaranteed: use the c_val tail instead */
+  (void)pos;
+  size_t q = 0;
+  for (size_t k = 0; k < g->m; k++) {
+    if (g->cdrop[k] != 0) continue;
+    const size_t e0 = (size_t)g->a_ptr[k], e1 = (size_t)g->a_ptr[k + 1];
+    for (size_t e = e0; e < e1; e++) {
+      const size_t j = (size_t)g->a_col[e];
+      if (est_fixed(g, j)) continue;
+      const size_t at = (size_t)cnt[j]++;
+      g->c_row[at] = (double)q;
+      g->c_val[at] = g->a_val[e];
+    }
+    q++;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (g->est[i] != EST_ACTIVE) continue;
+    const size_t at = (size_t)cnt[i]++;
+    g->c_row[at] = (double)q;
+    g->c_val[at] = 1.0;
+    q++;
+  }
+  /* cnt[j] now holds the end of column j: shift back to starts */
+  for (size_t j = n; j > 0; j--) cnt[j] = cnt[j - 1];
+  cnt[0] = 0;
+  return p;
+}
+
+/* M = sum_j v_j a_j a_j^T over the CSC (lower triangle), M0 = copy. */
+static void form_system_sparse(gls_t *g, size_t p)
+{
+  double *M = g->M;
+  for (size_t i = 0; i < p * p; i++) M[i] = 0;
+  for (size_t j = 0; j < g->n; j++) {
+    const size_t e0 = (size_t)g->c_ptr[j], e1 = (size_t)g->c_ptr[j + 1];
+    const double v = g->V[j];
+    for (size_t e = e0; e < e1; e++) {
+      const size_t k = (size_t)g->c_row[e];
+      const double avk = g->c_val[e] * v;
+      for (size_t f = e0; f <= e; f++) M[k * p + (size_t)g->c_row[f]] += avk * g->c_val[f];
+    }
+  }
+  for (size_t i = 0; i < p; i++)
+    for (size_t j = 0; j <= i; j++) g->M0[i * p + j] = M[i * p + j];
+}
+
+/* lam = M^{-1} r; xhat = x - V A^T lam over the CSC. */
+static emi_err_t solve_update_sparse(gls_t *g, size_t p, double *xhat)
+{
+  emi_err_t err = EMI_SUCCESS;
+  double *lam = g->lam;
+  memcpy(lam, g->r, p * sizeof(double));
+  int nt = blas1_begin();
+  int i = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'U', (lapack_int)p, 1, g->M, (lapack_int)p, lam, (lapack_int)p);
+  blas1_end(nt);
+  if (i < 0) EMI_FAIL(EMI_ERR_INTERNAL, "LAPACKE_dpotrs: argument %d is invalid", -i);
+  for (size_t j = 0; j < g->n; j++) {
+    const size_t e0 = (size_t)g->c_ptr[j], e1 = (size_t)g->c_ptr[j + 1];
+    double u = 0;
+    for (size_t e = e0; e < e1; e++) u += g->c_val[e] * lam[(size_t)g->c_row[e]];
+    xhat[j] = est_fixed(g, j) ? g->x[j] : est_held0(g, j) ? 0.0 : g->x[j] - g->V[j] * u;
+  }
+cleanup:
+  return err;
+}
+
+/* Dense A V of the rows in use (p x n) from the CSC, into `dst`, for the covariance. */
+static void dense_av_from_csc(const gls_t *g, size_t p, double *dst)
+{
+  const size_t n = g->n;
+  memset(dst, 0, p * n * sizeof(double));
+  for (size_t j = 0; j < n; j++)
+    for (size_t e = (size_t)g->c_ptr[j]; e < (size_t)g->c_ptr[j + 1]; e++)
+      dst[(size_t)g->c_row[e] * n + j] = g->c_val[e] * g->V[j];
+}
+
 /* ------------------------------------------------------------------ validation */
 
 static emi_err_t gls_validate(gls_t *g, const emi_gls_problem_t *pr)
@@ -287,13 +559,20 @@ static emi_err_t gls_validate(gls_t *g, const emi_gls_problem_t *pr)
   const size_t n = g->n;
   for (size_t i = 0; i < n; i++)
     if (!isfinite(pr->x[i])) return EMI_ERROR(EMI_ERR_DOMAIN, "GLS estimate x[%zu] is %g, expected a finite value", i, pr->x[i]);
-  for (size_t k = 0; k < g->m; k++) {
-    if (!isfinite(pr->b[k]))
-      return EMI_ERROR(EMI_ERR_DOMAIN, "GLS right-hand side b[%zu] is %g, expected a finite value", k, pr->b[k]);
-    for (size_t j = 0; j < n; j++)
-      if (!isfinite(pr->A[k * n + j]))
-        return EMI_ERROR(EMI_ERR_DOMAIN, "GLS constraint matrix A[%zu][%zu] is %g, expected a finite value", k, j,
-                         pr->A[k * n + j]);
+  if (g->blas && pr->v_diag && g->m > 0 && g->P >= 8 && g->P * n >= 4096) {
+    /* one scan of A that also records its nonzeros (sparse constraints, above) */
+    int fits = 0;
+    EMI_CALL(scan_sparse(g, &fits));
+    g->sparse = fits && 8 * g->nnz <= g->m * n;
+  } else {
+    for (size_t k = 0; k < g->m; k++) {
+      if (!isfinite(pr->b[k]))
+        return EMI_ERROR(EMI_ERR_DOMAIN, "GLS right-hand side b[%zu] is %g, expected a finite value", k, pr->b[k]);
+      for (size_t j = 0; j < n; j++)
+        if (!isfinite(pr->A[k * n + j]))
+          return EMI_ERROR(EMI_ERR_DOMAIN, "GLS constraint matrix A[%zu][%zu] is %g, expected a finite value", k, j,
+                           pr->A[k * n + j]);
+    }
   }
   for (size_t i = 0; i < n; i++) {
     double vii = pr->v_diag ? pr->V[i] : pr->V[i * n + i];
@@ -565,13 +844,23 @@ static emi_err_t gls_run(const emi_gls_problem_t *pr, const emi_gls_opts_t *opts
 
   int solves = 0;
   size_t p = 0;
+  if (g.sparse) { /* the column counts decide whether the sparse products pay */
+    size_t p0 = build_rows_sparse(&g);
+    double work2 = 0;
+    for (size_t j = 0; j < n; j++) {
+      const double c = g.c_ptr[j + 1] - g.c_ptr[j];
+      work2 += c * c;
+    }
+    g.sparse = p0 > 0 && work2 * 64 <= (double)p0 * (double)p0 * (double)n;
+  }
   for (;;) {
-    p = build_rows(&g);
+    p = g.sparse ? build_rows_sparse(&g) : build_rows(&g);
     if (p == 0) {
       for (size_t j = 0; j < n; j++) xhat[j] = est_held0(&g, j) ? 0.0 : g.x[j];
       break;
     }
-    form_system(&g, p);
+    if (g.sparse) form_system_sparse(&g, p);
+    else form_system(&g, p);
     int info = 0;
     EMI_TRY(chol_factor(&g, p, g.M, p, &info));
     if (++solves > (int)(n + g.m + 2)) EMI_FAIL(EMI_ERR_INTERNAL, "GLS active set did not settle");
@@ -586,7 +875,8 @@ static emi_err_t gls_run(const emi_gls_problem_t *pr, const emi_gls_opts_t *opts
       EMI_TRY(analyse_dependence(&g, p, info, &changed));
       continue;
     }
-    EMI_TRY(solve_update(&g, p, xhat));
+    if (g.sparse) EMI_TRY(solve_update_sparse(&g, p, xhat));
+    else EMI_TRY(solve_update(&g, p, xhat));
     if (!g.o.nonneg) break;
     int grew = 0;
     for (size_t j = 0; j < n; j++)
@@ -595,6 +885,47 @@ static emi_err_t gls_run(const emi_gls_problem_t *pr, const emi_gls_opts_t *opts
         grew = 1;
       }
     if (!grew) break;
+  }
+  { /* every constraint must hold to rounding (GLS_RESIDUAL_TOL relative to its terms), dropped ones too:
+     * a dependent system judged consistent by the Cholesky pivots, but that is not, would otherwise
+     * pass silently.  Before the covariance, which may reuse the area of A's nonzeros. */
+    double mr = 0, worst = 0, worst_s = 0, worst_scale = 0;
+    size_t wk = 0;
+    for (size_t k = 0; k < g.m; k++) {
+      double s = -g.b[k], scale = fabs(g.b[k]);
+      if (g.sparse)
+        for (size_t e = (size_t)g.a_ptr[k]; e < (size_t)g.a_ptr[k + 1]; e++) {
+          const size_t j = (size_t)g.a_col[e];
+          const double t = g.a_val[e] * xhat[j];
+          s += t;
+          scale += fabs(t) + fabs(g.a_val[e] * g.x[j]);
+        }
+      else
+        for (size_t j = 0; j < n; j++) {
+          const double t = g.A[k * n + j] * xhat[j];
+          s += t;
+          scale += fabs(t) + fabs(g.A[k * n + j] * g.x[j]);
+        }
+      mr = fmax(mr, fabs(s));
+      if (fabs(s) > worst * (scale > 0 ? scale : 1)) {
+        worst = fabs(s) / (scale > 0 ? scale : 1);
+        worst_s = s;
+        worst_scale = scale;
+        wk = k;
+      }
+    }
+    if (res) res->max_residual = mr;
+    if (worst > GLS_RESIDUAL_TOL)
+      EMI_FAIL(EMI_ERR_INCONSISTENT,
+               "GLS: after the solve constraint %zu is off by %.6g (its terms, before and after, sum to %.6g in "
+               "absolute value): the "
+               "constraints are inconsistent given V, or too ill-conditioned for double precision; check them, or "
+               "drop dependent ones",
+               wk, worst_s, worst_scale);
+  }
+  if (cov && g.sparse && p > 0) { /* the covariance takes the dense A V of the rows in use */
+    dense_av_from_csc(&g, p, g.Ac);
+    g.AV = g.Ac;
   }
   if (cov) {
     if (p == 0) {
@@ -617,13 +948,6 @@ static emi_err_t gls_run(const emi_gls_problem_t *pr, const emi_gls_opts_t *opts
       res->n_active += est_held0(&g, j);
     }
     for (size_t k = 0; k < g.m; k++) res->n_dropped += g.cdrop[k] != 0;
-    double mr = 0;
-    for (size_t k = 0; k < g.m; k++) {
-      double s = -g.b[k];
-      for (size_t j = 0; j < n; j++) s += g.A[k * n + j] * xhat[j];
-      mr = fmax(mr, fabs(s));
-    }
-    res->max_residual = mr;
   }
 cleanup:
   return err;

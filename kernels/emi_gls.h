@@ -46,10 +46,25 @@
  * estimates pushed below zero they coincide.  If the bounds make the constraints unsatisfiable the
  * error is EMI_ERR_INFEASIBLE naming the estimates held at zero.  Fixed estimates are not bounded.
  *
+ * After the solve, every constraint (dropped ones too) must hold to 1e-6 of the size of its terms,
+ * |b_k| + sum_j |A_kj| (|xhat_j| + |x_j|); otherwise EMI_ERR_INCONSISTENT names the constraint and
+ * the amount (an ill-conditioned system whose dependence the pivots misjudged), never a success with
+ * A xhat != b.
+ *
  * Other errors, all before any arithmetic: EMI_ERR_ARG (sizes, NULL pointers, workspace too small),
  * EMI_ERR_DOMAIN (NaN/Inf in x, V, A or b; a negative variance; a zero variance whose row of V is not
  * zero; V not symmetric), EMI_ERR_NOT_SPD (check_v: V restricted to the adjustable estimates is not
  * positive definite; set check_v = 0 to accept a semi-definite V).
+ *
+ * Sparse constraints (emi_gls_solve, diagonal V).  Accounting identities touch few estimates each: the
+ * row and column totals of an N x N flow matrix have N nonzeros in N^2.  When A has at most 1/8 of its
+ * entries nonzero (and sum_j c_j^2 <= p^2 n / 64, c_j the nonzeros of column j of the rows in use),
+ * the validation scan that reads A once also records its nonzeros, and A V A^T = sum_j v_j a_j a_j^T,
+ * A x and V A^T lambda are formed from them: O(nnz + sum_j c_j^2) instead of O(m^2 n), so the solve
+ * costs about one read of A.  The rest (fixed estimates, dependence analysis, active set,
+ * covariance) is the dense path's.  The sparse sums run on one thread in index order (the scan in
+ * fixed row ranges), so the bits do not depend on the thread count; they differ from the dense
+ * path's by rounding only (the tests hold both to emi_gls_solve_ref and to an independent solve).
  *
  * Pure: no I/O, no allocation (the caller passes emi_gls_work_len() doubles).
  * Parallel and reproducible: the products A V, A V A^T, W^T W and the solve L^{-1} A V are cut into

@@ -3,14 +3,41 @@
  * Layout of the workspace (doubles): for each margin j, in order, three arrays of size(j):
  *   t_j  the targets (a copy, rescaled under a rescale policy),
  *   s_j  the current sums of the table over each margin cell,
- *   f_j  the factors t_j / s_j of the current step.
+ *   f_j  the factors t_j / s_j of the current step;
+ * then, for each margin j that does not contain dimension 0 (a "global" margin), (nb - 1) * size(j)
+ * doubles: the partial sums of blocks 1 .. nb-1 (block 0's partial is s_j itself).
  *
- * Summation order, the one thing both kernels must agree on: s_j[m] is accumulated from 0.0 by
- * adding the table cells of margin cell m one at a time in increasing row-major (flat) order.
- * The fast kernel keeps that order by letting threads split a dimension d that the margin
- * contains: the cells of margin cell m all share their coordinate along d, so one thread owns all
- * of them, and it visits them in increasing flat order.  The result therefore does not depend on
- * the thread count or on which dimension is split.
+ * Summation order (emi_ipf.h gives it in full): blocks of dimension 0 fixed by the sizes, rows in
+ * row-major order inside a block, 4-lane row sums for margins that lack the last dimension.  Both
+ * kernels compute every sum with the same helpers (ipf_lanes_add, ipf_lanes_sum) in that order, so
+ * they agree bit for bit, and the fast kernel's threads own whole blocks, so the thread count never
+ * changes a bit.
+ *
+ * The fast kernel (emi_ipf_fit) in brief.  A margin that contains dimension 0 is "local": the cells of
+ * one of its margin cells all lie in one slab (fixed index along dimension 0), so a slab can be summed
+ * and scaled for it on its own.  A sweep is cut into intervals, one starting at margin 0 and one at
+ * every later global margin; an interval ends where the next global margin's sums (or, for the last
+ * interval, the convergence check's sums of every margin) are complete, which needs the whole table.
+ * In an interval, each thread walks its blocks tile by tile (a tile: consecutive slabs, about
+ * IPF_TILE_BYTES); on a tile it runs one sub-pass per margin of the interval: the cells' current
+ * values (the stored table times the factors of the margins already fitted in this sweep, applied in
+ * order, so exactly the reference's in-place products) are summed for the next margin, whose
+ * factors for the tile's cells then follow at once.  The tile stays in cache between sub-passes.
+ * Tables above IPF_EAGER_BYTES: only the last interval writes the table back; earlier ones only read
+ * it ("lazy": each sub-pass applies the factors of the sweep so far, in margin order, to the stored
+ * values).  So a sweep reads the table once per interval and writes it once: 2-D margins {0,1},{0,2},
+ * {1,2} of a 3-D table, 2 reads and 1 write; 1-D margins {0},{1},{2}, 3 reads and 1 write (the
+ * reference: 2 passes per margin and K more for the check, read and write each).  Smaller tables,
+ * which stay in cache, are written back after every sub-pass ("eager": one multiplication per cell
+ * and margin instead of the chain).
+ *
+ * Row loops.  A sub-pass over a run of rows (consecutive rows along dimension last-1) goes through
+ * fused_rows: one loop per row that applies the chain of factors, stores, and adds the result to
+ * every target, 4 cells at a time (GCC/Clang vector extensions), specialised by switch for up to 3
+ * factors (each a per-row scalar or a vector along the row) and 3 vector targets; anything else
+ * (longer chains, margins laid out against the table's dimension order) takes the generic path,
+ * which applies one operation at a time to chunks of rows in stack buffers.  Both paths add in the
+ * same order.
  */
 #include "emi_ipf.h"
 
@@ -22,8 +49,32 @@
 #include <omp.h>
 #endif
 
-/* Tables smaller than this run the passes on one thread (thread start-up would dominate). */
-#define IPF_PAR_MIN_CELLS 32768
+/* Tables smaller than this run on one thread: a sweep over them takes tens of microseconds, about
+ * what the 4 to 6 thread barriers of a sweep cost (more with OMP_WAIT_POLICY=passive). */
+#ifndef IPF_PAR_MIN_CELLS
+#define IPF_PAR_MIN_CELLS 131072
+#endif
+/* Lanes of a row sum (emi_ipf.h): 4 independent addition chains (one AVX2 register). */
+#define IPF_LANES 4
+/* Most blocks along dimension 0 (a power of two). */
+#ifndef IPF_MAX_BLOCKS
+#define IPF_MAX_BLOCKS 16
+#endif
+/* A block holds at least this many table cells per cell of the global margins: the partial sums
+ * cost at most 1/32 of the table's memory and of a pass's traffic. */
+#ifndef IPF_BLOCK_CELLS_PER_PARTIAL
+#define IPF_BLOCK_CELLS_PER_PARTIAL 32
+#endif
+/* Tables up to this size are written back after every sub-pass instead of carrying the factors of the
+ * sweep along (fewer multiplications; the extra writes stay in cache).  Larger tables are only read
+ * until the check, so that a sweep writes them once.  The bits are the same either way. */
+#ifndef IPF_EAGER_BYTES
+#define IPF_EAGER_BYTES (8u << 20)
+#endif
+/* Target size of a tile (consecutive slabs kept in cache across an interval's sub-passes). */
+#ifndef IPF_TILE_BYTES
+#define IPF_TILE_BYTES (256 * 1024)
+#endif
 
 typedef struct {
   int n;
@@ -40,6 +91,7 @@ typedef struct {
   unsigned has[EMI_IPF_MAX_DIM];
   const double *t_in;          /* caller's targets */
   double *t, *s, *f;           /* workspace */
+  double *part;                /* global margins: partial sums of blocks 1..nb-1, (nb - 1) * size */
 } ipf_mar_t;
 
 typedef struct {
@@ -49,6 +101,9 @@ typedef struct {
   double total;
   double tol;
   int max_iter;
+  int nb;                           /* blocks along dimension 0 (1 for a 1-D table) */
+  size_t nslab;                     /* slabs: dims[0], or 1 for a 1-D table */
+  size_t bs[IPF_MAX_BLOCKS + 1];    /* block b holds slabs [bs[b], bs[b+1]) */
 } ipf_prob_t;
 
 /* ------------------------------------------------------------------ formatting for messages */
@@ -154,6 +209,20 @@ static emi_err_t ipf_structure(int ndim, const size_t *dims, int nmargins,
     m->t_in = g->target;
     *need += 3 * m->size;
   }
+  /* Blocks along dimension 0: a power of two, at most IPF_MAX_BLOCKS and dims[0], and small enough
+   * that the partial sums of the global margins stay below 1/IPF_BLOCK_CELLS_PER_PARTIAL of the
+   * table.  A function of the sizes and margins only: it fixes the summation order. */
+  size_t gsize = 0;
+  for (int k = 0; k < nmargins; k++)
+    if (!P->m[k].has[0]) gsize += P->m[k].size;
+  P->nslab = ndim == 1 ? 1 : T->dims[0];
+  size_t cap = P->nslab < IPF_MAX_BLOCKS ? P->nslab : IPF_MAX_BLOCKS;
+  if (gsize > 0 && T->ncell / IPF_BLOCK_CELLS_PER_PARTIAL / gsize < cap)
+    cap = T->ncell / IPF_BLOCK_CELLS_PER_PARTIAL / gsize;
+  P->nb = 1;
+  while ((size_t)P->nb * 2 <= cap) P->nb *= 2;
+  for (int b = 0; b <= P->nb; b++) P->bs[b] = P->nslab * (size_t)b / (size_t)P->nb;
+  *need += (size_t)(P->nb - 1) * gsize;
   return EMI_SUCCESS;
 #undef IPF_BAD
 }
@@ -253,6 +322,13 @@ static emi_err_t ipf_setup(int ndim, const size_t *dims, const double *x, int nm
     m->s = w + m->size;
     m->f = w + 2 * m->size;
     w += 3 * m->size;
+  }
+  for (int k = 0; k < P->K; k++) {
+    ipf_mar_t *m = &P->m[k];
+    m->part = NULL;
+    if (m->has[0]) continue;
+    m->part = w;
+    w += (size_t)(P->nb - 1) * m->size;
   }
 
   /* Values: margins, then the seed. */
@@ -406,29 +482,31 @@ static emi_err_t ipf_setup(int ndim, const size_t *dims, const double *x, int nm
 
 /* ------------------------------------------------------------------ shared arithmetic */
 
-static void ipf_factors(ipf_mar_t *m)
+/* Add a row's n cells to the lanes: lane w takes the cells at w, w + 4, w + 8, ... */
+static inline void ipf_lanes_add(double *restrict l, const double *restrict y, size_t n)
 {
-  for (size_t i = 0; i < m->size; i++) m->f[i] = m->s[i] > 0 ? m->t[i] / m->s[i] : 0.0;
+  size_t k = 0;
+  for (; k + IPF_LANES <= n; k += IPF_LANES)
+    for (int w = 0; w < IPF_LANES; w++) l[w] += y[k + w];
+  for (int w = 0; k < n; k++, w++) l[w] += y[k];
 }
 
-/* Largest |s - t| over all margins (margin order, then cell order, first maximum wins). */
-static double ipf_deviation(const ipf_prob_t *P, int *wm, size_t *wc)
+/* The row sum of the lanes: (l0 + l2) + (l1 + l3). */
+static inline double ipf_lanes_sum(const double *l) { return (l[0] + l[2]) + (l[1] + l[3]); }
+
+static inline double ipf_factor(double t, double s) { return s > 0 ? t / s : 0.0; }
+
+/* Largest deviation and where: first maximum in (margin, cell) order wins. */
+typedef struct {
+  double dev;
+  int k;
+  size_t c;
+} ipf_dev_t;
+
+static void dev_merge(ipf_dev_t *into, const ipf_dev_t *d)
 {
-  double best = 0;
-  *wm = 0;
-  *wc = 0;
-  for (int k = 0; k < P->K; k++) {
-    const ipf_mar_t *m = &P->m[k];
-    for (size_t i = 0; i < m->size; i++) {
-      double d = fabs(m->s[i] - m->t[i]);
-      if (d > best) {
-        best = d;
-        *wm = k;
-        *wc = i;
-      }
-    }
-  }
-  return best;
+  if (d->dev > into->dev || (d->dev == into->dev && (d->k < into->k || (d->k == into->k && d->c < into->c))))
+    *into = *d;
 }
 
 static emi_err_t ipf_finish(const ipf_prob_t *P, int it, double dev, int wm, size_t wc, emi_ipf_result_t *res)
@@ -453,15 +531,36 @@ static emi_err_t ipf_finish(const ipf_prob_t *P, int it, double dev, int wm, siz
 
 /* ------------------------------------------------------------------ reference twin */
 
-static void ref_sums(const ipf_tab_t *T, const double *x, ipf_mar_t *m)
+/* Sums of margin m over the table in the documented order: block by block (block 0 straight into s,
+ * later blocks into f, then added to s), row by row in row-major order; a row gives its cells one
+ * by one when the margin contains the last dimension, else its 8-lane row sum. */
+static void ref_sums(const ipf_prob_t *P, const double *x, ipf_mar_t *m)
 {
-  size_t idx[EMI_IPF_MAX_DIM] = {0};
+  const ipf_tab_t *T = &P->tab;
+  const int last = T->n - 1;
+  const size_t L = T->dims[last], st = m->ms[last], rows_per_slab = T->ncell / L / P->nslab;
   for (size_t i = 0; i < m->size; i++) m->s[i] = 0.0;
-  for (size_t c = 0; c < T->ncell; c++) {
-    size_t mi = 0;
-    for (int d = 0; d < T->n; d++) mi += idx[d] * m->ms[d];
-    m->s[mi] += x[c];
-    for (int d = T->n - 1; d >= 0 && ++idx[d] == T->dims[d]; d--) idx[d] = 0;
+  for (int b = 0; b < P->nb; b++) {
+    double *acc = b == 0 ? m->s : m->f;
+    if (b > 0)
+      for (size_t i = 0; i < m->size; i++) acc[i] = 0.0;
+    for (size_t r = P->bs[b] * rows_per_slab; r < P->bs[b + 1] * rows_per_slab; r++) {
+      size_t rest = r, off = 0;
+      for (int d = last - 1; d >= 0; d--) {
+        off += (rest % T->dims[d]) * m->ms[d];
+        rest /= T->dims[d];
+      }
+      const double *row = x + r * L;
+      if (st == 0) {
+        double l[IPF_LANES] = {0};
+        ipf_lanes_add(l, row, L);
+        acc[off] += ipf_lanes_sum(l);
+      } else {
+        for (size_t k = 0; k < L; k++) acc[off + k * st] += row[k];
+      }
+    }
+    if (b > 0)
+      for (size_t i = 0; i < m->size; i++) m->s[i] += acc[i];
   }
 }
 
@@ -476,135 +575,523 @@ static void ref_scale(const ipf_tab_t *T, double *x, const ipf_mar_t *m)
   }
 }
 
+static void ref_factors(ipf_mar_t *m)
+{
+  for (size_t i = 0; i < m->size; i++) m->f[i] = ipf_factor(m->t[i], m->s[i]);
+}
+
+/* Largest |s - t| over all margins (margin order, then cell order, first maximum wins). */
+static ipf_dev_t ref_deviation(const ipf_prob_t *P)
+{
+  ipf_dev_t best = {0.0, 0, 0};
+  for (int k = 0; k < P->K; k++) {
+    const ipf_mar_t *m = &P->m[k];
+    for (size_t i = 0; i < m->size; i++) {
+      ipf_dev_t d = {fabs(m->s[i] - m->t[i]), k, i};
+      dev_merge(&best, &d);
+    }
+  }
+  return best;
+}
+
 emi_err_t emi_ipf_fit_ref(int ndim, const size_t *dims, double *x, int nmargins,
                           const emi_ipf_margin_t *margins, const emi_ipf_opts_t *opts, double *work,
                           size_t lwork, emi_ipf_result_t *res)
 {
   ipf_prob_t P;
   EMI_CALL(ipf_setup(ndim, dims, x, nmargins, margins, opts, work, lwork, &P, res));
-  double dev = 0;
-  int wm = 0, it = 0;
-  size_t wc = 0;
+  ipf_dev_t dev = {0.0, 0, 0};
+  int it = 0;
   for (it = 1; it <= P.max_iter; it++) {
     for (int k = 0; k < P.K; k++) {
-      ref_sums(&P.tab, x, &P.m[k]);
-      ipf_factors(&P.m[k]);
+      ref_sums(&P, x, &P.m[k]);
+      ref_factors(&P.m[k]);
       ref_scale(&P.tab, x, &P.m[k]);
     }
-    for (int k = 0; k < P.K; k++) ref_sums(&P.tab, x, &P.m[k]);
-    dev = ipf_deviation(&P, &wm, &wc);
-    if (dev <= P.tol) break;
+    for (int k = 0; k < P.K; k++) ref_sums(&P, x, &P.m[k]);
+    dev = ref_deviation(&P);
+    if (dev.dev <= P.tol) break;
   }
   if (it > P.max_iter) it = P.max_iter;
-  EMI_CALL(ipf_finish(&P, it, dev, wm, wc, res));
+  EMI_CALL(ipf_finish(&P, it, dev.dev, dev.k, dev.c, res));
   return EMI_SUCCESS;
 }
 
 /* ------------------------------------------------------------------ optimised kernel */
 
-/* One pass over the table: optionally scale every cell by the factors of margin `scale`, then add
- * the (scaled) cell to the sums of every margin in acc[] (all of which contain dimension d).
- * Threads split dimension d into contiguous ranges. */
 typedef struct {
-  const ipf_tab_t *T;
+  ipf_prob_t *P;
   double *x;
-  int d;
-  const ipf_mar_t *scale;
-  int nacc;
-  ipf_mar_t *acc[EMI_IPF_MAX_MARGINS];
-} ipf_pass_t;
+  size_t L;          /* row length (last dimension) */
+  size_t M;          /* rows per slab */
+  size_t tile;       /* slabs per tile */
+  int eager;         /* write the table back after every sub-pass (tables that stay in cache) */
+  int nint;          /* intervals per sweep */
+  int first[EMI_IPF_MAX_MARGINS + 1]; /* interval q fits margins first[q] .. first[q+1]-1 */
+} ipf_plan_t;
 
-static void row_scale(double *restrict row, const double *restrict f, size_t st, size_t len)
-{
-  if (st == 0) {
-    const double v = f[0];
-    for (size_t k = 0; k < len; k++) row[k] *= v;
-  } else if (st == 1) {
-    for (size_t k = 0; k < len; k++) row[k] *= f[k];
-  } else {
-    for (size_t k = 0; k < len; k++) row[k] *= f[k * st];
-  }
-}
+/* One sub-pass over rows [r0, r1): the value of every cell is the stored table times the factors of
+ * margins 0..c (c = -1: the stored table), applied in order; it is written back when `store`, and
+ * added to the nt targets: target j is margin tk[j], accumulated into tb[j] (its s, or a block's
+ * partial), in the documented order. */
+typedef struct {
+  int c;
+  int c0;           /* the stored table already holds the factors of margins 0..c0-1 */
+  int store;
+  int nt;
+  int tk[EMI_IPF_MAX_MARGINS];
+  double *tb[EMI_IPF_MAX_MARGINS];
+} ipf_sub_t;
 
-static void row_acc(double *restrict s, const double *restrict row, size_t st, size_t len)
-{
-  if (st == 0) {
-    double a = s[0]; /* one margin cell: add the cells one by one, in order */
-    for (size_t k = 0; k < len; k++) a += row[k];
-    s[0] = a;
-  } else if (st == 1) {
-    for (size_t k = 0; k < len; k++) s[k] += row[k];
-  } else {
-    for (size_t k = 0; k < len; k++) s[k * st] += row[k];
-  }
-}
-
-static void pass_range(const ipf_pass_t *p, size_t a0, size_t a1)
-{
-  const ipf_tab_t *T = p->T;
-  const int last = T->n - 1, na = p->nacc;
-  if (a0 >= a1) return;
-  size_t lo[EMI_IPF_MAX_DIM], hi[EMI_IPF_MAX_DIM], idx[EMI_IPF_MAX_DIM];
-  size_t sms[EMI_IPF_MAX_DIM] = {0};
-  size_t ams[EMI_IPF_MAX_MARGINS][EMI_IPF_MAX_DIM];
-  size_t aoff[EMI_IPF_MAX_MARGINS], ast[EMI_IPF_MAX_MARGINS];
-  double *as[EMI_IPF_MAX_MARGINS];
-  for (int i = 0; i < T->n; i++) {
-    lo[i] = 0;
-    hi[i] = T->dims[i];
-    if (p->scale) sms[i] = p->scale->ms[i];
-    for (int j = 0; j < na; j++) ams[j][i] = p->acc[j]->ms[i];
-  }
-  lo[p->d] = a0;
-  hi[p->d] = a1;
-  size_t xoff = 0, soff = 0;
-  for (int j = 0; j < na; j++) {
-    aoff[j] = 0;
-    as[j] = p->acc[j]->s;
-    ast[j] = ams[j][last];
-  }
-  for (int i = 0; i < last; i++) {
-    idx[i] = lo[i];
-    xoff += lo[i] * T->ts[i];
-    soff += lo[i] * sms[i];
-    for (int j = 0; j < na; j++) aoff[j] += lo[i] * ams[j][i];
-  }
-  const size_t ilo = lo[last], len = hi[last] - lo[last], sst = sms[last];
-  const double *f = p->scale ? p->scale->f : NULL;
-  double *x = p->x;
-  for (;;) {
-    double *row = x + xoff + ilo;
-    if (f) row_scale(row, f + soff + ilo * sst, sst, len);
-    for (int j = 0; j < na; j++) row_acc(as[j] + aoff[j] + ilo * ast[j], row, ast[j], len);
-    int i = last - 1;
-    for (; i >= 0; i--) {
-      idx[i]++;
-      xoff += T->ts[i];
-      soff += sms[i];
-      for (int j = 0; j < na; j++) aoff[j] += ams[j][i];
-      if (idx[i] < hi[i]) break;
-      size_t span = hi[i] - lo[i];
-      idx[i] = lo[i];
-      xoff -= span * T->ts[i];
-      soff -= span * sms[i];
-      for (int j = 0; j < na; j++) aoff[j] -= span * ams[j][i];
-    }
-    if (i < 0) break;
-  }
-}
-
-static void pass_run(const ipf_pass_t *p)
-{
-  for (int j = 0; j < p->nacc; j++) memset(p->acc[j]->s, 0, p->acc[j]->size * sizeof(double));
-  const size_t D = p->T->dims[p->d];
-#pragma omp parallel if (p->T->ncell >= IPF_PAR_MIN_CELLS)
-  {
-    size_t tid = 0, nth = 1;
-#ifdef _OPENMP
-    tid = (size_t)omp_get_thread_num();
-    nth = (size_t)omp_get_num_threads();
+/* On x86-64 with GCC, the row loops are also compiled for AVX2 and picked at load time (ifunc); the
+ * products and sums are elementwise, so every version gives the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__)
+#define IPF_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define IPF_CLONES
 #endif
-    pass_range(p, D * tid / nth, D * (tid + 1) / nth);
+
+/* Rows go through two stack buffers in chunks of this many cells (a multiple of IPF_LANES): whole
+ * rows of one run when they fit, else pieces of one row. */
+#ifndef IPF_CHUNK
+#define IPF_CHUNK 1024
+#endif
+
+/* dst = src * the chunk's values of factor array f: a margin with in-row stride st and row stride rs,
+ * from offset off; R rows of length L, or one row piece of n cells when R == 1.  dst and src never
+ * overlap. */
+static inline void chain_mul_inplace(double *restrict y, const double *restrict f, size_t off, size_t st,
+                                     size_t rs, size_t R, size_t L, size_t n)
+{
+  if (R == 1 || (st == 1 && rs == L) || (st == 0 && rs == 0)) {
+    const double *restrict p = f + off;
+    if (st == 1)
+      for (size_t k = 0; k < n; k++) y[k] *= p[k];
+    else if (st == 0) {
+      const double v = p[0];
+      for (size_t k = 0; k < n; k++) y[k] *= v;
+    } else
+      for (size_t k = 0; k < n; k++) y[k] *= p[k * st];
+    return;
+  }
+  for (size_t j = 0; j < R; j++) {
+    const double *restrict p = f + off + j * rs;
+    double *restrict d = y + j * L;
+    if (st == 0) {
+      const double v = p[0];
+      for (size_t k = 0; k < L; k++) d[k] *= v;
+    } else if (st == 1) {
+      for (size_t k = 0; k < L; k++) d[k] *= p[k];
+    } else {
+      for (size_t k = 0; k < L; k++) d[k] *= p[k * st];
+    }
+  }
+}
+
+static inline void chain_mul(double *restrict dst, const double *restrict src, const double *restrict f, size_t off,
+                             size_t st, size_t rs, size_t R, size_t L, size_t n)
+{
+  if (R == 1 || (st == 1 && rs == L) || (st == 0 && rs == 0)) { /* one run of factors, or one factor */
+    const double *restrict p = f + off;
+    if (st == 1)
+      for (size_t k = 0; k < n; k++) dst[k] = src[k] * p[k];
+    else if (st == 0) {
+      const double v = p[0];
+      for (size_t k = 0; k < n; k++) dst[k] = src[k] * v;
+    } else
+      for (size_t k = 0; k < n; k++) dst[k] = src[k] * p[k * st];
+    return;
+  }
+  for (size_t j = 0; j < R; j++) {
+    const double *restrict p = f + off + j * rs;
+    double *restrict d = dst + j * L;
+    const double *restrict sj = src + j * L;
+    if (st == 0) {
+      const double v = p[0];
+      for (size_t k = 0; k < L; k++) d[k] = sj[k] * v;
+    } else if (st == 1) {
+      for (size_t k = 0; k < L; k++) d[k] = sj[k] * p[k];
+    } else {
+      for (size_t k = 0; k < L; k++) d[k] = sj[k] * p[k * st];
+    }
+  }
+}
+
+/* a += the chunk y, for the sums a of a margin with in-row stride st (!= 0) and row stride rs, from
+ * offset off (R rows of length L, or one row piece of n cells when R == 1). */
+static inline void target_add(double *restrict a, const double *restrict y, size_t off, size_t st, size_t rs, size_t R,
+                       size_t L, size_t n)
+{
+  if (R == 1 || (st == 1 && rs == L)) {
+    double *restrict p = a + off;
+    if (st == 1)
+      for (size_t k = 0; k < n; k++) p[k] += y[k];
+    else
+      for (size_t k = 0; k < n; k++) p[k * st] += y[k];
+    return;
+  }
+  for (size_t j = 0; j < R; j++) {
+    double *restrict p = a + off + j * rs;
+    const double *restrict yj = y + j * L;
+    if (st == 1)
+      for (size_t k = 0; k < L; k++) p[k] += yj[k];
+    else
+      for (size_t k = 0; k < L; k++) p[k * st] += yj[k];
+  }
+}
+
+/* fused_body: a run of rows, each in one pass, for the common case of at most 3 chain factors and 3
+ * vector targets, all with stride 1 or 0 along the row.  Chain factor j of a row is a vector along the
+ * row when bit j of KI is set, else a scalar (a margin without the last dimension); each cell becomes
+ * v = x * f_0 * f_1 * f_2 in that order, is written back when `store`, added to the vector targets,
+ * and the row's 4-lane sum goes to every reduction target.  NC, KI and NV are constants at every call
+ * (fused_rows), so each combination compiles to its own straight loop. */
+#if defined(__GNUC__)
+#define IPF_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define IPF_ALWAYS_INLINE static inline
+#endif
+#if defined(__GNUC__)
+/* 4 doubles as one GCC/Clang vector (SSE2: two registers, AVX2: one), loaded and stored unaligned. */
+typedef double ipf_v4 __attribute__((vector_size(4 * sizeof(double))));
+typedef double ipf_v4u __attribute__((vector_size(4 * sizeof(double)), aligned(sizeof(double)), may_alias));
+typedef double ipf_v2 __attribute__((vector_size(2 * sizeof(double))));
+typedef double ipf_v2u __attribute__((vector_size(2 * sizeof(double)), aligned(sizeof(double)), may_alias));
+#define IPF_LD(p) ((ipf_v4)(*(const ipf_v4u *)(p)))
+#define IPF_LD2(p) ((ipf_v2)(*(const ipf_v2u *)(p)))
+#define IPF_ST2(p, v) (*(ipf_v2u *)(p) = (ipf_v2u)(v))
+#define IPF_ST(p, v) (*(ipf_v4u *)(p) = (ipf_v4u)(v))
+#endif
+
+/* Operands of a run of rows for fused_rows: chain factor j starts at c[j] and moves by ci[j] per row
+ * (its value is the vector c[j][0..L) when bit j of KI is set, else the scalar *c[j]); vector target
+ * j at t[j], moving by ti[j]; the nr reduction targets at r[j] (moving by ri[j]) each get the row's
+ * 4-lane sum. */
+typedef struct {
+  const double *c[3];
+  size_t ci[3];
+  double *t[3];
+  size_t ti[3];
+  int nr;
+  double *r[EMI_IPF_MAX_MARGINS];
+  size_t ri[EMI_IPF_MAX_MARGINS];
+} ipf_ops_t;
+
+IPF_ALWAYS_INLINE void
+fused_body(const int NC, const unsigned KI, const int NV, double *restrict x, const size_t L, const size_t nrows,
+           const ipf_ops_t *o, const int store)
+{
+  const double *restrict c0 = o->c[0], *restrict c1 = o->c[1], *restrict c2 = o->c[2];
+  double *restrict t0 = o->t[0], *restrict t1 = o->t[1], *restrict t2 = o->t[2];
+  const int nr = o->nr;
+  double *r[EMI_IPF_MAX_MARGINS];
+  for (int q = 0; q < nr; q++) r[q] = o->r[q];
+#define IPF_CHAIN(V, K, A0, A1, A2, LD)                                                             \
+  do {                                                                                              \
+    if (NC > 0) {                                                                                   \
+      if (KI & 1u) V *= LD(c0 + (K));                                                               \
+      else V *= A0;                                                                                 \
+    }                                                                                               \
+    if (NC > 1) {                                                                                   \
+      if (KI & 2u) V *= LD(c1 + (K));                                                               \
+      else V *= A1;                                                                                 \
+    }                                                                                               \
+    if (NC > 2) {                                                                                   \
+      if (KI & 4u) V *= LD(c2 + (K));                                                               \
+      else V *= A2;                                                                                 \
+    }                                                                                               \
+  } while (0)
+#define IPF_SCAL(p) (*(p))
+  for (size_t row = 0; row < nrows; row++) {
+    const double a0 = NC > 0 ? c0[0] : 0.0, a1 = NC > 1 ? c1[0] : 0.0, a2 = NC > 2 ? c2[0] : 0.0;
+    double lt[IPF_LANES] = {0.0, 0.0, 0.0, 0.0};
+    size_t k = 0;
+#if defined(__GNUC__)
+    {
+      const ipf_v4 b0 = {a0, a0, a0, a0}, b1 = {a1, a1, a1, a1}, b2 = {a2, a2, a2, a2};
+      ipf_v4 l = {0.0, 0.0, 0.0, 0.0};
+      for (; k + IPF_LANES <= L; k += IPF_LANES) {
+        ipf_v4 v = IPF_LD(x + k);
+        IPF_CHAIN(v, k, b0, b1, b2, IPF_LD);
+        if (store) IPF_ST(x + k, v);
+        l += v;
+        if (NV > 0) IPF_ST(t0 + k, IPF_LD(t0 + k) + v);
+        if (NV > 1) IPF_ST(t1 + k, IPF_LD(t1 + k) + v);
+        if (NV > 2) IPF_ST(t2 + k, IPF_LD(t2 + k) + v);
+      }
+      for (int w = 0; w < IPF_LANES; w++) lt[w] = l[w];
+      if (k + 2 <= L) { /* two more cells: lanes 0 and 1 */
+        const ipf_v2 e0 = {a0, a0}, e1 = {a1, a1}, e2 = {a2, a2};
+        ipf_v2 v = IPF_LD2(x + k);
+        IPF_CHAIN(v, k, e0, e1, e2, IPF_LD2);
+        if (store) IPF_ST2(x + k, v);
+        lt[0] += v[0];
+        lt[1] += v[1];
+        if (NV > 0) IPF_ST2(t0 + k, IPF_LD2(t0 + k) + v);
+        if (NV > 1) IPF_ST2(t1 + k, IPF_LD2(t1 + k) + v);
+        if (NV > 2) IPF_ST2(t2 + k, IPF_LD2(t2 + k) + v);
+        k += 2;
+      }
+    }
+#endif
+    for (int w = (int)(k % IPF_LANES); k < L; k++, w = (w + 1) % IPF_LANES) {
+      double v = x[k];
+      IPF_CHAIN(v, k, a0, a1, a2, IPF_SCAL);
+      if (store) x[k] = v;
+      lt[w] += v;
+      if (NV > 0) t0[k] += v;
+      if (NV > 1) t1[k] += v;
+      if (NV > 2) t2[k] += v;
+    }
+    if (nr) {
+      const double rs = ipf_lanes_sum(lt);
+      for (int q = 0; q < nr; q++) {
+        *r[q] += rs;
+        r[q] += o->ri[q];
+      }
+    }
+    x += L;
+    if (NC > 0) c0 += o->ci[0];
+    if (NC > 1) c1 += o->ci[1];
+    if (NC > 2) c2 += o->ci[2];
+    if (NV > 0) t0 += o->ti[0];
+    if (NV > 1) t1 += o->ti[1];
+    if (NV > 2) t2 += o->ti[2];
+  }
+#undef IPF_CHAIN
+#undef IPF_SCAL
+}
+
+/* fused_body for NC chain factors of kinds KI and NV vector targets, dispatched to a constant
+ * combination so that each compiles to its own straight loop. */
+IPF_ALWAYS_INLINE void fused_rows(int NC, unsigned KI, int NV, double *restrict x, size_t L, size_t nrows,
+                                  const ipf_ops_t *o, int store)
+{
+#define IPF_CASE(C, K, V)                                                                           \
+  case (C) * 32 + (K) * 4 + (V):                                                                    \
+    fused_body(C, K, V, x, L, nrows, o, store);                                                     \
+    return;
+#define IPF_CASES(C, K) IPF_CASE(C, K, 0) IPF_CASE(C, K, 1) IPF_CASE(C, K, 2) IPF_CASE(C, K, 3)
+  switch (NC * 32 + (int)KI * 4 + NV) {
+    IPF_CASES(0, 0)
+    IPF_CASES(1, 0) IPF_CASES(1, 1)
+    IPF_CASES(2, 0) IPF_CASES(2, 1) IPF_CASES(2, 2) IPF_CASES(2, 3)
+    IPF_CASES(3, 0) IPF_CASES(3, 1) IPF_CASES(3, 2) IPF_CASES(3, 3)
+    IPF_CASES(3, 4) IPF_CASES(3, 5) IPF_CASES(3, 6) IPF_CASES(3, 7)
+  default:
+    return; /* not reached: sub_rows checks the counts */
+  }
+#undef IPF_CASES
+#undef IPF_CASE
+}
+
+IPF_CLONES static void sub_rows(const ipf_plan_t *pl, const ipf_sub_t *sb, size_t r0, size_t r1)
+{
+  const ipf_prob_t *P = pl->P;
+  const ipf_tab_t *T = &P->tab;
+  const int last = T->n - 1, nc = sb->c + 1, nt = sb->nt;
+  const size_t L = pl->L;
+  /* a run: consecutive rows along dimension last-1 (the one row of a 1-D table) */
+  const size_t run_len = last > 0 ? T->dims[last - 1] : 1;
+  /* rows per chunk: as many whole rows as fit in IPF_CHUNK cells, else one row in pieces */
+  const size_t R = L >= IPF_CHUNK ? 1 : IPF_CHUNK / L;
+  size_t cst[EMI_IPF_MAX_MARGINS], crs[EMI_IPF_MAX_MARGINS], tst[EMI_IPF_MAX_MARGINS], trs[EMI_IPF_MAX_MARGINS];
+  size_t coff[EMI_IPF_MAX_MARGINS], toff[EMI_IPF_MAX_MARGINS];
+  int nred = 0, red[EMI_IPF_MAX_MARGINS], nvec = 0, vec[EMI_IPF_MAX_MARGINS];
+  double buf[2][IPF_CHUNK];
+  for (int j = 0; j < nc; j++) {
+    cst[j] = P->m[j].ms[last];
+    crs[j] = last > 0 ? P->m[j].ms[last - 1] : 0;
+  }
+  for (int j = 0; j < nt; j++) {
+    const ipf_mar_t *m = &P->m[sb->tk[j]];
+    tst[j] = m->ms[last];
+    trs[j] = last > 0 ? m->ms[last - 1] : 0;
+    if (tst[j] == 0) red[nred++] = j;
+    else vec[nvec++] = j;
+  }
+  double *x = pl->x;
+  /* the fused path: at most 3 factors and 3 vector targets, all of stride 0 or 1 along the row */
+  int fused = nc - sb->c0 <= 3 && nvec <= 3;
+  unsigned kinds = 0;
+  for (int j = sb->c0; j < nc; j++) {
+    fused &= cst[j] <= 1;
+    kinds |= (cst[j] == 1 ? 1u : 0u) << (j - sb->c0);
+  }
+  for (int q = 0; q < nvec; q++) fused &= tst[vec[q]] == 1;
+  for (size_t r = r0; r < r1;) {
+    /* the run holding row r, and every margin's offset at r */
+    size_t idx[EMI_IPF_MAX_DIM], rest = r;
+    for (int d = last - 1; d >= 0; d--) {
+      idx[d] = rest % T->dims[d];
+      rest /= T->dims[d];
+    }
+    for (int j = 0; j < nc; j++) {
+      coff[j] = 0;
+      for (int d = 0; d < last; d++) coff[j] += idx[d] * P->m[j].ms[d];
+    }
+    for (int j = 0; j < nt; j++) {
+      toff[j] = 0;
+      for (int d = 0; d < last; d++) toff[j] += idx[d] * P->m[sb->tk[j]].ms[d];
+    }
+    size_t rend = last > 0 ? r - idx[last - 1] + run_len : r + 1;
+    if (rend > r1) rend = r1;
+    if (fused) {
+      ipf_ops_t o;
+      const int fc = nc - sb->c0;
+      for (int j = 0; j < fc; j++) {
+        const int m = sb->c0 + j;
+        o.c[j] = P->m[m].f + coff[m];
+        o.ci[j] = crs[m];
+      }
+      for (int q = 0; q < nvec; q++) {
+        o.t[q] = sb->tb[vec[q]] + toff[vec[q]];
+        o.ti[q] = trs[vec[q]];
+      }
+      o.nr = nred;
+      for (int q = 0; q < nred; q++) {
+        o.r[q] = sb->tb[red[q]] + toff[red[q]];
+        o.ri[q] = trs[red[q]];
+      }
+      fused_rows(fc, kinds, nvec, x + r * L, L, rend - r, &o, sb->store);
+      r = rend;
+      continue;
+    }
+    while (r < rend) {
+      const size_t nr = rend - r < R ? rend - r : R; /* rows in this chunk */
+      double lanes[IPF_LANES] = {0};                 /* a long row's lanes carry over its pieces */
+      for (size_t c0 = 0; c0 < (nr == 1 ? L : 1); c0 += IPF_CHUNK) {
+        const size_t n = nr == 1 ? (L - c0 < IPF_CHUNK ? L - c0 : IPF_CHUNK) : nr * L;
+        double *xc = x + r * L + c0;
+        const double *y = xc;
+        for (int j = sb->c0; j < nc; j++) { /* the chain of factors; the last product goes to the table when storing */
+          double *dst = sb->store && j == nc - 1 ? xc : buf[j & 1];
+          if (dst == y) chain_mul_inplace(dst, P->m[j].f, coff[j] + c0 * cst[j], cst[j], crs[j], nr, L, n);
+          else chain_mul(dst, y, P->m[j].f, coff[j] + c0 * cst[j], cst[j], crs[j], nr, L, n);
+          y = dst;
+        }
+        for (int q = 0; q < nvec; q++) {
+          const int j = vec[q];
+          target_add(sb->tb[j], y, toff[j] + c0 * tst[j], tst[j], trs[j], nr, L, n);
+        }
+        if (nred) { /* 4-lane row sums */
+          if (nr == 1) {
+            ipf_lanes_add(lanes, y, n);
+            if (c0 + n == L) {
+              const double rs = ipf_lanes_sum(lanes);
+              for (int q = 0; q < nred; q++) sb->tb[red[q]][toff[red[q]]] += rs;
+            }
+          } else {
+            for (size_t i = 0; i < nr; i++) {
+              double l[IPF_LANES] = {0};
+              ipf_lanes_add(l, y + i * L, L);
+              const double rs = ipf_lanes_sum(l);
+              for (int q = 0; q < nred; q++) sb->tb[red[q]][toff[red[q]] + i * trs[red[q]]] += rs;
+            }
+          }
+        }
+      }
+      for (int j = 0; j < nc; j++) coff[j] += nr * crs[j];
+      for (int j = 0; j < nt; j++) toff[j] += nr * trs[j];
+      r += nr;
+    }
+  }
+}
+
+enum { CELLS_ZERO, CELLS_FACTOR };
+
+/* For a local margin: zero the sums, or compute the factors, of its cells whose dimension-0 index
+ * lies in [a0, a1). */
+static void local_cells(const ipf_prob_t *P, ipf_mar_t *m, size_t a0, size_t a1, int op)
+{
+  const ipf_tab_t *T = &P->tab;
+  const int nd = m->nd;
+  size_t lo[EMI_IPF_MAX_DIM], hi[EMI_IPF_MAX_DIM], idx[EMI_IPF_MAX_DIM], str[EMI_IPF_MAX_DIM];
+  if (T->n == 1) a0 = 0, a1 = T->dims[0]; /* a 1-D table is one slab */
+  for (int j = 0; j < nd; j++) {
+    const int d = m->dims[j];
+    lo[j] = d == 0 ? a0 : 0;
+    hi[j] = d == 0 ? a1 : T->dims[d];
+    idx[j] = lo[j];
+    str[j] = m->ms[d];
+  }
+  if (m->dims[0] == 0) { /* dimension 0 first in the layout: a contiguous range */
+    const size_t c0 = a0 * str[0], c1 = a1 * str[0];
+    if (op == CELLS_ZERO) memset(m->s + c0, 0, (c1 - c0) * sizeof(double));
+    else
+      for (size_t c = c0; c < c1; c++) m->f[c] = ipf_factor(m->t[c], m->s[c]);
+    return;
+  }
+  size_t off = 0;
+  for (int j = 0; j < nd; j++) off += idx[j] * str[j];
+  for (;;) {
+    if (op == CELLS_ZERO) m->s[off] = 0.0;
+    else m->f[off] = ipf_factor(m->t[off], m->s[off]);
+    int j = nd - 1;
+    for (; j >= 0; j--) {
+      idx[j]++;
+      off += str[j];
+      if (idx[j] < hi[j]) break;
+      off -= (hi[j] - lo[j]) * str[j];
+      idx[j] = lo[j];
+    }
+    if (j < 0) break;
+  }
+}
+
+/* Where margin k's sums go in block b: s itself for block 0 and for local margins, else the
+ * block's partial. */
+static double *sum_base(const ipf_prob_t *P, int k, int b)
+{
+  const ipf_mar_t *m = &P->m[k];
+  return (m->has[0] || b == 0) ? m->s : m->part + (size_t)(b - 1) * m->size;
+}
+
+/* Interval q (q = -1: the sums of margin 0 on the seed) over the slabs of block b, tile by tile. */
+static void interval_block(const ipf_plan_t *pl, int q, int b)
+{
+  ipf_prob_t *P = pl->P;
+  const int K = P->K, check = q == pl->nint - 1;
+  const int a = q < 0 ? -1 : pl->first[q], e = q < 0 ? 0 : pl->first[q + 1];
+  for (size_t s0 = P->bs[b]; s0 < P->bs[b + 1]; s0 += pl->tile) {
+    const size_t s1 = s0 + pl->tile < P->bs[b + 1] ? s0 + pl->tile : P->bs[b + 1];
+    const size_t r0 = s0 * pl->M, r1 = s1 * pl->M;
+    const int first_tile = s0 == P->bs[b];
+    /* sub-pass c applies the factors of margins 0..c; c runs over the interval's margins */
+    for (int c = a; c < e; c++) {
+      ipf_sub_t sb;
+      sb.c = c;
+      sb.nt = 0;
+      /* lazy: every sub-pass applies the sweep's factors so far to the stored table, and only the
+       * check writes; eager: each sub-pass applies its margin's factors and writes */
+      sb.c0 = pl->eager && c >= 0 ? c : 0;
+      sb.store = pl->eager && c >= 0;
+      if (c + 1 < e || q < 0) { /* sums of the next (local) margin, or of margin 0 on the seed */
+        const int k = c + 1;
+        sb.tk[0] = k;
+        sb.tb[0] = sum_base(P, k, b);
+        sb.nt = 1;
+        if (P->m[k].has[0]) local_cells(P, &P->m[k], s0, s1, CELLS_ZERO);
+        else if (first_tile) memset(sb.tb[0], 0, P->m[k].size * sizeof(double));
+      } else if (!check) { /* the interval ends with the sums of the next global margin */
+        sb.tk[0] = e;
+        sb.tb[0] = sum_base(P, e, b);
+        sb.nt = 1;
+        if (first_tile) memset(sb.tb[0], 0, P->m[e].size * sizeof(double));
+      } else { /* the check: every margin, on the stored result */
+        sb.store = 1;
+        for (int k = 0; k < K; k++) {
+          sb.tk[sb.nt] = k;
+          sb.tb[sb.nt] = sum_base(P, k, b);
+          sb.nt++;
+          if (P->m[k].has[0]) local_cells(P, &P->m[k], s0, s1, CELLS_ZERO);
+          else if (first_tile) memset(sum_base(P, k, b), 0, P->m[k].size * sizeof(double));
+        }
+      }
+      sub_rows(pl, &sb, r0, r1);
+      if (c + 1 < e && q >= 0) local_cells(P, &P->m[c + 1], s0, s1, CELLS_FACTOR);
+      if (q < 0) break;
+    }
   }
 }
 
@@ -617,24 +1104,20 @@ static int max_threads(void)
 #endif
 }
 
-/* Dimension of margin m to split: the outermost one with at least nth indices (long contiguous
- * runs per thread), else the largest.  Any choice gives the same bits. */
-static int split_dim(const ipf_tab_t *T, const ipf_mar_t *m, int nth)
+/* Sum margin k's block partials into s, in block order, for cells [c0, c1); factors too if asked. */
+static void combine_cells(const ipf_prob_t *P, int k, size_t c0, size_t c1, int factors)
 {
-  int best = -1;
-  for (int d = 0; d < T->n; d++) {
-    if (!m->has[d]) continue;
-    if (T->dims[d] >= (size_t)nth) return d;
-    if (best < 0 || T->dims[d] > T->dims[best]) best = d;
-  }
-  return best;
+  ipf_mar_t *m = (ipf_mar_t *)&P->m[k];
+  const size_t sz = m->size;
+  if (!m->has[0] && P->nb > 1)
+    for (size_t c = c0; c < c1; c++) {
+      double s = m->s[c];
+      for (int b = 1; b < P->nb; b++) s += m->part[(size_t)(b - 1) * sz + c];
+      m->s[c] = s;
+    }
+  if (factors)
+    for (size_t c = c0; c < c1; c++) m->f[c] = ipf_factor(m->t[c], m->s[c]);
 }
-
-typedef struct {
-  int d;
-  int n;
-  int k[EMI_IPF_MAX_MARGINS];
-} ipf_group_t;
 
 emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
                       const emi_ipf_margin_t *margins, const emi_ipf_opts_t *opts, double *work,
@@ -643,73 +1126,68 @@ emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
   ipf_prob_t P;
   EMI_CALL(ipf_setup(ndim, dims, x, nmargins, margins, opts, work, lwork, &P, res));
   const ipf_tab_t *T = &P.tab;
-  const int K = P.K, nth = T->ncell >= IPF_PAR_MIN_CELLS ? max_threads() : 1;
-  int sd[EMI_IPF_MAX_MARGINS];
-  for (int k = 0; k < K; k++) sd[k] = split_dim(T, &P.m[k], nth);
-
-  /* End-of-sweep check plan: groups of margins sharing a split dimension.  The first group holds
-   * margin 0 (its sums start the next sweep) and is fused with the last scaling. */
-  ipf_group_t grp[EMI_IPF_MAX_MARGINS];
-  int ngrp = 0, left[EMI_IPF_MAX_MARGINS];
-  for (int k = 0; k < K; k++) left[k] = 1;
-  while (1) {
-    int bd = -1, bc = 0;
-    for (int d = 0; d < T->n; d++) {
-      if (ngrp == 0 && !P.m[0].has[d]) continue;
-      int c = 0;
-      for (int k = 0; k < K; k++) c += left[k] && P.m[k].has[d];
-      if (c > bc || (c == bc && c > 0 && T->dims[d] >= (size_t)nth && T->dims[bd] < (size_t)nth)) {
-        bd = d;
-        bc = c;
-      }
-    }
-    if (bd < 0) break;
-    ipf_group_t *g = &grp[ngrp++];
-    g->d = bd;
-    g->n = 0;
-    for (int k = 0; k < K; k++)
-      if (left[k] && P.m[k].has[bd]) {
-        g->k[g->n++] = k;
-        left[k] = 0;
-      }
+  const int K = P.K;
+  ipf_plan_t pl;
+  pl.P = &P;
+  pl.x = x;
+  pl.L = T->dims[T->n - 1];
+  pl.M = T->ncell / pl.L / P.nslab;
+  {
+    const size_t slab_bytes = T->ncell / P.nslab * sizeof(double);
+    pl.tile = slab_bytes >= IPF_TILE_BYTES ? 1 : IPF_TILE_BYTES / slab_bytes;
   }
+  pl.eager = T->ncell * sizeof(double) <= IPF_EAGER_BYTES;
+  pl.nint = 0;
+  for (int k = 0; k < K; k++)
+    if (k == 0 || !P.m[k].has[0]) pl.first[pl.nint++] = k;
+  pl.first[pl.nint] = K;
 
-  ipf_pass_t ps;
-  ps.T = T;
-  ps.x = x;
-  /* Sums of margin 0 on the seed. */
-  ps.d = sd[0];
-  ps.scale = NULL;
-  ps.nacc = 1;
-  ps.acc[0] = &P.m[0];
-  pass_run(&ps);
-
-  double dev = 0;
-  int wm = 0, it = 0;
-  size_t wc = 0;
-  for (it = 1; it <= P.max_iter; it++) {
-    for (int k = 0; k < K; k++) {
-      ipf_factors(&P.m[k]);
-      ps.scale = &P.m[k];
-      if (k + 1 < K) {
-        ps.d = sd[k + 1];
-        ps.nacc = 1;
-        ps.acc[0] = &P.m[k + 1];
-        pass_run(&ps);
-      } else {
-        for (int g = 0; g < ngrp; g++) {
-          ps.d = grp[g].d;
-          ps.nacc = grp[g].n;
-          for (int j = 0; j < grp[g].n; j++) ps.acc[j] = &P.m[grp[g].k[j]];
-          pass_run(&ps);
-          ps.scale = NULL;
+  const int par = T->ncell >= IPF_PAR_MIN_CELLS && P.nb >= 2 && max_threads() > 1;
+  ipf_dev_t devs[2];
+  int iters = 0;
+#pragma omp parallel if (par)
+  {
+    /* sums and factors of margin 0 on the seed */
+#pragma omp for schedule(static)
+    for (int b = 0; b < P.nb; b++) interval_block(&pl, -1, b);
+#pragma omp for schedule(static)
+    for (size_t c = 0; c < P.m[0].size; c++) combine_cells(&P, 0, c, c + 1, 1);
+#pragma omp single
+    devs[0] = devs[1] = (ipf_dev_t){0.0, 0, 0};
+    int it;
+    for (it = 1; it <= P.max_iter; it++) {
+      for (int q = 0; q < pl.nint; q++) {
+#pragma omp for schedule(static)
+        for (int b = 0; b < P.nb; b++) interval_block(&pl, q, b);
+        if (q + 1 < pl.nint) {
+          const int g = pl.first[q + 1];
+#pragma omp for schedule(static)
+          for (size_t c = 0; c < P.m[g].size; c++) combine_cells(&P, g, c, c + 1, 1);
+        } else {
+          ipf_dev_t mine = {0.0, 0, 0};
+          for (int k = 0; k < K; k++) {
+            const ipf_mar_t *m = &P.m[k];
+#pragma omp for schedule(static) nowait
+            for (size_t c = 0; c < m->size; c++) {
+              combine_cells(&P, k, c, c + 1, k == 0);
+              ipf_dev_t d = {fabs(m->s[c] - m->t[c]), k, c};
+              dev_merge(&mine, &d);
+            }
+          }
+#pragma omp critical(emi_ipf_dev)
+          dev_merge(&devs[it & 1], &mine);
+#pragma omp barrier
         }
       }
+      const int done = devs[it & 1].dev <= P.tol;
+#pragma omp single nowait
+      devs[(it + 1) & 1] = (ipf_dev_t){0.0, 0, 0};
+      if (done) break;
     }
-    dev = ipf_deviation(&P, &wm, &wc);
-    if (dev <= P.tol) break;
+#pragma omp single nowait
+    iters = it > P.max_iter ? P.max_iter : it;
   }
-  if (it > P.max_iter) it = P.max_iter;
-  EMI_CALL(ipf_finish(&P, it, dev, wm, wc, res));
+  const ipf_dev_t dv = devs[iters & 1];
+  EMI_CALL(ipf_finish(&P, iters, dv.dev, dv.k, dv.c, res));
   return EMI_SUCCESS;
 }

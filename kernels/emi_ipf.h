@@ -35,13 +35,30 @@
  *                        table holds the last iterate and *res is filled in (converged = 0, the final
  *                        deviation and where it is), so a caller can report or accept it knowingly.
  *
- * Reproducibility.  Every margin sum is accumulated by one thread in increasing row-major order of
- * the table cells (the threads split a dimension the margin contains, so no margin cell is shared),
- * and the scaling is elementwise.  There is no floating-point reduction across threads, so the result
- * is bitwise identical for any number of OpenMP threads and bitwise identical to emi_ipf_fit_ref(),
- * which runs the same arithmetic in plain loops.  The optimised kernel differs only in memory traffic:
- * the scaling for margin k and the sums for margin k+1 share one pass over the table, and the
- * end-of-sweep check computes all margins that share a dimension in one pass.
+ * Summation order (both kernels; it fixes every bit).  The table is cut along dimension 0 into nb
+ * fixed blocks of consecutive slabs (a slab: one index along dimension 0), nb a power of two, at most
+ * 16 and dims[0], and at most ncell / (32 * G) where G is the total size of the margins that do not
+ * contain dimension 0 (a function of the sizes and margins only).  A row is a run of cells along the
+ * last dimension.  For margin k and margin cell m,
+ *     s_k[m] = ((P_0[m] + P_1[m]) + P_2[m]) + ... + P_{nb-1}[m],
+ * where P_b[m] starts at 0.0 and takes, row by row in row-major order over the rows of block b, the
+ * row's contribution to m: when margin k contains the last dimension, the row's cell under m (one
+ * per row); otherwise the row's 4-lane sum: lane w = 0..3 adds the row's cells w, w + 4, w + 8, ...
+ * in order, and the row gives (l0 + l2) + (l1 + l3).  For a margin that contains dimension 0 every
+ * margin cell lies in one block, so the blocks change nothing for it.  The lanes let a row sum run
+ * as 4 independent additions (SIMD) instead of one chain; the blocks let threads sum margins that
+ * do not contain dimension 0 without sharing an accumulator.
+ *
+ * Reproducibility.  emi_ipf_fit's threads own whole blocks (OpenMP static schedule over the nb
+ * blocks); partial sums are combined in block order as above, and the scaling is elementwise (the
+ * products of a cell's factors are taken in margin order, as the reference's in-place updates).  So
+ * the result is bitwise identical for any number of threads, for the SSE2 and the AVX2 builds of the
+ * row loops (chosen at load time on x86-64), and to emi_ipf_fit_ref(), which runs the same arithmetic
+ * in plain loops: one pass per margin for the sums and one for the scaling, then the check.
+ * emi_ipf_fit differs only in memory traffic and instruction count: a sweep is cut into intervals at
+ * the margins without dimension 0; in an interval the table is walked once, in tiles of slabs kept in
+ * cache while every margin of the interval is summed and scaled on them; only the last interval
+ * writes the table back (emi_ipf.c gives the details).
  */
 #ifndef EMI_IPF_H
 #define EMI_IPF_H
@@ -92,8 +109,9 @@ typedef struct {
 void emi_ipf_opts_default(emi_ipf_opts_t *opts);
 
 /* Number of doubles of workspace emi_ipf_fit() and emi_ipf_fit_ref() need:
- * 3 * (sum over margins of the number of margin cells).  0 if the margin description is invalid
- * (emi_ipf_fit then says why). */
+ * 3 * (sum over margins of the number of margin cells) + (nb - 1) * G, the block partial sums of the
+ * margins without dimension 0 (nb and G as in the summation order above; at most ncell / 32 more).
+ * 0 if the margin description is invalid (emi_ipf_fit then says why). */
 size_t emi_ipf_work_len(int ndim, const size_t *dims, int nmargins, const emi_ipf_margin_t *margins);
 
 /* Fit table x in place: on entry the seed, on return the fitted table (also on EMI_ERR_NOCONV: the

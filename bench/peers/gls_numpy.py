@@ -11,7 +11,10 @@ written the way a numpy user would, with numpy.linalg.cholesky and numpy.linalg.
     dense V:                     AV = A @ V;  M = AV @ A.T;  xhat = x - AV.T @ lam
     M = L L^T (cholesky);  lam = solve(L^T, solve(L, A x - b)).
 numpy has no triangular solve, so numpy.linalg.solve runs an LU (dgesv) on the triangular factors:
-2/3 m^3 extra flops each, small next to forming M (m^2 n).  V is not checked for definiteness
+2/3 m^3 extra flops each, small next to forming M (m^2 n).  This is the dense formulation a numpy user
+writes from the formula; emflow, for diagonal V and sparse A (the flow case), forms M from A's
+nonzeros instead (kernels/emi_gls.h, "sparse constraints"), so the flow rows compare emflow's solve
+with numpy's dense one, both taking the same dense A.  V is not checked for definiteness
 (emflow is timed with check_v = 0 to match).
 
 1. Validates before timing: max |xhat_numpy - xhat_emflow| <= 1e-10 max |x| (the two round

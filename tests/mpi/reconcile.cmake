@@ -2,6 +2,7 @@
 #   reconcile_np{1,2,3}            run the hand-computed case of tests/data/reconcile
 #   reconcile_check_np{1,2,3}      values against an independent numpy computation (reconcile_check.py)
 #   reconcile_repro_np1_vs_np{2,3} h5diff of the outputs (root provenance attributes excluded)   [repro]
+#   reconcile_eurostat_*           the same case in Eurostat's SDMX-CSV layout with OBS_FLAG (flags in /reconciliation/inputs)
 #   ipf_known_answers              emflow ipf reproduces migest's published examples (CSV and HDF5)
 # Each rank count runs in its own directory with the same relative output name, so that the command
 # line, and with it the resolved options table stored in /config, is the same.
@@ -36,6 +37,29 @@ foreach(np 2 3)
   set_tests_properties(reconcile_repro_np1_vs_np${np} PROPERTIES LABELS repro TIMEOUT 60
                        FIXTURES_REQUIRED "reconcile_np1;reconcile_np${np}")
 endforeach()
+# The same case in Eurostat's SDMX-CSV layout with observation flags (tests/data/reconcile/eurostat):
+# the same reconciliation, the flags carried to /reconciliation/inputs, every group readable by xarray;
+# identical at 1 and 2 ranks.
+file(MAKE_DIRECTORY ${EMI_REC_OUT}/eurostat_np1 ${EMI_REC_OUT}/eurostat_np2)
+foreach(np 1 2)
+  emi_add_mpi_test(NAME reconcile_eurostat RANKS ${np}
+                   COMMAND $<TARGET_FILE:emflow> reconcile
+                           --config ${PROJECT_SOURCE_DIR}/tests/data/reconcile/eurostat/reconcile.ini -o reconcile.h5)
+  set_tests_properties(reconcile_eurostat_np${np} PROPERTIES FIXTURES_SETUP reconcile_eurostat_np${np}
+                       WORKING_DIRECTORY ${EMI_REC_OUT}/eurostat_np${np})
+  if(PYTHON3_SYSTEM)
+    add_test(NAME reconcile_eurostat_check_np${np}
+             COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/reconcile_check.py
+                     ${EMI_REC_OUT}/eurostat_np${np}/reconcile.h5 --eurostat)
+    set_tests_properties(reconcile_eurostat_check_np${np} PROPERTIES LABELS mpi TIMEOUT 60
+                         FIXTURES_REQUIRED reconcile_eurostat_np${np})
+  endif()
+endforeach()
+add_test(NAME reconcile_eurostat_repro_np1_vs_np2
+         COMMAND ${H5DIFF_EXECUTABLE} -r --exclude-attribute / ${EMI_REC_OUT}/eurostat_np1/reconcile.h5
+                 ${EMI_REC_OUT}/eurostat_np2/reconcile.h5)
+set_tests_properties(reconcile_eurostat_repro_np1_vs_np2 PROPERTIES LABELS repro TIMEOUT 60
+                     FIXTURES_REQUIRED "reconcile_eurostat_np1;reconcile_eurostat_np2")
 add_test(NAME ipf_known_answers
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/ipf_known_answers.sh $<TARGET_FILE:emflow> ${PROJECT_SOURCE_DIR}/inputs/examples
                  ${EMI_REC_OUT} ${PYTHON3_SYSTEM})

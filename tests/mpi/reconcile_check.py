@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""reconcile_check.py OUT.h5: the hand-computed reconciliation case of tests/data/reconcile.
+"""reconcile_check.py OUT.h5 [--diffuse | --eurostat]: the hand-computed reconciliation case of
+tests/data/reconcile (or, with --eurostat, the same numbers in Eurostat's SDMX-CSV layout with flags,
+tests/data/reconcile/eurostat; with --diffuse, tests/data/reconcile_diffuse).
 
 Expected values are derived here independently of emflow:
   GLS by the closed form x - V a (a'Va)^-1 (a'x - b) with numpy (one constraint, diagonal V),
   its covariance V - V a a' V / (a'Va), and the 2x2 IPF fit by the odds-ratio closed form
   (IPF keeps the seed's cross-product ratio; the margins fix the rest: a quadratic in one cell).
-Also checks units/long_name on every dataset and that dimension scales are attached.
+/reconciliation/inputs/{border,mirror,declared}: the values, status (0 none, 1 value, 2 missing),
+source lines and OBS_FLAG codes as they stand in the input files (listed below by hand).
+Also checks units/long_name on every dataset, that dimension scales are attached, and that every
+group under /reconciliation opens in xarray (engine h5netcdf) and loads, with its coordinates.
 """
 import sys
 
@@ -16,6 +21,83 @@ f = h5py.File(sys.argv[1], "r")
 g = f["/reconciliation"]
 fails = 0
 diffuse = len(sys.argv) > 2 and sys.argv[2] == "--diffuse"
+eurostat = len(sys.argv) > 2 and sys.argv[2] == "--eurostat"
+
+
+def codes(ds):
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in ds[()]]
+
+
+def check_exact(name, got, want):
+    global fails
+    got, want = np.asarray(got), np.asarray(want)
+    if got.shape != want.shape or not (got == want).all():
+        print(f"FAIL {name}: got {got.tolist()}, expected {want.tolist()}")
+        fails += 1
+
+
+def check_input(name, values, status, lines, flags, flag_column):
+    """/reconciliation/inputs/NAME against the file as listed by hand: flags as strings ('' = none)."""
+    global fails
+    gi = f[f"/reconciliation/inputs/{name}"]
+    check(f"inputs/{name}/value", gi["value"][()], values, tol=0)
+    check_exact(f"inputs/{name}/status", gi["status"][()], status)
+    check_exact(f"inputs/{name}/line", gi["line"][()], lines)
+    fc = list(gi["flag"].attrs["flag_codes"])
+    fc = [c.decode() if isinstance(c, bytes) else str(c) for c in np.atleast_1d(fc)]
+    decoded = np.vectorize(lambda k: fc[k])(gi["flag"][()]) if gi["flag"].size else np.array([])
+    check_exact(f"inputs/{name}/flag", decoded, np.asarray(flags))
+    if fc[0] != "" or fc[1:] != sorted(set(np.asarray(flags).ravel()) - {""}):
+        print(f"FAIL inputs/{name}/flag flag_codes {fc}")
+        fails += 1
+    fcol = gi.attrs["flag_column"]
+    fcol = fcol.decode() if isinstance(fcol, bytes) else fcol
+    if fcol != flag_column:
+        print(f"FAIL inputs/{name} flag_column {fcol!r}, expected {flag_column!r}")
+        fails += 1
+    for d, sc in zip(gi["value"].dims, ["period", "citizen" if name != "mirror" else "destination", "destination"]):
+        if d[0].name != f"/reconciliation/inputs/{name}/{sc}":
+            print(f"FAIL inputs/{name}/value dimension labelled by {d[0].name}")
+            fails += 1
+
+
+def check_xarray():
+    """Every group under /reconciliation opens in xarray (h5netcdf) and loads, labelled."""
+    global fails
+    try:
+        import warnings
+        import xarray as xr
+        import h5netcdf  # noqa: F401
+    except ImportError as e:
+        print(f"(xarray check skipped: {e})")
+        return
+    groups = ["/reconciliation"]
+    f["/reconciliation"].visit(lambda n: groups.append("/reconciliation/" + n)
+                               if isinstance(f["/reconciliation/" + n], h5py.Group) else None)
+    for gname in groups:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                ds = xr.open_dataset(sys.argv[1], group=gname, engine="h5netcdf").load()
+        except Exception as e:  # noqa: BLE001
+            print(f"FAIL xarray cannot open {gname}: {type(e).__name__}: {e}")
+            fails += 1
+            continue
+        hg = f[gname]
+        for k, obj in hg.items():
+            if not isinstance(obj, h5py.Dataset) or "CLASS" in obj.attrs:
+                continue
+            if k not in ds.data_vars:
+                print(f"FAIL xarray {gname}: {k} is not a data variable")
+                fails += 1
+            elif not np.array_equal(ds[k].values, obj[()]):
+                print(f"FAIL xarray {gname}/{k}: values differ from h5py's")
+                fails += 1
+            else:
+                for d in ds[k].dims:
+                    if d not in ds.coords:
+                        print(f"FAIL xarray {gname}/{k}: dimension {d} has no coordinate values")
+                        fails += 1
 
 
 def check(name, got, want, tol=1e-9):
@@ -68,12 +150,23 @@ if diffuse:
     check("undeclared cols", U.sum(axis=0), yh[2:], tol=1e-7)
     if (U < 0).any() or not np.isfinite(U).all():
         print("FAIL undeclared has negative or non-finite cells"); fails += 1
+    # mirror.csv: RUS 70 (line 2), TUR ':' (line 3); KAZ and _ROW have no observation; no flag column
+    check_input("mirror", [[0, 70, 0, 0]], [[0, 1, 2, 0]], [[0, 2, 3, 0]], [["", "", "", ""]], "")
+    check_input("border", [[100, 10]], [[1, 1]], [[2, 3]], [["", ""]], "")
+    check_xarray()
     print(f"reconcile_check --diffuse: {'FAILED' if fails else 'ok'} ({fails} failures)")
     sys.exit(1 if fails else 0)
 
-assert [s.decode() for s in g["period"][()]] == ["2021", "2022"]
-assert [s.decode() for s in g["citizen"][()]] == ["AZE", "RUS"]
-assert [s.decode() for s in g["destination"][()]] == ["RUS", "TUR"]
+assert codes(g["period"]) == ["2021", "2022"]
+assert codes(g["citizen"]) == (["AZ", "RU"] if eurostat else ["AZE", "RUS"])
+assert codes(g["destination"]) == (["RU", "TR"] if eurostat else ["RUS", "TUR"])
+for name in ("border", "mirror", "declared"):
+    gi = f[f"/reconciliation/inputs/{name}"]
+    assert codes(gi["period"]) == codes(g["period"]), name
+    if "citizen" in gi:
+        assert codes(gi["citizen"]) == codes(g["citizen"]), name
+    if "destination" in gi:
+        assert codes(gi["destination"]) == codes(g["destination"]), name
 
 cv = 0.1
 B = np.array([[100.0, 50.0], [80.0, 0.0]])            # border.csv
@@ -118,6 +211,24 @@ check("border 2021 by hand", g["border_reconciled"][0], [100 + 3000 / 305, 50 + 
 check("gls_active", g["gls_active"][()], [0, 0])
 check("ipf_converged", g["ipf_converged"][()], [1, 1])
 
+# the inputs as read, with their flags (the files listed by hand)
+B_in, B_st = [[100, 50], [80, 0]], [[1, 1], [1, 1]]
+M_in, M_st = [[120, 60], [70, 30]], [[1, 1], [1, 1]]
+D_in = [[[40, 10], [5, 20]], [[30, 5], [0, 0]]]
+D_st = [[[1, 1], [1, 1]], [[1, 1], [0, 0]]]
+if eurostat:
+    # border.csv lines 2-5; mirror.csv: RU 2021 line 4, TR 2021 line 6, RU 2022 line 5, TR 2022 line 7
+    check_input("border", B_in, B_st, [[2, 3], [4, 5]], [["", "e"], ["p", "bu"]], "OBS_FLAG")
+    check_input("mirror", M_in, M_st, [[4, 6], [5, 7]], [["", "b"], ["ep", "p"]], "OBS_FLAG")
+    check_input("declared", D_in, D_st, [[[2, 3], [4, 5]], [[6, 7], [0, 0]]],
+                [[["", ""], ["", ""]], [["", ""], ["", ""]]], "")
+else:
+    check_input("border", B_in, B_st, [[2, 3], [4, 5]], [["", ""], ["p", "p"]], "OBS_FLAG")
+    check_input("mirror", M_in, M_st, [[2, 3], [4, 5]], [["", ""], ["", ""]], "")
+    check_input("declared", D_in, D_st, [[[2, 3], [4, 5]], [[6, 7], [0, 0]]],
+                [[["", ""], ["", ""]], [["", ""], ["", ""]]], "")
+check_xarray()
+
 # self-description
 def visit(name, obj):
     global fails
@@ -135,5 +246,5 @@ for key in ("software", "version", "date", "command_line", "config_sha256", "inp
         print(f"FAIL root attribute {key} missing")
         fails += 1
 
-print(f"reconcile_check: {'FAILED' if fails else 'ok'} ({fails} failures)")
+print(f"reconcile_check{' --eurostat' if eurostat else ''}: {'FAILED' if fails else 'ok'} ({fails} failures)")
 sys.exit(1 if fails else 0)

@@ -38,5 +38,20 @@ msg=$("$E" reconcile --border "$D/border.csv" --mirror "$D/mirror.csv" --declare
 # output must be HDF5
 msg=$("$E" reconcile --border "$D/border.csv" --mirror "$D/mirror.csv" --declared "$D/declared.csv" -o r.csv 2>&1); rc=$?
 [ $rc = 2 ] && [ ! -e r.csv ] || die "non-.h5 output: rc=$rc $msg"
+# per-file value and period columns (--border-value-col, --border-time-col): the same reconciliation as
+# the plain case; a value column that is not in the header names the option and the file
+printf 'citizen,year,persons\nAZE,2021,100\nRUS,2021,50\nAZE,2022,80\nRUS,2022,0\n' > bcols.csv
+msg=$("$E" reconcile --border bcols.csv --border-value-col persons --border-time-col year --mirror "$D/mirror.csv" \
+  --declared "$D/declared.csv" --border-cv 0.1 --mirror-cv 0.1 --var-floor 0 --seed-floor 0 -o cols.h5 2>&1); rc=$?
+msg2=$("$E" reconcile --config "$D/reconcile.ini" -o plain.h5 2>&1); rc2=$?
+[ $rc = 0 ] && [ $rc2 = 0 ] && h5diff -q --exclude-attribute / --exclude-path /config --exclude-path /reconciliation/inputs \
+  plain.h5 cols.h5 || die "per-file columns: rc=$rc/$rc2 $msg $msg2"
+msg=$("$E" reconcile --border bcols.csv --border-value-col count --border-time-col year --mirror "$D/mirror.csv" \
+  --declared "$D/declared.csv" -o colsbad.h5 2>&1); rc=$?
+[ $rc = 4 ] && grep -q -- "--border: bcols.csv:1: the value column 'count' is not in the header" <<<"$msg" \
+  || die "missing per-file value column: rc=$rc $msg"
+# flag-col belongs to the border model
+msg=$("$E" reconcile --model double-entry --input x.csv --flag-col F -o de.h5 2>&1); rc=$?
+[ $rc = 2 ] && grep -q -- "--flag-col" <<<"$msg" || die "flag-col with double-entry: rc=$rc $msg"
 echo "reconcile_edge_cases: $fail failure(s)"
 [ $fail = 0 ]

@@ -406,16 +406,20 @@ static void test_3d(void)
   check_3d(&t, 2, my, "3-D, margin dims {2, 0}");
   {
     size_t N = 60 * 50 * 20;
-    double *a = malloc(N * sizeof(double)), *b = malloc(N * sizeof(double)), work[3 * 1300];
+    double *a = malloc(N * sizeof(double)), *b = malloc(N * sizeof(double));
+    const size_t lw = emi_ipf_work_len(3, t.dims, 2, mx);
+    CHECK_INT_EQ(emi_ipf_work_len(3, t.dims, 2, my), lw);
+    double *work = malloc(lw * sizeof(double));
     memcpy(a, t.seed, N * sizeof(double));
     memcpy(b, t.seed, N * sizeof(double));
-    CHECK_OK(emi_ipf_fit(3, t.dims, a, 2, mx, NULL, work, 3 * 1300, NULL));
-    CHECK_OK(emi_ipf_fit(3, t.dims, b, 2, my, NULL, work, 3 * 1300, NULL));
+    CHECK_OK(emi_ipf_fit(3, t.dims, a, 2, mx, NULL, work, lw, NULL));
+    CHECK_OK(emi_ipf_fit(3, t.dims, b, 2, my, NULL, work, lw, NULL));
     double d = 0;
     for (size_t c = 0; c < N; c++) d = fmax(d, fabs(a[c] - b[c]) / a[c]);
     CHECK_MSG(d < 1e-12, "{2,0} vs {0,2}: %g", d);
     free(a);
     free(b);
+    free(work);
   }
   free(m20);
 
@@ -454,6 +458,114 @@ static void test_3d(void)
   t3_free(&t);
 }
 
+/* Tables large enough for the fast kernel to use its threads (>= 131072 cells) and its block
+ * partial sums (margins without dimension 0), in every interval layout: 2-D margins, 1-D margins,
+ * a margin without dimension 0 first, a margin laid out against the table's order ({2, 0}: the
+ * strided path).  The fast kernel must give the reference's bits at 1, 2 and 3 threads. */
+static void test_3d_parallel(void)
+{
+  t3_t t;
+  t3_make(&t, 80, 60, 40, 21); /* 192000 cells */
+  emi_ipf_margin_t m2[3] = {{2, D01, t.m01}, {2, D02, t.m02}, {2, D12, t.m12}};
+  check_3d(&t, 3, m2, "80x60x40, 2-D margins");
+  emi_ipf_margin_t m1[3] = {{1, D0, t.m0}, {1, D1, t.m1}, {1, D2, t.m2}};
+  check_3d(&t, 3, m1, "80x60x40, 1-D margins");
+  emi_ipf_margin_t mg[3] = {{2, D12, t.m12}, {1, D0, t.m0}, {2, D02, t.m02}};
+  check_3d(&t, 3, mg, "80x60x40, global margin first");
+  double *m20 = malloc(40 * 80 * sizeof(double));
+  for (size_t i = 0; i < 80; i++)
+    for (size_t k = 0; k < 40; k++) m20[k * 80 + i] = t.m02[i * 40 + k];
+  emi_ipf_margin_t ms[3] = {{2, D01, t.m01}, {2, D20, m20}, {1, D2, t.m2}};
+  check_3d(&t, 3, ms, "80x60x40, margin dims {2, 0}");
+  free(m20);
+  t3_free(&t);
+}
+
+/* A table above 8 MiB: the fast kernel only reads it until the check of each sweep and carries the
+ * sweep's factors along (the smaller tables above are written back after every margin).  Four
+ * sweeps (EMI_ERR_NOCONV at a tolerance of 1e-300) must give the reference's bits at 1 and 2
+ * threads, for 2-D and 1-D margins. */
+static void test_3d_large(void)
+{
+  t3_t t;
+  t3_make(&t, 128, 100, 90, 33); /* 1152000 cells, 9.2 MB */
+  const size_t N = 128 * 100 * 90;
+  emi_ipf_margin_t m2[3] = {{2, D01, t.m01}, {2, D02, t.m02}, {2, D12, t.m12}};
+  emi_ipf_margin_t m1[3] = {{1, D0, t.m0}, {1, D1, t.m1}, {1, D2, t.m2}};
+  emi_ipf_margin_t *cases[2] = {m2, m1};
+  double *ref = malloc(N * sizeof(double)), *x = malloc(N * sizeof(double));
+  for (int c = 0; c < 2; c++) {
+    const size_t lw = emi_ipf_work_len(3, t.dims, 3, cases[c]);
+    double *work = malloc(lw * sizeof(double));
+    emi_ipf_opts_t o;
+    emi_ipf_opts_default(&o);
+    o.tol_rel = 1e-300;
+    o.total_tol_rel = 1e-13;
+    o.max_iter = 4;
+    emi_ipf_result_t rr, rx;
+    memcpy(ref, t.seed, N * sizeof(double));
+    CHECK_INT_EQ(emi_ipf_fit_ref(3, t.dims, ref, 3, cases[c], &o, work, lw, &rr), EMI_ERR_NOCONV);
+    emi_err_clear();
+    for (int nth = 1; nth <= 2; nth++) {
+      omp_set_num_threads(nth);
+      memcpy(x, t.seed, N * sizeof(double));
+      CHECK_INT_EQ(emi_ipf_fit(3, t.dims, x, 3, cases[c], &o, work, lw, &rx), EMI_ERR_NOCONV);
+      emi_err_clear();
+      CHECK_MSG(memcmp(x, ref, N * sizeof(double)) == 0, "large table, case %d: %d threads differ from _ref", c, nth);
+      CHECK(rx.iterations == 4 && rx.max_dev == rr.max_dev && rx.worst_margin == rr.worst_margin &&
+            rx.worst_cell == rr.worst_cell);
+    }
+    omp_set_num_threads(1);
+    free(work);
+  }
+  free(ref);
+  free(x);
+  t3_free(&t);
+}
+
+/* 2-D table above the threading threshold (600 x 300: 16 blocks of partial column sums) and a 1-D
+ * table (one margin): fast = reference bitwise; the 1-D fit is exact after one sweep. */
+static void test_2d_1d(void)
+{
+  const size_t r = 600, c = 300, N = r * c;
+  double *seed = malloc(N * sizeof(double)), *x = malloc(N * sizeof(double)), *y = malloc(N * sizeof(double));
+  double *rows = calloc(r, sizeof(double)), *cols = calloc(c, sizeof(double));
+  for (size_t i = 0; i < r; i++)
+    for (size_t j = 0; j < c; j++) {
+      double v = hval(41, i * c + j, 1, 50);
+      seed[i * c + j] = v * hval(42, i * c + j, 0.5, 2);
+      rows[i] += v;
+      cols[j] += v;
+    }
+  size_t dims[2] = {r, c};
+  emi_ipf_margin_t mg[2] = {{1, D0, rows}, {1, D1, cols}};
+  const size_t lw = emi_ipf_work_len(2, dims, 2, mg);
+  double *work = malloc(lw * sizeof(double));
+  emi_ipf_opts_t o;
+  emi_ipf_opts_default(&o);
+  o.total_tol_rel = 1e-12;
+  emi_ipf_result_t rr, rx;
+  memcpy(y, seed, N * sizeof(double));
+  CHECK_OK(emi_ipf_fit_ref(2, dims, y, 2, mg, &o, work, lw, &rr));
+  for (int nth = 1; nth <= 3; nth++) {
+    omp_set_num_threads(nth);
+    memcpy(x, seed, N * sizeof(double));
+    CHECK_OK(emi_ipf_fit(2, dims, x, 2, mg, &o, work, lw, &rx));
+    CHECK_MSG(memcmp(x, y, N * sizeof(double)) == 0, "600 x 300: %d threads differ from _ref", nth);
+    CHECK_INT_EQ(rx.iterations, rr.iterations);
+  }
+  omp_set_num_threads(1);
+  /* 1-D: one margin, x_i = target_i exactly (seed_i * t_i / seed_i). */
+  size_t d1[1] = {7};
+  double s1[7] = {1, 2, 3, 4, 5, 6, 7}, t1[7] = {2, 4, 6, 8, 10, 12, 14};
+  emi_ipf_margin_t m1[1] = {{1, D0, t1}};
+  double w1[32];
+  CHECK_OK(emi_ipf_fit(1, d1, s1, 1, m1, NULL, w1, 32, &rx));
+  for (int i = 0; i < 7; i++) CHECK(s1[i] == t1[i]);
+  CHECK_INT_EQ(rx.iterations, 1);
+  free(seed), free(x), free(y), free(rows), free(cols), free(work);
+}
+
 /* 4-D: the kernel is N-D; fast and reference agree bitwise, margins met. */
 static void test_4d(void)
 {
@@ -474,17 +586,74 @@ static void test_4d(void)
   emi_ipf_opts_t o;
   emi_ipf_opts_default(&o);
   o.total_tol_rel = 1e-12;
-  double work[3 * (1120 + 30 + 160)];
+  const size_t lw = emi_ipf_work_len(4, dims, 3, mg);
+  double *work = malloc(lw * sizeof(double));
   emi_ipf_result_t ra, rb;
   omp_set_num_threads(2);
-  CHECK_OK(emi_ipf_fit(4, dims, x, 3, mg, &o, work, sizeof work / sizeof work[0], &ra));
+  CHECK_OK(emi_ipf_fit(4, dims, x, 3, mg, &o, work, lw, &ra));
   omp_set_num_threads(1);
-  CHECK_OK(emi_ipf_fit_ref(4, dims, y, 3, mg, &o, work, sizeof work / sizeof work[0], &rb));
+  CHECK_OK(emi_ipf_fit_ref(4, dims, y, 3, mg, &o, work, lw, &rb));
   CHECK(memcmp(x, y, N * sizeof(double)) == 0);
   CHECK(ra.converged && ra.iterations == rb.iterations);
+  free(work);
   free(truth);
   free(x);
   free(y);
+}
+
+/* Margin sets that leave the fused row loops for the generic path (emi_ipf.c): a check with 4 margins
+ * along the last dimension (4 vector targets), and, on a table above 8 MiB, a sweep of 4 margins
+ * (chains of 4 factors).  Four sweeps, fast = reference bitwise at 1 and 2 threads. */
+static void test_generic_paths(void)
+{
+  static const int d03[2] = {0, 3}, d13[2] = {1, 3}, d23[2] = {2, 3}, d3[1] = {3}, d01[2] = {0, 1}, d12[2] = {1, 2};
+  const size_t shapes[2][4] = {{20, 16, 12, 40}, {40, 30, 30, 40}};
+  for (int c = 0; c < 2; c++) {
+    const size_t *dims = shapes[c], N = dims[0] * dims[1] * dims[2] * dims[3];
+    double *truth = malloc(N * sizeof(double)), *seed = malloc(N * sizeof(double));
+    double *x = malloc(N * sizeof(double)), *y = malloc(N * sizeof(double));
+    double *t03 = calloc(dims[0] * dims[3], sizeof(double)), *t13 = calloc(dims[1] * dims[3], sizeof(double));
+    double *t23 = calloc(dims[2] * dims[3], sizeof(double)), *t3 = calloc(dims[3], sizeof(double));
+    double *t01 = calloc(dims[0] * dims[1], sizeof(double)), *t12 = calloc(dims[1] * dims[2], sizeof(double));
+    for (size_t q = 0; q < N; q++) {
+      const size_t l = q % dims[3], k = (q / dims[3]) % dims[2], j = (q / dims[3] / dims[2]) % dims[1];
+      const size_t i = q / dims[3] / dims[2] / dims[1];
+      truth[q] = hval(71 + c, q, 1, 10);
+      seed[q] = truth[q] * hval(73 + c, q, 0.5, 2);
+      t03[i * dims[3] + l] += truth[q];
+      t13[j * dims[3] + l] += truth[q];
+      t23[k * dims[3] + l] += truth[q];
+      t3[l] += truth[q];
+      t01[i * dims[1] + j] += truth[q];
+      t12[j * dims[2] + k] += truth[q];
+    }
+    emi_ipf_margin_t m5[5] = {{2, d03, t03}, {2, d13, t13}, {2, d23, t23}, {1, d3, t3}, {2, d01, t01}};
+    emi_ipf_margin_t m4[4] = {{2, d01, t01}, {2, d12, t12}, {2, d23, t23}, {2, d03, t03}};
+    const int nm = c == 0 ? 5 : 4;
+    const emi_ipf_margin_t *mg = c == 0 ? m5 : m4;
+    const size_t lw = emi_ipf_work_len(4, dims, nm, mg);
+    double *work = malloc(lw * sizeof(double));
+    emi_ipf_opts_t o;
+    emi_ipf_opts_default(&o);
+    o.tol_rel = 1e-300;
+    o.total_tol_rel = 1e-12;
+    o.max_iter = 4;
+    emi_ipf_result_t rr, rx;
+    memcpy(y, seed, N * sizeof(double));
+    CHECK_INT_EQ(emi_ipf_fit_ref(4, dims, y, nm, mg, &o, work, lw, &rr), EMI_ERR_NOCONV);
+    emi_err_clear();
+    for (int nth = 1; nth <= 2; nth++) {
+      omp_set_num_threads(nth);
+      memcpy(x, seed, N * sizeof(double));
+      CHECK_INT_EQ(emi_ipf_fit(4, dims, x, nm, mg, &o, work, lw, &rx), EMI_ERR_NOCONV);
+      emi_err_clear();
+      CHECK_MSG(memcmp(x, y, N * sizeof(double)) == 0, "generic path case %d: %d threads differ from _ref", c, nth);
+      CHECK(rx.max_dev == rr.max_dev && rx.worst_margin == rr.worst_margin && rx.worst_cell == rr.worst_cell);
+    }
+    omp_set_num_threads(1);
+    free(truth), free(seed), free(x), free(y), free(t03), free(t13), free(t23), free(t3), free(t01), free(t12);
+    free(work);
+  }
 }
 
 int main(void)
@@ -494,6 +663,10 @@ int main(void)
   test_noconv();
   test_errors();
   test_3d();
+  test_3d_parallel();
+  test_3d_large();
+  test_2d_1d();
   test_4d();
+  test_generic_paths();
   return emi_test_report("test_ipf");
 }
