@@ -138,6 +138,40 @@ static int section_cb(void *user, const char *section, const char *name, const c
   return 1;
 }
 
+static emi_err_t read_file(const char *path, char **text, size_t *len);
+
+/* Mark the stages whose section header "[name]" (blanks around allowed, then nothing or a comment)
+ * stands on a line of the config, with or without keys under it. */
+static emi_err_t section_headers(const char *cfg, sections_t *s)
+{
+  emi_err_t err = EMI_SUCCESS;
+  char *text = NULL;
+  size_t len = 0;
+  EMI_TRY(read_file(cfg, &text, &len));
+  for (char *line = text; line && *line;) {
+    char *end = strchr(line, '\n');
+    if (end) *end = '\0';
+    char *p = line;
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p == '[') {
+      char *q = strchr(p, ']');
+      if (q) {
+        char *rest = q + 1;
+        while (*rest == ' ' || *rest == '\t' || *rest == '\r') rest++;
+        if (!*rest || *rest == ';' || *rest == '#') {
+          *q = '\0';
+          for (int k = 0; k < NSTAGES; k++)
+            if (!strcmp(p + 1, stage_names[k])) s->has[k] = 1;
+        }
+      }
+    }
+    line = end ? end + 1 : NULL;
+  }
+cleanup:
+  free(text);
+  return err;
+}
+
 static emi_err_t read_file(const char *path, char **text, size_t *len)
 {
   emi_err_t err = EMI_SUCCESS;
@@ -880,6 +914,9 @@ static emi_err_t setup(emi_ctx_t *ctx, run_t *r)
     sections_t sec = {{0}};
     int rc = ini_parse(r->cfg, section_cb, &sec);
     if (rc != 0) EMI_FAIL(EMI_ERR_CONFIG, "%s:%d: cannot parse the config", r->cfg, rc);
+    /* inih reports keys, not sections: an empty [report] section (the report has usable defaults)
+     * names its stage too, so the section headers are read here as well */
+    EMI_TRY(section_headers(r->cfg, &sec));
     for (int k = 0; k < NSTAGES; k++) r->want[k] = sec.has[k];
   }
   int any = 0;

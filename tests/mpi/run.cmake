@@ -129,6 +129,17 @@ if(PYTHON3_SYSTEM)
                        FIXTURES_REQUIRED "run_az_np2;run_nz;run_eu27")
 endif()
 
+# A stage section without keys still names its stage (inih reports keys only): nz.ini without its
+# [run] stages list plus an empty [report] must run estimate -> forecast -> report and write the report.
+file(MAKE_DIRECTORY ${EMI_RUN_OUT}/empty_section)
+add_test(NAME run_empty_section
+         COMMAND bash -c "set -e; sed -e 's|= *nz_plt|= ${PROJECT_SOURCE_DIR}/inputs/nz_plt|' -e '/^stages/d' \
+                 '${PROJECT_SOURCE_DIR}/inputs/nz.ini' > t.ini; printf '\\n[report]\\n' >> t.ini; rm -rf j.h5 j_report; \
+                 '$<TARGET_FILE:emflow>' run t.ini -o j.h5 2> log.txt; \
+                 grep -q 'estimate -> forecast -> report' log.txt; test -s j_report/index.html"
+         WORKING_DIRECTORY ${EMI_RUN_OUT}/empty_section)
+set_tests_properties(run_empty_section PROPERTIES LABELS mpi TIMEOUT 120 ENVIRONMENT "${EMI_RUN_ENV}")
+
 add_test(NAME run_bad_input
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/run_bad_input.sh $<TARGET_FILE:emflow> ${MPIEXEC_EXECUTABLE}
                  ${PROJECT_SOURCE_DIR}/inputs/nz.ini ${PROJECT_SOURCE_DIR}/inputs/nz_plt_by_citizenship_1979_2016.csv
