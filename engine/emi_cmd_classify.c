@@ -3,15 +3,20 @@
  *   mpiexec -n N emflow classify IN.csv|IN.h5 -o OUT.h5 [--declarations D.csv] [--key-file KEY] [...]
  *
  * Stages (each rank; OMP_NUM_THREADS threads inside):
- *   1. ingest      IN is the crossings CSV (byte ranges per rank, every field validated by
- *                  emi_crossing_parse) or the HDF5 compound form /crossings/records (rank r reads its
- *                  contiguous slab), detected from the file's signature; bad records are counted rejects
- *                  by reason (records in = accepted + rejected); person keys are hashed at once
+ *   1. ingest      IN is the crossings CSV (byte ranges per rank, each mapped window by window and cut
+ *                  at line ends into chunks for the threads; every field validated by emi_crossing_parse)
+ *                  or the HDF5 compound form /crossings/records (rank r reads its contiguous slab, threads
+ *                  validate each batch), detected from the file's signature; bad records are counted
+ *                  rejects by reason (records in = accepted + rejected); person keys are hashed at once
  *                  (emi_linkage.h: HMAC-SHA-256 with --key-file, else SHA-256), the text is dropped.
- *                  With --link-table, the records (and declarations) of a key b of the table are moved to
- *                  its key a at once (emi_link_apply), before the distribution.
- *   2. link        records go to rank hash mod N (MPI_Alltoallv), then the LSD radix sort
- *                  (kernels/emi_sort.h) orders them by (person, day, second, direction).
+ *                  With --link-table, the records of a key b of the table are moved to its key a at
+ *                  ingest (declarations: emi_link_apply), before the distribution.  The provenance's
+ *                  SHA-256 of the inputs runs meanwhile on rank 0 in a background thread
+ *                  (emi_file_hash_start), joined when the output is written.
+ *   2. link        records go to rank hash mod N and are sorted by (person, day, second, direction) in
+ *                  rounds of key buckets (emi_link_store_sort: MPI_Alltoallv per round, the rounds
+ *                  sorted by the threads with the radix sort of kernels/emi_sort.h), so the memory held
+ *                  is one copy of the records plus two rounds.
  *   3. repair      per person (kernels/emi_repair.h): duplicates merged, missed crossings imputed,
  *                  counted by kind.
  *   4. classify    per person (kernels/emi_rule.h): 12/16 rule (or continuous), status before the first
@@ -28,11 +33,12 @@
  *                  a tree of Beta posteriors), and the provisional month x citizenship totals get Monte
  *                  Carlo intervals (nowcast_run), for departures, arrivals and undeclared departures.
  *
- * Determinism.  Records are read in file order; the all-to-all keeps each sender's order and senders
- * arrive in rank order, so every person's records reach one rank in file order; the radix sort is
- * stable and thread-count independent; tables and the nowcast's cell counts are integer sums; every
- * Monte Carlo draw comes from a Philox stream keyed by (seed, level, cell, draw).  So the output is the
- * same for any number of ranks and threads (tests/mpi/classify.cmake compares them with h5diff).
+ * Determinism.  Records are read in file order (the threads' chunks are merged in order); the
+ * all-to-all keeps each sender's order and senders arrive in rank order, so every person's records
+ * reach one rank in file order; the radix sort is stable and thread-count independent; tables and the
+ * nowcast's cell counts are integer sums; every Monte Carlo draw comes from a Philox stream keyed by
+ * (seed, level, cell, draw).  So the output is the same for any number of ranks and threads
+ * (tests/mpi/classify.cmake compares them with h5diff).
  *
  * Output: see the usage and output reference of the README (issue 4); names are listed in write_output.
  */
@@ -41,6 +47,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "emi_call.h"
 #include "emi_cli.h"
@@ -661,8 +669,9 @@ static emi_err_t write_nowcast(emi_ctx_t *ctx, emi_h5_file_t *f, const cfg_t *c,
   return EMI_SUCCESS;
 }
 
+/* hashes[0..2]: the background SHA-256 of the input, the link table, the declarations (NULL when absent) */
 static emi_err_t write_output(emi_ctx_t *ctx, const char *out, const cfg_t *c, const run_info_t *r, const int64_t *tab,
-                              const nowcast_out_t *nco)
+                              const nowcast_out_t *nco, emi_file_hash_t *hashes[3])
 {
   emi_err_t err = EMI_SUCCESS;
   emi_h5_file_t *f = NULL;
@@ -673,17 +682,10 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *out, const cfg_t *c, c
   static const char *const sexes[NSEX] = {"M", "F", "X"};
   const char *L = "/linkage", *U = "/undeclared";
   EMI_TRY(emi_output_begin(ctx, out, &f, &prov));
-  EMI_TRY(emi_provenance_add_input(prov, r->in));
-  if (r->have_links) {
-    const char *lt;
-    EMI_TRY(emi_opts_get_str(ctx->opts, "link-table", &lt));
-    EMI_TRY(emi_provenance_add_input(prov, lt));
-  }
-  if (r->have_decl) {
-    const char *d;
-    EMI_TRY(emi_opts_get_str(ctx->opts, "declarations", &d));
-    EMI_TRY(emi_provenance_add_input(prov, d));
-  }
+  /* started at start-up (emi_file_hash_start): mostly done by now */
+  EMI_TRY(emi_provenance_add_input_hash(prov, &hashes[0]));
+  if (r->have_links) EMI_TRY(emi_provenance_add_input_hash(prov, &hashes[1]));
+  if (r->have_decl) EMI_TRY(emi_provenance_add_input_hash(prov, &hashes[2]));
   EMI_CALLOC(months, (size_t)c->nmonths, "month labels");
   EMI_CALLOC(cits, (size_t)c->ncit, "citizenship labels");
   EMI_CALLOC(prov_flag, (size_t)c->nmonths, "provisional flags");
@@ -802,6 +804,8 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
   emi_err_t err = EMI_SUCCESS, local = EMI_SUCCESS;
   const char *out = NULL, *key_file = NULL, *decl_path = NULL, *link_path = NULL, *fmt = NULL, *home = NULL;
   emi_sort_item_t *items = NULL, *tmp = NULL, *decl = NULL;
+  emi_link_store_t *store = NULL;
+  emi_file_hash_t *hashes[3] = {NULL, NULL, NULL}; /* input, link table, declarations */
   emi_link_pair_t *pairs = NULL;
   size_t npairs = 0;
   size_t n = 0, ndecl = 0, *hist = NULL, *starts = NULL;
@@ -894,6 +898,11 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
   if (pstart >= 0 && pend >= 0 && pend < pstart)
     EMI_FAIL(EMI_ERR_CONFIG, "classify: --period-end is before --period-start");
 
+  /* the provenance's SHA-256 of the inputs, on rank 0 in the background while the run goes on */
+  EMI_TRY(emi_file_hash_start(ctx->comm, r.in, &hashes[0]));
+  if (link_path) EMI_TRY(emi_file_hash_start(ctx->comm, link_path, &hashes[1]));
+  if (decl_path) EMI_TRY(emi_file_hash_start(ctx->comm, decl_path, &hashes[2]));
+
   /* 1. ingest */
   local = emi_link_hasher_init(&hasher, key_file);
   EMI_TRY(emi_mpi_agree(ctx->comm, local, NULL));
@@ -901,6 +910,7 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
   if (link_path) {
     r.have_links = 1;
     EMI_TRY(emi_link_read_table(ctx->comm, link_path, &hasher, &pairs, &npairs));
+    ing.pairs = pairs, ing.npairs = npairs; /* applied to the records at ingest */
   }
   if (!strcmp(fmt, "auto")) {
     int h5 = ctx->rank == 0 ? is_hdf5(r.in) : 0;
@@ -909,8 +919,8 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
   } else {
     r.is_h5 = !strcmp(fmt, "h5");
   }
-  if (r.is_h5) EMI_TRY(emi_link_read_h5(ctx->comm, r.in, &ing, &items, &n, &r.counts));
-  else EMI_TRY(emi_link_read_csv(ctx->comm, r.in, &ing, &items, &n, &r.counts));
+  if (r.is_h5) EMI_TRY(emi_link_read_h5(ctx->comm, r.in, &ing, &store, &r.counts));
+  else EMI_TRY(emi_link_read_csv(ctx->comm, r.in, &ing, &store, &r.counts));
   const int64_t rejected = r.counts.in - r.counts.accepted;
   for (int k = 0; k < EMI_LINK_NREJECTS; k++)
     if (r.counts.rejects[k]) emi_log_info("classify: %" PRId64 " rejected: %s", r.counts.rejects[k], emi_link_reject_names[k]);
@@ -960,19 +970,14 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
              "nothing to tabulate (see --warmup-days)", d0, d1, (int)r.warmup_days);
   }
 
-  /* 2. link: merge the keys of the link table, distribute by person, sort */
+  /* 2. link: the keys of the link table were merged at ingest; distribute by person and sort */
   if (link_path) {
-    EMI_TRY(emi_link_apply(ctx->comm, pairs, npairs, items, n, 1, &r.links));
+    r.links = r.counts.links;
     emi_log_info("classify: %s: %" PRId64 " pairs; %" PRId64 " keys merged into their partner (%" PRId64
                  " records), %" PRId64 " keys of the table not in the records", link_path, r.links.pairs,
                  r.links.keys_merged, r.links.records_relinked, r.links.keys_unknown);
   }
-  EMI_TRY(emi_link_distribute(ctx->comm, &items, &n));
-  EMI_MALLOC(tmp, n + 1, "sort scratch");
-  EMI_MALLOC(hist, EMI_SORT_HIST_LEN(n), "sort histograms");
-  EMI_TRY(emi_sort_items(n, items, tmp, hist));
-  free(tmp), tmp = NULL;
-  free(hist), hist = NULL;
+  EMI_TRY(emi_link_store_sort(ctx->comm, &store, &items, &n));
 
   /* citizenship scale: the codes seen on any rank, in alphabetical order */
   EMI_CALLOC(seen, NCODES, "citizenship set");
@@ -1171,7 +1176,9 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
   }
 
   /* output */
-  EMI_TRY(write_output(ctx, out, &c, &r, tab, &nco));
+  free(items), items = NULL; /* the tables are made: the records are not needed to write them */
+  free(starts), starts = NULL;
+  EMI_TRY(write_output(ctx, out, &c, &r, tab, &nco, hashes));
   emi_log_info("classify: wrote %s (%.2f s)", out, emi_clock_monotonic() - t0);
 cleanup:
   if (scr)
@@ -1185,6 +1192,8 @@ cleanup:
   free(scr);
   free(items), free(tmp), free(decl), free(pairs), free(hist), free(starts), free(tabs), free(rep_th), free(cit_index), free(seen);
   free(cit_codes);
+  emi_link_store_destroy(&store);
+  for (int k = 0; k < 3; k++) emi_file_hash_destroy(&hashes[k]);
   sodium_memzero(&hasher, sizeof hasher);
   return err;
 }

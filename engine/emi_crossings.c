@@ -47,16 +47,19 @@ static int days_in_month(int y, int m)
   return m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0) ? 29 : dm[m - 1];
 }
 
-int emi_crossing_parse_time(const char *s, size_t len, int32_t *day, int32_t *second)
+/* emi_crossing_parse_time, and *year: the calendar year of *day (UTC) */
+static int parse_time(const char *s, size_t len, int32_t *day, int32_t *second, int *year)
 {
   int y, mo, d, hh, mi, ss = 0;
   if (len < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d))
     return 0;
   if (y < 1900 || y > 2199 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo)) return 0;
   int32_t dn = emi_days_from_civil(y, mo, d);
+  const int32_t local_day = dn;
   if (len == 10) {
     *day = dn;
     *second = -1;
+    *year = y;
     return 1;
   }
   const char *t = s + 11, *e = s + len;
@@ -96,7 +99,19 @@ int emi_crossing_parse_time(const char *s, size_t len, int32_t *day, int32_t *se
   while (sec >= 86400) sec -= 86400, dn++;
   *day = dn;
   *second = (int32_t)sec;
+  if (dn == local_day) {
+    *year = y;
+  } else { /* the offset moved the day: perhaps into another year */
+    int m2, d2;
+    emi_civil_from_days(dn, year, &m2, &d2);
+  }
   return 1;
+}
+
+int emi_crossing_parse_time(const char *s, size_t len, int32_t *day, int32_t *second)
+{
+  int year;
+  return parse_time(s, len, day, second, &year);
 }
 
 /* ------------------------------------------------------------------ one record */
@@ -117,61 +132,98 @@ static int printable(const char *s, size_t n)
   return 1;
 }
 
-static int code_cmp(const void *a, const void *b) { return memcmp(a, b, 3); }
+/* Is the 3-letter code c in the sorted list?  (an inlined bsearch: this runs once a record) */
+static int country_known(const emi_country_list_t *countries, const char *c)
+{
+  size_t lo = 0, hi = (size_t)countries->n;
+  while (lo < hi) {
+    size_t m = lo + (hi - lo) / 2;
+    const char *x = countries->codes[m];
+    int d = x[0] != c[0] ? (unsigned char)x[0] - (unsigned char)c[0]
+          : x[1] != c[1] ? (unsigned char)x[1] - (unsigned char)c[1]
+                         : (unsigned char)x[2] - (unsigned char)c[2];
+    if (d == 0) return 1;
+    if (d < 0) lo = m + 1;
+    else hi = m;
+  }
+  return 0;
+}
 
 int emi_crossing_parse(const char *line, size_t len, const int col[EMI_CROSSINGS_NFIELDS],
                        const emi_country_list_t *countries, emi_crossing_t *rec, emi_reject_info_t *why)
 {
   char buf[EMI_CROSSINGS_MAX_LINE + 1];
-  size_t fpos[EMI_CROSSINGS_NFIELDS + 1], flen[EMI_CROSSINGS_NFIELDS + 1];
+  const char *fstart[EMI_CROSSINGS_NFIELDS + 1];
+  size_t flen[EMI_CROSSINGS_NFIELDS + 1];
   int nf = 0;
   if (len && line[len - 1] == '\r') len--;
-  if (len > EMI_CROSSINGS_MAX_LINE) {
-    set_found(why, EMI_REJECT_LINE_TOO_LONG, -1, line, 40);
+  if (len > EMI_CROSSINGS_MAX_LINE) { /* the text is not shown: it begins with the person key */
+    char t[48];
+    int k = snprintf(t, sizeof t, "(a line longer than %d bytes)", EMI_CROSSINGS_MAX_LINE);
+    set_found(why, EMI_REJECT_LINE_TOO_LONG, -1, t, (size_t)k);
     return 0;
   }
-  int blank = 1;
-  for (size_t i = 0; i < len; i++)
-    if (line[i] != ' ' && line[i] != '\t') blank = 0;
-  if (blank) {
+  size_t i = 0;
+  while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
+  if (i == len) {
     set_found(why, EMI_REJECT_EMPTY_RECORD, -1, "", 0);
     return 0;
   }
-  /* split into fields (copies into buf, quotes removed) */
-  size_t i = 0, o = 0;
-  for (;;) {
-    size_t start = o;
-    if (i < len && line[i] == '"') {
-      i++;
-      for (;;) {
-        if (i >= len) { /* unterminated quote */
-          set_found(why, EMI_REJECT_FIELD_COUNT, -1, "unterminated quote", 18);
+  /* no quote anywhere: the fields are the comma-separated runs of the line itself (one pass) */
+  int quoted = 0;
+  {
+    const char *p = line;
+    for (const char *q = line, *e = line + len;; q++) {
+      if (q == e || *q == ',') {
+        if (nf <= EMI_CROSSINGS_NFIELDS) fstart[nf] = p, flen[nf] = (size_t)(q - p);
+        nf++;
+        if (q == e) break;
+        p = q + 1;
+      } else if (*q == '"') {
+        quoted = 1;
+        break;
+      }
+    }
+  }
+  if (quoted) {
+    nf = 0;
+    /* split into fields (copies into buf, quotes removed) */
+    size_t o = 0;
+    i = 0;
+    for (;;) {
+      size_t start = o;
+      if (i < len && line[i] == '"') {
+        i++;
+        for (;;) {
+          if (i >= len) { /* unterminated quote */
+            set_found(why, EMI_REJECT_FIELD_COUNT, -1, "unterminated quote", 18);
+            return 0;
+          }
+          if (line[i] == '"') {
+            if (i + 1 < len && line[i + 1] == '"') buf[o++] = '"', i += 2;
+            else {
+              i++;
+              break;
+            }
+          } else {
+            buf[o++] = line[i++];
+          }
+        }
+        if (i < len && line[i] != ',') {
+          set_found(why, EMI_REJECT_FIELD_COUNT, -1, "text after a closing quote", 26);
           return 0;
         }
-        if (line[i] == '"') {
-          if (i + 1 < len && line[i + 1] == '"') buf[o++] = '"', i += 2;
-          else {
-            i++;
-            break;
-          }
-        } else {
-          buf[o++] = line[i++];
-        }
+      } else {
+        while (i < len && line[i] != ',') buf[o++] = line[i++];
       }
-      if (i < len && line[i] != ',') {
-        set_found(why, EMI_REJECT_FIELD_COUNT, -1, "text after a closing quote", 26);
-        return 0;
+      if (nf <= EMI_CROSSINGS_NFIELDS) {
+        fstart[nf] = buf + start;
+        flen[nf] = o - start;
       }
-    } else {
-      while (i < len && line[i] != ',') buf[o++] = line[i++];
+      nf++;
+      if (i >= len) break;
+      i++; /* the comma */
     }
-    if (nf <= EMI_CROSSINGS_NFIELDS) {
-      fpos[nf] = start;
-      flen[nf] = o - start;
-    }
-    nf++;
-    if (i >= len) break;
-    i++; /* the comma */
   }
   if (nf != EMI_CROSSINGS_NFIELDS) {
     char t[48];
@@ -181,14 +233,15 @@ int emi_crossing_parse(const char *line, size_t len, const int col[EMI_CROSSINGS
   }
   const char *f[EMI_CROSSINGS_NFIELDS];
   size_t n[EMI_CROSSINGS_NFIELDS];
-  for (int k = 0; k < EMI_CROSSINGS_NFIELDS; k++) f[k] = buf + fpos[col[k]], n[k] = flen[col[k]];
+  for (int k = 0; k < EMI_CROSSINGS_NFIELDS; k++) f[k] = fstart[col[k]], n[k] = flen[col[k]];
 
   /* 0 person_id */
   if (n[0] == 0) return set_found(why, EMI_REJECT_MISSING_KEY, 0, "", 0), 0;
   if (n[0] > EMI_CROSSINGS_KEY_LEN || !printable(f[0], n[0])) return set_found(why, EMI_REJECT_BAD_KEY, 0, f[0], n[0]), 0;
   emi_crossing_set_str(rec->person_id, EMI_CROSSINGS_KEY_LEN, f[0], n[0]);
   /* 1 crossed_at */
-  if (!emi_crossing_parse_time(f[1], n[1], &rec->day, &rec->second))
+  int cy;
+  if (!parse_time(f[1], n[1], &rec->day, &rec->second, &cy))
     return set_found(why, EMI_REJECT_BAD_DATE, 1, f[1], n[1]), 0;
   /* 2 direction */
   if (n[2] == 2 && !memcmp(f[2], "IN", 2)) rec->direction = EMI_CROSSING_IN;
@@ -197,7 +250,7 @@ int emi_crossing_parse(const char *line, size_t len, const int col[EMI_CROSSINGS
   /* 3 citizenship */
   if (n[3] != 3 || f[3][0] < 'A' || f[3][0] > 'Z' || f[3][1] < 'A' || f[3][1] > 'Z' || f[3][2] < 'A' || f[3][2] > 'Z')
     return set_found(why, EMI_REJECT_INVALID_COUNTRY, 3, f[3], n[3]), 0;
-  if (countries && countries->codes && !bsearch(f[3], countries->codes, (size_t)countries->n, 3, code_cmp))
+  if (countries && countries->codes && !country_known(countries, f[3]))
     return set_found(why, EMI_REJECT_UNKNOWN_COUNTRY, 3, f[3], n[3]), 0;
   memcpy(rec->citizenship, f[3], 3);
   /* 4 border_point, 5 document */
@@ -215,8 +268,6 @@ int emi_crossing_parse(const char *line, size_t len, const int col[EMI_CROSSINGS
   /* 7 birth_year: after the date, so that it can be compared with the crossing year */
   int by;
   if (n[7] != 4 || !digits(f[7], 4, &by)) return set_found(why, EMI_REJECT_BAD_BIRTH_YEAR, 7, f[7], n[7]), 0;
-  int cy, cm, cd;
-  emi_civil_from_days(rec->day, &cy, &cm, &cd);
   if (by > cy) return set_found(why, EMI_REJECT_BIRTH_AFTER_CROSSING, 7, f[7], n[7]), 0;
   if (cy - by > 120) return set_found(why, EMI_REJECT_BAD_BIRTH_YEAR, 7, f[7], n[7]), 0;
   rec->birth_year = (int16_t)by;

@@ -137,7 +137,10 @@ typedef struct {
 /* Pure.  Parse one CSV line (without its line end; a trailing '\r' is ignored) whose fields are in
  * the order col[0..7] gives (col[k] = the position in the line of DESIGN field k).  Returns 1 and
  * fills *rec when the record is valid, 0 and fills *why otherwise.  Fields may be enclosed in double
- * quotes (RFC 4180, no embedded line ends); surrounding blanks are not allowed except in quotes. */
+ * quotes (RFC 4180, no embedded line ends); surrounding blanks are not allowed except in quotes.
+ * A line longer than EMI_CROSSINGS_MAX_LINE is reported as "(a line longer than 4096 bytes)", never
+ * by its text (which begins with the person key).  Thread-safe (the parallel ingest calls it from
+ * every thread). */
 int emi_crossing_parse(const char *line, size_t len, const int col[EMI_CROSSINGS_NFIELDS],
                        const emi_country_list_t *countries, emi_crossing_t *rec, emi_reject_info_t *why);
 

@@ -1,14 +1,20 @@
 /* emi_linkage.c: see emi_linkage.h. */
+#define _GNU_SOURCE /* mremap, MAP_ANONYMOUS, MAP_POPULATE, memrchr (Linux); portable fallbacks below */
 #include "emi_linkage.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <hdf5.h>
+#include <sodium.h>
 
 #include "emi_call.h"
 #include "emi_cli.h"
@@ -16,7 +22,7 @@
 #include "emi_sim.h" /* calendar */
 
 #define BATCH 65536          /* HDF5 rows read at a time */
-#define READ_BUF (1u << 20)  /* CSV read buffer */
+#define READ_BUF (1u << 20)  /* CSV read buffer (declarations, link table) */
 
 #define EMI_REJECT_NAME_(e, name, expected) name,
 const char *const emi_link_reject_names[EMI_LINK_NREJECTS] = {EMI_REJECT_LIST(EMI_REJECT_NAME_) "date_before_period",
@@ -27,23 +33,43 @@ const char *const emi_link_reject_names[EMI_LINK_NREJECTS] = {EMI_REJECT_LIST(EM
 emi_err_t emi_link_hasher_init(emi_link_hasher_t *h, const char *key_file)
 {
   emi_err_t err = EMI_SUCCESS;
-  unsigned char key[4097];
+  unsigned char key[4097], k0[64], pad[64];
   size_t len = 0;
   FILE *fp = NULL;
   memset(h, 0, sizeof *h);
+  memset(k0, 0, sizeof k0);
   if (sodium_init() < 0) return EMI_ERROR(EMI_ERR_CRYPTO, "libsodium could not be initialised");
+  emi_sha256_init(&h->inner); /* unkeyed: SHA-256 from the start */
   if (!key_file) return EMI_SUCCESS;
   if (!(fp = fopen(key_file, "rb"))) EMI_FAIL(EMI_ERR_IO, "%s: cannot open the key file: %s", key_file, strerror(errno));
   len = fread(key, 1, sizeof key, fp);
   if (ferror(fp)) EMI_FAIL(EMI_ERR_IO, "%s: cannot read the key file", key_file);
-  if (len < crypto_auth_hmacsha256_KEYBYTES || len > 4096)
+  if (len < 32 || len > 4096)
     EMI_FAIL(EMI_ERR_CONFIG, "%s: the key file holds %s%zu bytes: expected %d to 4096 bytes (e.g. 32 random bytes: "
              "head -c 32 /dev/urandom > KEY)", key_file, len > 4096 ? "more than " : "", len > 4096 ? (size_t)4096 : len,
-             (int)crypto_auth_hmacsha256_KEYBYTES);
-  if (crypto_auth_hmacsha256_init(&h->init, key, len) != 0) EMI_FAIL(EMI_ERR_CRYPTO, "HMAC-SHA-256 initialisation failed");
+             32);
+  /* HMAC (RFC 2104) with SHA-256: a key longer than the 64-byte block is hashed first, then the key is
+   * zero-padded to the block; the inner and outer states absorb K ^ 0x36.., K ^ 0x5c.. once, here */
+  if (len > 64) {
+    emi_sha256_t s;
+    emi_sha256_init(&s);
+    emi_sha256_update(&s, key, len);
+    emi_sha256_final(&s, k0);
+    sodium_memzero(&s, sizeof s);
+  } else {
+    memcpy(k0, key, len);
+  }
+  for (int i = 0; i < 64; i++) pad[i] = k0[i] ^ 0x36;
+  emi_sha256_init(&h->inner);
+  emi_sha256_update(&h->inner, pad, 64);
+  for (int i = 0; i < 64; i++) pad[i] = k0[i] ^ 0x5c;
+  emi_sha256_init(&h->outer);
+  emi_sha256_update(&h->outer, pad, 64);
   h->keyed = 1;
 cleanup:
   sodium_memzero(key, sizeof key);
+  sodium_memzero(k0, sizeof k0);
+  sodium_memzero(pad, sizeof pad);
   if (fp) fclose(fp);
   return err;
 }
@@ -51,12 +77,13 @@ cleanup:
 uint64_t emi_link_hash(const emi_link_hasher_t *h, const char *key, size_t len)
 {
   unsigned char d[32];
+  emi_sha256_t s = h->inner;
+  emi_sha256_update(&s, key, len);
+  emi_sha256_final(&s, d);
   if (h->keyed) {
-    crypto_auth_hmacsha256_state st = h->init;
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)key, len);
-    crypto_auth_hmacsha256_final(&st, d);
-  } else {
-    crypto_hash_sha256(d, (const unsigned char *)key, len);
+    s = h->outer;
+    emi_sha256_update(&s, d, sizeof d);
+    emi_sha256_final(&s, d);
   }
   uint64_t x = 0;
   for (int i = 7; i >= 0; i--) x = x << 8 | d[i];
@@ -140,6 +167,323 @@ cleanup:
   return err;
 }
 
+/* Add the counts of src (records after those of dst, in file order) to dst: the first reject is dst's,
+ * or src's shifted by the records of dst. */
+static void counts_add(emi_link_counts_t *dst, const emi_link_counts_t *src)
+{
+  if (dst->first_bad < 0 && src->first_bad >= 0) {
+    dst->first_bad = dst->in + src->first_bad;
+    dst->bad = src->bad;
+  }
+  dst->in += src->in;
+  dst->accepted += src->accepted;
+  for (int k = 0; k < EMI_LINK_NREJECTS; k++) dst->rejects[k] += src->rejects[k];
+  if (src->min_day < dst->min_day) dst->min_day = src->min_day;
+  if (src->max_day > dst->max_day) dst->max_day = src->max_day;
+}
+
+/* ------------------------------------------------------------------ the record store */
+/* A growable array of items in anonymous mapped memory: it grows by mremap (no copy on Linux) and is
+ * returned to the system at once by munmap, whatever the allocator's state (a malloc'ed buffer freed
+ * in the middle of the heap would stay resident). */
+typedef struct {
+  emi_sort_item_t *p;
+  size_t n, cap; /* items held, items the mapping holds */
+} vec_t;
+
+#define VEC_MIN_BYTES ((size_t)64 << 10)
+
+static size_t page_bytes(void)
+{
+  long ps = sysconf(_SC_PAGESIZE);
+  return ps > 0 ? (size_t)ps : 4096;
+}
+
+static size_t vec_map_bytes(size_t cap)
+{
+  const size_t ps = page_bytes();
+  return (cap * sizeof(emi_sort_item_t) + ps - 1) / ps * ps;
+}
+
+/* Room for `need` items; 0 when the system refuses the memory. */
+static int vec_reserve(vec_t *v, size_t need)
+{
+  if (need <= v->cap) return 1;
+  const size_t ps = page_bytes(), old = v->cap ? vec_map_bytes(v->cap) : 0;
+  size_t bytes = old ? old : (VEC_MIN_BYTES + ps - 1) / ps * ps;
+  while (bytes / sizeof(emi_sort_item_t) < need) {
+    if (bytes > SIZE_MAX / 2) return 0;
+    bytes *= 2; /* a multiple of the page size stays one */
+  }
+  void *q;
+#if defined(__linux__) && defined(MREMAP_MAYMOVE)
+  if (v->p) q = mremap(v->p, old, bytes, MREMAP_MAYMOVE);
+  else q = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (q == MAP_FAILED) return 0;
+#else
+  q = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (q == MAP_FAILED) return 0;
+  if (v->p) {
+    memcpy(q, v->p, v->n * sizeof *v->p);
+    munmap(v->p, old);
+  }
+#endif
+  v->p = q;
+  v->cap = bytes / sizeof(emi_sort_item_t); /* vec_map_bytes(cap) == bytes */
+  return 1;
+}
+
+static void vec_free(vec_t *v)
+{
+  if (v->p) munmap(v->p, vec_map_bytes(v->cap));
+  v->p = NULL;
+  v->n = v->cap = 0;
+}
+
+struct emi_link_store {
+  vec_t b[EMI_LINK_NBUCKETS]; /* bucket j: records with k0 >> (64 - EMI_LINK_BUCKET_BITS) == j, file order */
+  size_t total;
+};
+
+static inline unsigned bucket_of(uint64_t k0) { return (unsigned)(k0 >> (64 - EMI_LINK_BUCKET_BITS)); }
+
+size_t emi_link_store_count(const emi_link_store_t *s) { return s ? s->total : 0; }
+
+void emi_link_store_destroy(emi_link_store_t **ps)
+{
+  if (!ps || !*ps) return;
+  for (int j = 0; j < EMI_LINK_NBUCKETS; j++) vec_free(&(*ps)->b[j]);
+  free(*ps);
+  *ps = NULL;
+}
+
+/* ------------------------------------------------------------------ link table (apply) */
+static ptrdiff_t find_b(const emi_link_pair_t *p, size_t n, uint64_t b);
+static int cmp_u64(const void *x, const void *y);
+
+/* The keys of a link table (a and b, each once, sorted) and whether each was seen in a record. */
+typedef struct {
+  uint64_t *keys;
+  uint8_t *seen;
+  size_t nk;
+} link_seen_t;
+
+static emi_err_t link_seen_init(link_seen_t *ls, const emi_link_pair_t *pairs, size_t npairs)
+{
+  emi_err_t err = EMI_SUCCESS;
+  memset(ls, 0, sizeof *ls);
+  EMI_MALLOC(ls->keys, 2 * npairs + 1, "link table keys");
+  for (size_t i = 0; i < npairs; i++) ls->keys[ls->nk++] = pairs[i].b, ls->keys[ls->nk++] = pairs[i].a0;
+  qsort(ls->keys, ls->nk, sizeof *ls->keys, cmp_u64);
+  size_t u = 0;
+  for (size_t i = 0; i < ls->nk; i++)
+    if (u == 0 || ls->keys[u - 1] != ls->keys[i]) ls->keys[u++] = ls->keys[i];
+  ls->nk = u;
+  EMI_CALLOC(ls->seen, ls->nk + 1, "link table flags");
+cleanup:
+  return err;
+}
+
+static void link_seen_free(link_seen_t *ls)
+{
+  free(ls->keys), free(ls->seen);
+  memset(ls, 0, sizeof *ls);
+}
+
+static size_t key_index(const uint64_t *keys, size_t nk, uint64_t k)
+{
+  size_t lo = 0, hi = nk;
+  while (lo < hi) {
+    size_t md = lo + (hi - lo) / 2;
+    if (keys[md] < k) lo = md + 1;
+    else hi = md;
+  }
+  return lo;
+}
+
+/* Local, serial: items of every key b move to key a (marked when mark); keys seen are flagged in ls
+ * (atomic writes: threads share ls).  Returns the records moved. */
+static int64_t link_apply_local(const emi_link_pair_t *pairs, size_t npairs, link_seen_t *ls, emi_sort_item_t *items,
+                                size_t n, int mark)
+{
+  int64_t moved = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t k = items[i].k0;
+    if (ls) {
+      size_t lo = key_index(ls->keys, ls->nk, k);
+      if (lo < ls->nk && ls->keys[lo] == k) {
+#pragma omp atomic write
+        ls->seen[lo] = 1;
+      }
+    }
+    ptrdiff_t j = find_b(pairs, npairs, k);
+    if (j >= 0) {
+      items[i].k0 = pairs[j].a;
+      if (mark) items[i].v |= EMI_LINK_V_LINKED;
+      moved++;
+    }
+  }
+  return moved;
+}
+
+/* Collective: the table's counts from the flags and moves of every rank. */
+static emi_err_t link_seen_reduce(MPI_Comm comm, link_seen_t *ls, const emi_link_pair_t *pairs, size_t npairs,
+                                  int64_t moved, emi_link_table_counts_t *counts)
+{
+  emi_err_t err = EMI_SUCCESS;
+  if (ls->nk > (size_t)INT_MAX) EMI_FAIL(EMI_ERR_ARG, "the link table has too many keys for one reduction");
+  EMI_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, ls->seen, (int)ls->nk, MPI_UINT8_T, MPI_BOR, comm));
+  EMI_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &moved, 1, MPI_INT64_T, MPI_SUM, comm));
+  memset(counts, 0, sizeof *counts);
+  counts->pairs = (int64_t)npairs;
+  counts->records_relinked = moved;
+  for (size_t i = 0; i < ls->nk; i++) counts->keys_unknown += !ls->seen[i];
+  for (size_t i = 0; i < npairs; i++) counts->keys_merged += ls->seen[key_index(ls->keys, ls->nk, pairs[i].b)];
+cleanup:
+  return err;
+}
+
+/* ------------------------------------------------------------------ parallel ingest: chunks */
+/* A window (CSV) or a batch (HDF5) is cut into INGEST_CHUNKS_PER_THREAD chunks per thread, which the
+ * threads take dynamically (a thread held up by another process on a shared node just takes fewer);
+ * each chunk's records, counts (first reject: index within the chunk) and records per bucket are its
+ * share, and the shares are merged in chunk order, i.e. file order. */
+#define INGEST_CHUNKS_PER_THREAD 8
+
+typedef struct {
+  items_t out;
+  emi_link_counts_t c;
+  int64_t moved;
+  emi_err_t err;
+  char msg[256];
+  size_t at[EMI_LINK_NBUCKETS]; /* records per bucket, then the chunk's first slot in each bucket */
+} share_t;
+
+struct ingest;
+/* Parse or validate chunk k of the current window into sh (on some thread). */
+typedef void (*chunk_fn)(const struct ingest *g, void *ctx, int k, share_t *sh);
+
+typedef struct ingest {
+  const emi_link_ingest_t *cfg;
+  link_seen_t *seen; /* NULL without a link table */
+  int nth, nch;      /* threads; chunks per window */
+  share_t *sh;       /* [nch] */
+  emi_link_store_t *store;
+  emi_link_counts_t *c; /* this rank's counts (first reject: local index) */
+  int64_t moved;
+} ingest_t;
+
+static emi_err_t ingest_create(const emi_link_ingest_t *cfg, ingest_t *g, emi_link_counts_t *counts)
+{
+  emi_err_t err = EMI_SUCCESS;
+  memset(g, 0, sizeof *g);
+  g->cfg = cfg;
+  g->c = counts;
+  g->nth = omp_get_max_threads();
+  if (g->nth < 1) g->nth = 1;
+  g->nch = g->nth == 1 ? 1 : g->nth * INGEST_CHUNKS_PER_THREAD;
+  EMI_CALLOC(g->sh, (size_t)g->nch, "ingest shares");
+  EMI_CALLOC(g->store, 1, "record store");
+  if (cfg->npairs) {
+    EMI_CALLOC(g->seen, 1, "link table flags");
+    EMI_TRY(link_seen_init(g->seen, cfg->pairs, cfg->npairs));
+  }
+cleanup:
+  return err;
+}
+
+static void ingest_free(ingest_t *g)
+{
+  if (g->sh)
+    for (int k = 0; k < g->nch; k++) free(g->sh[k].out.p);
+  free(g->sh);
+  if (g->seen) link_seen_free(g->seen);
+  free(g->seen);
+  emi_link_store_destroy(&g->store);
+  memset(g, 0, sizeof *g);
+}
+
+/* A thread's failure, kept with its message for the master thread. */
+static void share_fail(share_t *sh, emi_err_t e)
+{
+  if (sh->err) return;
+  sh->err = e;
+  snprintf(sh->msg, sizeof sh->msg, "%s", emi_err_message());
+}
+
+/* One window: the chunks in parallel (fn), then their counts merged in chunk order and their records
+ * appended to the store's buckets (a bucket receives chunk 0's records, then chunk 1's, ...). */
+static emi_err_t ingest_window(ingest_t *g, chunk_fn fn, void *ctx)
+{
+  emi_err_t err = EMI_SUCCESS;
+  emi_link_store_t *st = g->store;
+  const int nch = g->nch;
+  int ok = 1;
+#pragma omp parallel num_threads(g->nth)
+  {
+#pragma omp for schedule(dynamic, 1)
+    for (int k = 0; k < nch; k++) {
+      share_t *sh = &g->sh[k];
+      sh->out.n = 0;
+      counts_init(&sh->c);
+      sh->moved = 0;
+      sh->err = EMI_SUCCESS;
+      fn(g, ctx, k, sh);
+      if (g->cfg->npairs && !sh->err)
+        sh->moved = link_apply_local(g->cfg->pairs, g->cfg->npairs, g->seen, sh->out.p, sh->out.n, 1);
+      memset(sh->at, 0, sizeof sh->at);
+      for (size_t i = 0; i < sh->out.n; i++) sh->at[bucket_of(sh->out.p[i].k0)]++;
+    }
+#pragma omp master /* the calling thread: the error state is per thread */
+    {
+      size_t add[EMI_LINK_NBUCKETS];
+      memset(add, 0, sizeof add);
+      for (int k = 0; k < nch && ok; k++)
+        if (g->sh[k].err) {
+          err = EMI_ERROR(g->sh[k].err, "%s", g->sh[k].msg);
+          ok = 0;
+        }
+      for (int k = 0; k < nch && ok; k++) {
+        share_t *sh = &g->sh[k];
+        counts_add(g->c, &sh->c);
+        g->moved += sh->moved;
+        for (int j = 0; j < EMI_LINK_NBUCKETS; j++) {
+          size_t c = sh->at[j];
+          sh->at[j] = st->b[j].n + add[j];
+          add[j] += c;
+        }
+      }
+      for (int j = 0; j < EMI_LINK_NBUCKETS && ok; j++)
+        if (add[j] && !vec_reserve(&st->b[j], st->b[j].n + add[j])) {
+          err = EMI_ERROR(EMI_ERR_NOMEM, "cannot grow the record store (%zu records)", st->total);
+          ok = 0;
+        }
+      if (ok)
+        for (int j = 0; j < EMI_LINK_NBUCKETS; j++) st->b[j].n += add[j], st->total += add[j];
+    }
+#pragma omp barrier /* the slots are known */
+    if (ok) {
+#pragma omp for schedule(dynamic, 1)
+      for (int k = 0; k < nch; k++) {
+        share_t *sh = &g->sh[k];
+        for (size_t i = 0; i < sh->out.n; i++) {
+          const emi_sort_item_t it = sh->out.p[i];
+          const unsigned j = bucket_of(it.k0);
+          st->b[j].p[sh->at[j]++] = it;
+        }
+      }
+    }
+  }
+  return err;
+}
+
+/* Collective, at the end of the ingest: the link table's counts. */
+static emi_err_t ingest_links(MPI_Comm comm, ingest_t *g)
+{
+  if (!g->cfg->npairs) return EMI_SUCCESS;
+  return link_seen_reduce(comm, g->seen, g->cfg->pairs, g->cfg->npairs, g->moved, &g->c->links);
+}
+
 /* ------------------------------------------------------------------ HDF5 compound form */
 static hid_t str_type(size_t size)
 {
@@ -204,8 +548,8 @@ static size_t padded_len(const char *s, size_t size)
 static int code_cmp(const void *a, const void *b) { return memcmp(a, b, 3); }
 
 /* The rules of emi_crossing_parse, applied to a record of the compound form.  Returns 1 if valid. */
-static int validate(const emi_crossing_t *r, const emi_country_list_t *countries, size_t *keylen,
-                    emi_reject_info_t *why)
+static int validate(const emi_crossing_t *r, const emi_country_list_t *countries, int32_t lo, int32_t hi,
+                    size_t *keylen, emi_reject_info_t *why)
 {
 #define REJ(reason_, field_, text_, len_)                                       \
   do {                                                                          \
@@ -221,8 +565,6 @@ static int validate(const emi_crossing_t *r, const emi_country_list_t *countries
   if (kl == 0) REJ(EMI_REJECT_MISSING_KEY, 0, "", 0);
   if (!printable(r->person_id, kl)) REJ(EMI_REJECT_BAD_KEY, 0, "", 0);
   *keylen = kl;
-  static int32_t lo = 0, hi = 0;
-  if (!lo) lo = emi_days_from_civil(1900, 1, 1), hi = emi_days_from_civil(2199, 12, 31);
   if (r->day < lo || r->day > hi || r->second < -1 || r->second > 86399) {
     int n = snprintf(t, sizeof t, "day %d second %d", (int)r->day, (int)r->second);
     REJ(EMI_REJECT_BAD_DATE, 1, t, (size_t)n);
@@ -252,19 +594,45 @@ static int validate(const emi_crossing_t *r, const emi_country_list_t *countries
 #undef REJ
 }
 
-emi_err_t emi_link_read_h5(MPI_Comm comm, const char *path, const emi_link_ingest_t *cfg, emi_sort_item_t **items,
-                           size_t *n, emi_link_counts_t *counts)
+typedef struct {
+  const emi_crossing_t *buf;
+  size_t m;
+  int32_t lo, hi;
+} h5_batch_t;
+
+/* Rows [m k / K, m (k + 1) / K) of the batch. */
+static void h5_chunk(const ingest_t *g, void *ctx, int k, share_t *sh)
+{
+  const h5_batch_t *b = ctx;
+  const emi_link_ingest_t *cfg = g->cfg;
+  const size_t K = (size_t)g->nch;
+  for (size_t i = b->m * (size_t)k / K; i < b->m * (size_t)(k + 1) / K && !sh->err; i++) {
+    emi_reject_info_t why;
+    size_t kl = 0;
+    int ok = validate(&b->buf[i], cfg->countries, b->lo, b->hi, &kl, &why);
+    if (ok) ok = accept(cfg, &b->buf[i], kl, &sh->out, &sh->c, &why);
+    if (ok < 0) share_fail(sh, EMI_ERROR(EMI_ERR_NOMEM, "cannot grow the record array (%zu records)", sh->out.n));
+    else if (ok) sh->c.accepted++;
+    else count_reject(&sh->c, &why, sh->c.in);
+    sh->c.in++;
+  }
+}
+
+emi_err_t emi_link_read_h5(MPI_Comm comm, const char *path, const emi_link_ingest_t *cfg, emi_link_store_t **store,
+                           emi_link_counts_t *counts)
 {
   emi_err_t err = EMI_SUCCESS, local = EMI_SUCCESS;
   hid_t fid = H5I_INVALID_HID, did = H5I_INVALID_HID, fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID,
         mtype = H5I_INVALID_HID;
   emi_crossing_t *buf = NULL;
-  items_t out = {0};
+  ingest_t g;
   int rank, size;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   counts_init(counts);
-  *items = NULL, *n = 0;
+  *store = NULL;
+  local = ingest_create(cfg, &g, counts);
+  EMI_TRY(emi_mpi_agree(comm, local, NULL));
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   /* every rank opens the file read-only on its own (no collective metadata needed to read a slab) */
   if ((fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
@@ -279,6 +647,7 @@ emi_err_t emi_link_read_h5(MPI_Comm comm, const char *path, const emi_link_inges
   EMI_H5_TRY(H5Sget_simple_extent_dims(fspace, &N, NULL));
   EMI_H5_TRY(mtype = mem_type());
   const hsize_t r0 = N * (hsize_t)rank / (hsize_t)size, r1 = N * (hsize_t)(rank + 1) / (hsize_t)size;
+  const int32_t lo = emi_days_from_civil(1900, 1, 1), hi = emi_days_from_civil(2199, 12, 31);
   EMI_MALLOC(buf, BATCH, "a batch of records");
   emi_progress_t prog; /* rank 0's share of the records */
   emi_progress_begin(&prog, "classify: reading and validating records", (double)(r1 - r0), "records");
@@ -291,23 +660,19 @@ emi_err_t emi_link_read_h5(MPI_Comm comm, const char *path, const emi_link_inges
       local = EMI_ERROR(EMI_ERR_INPUT, "%s: cannot read /crossings/records rows %llu..%llu: not the compound form "
                         "of engine/emi_crossings.h?", path, (unsigned long long)a, (unsigned long long)(a + cnt - 1));
     H5Sclose(mspace), mspace = H5I_INVALID_HID;
-    for (hsize_t i = 0; i < cnt && !local; i++) {
-      emi_reject_info_t why;
-      size_t kl = 0;
-      int ok = validate(&buf[i], cfg->countries, &kl, &why);
-      if (ok) ok = accept(cfg, &buf[i], kl, &out, counts, &why);
-      if (ok < 0) local = EMI_ERROR(EMI_ERR_NOMEM, "cannot grow the record array (%zu records)", out.n);
-      else if (ok) counts->accepted++;
-      else count_reject(counts, &why, (int64_t)(a + i));
-      counts->in++;
-    }
+    if (local) break;
+    /* chunks of the batch over the threads, merged in order */
+    h5_batch_t hb = {.buf = buf, .m = (size_t)cnt, .lo = lo, .hi = hi};
+    local = ingest_window(&g, h5_chunk, &hb);
     sodium_memzero(buf, (size_t)cnt * sizeof *buf);
   }
   emi_progress_end(&prog, (double)(r1 - r0));
   EMI_TRY(emi_mpi_agree(comm, local, NULL));
+  if (counts->first_bad >= 0) counts->first_bad += (int64_t)r0; /* global row index */
   EMI_TRY(counts_reduce(comm, counts));
-  *items = out.p, *n = out.n;
-  out.p = NULL;
+  EMI_TRY(ingest_links(comm, &g));
+  *store = g.store;
+  g.store = NULL;
 cleanup:
   if (mspace >= 0) H5Sclose(mspace);
   if (fspace >= 0) H5Sclose(fspace);
@@ -315,7 +680,7 @@ cleanup:
   if (did >= 0) H5Dclose(did);
   if (fid >= 0) H5Fclose(fid);
   free(buf);
-  free(out.p);
+  ingest_free(&g);
   return err;
 }
 
@@ -476,48 +841,202 @@ cleanup:
   return err;
 }
 
+/* The crossings CSV, in parallel.  The rank's byte range [b0, b1) is read in windows of about
+ * nth * EMI_LINK_WINDOW_PER_THREAD bytes: a window is mapped (MAP_POPULATE: its page-table entries are
+ * made at once rather than fault by fault), cut after its last line end, split at line ends into
+ * chunks that the threads take dynamically (ingest_window), and unmapped when parsed, so at most one
+ * window of the input is resident.
+ * When the file cannot be mapped, the window is read with pread(2) into a buffer instead.  A line
+ * longer than a whole window is a line_too_long reject found by the master thread. */
 typedef struct {
-  const emi_link_ingest_t *cfg;
-  const int *col;
-  items_t out;
-  emi_link_counts_t *c;
-  emi_err_t err;
-} csv_state_t;
+  int fd;
+  const char *path;
+  int map;            /* 1: try mmap; 0: pread */
+  void *m;            /* current mapping */
+  size_t mlen;
+  char *buf;          /* pread buffer */
+  size_t cap;
+} csv_src_t;
 
-static void crossing_line(void *ctx, const char *p, size_t n, int too_long)
+static void src_release(csv_src_t *s)
 {
-  csv_state_t *s = ctx;
+  if (s->m) munmap(s->m, s->mlen);
+  s->m = NULL, s->mlen = 0;
+}
+
+/* Bytes [a, b) of the file (b > a), addressable until the next call. */
+static emi_err_t src_get(csv_src_t *s, uint64_t a, uint64_t b, const char **out)
+{
+  emi_err_t err = EMI_SUCCESS;
+  src_release(s);
+  const size_t len = (size_t)(b - a);
+  if (s->map) {
+    const uint64_t ps = page_bytes(), a0 = a / ps * ps;
+    int flags = MAP_PRIVATE;
+#ifdef MAP_POPULATE
+    flags |= MAP_POPULATE;
+#endif
+    void *m = mmap(NULL, (size_t)(b - a0), PROT_READ, flags, s->fd, (off_t)a0);
+    if (m != MAP_FAILED) {
+      s->m = m, s->mlen = (size_t)(b - a0);
+      *out = (const char *)m + (a - a0);
+      return EMI_SUCCESS;
+    }
+    s->map = 0; /* not mappable (e.g. a special file system): read from here on */
+  }
+  if (len > s->cap) {
+    char *q = realloc(s->buf, len);
+    if (!q) EMI_FAIL(EMI_ERR_NOMEM, "cannot allocate a read buffer of %zu bytes", len);
+    s->buf = q, s->cap = len;
+  }
+  for (size_t got = 0; got < len;) {
+    ssize_t r = pread(s->fd, s->buf + got, len - got, (off_t)(a + got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0)
+      EMI_FAIL(EMI_ERR_IO, "%s: read error or unexpected end of file at byte %" PRIu64 "%s%s", s->path, a + got,
+               r < 0 ? ": " : "", r < 0 ? strerror(errno) : "");
+    got += (size_t)r;
+  }
+  *out = s->buf;
+cleanup:
+  return err;
+}
+
+static const char *last_nl(const char *p, size_t n)
+{
+#ifdef __GLIBC__
+  return memrchr(p, '\n', n);
+#else
+  while (n > 0)
+    if (p[--n] == '\n') return p + n;
+  return NULL;
+#endif
+}
+
+/* One line (without its '\n') into the share: a record, or a counted reject. */
+static void csv_record(const emi_link_ingest_t *cfg, const int *col, const char *p, size_t n, share_t *sh)
+{
   emi_crossing_t rec;
   emi_reject_info_t why;
   int ok;
-  if (too_long) {
+  if (n > EMI_CROSSINGS_MAX_LINE + 1) { /* a '\r' may follow the longest line */
     why.reason = EMI_REJECT_LINE_TOO_LONG, why.field = -1;
     snprintf(why.found, sizeof why.found, "(a line longer than %d bytes)", EMI_CROSSINGS_MAX_LINE);
     ok = 0;
   } else {
-    ok = emi_crossing_parse(p, n, s->col, s->cfg->countries, &rec, &why);
-    if (ok) ok = accept(s->cfg, &rec, padded_len(rec.person_id, EMI_CROSSINGS_KEY_LEN), &s->out, s->c, &why);
+    ok = emi_crossing_parse(p, n, col, cfg->countries, &rec, &why);
+    if (ok) ok = accept(cfg, &rec, padded_len(rec.person_id, EMI_CROSSINGS_KEY_LEN), &sh->out, &sh->c, &why);
     sodium_memzero(rec.person_id, sizeof rec.person_id);
   }
-  if (ok < 0 && !s->err) s->err = EMI_ERROR(EMI_ERR_NOMEM, "cannot grow the record array (%zu records)", s->out.n);
-  else if (ok > 0) s->c->accepted++;
-  else if (ok == 0) count_reject(s->c, &why, s->c->in); /* local line index; made global below */
-  s->c->in++;
+  if (ok < 0) share_fail(sh, EMI_ERROR(EMI_ERR_NOMEM, "cannot grow the record array (%zu records)", sh->out.n));
+  else if (ok > 0) sh->c.accepted++;
+  else count_reject(&sh->c, &why, sh->c.in); /* index in the share; made a file line by the merges */
+  sh->c.in++;
 }
 
-emi_err_t emi_link_read_csv(MPI_Comm comm, const char *path, const emi_link_ingest_t *cfg, emi_sort_item_t **items,
-                            size_t *n, emi_link_counts_t *counts)
+/* Every line of p[0..n): n ends after a '\n', or at the end of the file (a last line without one). */
+static void csv_lines(const emi_link_ingest_t *cfg, const int *col, const char *p, size_t n, share_t *sh)
 {
-  emi_err_t err = EMI_SUCCESS;
+  const char *e = p + n;
+  while (p < e && !sh->err) {
+    const char *nl = memchr(p, '\n', (size_t)(e - p));
+    size_t len = nl ? (size_t)(nl - p) : (size_t)(e - p);
+    csv_record(cfg, col, p, len, sh);
+    p += len + (nl != NULL);
+  }
+}
+
+typedef struct {
+  const char *w;       /* the window */
+  const size_t *bound; /* chunk k: w[bound[k] .. bound[k + 1]) */
+  const int *col;
+} csv_window_t;
+
+static void csv_chunk(const ingest_t *g, void *ctx, int k, share_t *sh)
+{
+  const csv_window_t *cw = ctx;
+  csv_lines(g->cfg, cw->col, cw->w + cw->bound[k], cw->bound[k + 1] - cw->bound[k], sh);
+}
+
+emi_err_t emi_link_read_csv(MPI_Comm comm, const char *path, const emi_link_ingest_t *cfg, emi_link_store_t **store,
+                            emi_link_counts_t *counts)
+{
+  emi_err_t err = EMI_SUCCESS, local = EMI_SUCCESS;
   FILE *fp = NULL;
   int col[EMI_CROSSINGS_NFIELDS];
   uint64_t b0, b1;
-  csv_state_t s = {.cfg = cfg, .col = col, .c = counts};
+  ingest_t g;
+  csv_src_t src = {.fd = -1, .path = path, .map = 1};
+  size_t *bound = NULL;
   counts_init(counts);
-  *items = NULL, *n = 0;
+  *store = NULL;
+  local = ingest_create(cfg, &g, counts);
+  EMI_TRY(emi_mpi_agree(comm, local, NULL));
   EMI_TRY(csv_open(comm, path, EMI_CROSSINGS_NFIELDS, emi_crossings_fields, EMI_CROSSINGS_HEADER, &fp, col, &b0, &b1));
-  emi_err_t local = scan_range(fp, path, b0, b1, crossing_line, &s);
-  if (!local) local = s.err;
+  src.fd = fileno(fp);
+  {
+    struct stat sb;
+    if (fstat(src.fd, &sb) != 0 || !S_ISREG(sb.st_mode)) src.map = 0; /* map regular files only */
+  }
+  const int nth = g.nth;
+  size_t W = cfg->window_bytes ? cfg->window_bytes : (size_t)nth * EMI_LINK_WINDOW_PER_THREAD;
+  if (W < EMI_LINK_WINDOW_MIN) W = EMI_LINK_WINDOW_MIN; /* a line with no end within W is too long */
+  if (!(bound = malloc(((size_t)g.nch + 1) * sizeof *bound))) local = EMI_ERROR(EMI_ERR_NOMEM, "cannot allocate chunks");
+  emi_progress_t prog; /* rank 0's share; a line only when reading takes longer than the interval */
+  char what[96];
+  const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+  snprintf(what, sizeof what, "reading %.70s", base);
+  emi_progress_begin(&prog, what, (double)(b1 - b0) / 1e6, "MB");
+  for (uint64_t ws = b0; ws < b1 && !local;) {
+    const uint64_t we = b1 - ws > W ? ws + W : b1;
+    const char *w = NULL;
+    if ((local = src_get(&src, ws, we, &w))) break;
+    size_t cut = (size_t)(we - ws);
+    if (we < b1) {
+      const char *nl = last_nl(w, cut);
+      if (!nl) { /* the line at ws is longer than the window: a reject; skip to its end */
+        emi_reject_info_t why = {.reason = EMI_REJECT_LINE_TOO_LONG, .field = -1};
+        snprintf(why.found, sizeof why.found, "(a line longer than %d bytes)", EMI_CROSSINGS_MAX_LINE);
+        count_reject(counts, &why, counts->in);
+        counts->in++;
+        uint64_t pos = we;
+        for (;;) {
+          if (pos >= b1) {
+            ws = b1;
+            break;
+          }
+          const uint64_t pe = b1 - pos > W ? pos + W : b1;
+          if ((local = src_get(&src, pos, pe, &w))) break;
+          const char *q = memchr(w, '\n', (size_t)(pe - pos));
+          if (q) {
+            ws = pos + (uint64_t)(q - w) + 1;
+            break;
+          }
+          pos = pe;
+        }
+        continue;
+      }
+      cut = (size_t)(nl - w) + 1;
+    }
+    /* chunks at line ends: chunk k starts after the first '\n' at or after its nominal start - 1 */
+    const int K = g.nch;
+    bound[0] = 0, bound[K] = cut;
+    for (int k = 1; k < K; k++) {
+      size_t x = cut / (size_t)K * (size_t)k;
+      if (x <= bound[k - 1]) x = bound[k - 1];
+      else {
+        const char *nl = memchr(w + x - 1, '\n', cut - (x - 1));
+        x = nl ? (size_t)(nl - w) + 1 : cut;
+      }
+      bound[k] = x;
+    }
+    csv_window_t cw = {.w = w, .bound = bound, .col = col};
+    local = ingest_window(&g, csv_chunk, &cw);
+    ws += cut;
+    emi_progress_update(&prog, (double)(ws - b0) / 1e6);
+  }
+  src_release(&src);
+  emi_progress_end(&prog, (double)(b1 - b0) / 1e6);
   EMI_TRY(emi_mpi_agree(comm, local, NULL));
   int64_t before = 0;
   EMI_MPI_TRY(MPI_Exscan(&counts->in, &before, 1, MPI_INT64_T, MPI_SUM, comm));
@@ -526,11 +1045,15 @@ emi_err_t emi_link_read_csv(MPI_Comm comm, const char *path, const emi_link_inge
   if (rank == 0) before = 0;
   if (counts->first_bad >= 0) counts->first_bad += before + 2; /* file line: the header is line 1 */
   EMI_TRY(counts_reduce(comm, counts));
-  *items = s.out.p, *n = s.out.n;
-  s.out.p = NULL;
+  EMI_TRY(ingest_links(comm, &g));
+  *store = g.store;
+  g.store = NULL;
 cleanup:
+  src_release(&src);
+  free(src.buf);
+  free(bound);
   if (fp) fclose(fp);
-  free(s.out.p);
+  ingest_free(&g);
   return err;
 }
 
@@ -832,63 +1355,178 @@ emi_err_t emi_link_apply(MPI_Comm comm, const emi_link_pair_t *pairs, size_t npa
                          int mark, emi_link_table_counts_t *counts)
 {
   emi_err_t err = EMI_SUCCESS;
-  uint64_t *keys = NULL;
-  uint8_t *seen = NULL;
-  size_t nk = 0;
-  if (counts) {
-    EMI_MALLOC(keys, 2 * npairs + 1, "link table keys");
-    for (size_t i = 0; i < npairs; i++) keys[nk++] = pairs[i].b, keys[nk++] = pairs[i].a0;
-    qsort(keys, nk, sizeof *keys, cmp_u64);
-    size_t u = 0;
-    for (size_t i = 0; i < nk; i++)
-      if (u == 0 || keys[u - 1] != keys[i]) keys[u++] = keys[i];
-    nk = u;
-    EMI_CALLOC(seen, nk + 1, "link table flags");
-  }
+  link_seen_t ls;
+  memset(&ls, 0, sizeof ls);
+  if (counts) EMI_TRY(link_seen_init(&ls, pairs, npairs));
   long long moved = 0;
-  const long long nn = (long long)n;
+  const size_t chunk = 65536;
+  const long long nchunks = (long long)((n + chunk - 1) / chunk);
 #pragma omp parallel for schedule(static) reduction(+ : moved)
-  for (long long i = 0; i < nn; i++) {
-    uint64_t k = items[i].k0;
-    if (seen) {
-      size_t lo = 0, hi = nk;
-      while (lo < hi) {
-        size_t md = lo + (hi - lo) / 2;
-        if (keys[md] < k) lo = md + 1;
-        else hi = md;
-      }
-      if (lo < nk && keys[lo] == k) {
-#pragma omp atomic write
-        seen[lo] = 1;
-      }
-    }
-    ptrdiff_t j = find_b(pairs, npairs, k);
-    if (j >= 0) {
-      items[i].k0 = pairs[j].a;
-      if (mark) items[i].v |= EMI_LINK_V_LINKED;
-      moved++;
-    }
+  for (long long c = 0; c < nchunks; c++) {
+    size_t a = (size_t)c * chunk, m = n - a < chunk ? n - a : chunk;
+    moved += link_apply_local(pairs, npairs, counts ? &ls : NULL, items + a, m, mark);
   }
-  if (counts) {
-    if (nk > (size_t)INT_MAX) EMI_FAIL(EMI_ERR_ARG, "the link table has too many keys for one reduction");
-    EMI_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, seen, (int)nk, MPI_UINT8_T, MPI_BOR, comm));
-    int64_t mv = (int64_t)moved;
-    EMI_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &mv, 1, MPI_INT64_T, MPI_SUM, comm));
-    memset(counts, 0, sizeof *counts);
-    counts->pairs = (int64_t)npairs;
-    counts->records_relinked = mv;
-    for (size_t i = 0; i < nk; i++) counts->keys_unknown += !seen[i];
-    for (size_t i = 0; i < npairs; i++) {
-      size_t lo = 0, hi = nk;
-      while (lo < hi) {
-        size_t md = lo + (hi - lo) / 2;
-        if (keys[md] < pairs[i].b) lo = md + 1;
-        else hi = md;
-      }
-      counts->keys_merged += seen[lo];
-    }
-  }
+  if (counts) EMI_TRY(link_seen_reduce(comm, &ls, pairs, npairs, (int64_t)moved, counts));
 cleanup:
-  free(keys), free(seen);
+  link_seen_free(&ls);
+  return err;
+}
+
+/* ------------------------------------------------------------------ distribution and sort in rounds */
+#define SORT_ROUNDS 32                     /* rounds a run is cut into (about; at least 4 per thread) */
+#define SORT_ROUND_MIN ((int64_t)1 << 16)  /* records per rank and round, at least */
+
+emi_err_t emi_link_store_sort(MPI_Comm comm, emi_link_store_t **pstore, emi_sort_item_t **items, size_t *n)
+{
+  emi_err_t err = EMI_SUCCESS, local = EMI_SUCCESS;
+  enum { NB = EMI_LINK_NBUCKETS };
+  emi_link_store_t *st = pstore ? *pstore : NULL;
+  int64_t *sc = NULL, *rc = NULL, *gt = NULL;
+  int *scount = NULL, *sdisp = NULL, *rcount = NULL, *rdisp = NULL, *round_end = NULL;
+  size_t *fill = NULL, *hist = NULL, *rpos = NULL;
+  emi_sort_item_t *out = NULL, *tmp = NULL, *send = NULL;
+  MPI_Datatype dt = MPI_DATATYPE_NULL;
+  int P = 1, me = 0, nrounds = 0;
+  if (!items || !n) EMI_FAIL(EMI_ERR_ARG, "emi_link_store_sort: NULL output");
+  *items = NULL, *n = 0;
+  if (!st) EMI_FAIL(EMI_ERR_ARG, "emi_link_store_sort: no store");
+  EMI_MPI_TRY(MPI_Comm_size(comm, &P));
+  EMI_MPI_TRY(MPI_Comm_rank(comm, &me));
+  const size_t up = (size_t)P;
+  EMI_CALLOC(sc, up * NB, "send counts");
+  EMI_CALLOC(rc, up * NB, "receive counts");
+  EMI_CALLOC(gt, NB, "bucket totals");
+  EMI_CALLOC(round_end, NB, "rounds");
+  EMI_CALLOC(scount, up, "send counts");
+  EMI_CALLOC(sdisp, up, "send displacements");
+  EMI_CALLOC(rcount, up, "receive counts");
+  EMI_CALLOC(rdisp, up, "receive displacements");
+  EMI_CALLOC(fill, up, "send offsets");
+  /* 1. records per destination rank and bucket: sc[d][b] */
+  if (P == 1) {
+    for (int b = 0; b < NB; b++) sc[b] = (int64_t)st->b[b].n;
+  } else {
+#pragma omp parallel for schedule(dynamic, 8)
+    for (int b = 0; b < NB; b++)
+      for (size_t i = 0; i < st->b[b].n; i++) sc[(size_t)(st->b[b].p[i].k0 % (uint64_t)P) * NB + (size_t)b]++;
+  }
+  /* 2. what each rank s sends me from bucket b: rc[s][b] */
+  if (P == 1) memcpy(rc, sc, NB * sizeof *sc);
+  else EMI_MPI_TRY(MPI_Alltoall(sc, NB, MPI_INT64_T, rc, NB, MPI_INT64_T, comm));
+  /* 3. rounds of consecutive buckets, from the global bucket totals (the same on every rank) */
+  for (int s = 0; s < P; s++)
+    for (int b = 0; b < NB; b++) gt[b] += rc[(size_t)s * NB + (size_t)b];
+  EMI_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, gt, NB, MPI_INT64_T, MPI_SUM, comm));
+  {
+    int64_t G = 0, acc = 0;
+    for (int b = 0; b < NB; b++) G += gt[b];
+    int tmax = omp_get_max_threads(); /* the rounds are sorted by threads in parallel: enough of them */
+    EMI_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &tmax, 1, MPI_INT, MPI_MAX, comm));
+    int64_t rounds = 4 * (int64_t)tmax > SORT_ROUNDS ? 4 * (int64_t)tmax : SORT_ROUNDS;
+    int64_t target = (G + rounds - 1) / rounds;
+    if (target < SORT_ROUND_MIN * P) target = SORT_ROUND_MIN * P;
+    for (int b = 0; b < NB; b++) {
+      acc += gt[b];
+      if (acc >= target || b == NB - 1) round_end[nrounds++] = b + 1, acc = 0;
+    }
+  }
+  /* 4. sizes on this rank: the records received, the largest round received and sent */
+  size_t total = 0, maxm = 0, maxsend = 0;
+  for (int r = 0, b0 = 0; r < nrounds; b0 = round_end[r++]) {
+    size_t m = 0, ms = 0;
+    for (int s = 0; s < P; s++) {
+      int64_t cs = 0, cr = 0;
+      for (int b = b0; b < round_end[r]; b++) cr += rc[(size_t)s * NB + (size_t)b], cs += sc[(size_t)s * NB + (size_t)b];
+      if (cr > INT_MAX || cs > INT_MAX) local = EMI_ERROR(EMI_ERR_ARG, "more than %d records between two ranks in one "
+                                                          "round of the sort: use more ranks", INT_MAX);
+      m += (size_t)cr, ms += (size_t)cs;
+    }
+    if (P > 1 && (m > (size_t)INT_MAX || ms > (size_t)INT_MAX))
+      local = EMI_ERROR(EMI_ERR_ARG, "more than %d records on one rank in one round of the sort: use more ranks", INT_MAX);
+    total += m;
+    if (m > maxm) maxm = m;
+    if (ms > maxsend) maxsend = ms;
+  }
+  const int nth = omp_get_max_threads() > 0 ? omp_get_max_threads() : 1;
+  const size_t hlen = EMI_SORT_SERIAL_HIST_LEN;
+  if (!local && (!(out = malloc((total + 1) * sizeof *out)) || !(tmp = malloc(((maxm + 1) * (size_t)nth) * sizeof *tmp)) ||
+                 !(hist = malloc(hlen * (size_t)nth * sizeof *hist)) || !(rpos = malloc(((size_t)nrounds + 1) * sizeof *rpos)) ||
+                 (P > 1 && !(send = malloc((maxsend + 1) * sizeof *send)))))
+    local = EMI_ERROR(EMI_ERR_NOMEM, "cannot allocate the sorted records (%zu) and the sort's buffers", total);
+  EMI_TRY(emi_mpi_agree(comm, local, NULL));
+  /* where each round's records go: rounds follow each other in bucket order */
+  rpos[0] = 0;
+  for (int r = 0, b0 = 0; r < nrounds; b0 = round_end[r++]) {
+    size_t m = 0;
+    for (int s = 0; s < P; s++)
+      for (int b = b0; b < round_end[r]; b++) m += (size_t)rc[(size_t)s * NB + (size_t)b];
+    rpos[r + 1] = rpos[r] + m;
+  }
+  /* 5. P > 1: the rounds' all-to-alls, one after the other (each releases its buckets) */
+  if (P > 1) {
+    EMI_MPI_TRY(MPI_Type_contiguous((int)sizeof(emi_sort_item_t), MPI_BYTE, &dt));
+    EMI_MPI_TRY(MPI_Type_commit(&dt));
+    for (int r = 0, b0 = 0; r < nrounds; b0 = round_end[r++]) {
+      const int b1 = round_end[r];
+      size_t at = 0, m = 0;
+      for (int d = 0; d < P; d++) {
+        int64_t c = 0;
+        for (int b = b0; b < b1; b++) c += sc[(size_t)d * NB + (size_t)b];
+        scount[d] = (int)c, sdisp[d] = (int)at, fill[d] = at;
+        at += (size_t)c;
+      }
+      for (int b = b0; b < b1; b++) { /* by destination, each bucket's records in file order */
+        const emi_sort_item_t *p = st->b[b].p;
+        for (size_t i = 0; i < st->b[b].n; i++) send[fill[p[i].k0 % (uint64_t)P]++] = p[i];
+        vec_free(&st->b[b]);
+      }
+      for (int s = 0; s < P; s++) {
+        int64_t c = 0;
+        for (int b = b0; b < b1; b++) c += rc[(size_t)s * NB + (size_t)b];
+        rcount[s] = (int)c, rdisp[s] = (int)m;
+        m += (size_t)c;
+      }
+      EMI_MPI_TRY(MPI_Alltoallv(send, scount, sdisp, dt, out + rpos[r], rcount, rdisp, dt, comm));
+    }
+    free(send), send = NULL;
+  }
+  /* 6. the rounds sorted in place, threads over rounds (P = 1: each copied from its buckets first).  A
+   * round holds sender 0's records, then sender 1's, ..., each in file order: the order the stable sort
+   * keeps for equal keys, as the sort of all the records would. */
+  {
+    const int nr = nrounds;
+    emi_err_t first = EMI_SUCCESS;
+#pragma omp parallel num_threads(nth)
+    {
+      const int t = omp_get_thread_num();
+      emi_sort_item_t *tt = tmp + (size_t)t * (maxm + 1);
+      size_t *ht = hist + (size_t)t * hlen;
+#pragma omp for schedule(dynamic, 1)
+      for (int r = 0; r < nr; r++) {
+        const size_t m = rpos[r + 1] - rpos[r];
+        if (P == 1) {
+          size_t at = rpos[r];
+          for (int b = r ? round_end[r - 1] : 0; b < round_end[r]; b++) {
+            if (st->b[b].n) memcpy(out + at, st->b[b].p, st->b[b].n * sizeof *out);
+            at += st->b[b].n;
+            vec_free(&st->b[b]);
+          }
+        }
+        emi_err_t e = emi_sort_items_serial(m, out + rpos[r], tt, ht);
+        if (e) {
+#pragma omp critical(emi_link_sort_err)
+          if (!first) first = e;
+        }
+      }
+    }
+    if (first) EMI_FAIL(first, "emi_link_store_sort: the sort of a round failed (%s)", emi_err_name(first));
+  }
+  *items = out, *n = total;
+  out = NULL;
+cleanup:
+  if (dt != MPI_DATATYPE_NULL) MPI_Type_free(&dt);
+  emi_link_store_destroy(pstore);
+  free(sc), free(rc), free(gt), free(round_end), free(scount), free(sdisp), free(rcount), free(rdisp), free(fill);
+  free(out), free(tmp), free(hist), free(send), free(rpos);
   return err;
 }

@@ -9,11 +9,13 @@
  *   v   citizenship (3 letters, 5 bits each) | sex << 15 | (uint16) birth_year << 17.
  * Declarations: k0 the hashed key, k1 = (day + 2^31) << 32, v = 0.
  *
- * Person keys.  With a key file, the key is HMAC-SHA-256(key file bytes, key text) (libsodium
- * crypto_auth_hmacsha256; the key file must hold 32 to 4096 bytes: a random 32-byte key is the
- * recommended form); without one, SHA-256(key text) (unkeyed: it only hides the keys from casual
- * reading; anyone holding the input can recompute it, and a guessable key space can be enumerated).
- * The first 8 bytes of the digest, little-endian, are the 64-bit key used for linkage: two different
+ * Person keys.  With a key file, the key is HMAC-SHA-256(key file bytes, key text) (RFC 2104; the
+ * key file must hold 32 to 4096 bytes: a random 32-byte key is the recommended form); without one,
+ * SHA-256(key text) (unkeyed: it only hides the keys from casual reading; anyone holding the input
+ * can recompute it, and a guessable key space can be enumerated).  SHA-256 is emi_sha256_*
+ * (emi_provenance.h: the x86 SHA extensions when present), the HMAC states after the key blocks are
+ * kept, so a record costs one compression (two with the key file) for keys up to 55 bytes.  The
+ * first 8 bytes of the digest, little-endian, are the 64-bit key used for linkage: two different
  * persons share a key with probability ~ N^2 / 2^65 (3e-4 at N = 10^8).  Neither the keys nor their
  * hashes are ever written to an output or a log; reject messages withhold the person_id field.
  *
@@ -21,6 +23,28 @@
  * date_before_period, date_after_period (a crossing outside the period given by --period-start /
  * --period-end).  Records of the HDF5 form are validated with the same rules as the CSV parser
  * (emi_crossing_parse), field by field.  records in = accepted + rejected on every path.
+ *
+ * Ingest in parallel.  The CSV reader maps the rank's byte range window by window (mmap of
+ * EMI_LINK_WINDOW_PER_THREAD bytes per thread, unmapped when parsed, so the mapped input never holds
+ * more than one window of resident pages; read(2) into a buffer when the file cannot be mapped), cuts
+ * each window at its last line end and splits it at line ends into chunks (8 per OpenMP thread, taken
+ * dynamically, so a thread slowed by another process on a shared node takes fewer); threads parse,
+ * validate and hash their chunks, and the chunks are merged in file order: records, reject counts,
+ * the first reject (its file line: the lines of the chunks before it, over windows, plus the lines of
+ * the ranks before: MPI_Exscan).  The HDF5 reader does the same with each batch of rows read.  So the records, counts and messages do not depend on the number of threads or
+ * ranks.
+ *
+ * The record store and the sort.  The ingest does not build one array: it appends each record to one
+ * of EMI_LINK_NBUCKETS buckets by the top bits of its hashed key, in file order (mapped memory that
+ * grows with mremap).  emi_link_store_sort then sends and sorts the buckets in rounds of consecutive
+ * buckets (about 1/32 of the records each): a round's records go to rank k0 mod P (MPI_Alltoallv, by
+ * sender rank), land in their place of the output array, and the round's buckets are unmapped; then
+ * the threads sort the rounds in place, one round per thread at a time (emi_sort_items_serial: stable,
+ * so equal keys keep sender order, then file order, exactly as one all-to-all and one sort of
+ * everything).  Since buckets are ranges of k0 and k0 leads the order, the
+ * rounds' sorted pieces follow each other in order: the result is the same bytes as
+ * emi_link_distribute + emi_sort_items of the records in file order, while the memory held is one copy
+ * of the records plus two rounds (scratch, send buffer) instead of two copies.
  */
 #ifndef EMI_LINKAGE_H
 #define EMI_LINKAGE_H
@@ -29,10 +53,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sodium.h>
-
 #include "emi_crossings.h"
 #include "emi_err.h"
+#include "emi_provenance.h" /* emi_sha256_t */
 #include "emi_sort.h"
 
 enum { EMI_LINK_REJECT_BEFORE_PERIOD = EMI_NREJECTS, EMI_LINK_REJECT_AFTER_PERIOD, EMI_LINK_NREJECTS };
@@ -41,7 +64,7 @@ extern const char *const emi_link_reject_names[EMI_LINK_NREJECTS];
 /* ------------------------------------------------------------------ person keys */
 typedef struct {
   int keyed;
-  crypto_auth_hmacsha256_state init; /* the HMAC state after the key (copied per record) */
+  emi_sha256_t inner, outer; /* HMAC: SHA-256 after (K ^ ipad), after (K ^ opad) (copied per record) */
 } emi_link_hasher_t;
 
 /* Local.  key_file NULL: unkeyed SHA-256.  Otherwise the file's bytes are the HMAC key (32..4096 bytes;
@@ -65,34 +88,6 @@ static inline uint64_t emi_link_v(const char cit[3], int sex, int birth_year)
 static inline int emi_link_cit(uint64_t v) { return (int)(v & 0x7fffu); } /* 26^3 codes as base-32 triples */
 static inline int emi_link_sex(uint64_t v) { return (int)(v >> 15) & 3; }
 static inline int emi_link_birth_year(uint64_t v) { return (int16_t)(uint16_t)(v >> 17); }
-
-typedef struct {
-  const emi_link_hasher_t *hasher;
-  const emi_country_list_t *countries; /* NULL: shape check only */
-  int32_t lo_day, hi_day;              /* accepted days (inclusive); INT32_MIN/INT32_MAX: any */
-} emi_link_ingest_t;
-
-typedef struct {
-  int64_t in, accepted, rejects[EMI_LINK_NREJECTS];
-  int64_t first_bad;          /* global index of the first rejected record (CSV: file line), -1: none */
-  emi_reject_info_t bad;      /* why (found text withheld for person_id) -- valid on the rank that has it */
-  int32_t min_day, max_day;   /* over accepted records (INT32_MAX / INT32_MIN when none) */
-} emi_link_counts_t;
-
-/* Collective.  Read /crossings/records of an HDF5 file written by simulate --crossings-h5 or convert:
- * rank r reads its contiguous slab of rows [N r / P, N (r + 1) / P), in batches, validates and packs
- * them.  *items (malloc'ed, caller frees) and *n: the accepted records of this rank in file order.
- * counts are summed over ranks on return (first_bad: the smallest; bad: on the rank that has it). */
-emi_err_t emi_link_read_h5(MPI_Comm comm, const char *path, const emi_link_ingest_t *cfg, emi_sort_item_t **items,
-                           size_t *n, emi_link_counts_t *counts);
-/* Collective.  The crossings CSV of DESIGN.md (columns in any order, BOM and CRLF accepted), split by
- * byte ranges across ranks (as emflow convert); every record parsed by emi_crossing_parse. */
-emi_err_t emi_link_read_csv(MPI_Comm comm, const char *path, const emi_link_ingest_t *cfg, emi_sort_item_t **items,
-                            size_t *n, emi_link_counts_t *counts);
-/* Collective.  Declarations CSV person_id,declared_on,destination (declared_on: YYYY-MM-DD).  A line
- * with a bad field is a counted reject: counts[0] in, [1] accepted, [2] rejected (summed over ranks). */
-emi_err_t emi_link_read_declarations(MPI_Comm comm, const char *path, const emi_link_hasher_t *h,
-                                     emi_sort_item_t **items, size_t *n, int64_t counts[3]);
 
 /* ------------------------------------------------------------------ link table
  * A CSV person_id_a,person_id_b (columns in any order) of pairs of person keys known to be one person
@@ -118,6 +113,60 @@ typedef struct {
   int64_t records_relinked; /* records moved */
   int64_t keys_unknown;     /* keys of the table (a or b) found in no record */
 } emi_link_table_counts_t;
+
+typedef struct {
+  const emi_link_hasher_t *hasher;
+  const emi_country_list_t *countries; /* NULL: shape check only */
+  int32_t lo_day, hi_day;              /* accepted days (inclusive); INT32_MIN/INT32_MAX: any */
+  /* link table (emi_link_read_table; NULL/0: none): every accepted record of a key b is moved to its
+   * key a at ingest, marked EMI_LINK_V_LINKED, exactly as emi_link_apply(..., mark = 1) would do */
+  const emi_link_pair_t *pairs;
+  size_t npairs;
+  /* CSV bytes mapped (or read) at a time by all threads together; 0: threads x
+   * EMI_LINK_WINDOW_PER_THREAD.  At least EMI_LINK_WINDOW_MIN (a window always holds a whole line of
+   * the longest accepted length).  The records do not depend on it; tests set it small. */
+  size_t window_bytes;
+} emi_link_ingest_t;
+
+typedef struct {
+  int64_t in, accepted, rejects[EMI_LINK_NREJECTS];
+  int64_t first_bad;          /* global index of the first rejected record (CSV: file line), -1: none */
+  emi_reject_info_t bad;      /* why (found text withheld for person_id) -- valid on the rank that has it */
+  int32_t min_day, max_day;   /* over accepted records (INT32_MAX / INT32_MIN when none) */
+  emi_link_table_counts_t links; /* with a link table: as emi_link_apply's counts (zero without) */
+} emi_link_counts_t;
+
+/* The accepted records of one rank between the ingest and the sort (see the top of this file). */
+#define EMI_LINK_BUCKET_BITS 8
+#define EMI_LINK_NBUCKETS (1 << EMI_LINK_BUCKET_BITS)
+#define EMI_LINK_WINDOW_PER_THREAD ((size_t)8 << 20) /* CSV bytes mapped at a time, per thread */
+#define EMI_LINK_WINDOW_MIN ((size_t)2 * (EMI_CROSSINGS_MAX_LINE + 2))
+typedef struct emi_link_store emi_link_store_t;
+/* Local.  Records held. */
+size_t emi_link_store_count(const emi_link_store_t *s);
+/* Local.  Accepts NULL and *s == NULL; sets *s to NULL. */
+void emi_link_store_destroy(emi_link_store_t **s);
+
+/* Collective.  Read /crossings/records of an HDF5 file written by simulate --crossings-h5 or convert:
+ * rank r reads its contiguous slab of rows [N r / P, N (r + 1) / P), in batches, validates and packs
+ * them (threads over each batch).  *store: the accepted records of this rank (caller destroys).
+ * counts are summed over ranks on return (first_bad: the smallest; bad: on the rank that has it). */
+emi_err_t emi_link_read_h5(MPI_Comm comm, const char *path, const emi_link_ingest_t *cfg, emi_link_store_t **store,
+                           emi_link_counts_t *counts);
+/* Collective.  The crossings CSV of DESIGN.md (columns in any order, BOM and CRLF accepted), split by
+ * byte ranges across ranks (as emflow convert), each rank's range mapped window by window and parsed
+ * by the OpenMP threads (see the top of this file); every record parsed by emi_crossing_parse. */
+emi_err_t emi_link_read_csv(MPI_Comm comm, const char *path, const emi_link_ingest_t *cfg, emi_link_store_t **store,
+                            emi_link_counts_t *counts);
+/* Collective.  Distribute the store's records by person (rank k0 mod P) and sort them by (k0, k1), in
+ * rounds of buckets (see the top of this file).  *items (malloc'ed, caller frees) and *n: this rank's
+ * records in sorted order, the same bytes as emi_link_distribute + emi_sort_items of the records in
+ * file order.  *store is consumed (destroyed, set to NULL) whatever the outcome. */
+emi_err_t emi_link_store_sort(MPI_Comm comm, emi_link_store_t **store, emi_sort_item_t **items, size_t *n);
+/* Collective.  Declarations CSV person_id,declared_on,destination (declared_on: YYYY-MM-DD).  A line
+ * with a bad field is a counted reject: counts[0] in, [1] accepted, [2] rejected (summed over ranks). */
+emi_err_t emi_link_read_declarations(MPI_Comm comm, const char *path, const emi_link_hasher_t *h,
+                                     emi_sort_item_t **items, size_t *n, int64_t counts[3]);
 
 /* Collective.  Read the table (byte ranges per rank), hash, gather on every rank, sort by b and resolve
  * chains: *pairs (malloc'ed, the same on every rank) sorted by b, a the final key. */

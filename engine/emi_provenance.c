@@ -2,7 +2,10 @@
 #include "emi_provenance.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,13 +72,189 @@ static void trim(char *s)
     s[--n] = '\0';
 }
 
+/* ------------------------------------------------------------------ SHA-256 (FIPS 180-4) */
+
+static const uint32_t K256[64] = {
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+#define ROR32(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+void emi_sha256_blocks_ref(uint32_t h[8], const unsigned char *p, size_t nblocks)
+{
+  for (; nblocks; nblocks--, p += 64) {
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++)
+      w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+      uint32_t s0 = ROR32(w[i - 15], 7) ^ ROR32(w[i - 15], 18) ^ (w[i - 15] >> 3);
+      uint32_t s1 = ROR32(w[i - 2], 17) ^ ROR32(w[i - 2], 19) ^ (w[i - 2] >> 10);
+      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (int i = 0; i < 64; i++) {
+      uint32_t t1 = k + (ROR32(e, 6) ^ ROR32(e, 11) ^ ROR32(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] + w[i];
+      uint32_t t2 = (ROR32(a, 2) ^ ROR32(a, 13) ^ ROR32(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+      k = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
+    }
+    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
+  }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+/* The SHA extensions (Intel SHA-NI; AMD Zen): the state is kept as (A,B,E,F) and (C,D,G,H), each
+ * SHA256RNDS2 does two rounds, SHA256MSG1/MSG2 extend the message schedule four words at a time. */
+__attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t h[8], const unsigned char *p,
+                                                                       size_t nblocks)
+{
+  const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+  __m128i t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)(const void *)&h[0]), 0xB1); /* C D A B */
+  __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)(const void *)&h[4]), 0x1B); /* E F G H */
+  __m128i s0 = _mm_alignr_epi8(t, s1, 8);                                                   /* A B E F */
+  s1 = _mm_blend_epi16(s1, t, 0xF0);                                                        /* C D G H */
+#define QROUND(w, g)                                                                          \
+  do {                                                                                        \
+    __m128i k_ = _mm_add_epi32((w), _mm_loadu_si128((const __m128i *)(const void *)&K256[4 * (g)])); \
+    s1 = _mm_sha256rnds2_epu32(s1, s0, k_);                                                   \
+    s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(k_, 0x0E));                          \
+  } while (0)
+  /* w[g] = msg2(msg1(w[g-4], w[g-3]) + w[g-1..g-2 words 9..12], w[g-1]) */
+#define SCHED(a, b, c, d) (a) = _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32((a), (b)), _mm_alignr_epi8((d), (c), 4)), (d))
+  for (; nblocks; nblocks--, p += 64) {
+    const __m128i abef = s0, cdgh = s1;
+    __m128i m0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 0)), bswap);
+    __m128i m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16)), bswap);
+    __m128i m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 32)), bswap);
+    __m128i m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 48)), bswap);
+    QROUND(m0, 0);
+    QROUND(m1, 1);
+    QROUND(m2, 2);
+    QROUND(m3, 3);
+    for (int g = 4; g < 16; g += 4) {
+      SCHED(m0, m1, m2, m3);
+      QROUND(m0, g);
+      SCHED(m1, m2, m3, m0);
+      QROUND(m1, g + 1);
+      SCHED(m2, m3, m0, m1);
+      QROUND(m2, g + 2);
+      SCHED(m3, m0, m1, m2);
+      QROUND(m3, g + 3);
+    }
+    s0 = _mm_add_epi32(s0, abef);
+    s1 = _mm_add_epi32(s1, cdgh);
+  }
+#undef QROUND
+#undef SCHED
+  t = _mm_shuffle_epi32(s0, 0x1B);   /* F E B A */
+  s1 = _mm_shuffle_epi32(s1, 0xB1);  /* D C H G */
+  s0 = _mm_blend_epi16(t, s1, 0xF0); /* D C B A */
+  s1 = _mm_alignr_epi8(s1, t, 8);    /* H G F E */
+  _mm_storeu_si128((__m128i *)(void *)&h[0], s0);
+  _mm_storeu_si128((__m128i *)(void *)&h[4], s1);
+}
+
+static int cpu_has_shani(void)
+{
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 19)) || !(c & (1u << 9))) return 0; /* SSE4.1, SSSE3 */
+  if (__get_cpuid_max(0, NULL) < 7) return 0;
+  __cpuid_count(7, 0, a, b, c, d);
+  return (b & (1u << 29)) != 0; /* SHA */
+}
+#else
+static int cpu_has_shani(void) { return 0; }
+#endif
+
+static atomic_int sha_impl; /* 0: not checked yet, 1: portable C, 2: SHA extensions */
+
+int emi_sha256_accelerated(void)
+{
+  int v = atomic_load_explicit(&sha_impl, memory_order_relaxed);
+  if (!v) {
+    v = cpu_has_shani() ? 2 : 1;
+    atomic_store_explicit(&sha_impl, v, memory_order_relaxed);
+  }
+  return v == 2;
+}
+
+void emi_sha256_blocks(uint32_t h[8], const unsigned char *data, size_t nblocks)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  if (emi_sha256_accelerated()) {
+    blocks_shani(h, data, nblocks);
+    return;
+  }
+#endif
+  emi_sha256_blocks_ref(h, data, nblocks);
+}
+
+void emi_sha256_init(emi_sha256_t *s)
+{
+  static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  memcpy(s->h, iv, sizeof iv);
+  s->bytes = 0;
+  s->nbuf = 0;
+}
+
+void emi_sha256_update(emi_sha256_t *s, const void *data, size_t len)
+{
+  const unsigned char *p = data;
+  if (!len) return;
+  s->bytes += len;
+  if (s->nbuf) {
+    size_t k = 64 - s->nbuf < len ? 64 - s->nbuf : len;
+    memcpy(s->buf + s->nbuf, p, k);
+    s->nbuf += k, p += k, len -= k;
+    if (s->nbuf < 64) return;
+    emi_sha256_blocks(s->h, s->buf, 1);
+    s->nbuf = 0;
+  }
+  if (len >= 64) {
+    emi_sha256_blocks(s->h, p, len / 64);
+    p += len / 64 * 64;
+    len %= 64;
+  }
+  if (len) {
+    memcpy(s->buf, p, len);
+    s->nbuf = len;
+  }
+}
+
+void emi_sha256_final(emi_sha256_t *s, unsigned char digest[32])
+{
+  const uint64_t bits = s->bytes * 8;
+  s->buf[s->nbuf++] = 0x80;
+  if (s->nbuf > 56) {
+    memset(s->buf + s->nbuf, 0, 64 - s->nbuf);
+    emi_sha256_blocks(s->h, s->buf, 1);
+    s->nbuf = 0;
+  }
+  memset(s->buf + s->nbuf, 0, 56 - s->nbuf);
+  for (int i = 0; i < 8; i++) s->buf[56 + i] = (unsigned char)(bits >> (56 - 8 * i));
+  emi_sha256_blocks(s->h, s->buf, 1);
+  for (int i = 0; i < 8; i++)
+    for (int j = 0; j < 4; j++) digest[4 * i + j] = (unsigned char)(s->h[i] >> (24 - 8 * j));
+  s->nbuf = 0;
+}
+
 emi_err_t emi_sha256_hex(const void *data, size_t len, char hex[65])
 {
-  unsigned char d[crypto_hash_sha256_BYTES];
+  unsigned char d[32];
+  emi_sha256_t s;
   if (!hex || (!data && len)) return EMI_ERROR(EMI_ERR_ARG, "emi_sha256_hex: NULL data or output");
-  if (sodium_init() < 0) return EMI_ERROR(EMI_ERR_CRYPTO, "libsodium could not be initialised");
-  if (crypto_hash_sha256(d, data ? data : (const void *)"", (unsigned long long)len) != 0)
-    return EMI_ERROR(EMI_ERR_CRYPTO, "crypto_hash_sha256 failed on %zu bytes", len);
+  emi_sha256_init(&s);
+  emi_sha256_update(&s, data, len);
+  emi_sha256_final(&s, d);
   sodium_bin2hex(hex, 65, d, sizeof d);
   return EMI_SUCCESS;
 }
@@ -401,60 +580,154 @@ emi_err_t emi_provenance_set_rng(emi_provenance_t *p, const char *name, uint64_t
   return EMI_SUCCESS;
 }
 
-/* Stream a file through SHA-256; returns 0 or an errno value. */
-static int hash_file(const char *path, unsigned char digest[crypto_hash_sha256_BYTES])
+/* Stream a file through SHA-256 (read(2), 1 MiB at a time; nothing is mapped); returns 0 or an errno
+ * value (ECANCELED when *stop was set). */
+#define HASH_BUF ((size_t)1 << 20)
+static int hash_file(const char *path, unsigned char digest[32], const atomic_int *stop)
 {
-  crypto_hash_sha256_state st;
+  emi_sha256_t st;
   unsigned char *buf = NULL;
-  const size_t bufsize = 1 << 16;
   int errnum = 0;
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return errno ? errno : EIO;
-  buf = malloc(bufsize);
-  if (!buf) {
-    fclose(fp);
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return errno ? errno : EIO;
+  if (!(buf = malloc(HASH_BUF))) {
+    close(fd);
     return ENOMEM;
   }
-  crypto_hash_sha256_init(&st);
+#ifdef POSIX_FADV_SEQUENTIAL
+  (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+  emi_sha256_init(&st);
   for (;;) {
-    size_t n = fread(buf, 1, bufsize, fp);
-    if (n > 0) crypto_hash_sha256_update(&st, buf, n);
-    if (n < bufsize) {
-      if (ferror(fp)) errnum = errno ? errno : EIO;
+    if (stop && atomic_load_explicit(stop, memory_order_relaxed)) {
+      errnum = ECANCELED;
       break;
     }
+    ssize_t n = read(fd, buf, HASH_BUF);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      errnum = errno ? errno : EIO;
+      break;
+    }
+    if (n == 0) break;
+    emi_sha256_update(&st, buf, (size_t)n);
   }
-  crypto_hash_sha256_final(&st, digest);
+  emi_sha256_final(&st, digest);
   free(buf);
-  if (fclose(fp) != 0 && !errnum) errnum = errno ? errno : EIO;
+  if (close(fd) != 0 && !errnum) errnum = errno ? errno : EIO;
   return errnum;
 }
 
-emi_err_t emi_provenance_add_input(emi_provenance_t *p, const char *path)
+/* Rank 0's verdict on an input (status: 0, an errno value, or -1 for an empty path; digest when 0)
+ * to every rank, then recorded as input (path, digest). */
+static emi_err_t share_input(emi_provenance_t *p, const char *path, int status, const unsigned char digest[32])
 {
   emi_err_t err = EMI_SUCCESS;
-  if (!p) return EMI_ERROR(EMI_ERR_ARG, "emi_provenance_add_input: p is NULL");
-  /* status (errno, or -1 for a bad argument) and digest, from rank 0 */
-  unsigned char msg[sizeof(int) + crypto_hash_sha256_BYTES];
-  int status = 0;
+  unsigned char msg[sizeof(int) + 32];
   memset(msg, 0, sizeof msg);
   if (p->rank == 0) {
-    if (!path || !path[0]) {
-      status = -1;
-    } else {
-      errno = 0;
-      status = hash_file(path, msg + sizeof(int));
-    }
     memcpy(msg, &status, sizeof status);
+    if (status == 0) memcpy(msg + sizeof(int), digest, 32);
   }
   EMI_MPI_TRY(MPI_Bcast(msg, (int)sizeof msg, MPI_BYTE, 0, p->comm));
   memcpy(&status, msg, sizeof status);
   if (status == -1) EMI_FAIL(EMI_ERR_ARG, "emi_provenance_add_input: the input path is empty");
   if (status != 0) EMI_FAIL(EMI_ERR_IO, "cannot read input file '%s' to hash it: %s", nz_path(path), strerror(status));
   char hex[65];
-  sodium_bin2hex(hex, sizeof hex, msg + sizeof(int), crypto_hash_sha256_BYTES);
+  sodium_bin2hex(hex, sizeof hex, msg + sizeof(int), 32);
   EMI_TRY(push_input(p, path ? path : "", hex)); /* rank 0's path is the one written */
 cleanup:
+  return err;
+}
+
+emi_err_t emi_provenance_add_input(emi_provenance_t *p, const char *path)
+{
+  if (!p) return EMI_ERROR(EMI_ERR_ARG, "emi_provenance_add_input: p is NULL");
+  unsigned char d[32] = {0};
+  int status = 0;
+  if (p->rank == 0) {
+    errno = 0;
+    status = !path || !path[0] ? -1 : hash_file(path, d, NULL);
+  }
+  return share_input(p, path, status, d);
+}
+
+/* ------------------------------------------------------------------ input hashes in the background */
+struct emi_file_hash {
+  char *path;     /* a copy; NULL when the caller gave NULL */
+  int is_root;    /* rank 0 of the communicator */
+  int running;    /* a thread was started and not joined yet */
+  pthread_t thread;
+  atomic_int stop;
+  int status;     /* hash_file's result, once joined */
+  unsigned char digest[32];
+};
+
+static void *file_hash_main(void *arg)
+{
+  emi_file_hash_t *h = arg;
+  h->status = hash_file(h->path, h->digest, &h->stop);
+  return NULL;
+}
+
+emi_err_t emi_file_hash_start(MPI_Comm comm, const char *path, emi_file_hash_t **out)
+{
+  emi_err_t err = EMI_SUCCESS;
+  emi_file_hash_t *h = NULL;
+  int rank = 0;
+  if (!out) return EMI_ERROR(EMI_ERR_ARG, "emi_file_hash_start: h is NULL");
+  *out = NULL;
+  EMI_MPI_TRY(MPI_Comm_rank(comm, &rank));
+  EMI_CALLOC(h, 1, "input hash");
+  atomic_init(&h->stop, 0);
+  h->is_root = rank == 0;
+  if (path) {
+    EMI_MALLOC(h->path, strlen(path) + 1, "input path");
+    memcpy(h->path, path, strlen(path) + 1);
+  }
+  /* no thread for an empty path (reported at the join) or when none can be created (hashed then) */
+  if (h->is_root && h->path && h->path[0] && pthread_create(&h->thread, NULL, file_hash_main, h) == 0) h->running = 1;
+  *out = h;
+  h = NULL;
+cleanup:
+  emi_file_hash_destroy(&h);
+  return err;
+}
+
+void emi_file_hash_destroy(emi_file_hash_t **ph)
+{
+  if (!ph || !*ph) return;
+  emi_file_hash_t *h = *ph;
+  if (h->running) {
+    atomic_store_explicit(&h->stop, 1, memory_order_relaxed);
+    pthread_join(h->thread, NULL);
+  }
+  free(h->path);
+  free(h);
+  *ph = NULL;
+}
+
+emi_err_t emi_provenance_add_input_hash(emi_provenance_t *p, emi_file_hash_t **ph)
+{
+  emi_err_t err = EMI_SUCCESS;
+  if (!p || !ph || !*ph) {
+    emi_file_hash_destroy(ph);
+    return EMI_ERROR(EMI_ERR_ARG, "emi_provenance_add_input_hash: NULL argument");
+  }
+  emi_file_hash_t *h = *ph;
+  int status = 0;
+  if (p->rank == 0) {
+    if (h->running) {
+      pthread_join(h->thread, NULL);
+      h->running = 0;
+      status = h->status;
+    } else {
+      errno = 0;
+      status = !h->path || !h->path[0] ? -1 : hash_file(h->path, h->digest, NULL);
+    }
+  }
+  err = share_input(p, h->path, status, h->digest);
+  emi_file_hash_destroy(ph);
   return err;
 }
 

@@ -54,6 +54,61 @@ emi_err_t emi_sort_items(size_t n, emi_sort_item_t *restrict items, emi_sort_ite
   return EMI_SUCCESS;
 }
 
+/* Stable LSD sort of items[0..n) by one word (0: k0, 1: k1), on this thread; the result in items. */
+static void lsd_word(size_t n, emi_sort_item_t *restrict items, emi_sort_item_t *restrict tmp, size_t *restrict hist,
+                     int word)
+{
+  memset(hist, 0, EMI_SORT_SERIAL_HIST_LEN * sizeof *hist);
+  for (size_t i = 0; i < n; i++) { /* all eight histograms in one pass */
+    const uint64_t w = word ? items[i].k1 : items[i].k0;
+    for (int d = 0; d < 8; d++) hist[(size_t)d * EMI_SORT_RADIX + ((w >> (8 * d)) & 0xffu)]++;
+  }
+  const uint64_t w0 = word ? items[0].k1 : items[0].k0;
+  emi_sort_item_t *src = items, *dst = tmp;
+  for (int d = 0; d < 8; d++) {
+    size_t *h = hist + (size_t)d * EMI_SORT_RADIX;
+    if (h[(w0 >> (8 * d)) & 0xffu] == n) continue; /* the same digit everywhere: nothing moves */
+    size_t run = 0;
+    for (int v = 0; v < EMI_SORT_RADIX; v++) {
+      size_t c = h[v];
+      h[v] = run;
+      run += c;
+    }
+    if (word)
+      for (size_t i = 0; i < n; i++) dst[h[(src[i].k1 >> (8 * d)) & 0xffu]++] = src[i];
+    else
+      for (size_t i = 0; i < n; i++) dst[h[(src[i].k0 >> (8 * d)) & 0xffu]++] = src[i];
+    emi_sort_item_t *t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src != items) memcpy(items, src, n * sizeof *items);
+}
+
+emi_err_t emi_sort_items_serial(size_t n, emi_sort_item_t *restrict items, emi_sort_item_t *restrict tmp,
+                                size_t *restrict hist)
+{
+  if (n < 2) return EMI_SUCCESS;
+  if (!items || !tmp || !hist) return EMI_ERROR(EMI_ERR_ARG, "emi_sort_items_serial: NULL buffer for %zu items", n);
+  lsd_word(n, items, tmp, hist, 0);
+  for (size_t a = 0; a < n;) { /* each run of equal k0 into k1 order, stably */
+    size_t b = a + 1;
+    while (b < n && items[b].k0 == items[a].k0) b++;
+    if (b - a > EMI_SORT_RUN_MAX) {
+      lsd_word(b - a, items + a, tmp, hist, 1);
+    } else {
+      for (size_t i = a + 1; i < b; i++) {
+        const emi_sort_item_t x = items[i];
+        size_t j = i;
+        while (j > a && items[j - 1].k1 > x.k1) items[j] = items[j - 1], j--;
+        items[j] = x;
+      }
+    }
+    a = b;
+  }
+  return EMI_SUCCESS;
+}
+
 static int cmp_ref(const void *a, const void *b)
 {
   const emi_sort_item_t *x = a, *y = b;

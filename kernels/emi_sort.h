@@ -12,6 +12,15 @@
  * blocks do not depend on the number of threads, and every item's destination is a function of the
  * counts only, so the result is the same bytes for any OMP_NUM_THREADS.
  *
+ * emi_sort_items_serial: the same order on the calling thread, for callers that run one sort per
+ * thread (the linkage sorts its rounds so, engine/emi_linkage.h).  One counting pass makes the
+ * histograms of all eight digits of k0 at once (no per-block counts are needed on one thread), one
+ * scatter pass per digit of k0 that is not the same in every item, then every run of equal k0 is put
+ * in k1 order: insertion sort (stable) for runs up to EMI_SORT_RUN_MAX items -- a person's records --
+ * and the same LSD passes on k1 for longer runs.  A stable sort by k0 followed by a stable sort of each
+ * run by k1 is the stable sort by (k0, k1): the result is the same bytes as emi_sort_items.  About 9
+ * passes over the items instead of 16 counting + 13 scatter passes.
+ *
  * emi_sort_items_ref: the plain twin: qsort with the same total order (k0, k1, input position).
  *
  * Pure: no I/O, no allocation (the caller gives tmp and hist), no globals.
@@ -38,6 +47,16 @@ typedef struct {
  * size_t of scratch.  EMI_ERR_ARG for NULL buffers with n > 0. */
 emi_err_t emi_sort_items(size_t n, emi_sort_item_t *restrict items, emi_sort_item_t *restrict tmp,
                          size_t *restrict hist);
+
+#define EMI_SORT_RUN_MAX 32 /* runs of equal k0 up to this length: insertion sort by k1 */
+/* Length (in size_t) of the hist buffer emi_sort_items_serial needs (any n). */
+#define EMI_SORT_SERIAL_HIST_LEN ((size_t)8 * EMI_SORT_RADIX)
+
+/* Sort items[0..n) in place on the calling thread (stable, by k0 then k1; the same result as
+ * emi_sort_items).  tmp: n items of scratch; hist: EMI_SORT_SERIAL_HIST_LEN size_t of scratch.
+ * EMI_ERR_ARG for NULL buffers with n > 0. */
+emi_err_t emi_sort_items_serial(size_t n, emi_sort_item_t *restrict items, emi_sort_item_t *restrict tmp,
+                                size_t *restrict hist);
 
 /* Reference: the same order by qsort on (k0, k1, input position); tmp: n items of scratch (positions
  * are kept in tmp[i].v while sorting). */

@@ -6,6 +6,14 @@
 #                                                 OMP_NUM_THREADS 1 vs 2, the nowcast (/linkage/nowcast,
 #                                                 /undeclared/nowcast) included                            [repro]
 #   classify_csv_np2, classify_csv_same_as_h5     the same records from the CSV: the same tables            [repro]
+#   classify_csv_np{1,3}, classify_csv_omp2_np1,  the CSV at 1 rank x 1 thread, 1 x 2 threads, 2 and 3 ranks:
+#   classify_csv_repro_np1_vs_{np2,np3,omp2}      h5diff --exclude-attribute /: the same bytes (parallel reader)
+#                                                 [repro]
+#   classify_csv_layouts                          a variant of the CSV (quoted fields, CRLF, bad lines of ten
+#                                                 reasons): the same tables as the original, rejects = original
+#                                                 + injected, the same /linkage and the same stop message
+#                                                 (file, line, field, found, expected) at 1x1, 1x2, 2x1, 3x1
+#                                                 (classify_csv_layouts.py)                          [repro]
 #   classify_exact                                final months = /truth exactly (departures, undeclared);
 #                                                 arrivals = an independent recomputation (classify_check.py)
 #   classify_faults_np2, classify_faults_check    default faults, classified with simulate's link table
@@ -69,6 +77,34 @@ emi_add_mpi_test(NAME classify_csv RANKS 2 COMMAND $<TARGET_FILE:emflow> classif
                  ${EMI_CLS_OUT}/nofaults/sim_crossings.csv -o out.h5 ${EMI_CLS_ARGS} TIMEOUT 120)
 set_tests_properties(classify_csv_np2 PROPERTIES FIXTURES_SETUP classify_csv FIXTURES_REQUIRED classify_sim_nofaults
                      WORKING_DIRECTORY ${EMI_CLS_OUT}/csv)
+# the CSV path at 1 rank x 1 thread, 1 rank x 2 threads and 3 ranks: the parallel reader (windows cut into
+# per-thread slices at line ends, byte ranges per rank) must give the bytes of the 2-rank run
+file(MAKE_DIRECTORY ${EMI_CLS_OUT}/csv_np1 ${EMI_CLS_OUT}/csv_np3 ${EMI_CLS_OUT}/csv_omp2)
+emi_add_mpi_test(NAME classify_csv RANKS 1 3 COMMAND $<TARGET_FILE:emflow> classify
+                 ${EMI_CLS_OUT}/nofaults/sim_crossings.csv -o out.h5 ${EMI_CLS_ARGS} TIMEOUT 120)
+emi_add_mpi_test(NAME classify_csv_omp2 RANKS 1 COMMAND $<TARGET_FILE:emflow> classify
+                 ${EMI_CLS_OUT}/nofaults/sim_crossings.csv -o out.h5 ${EMI_CLS_ARGS} TIMEOUT 120
+                 ENVIRONMENT OMP_NUM_THREADS=2)
+foreach(v np1 np3 omp2)
+  if(v STREQUAL "omp2")
+    set(t classify_csv_omp2_np1)
+  else()
+    set(t classify_csv_${v})
+  endif()
+  set_tests_properties(${t} PROPERTIES FIXTURES_SETUP classify_csv_${v} FIXTURES_REQUIRED classify_sim_nofaults
+                       WORKING_DIRECTORY ${EMI_CLS_OUT}/csv_${v})
+endforeach()
+foreach(other np3 omp2)
+  add_test(NAME classify_csv_repro_np1_vs_${other}
+           COMMAND ${H5DIFF_EXECUTABLE} -r --exclude-attribute / ${EMI_CLS_OUT}/csv_np1/out.h5
+                   ${EMI_CLS_OUT}/csv_${other}/out.h5)
+  set_tests_properties(classify_csv_repro_np1_vs_${other} PROPERTIES LABELS repro TIMEOUT 60
+                       FIXTURES_REQUIRED "classify_csv_np1;classify_csv_${other}")
+endforeach()
+add_test(NAME classify_csv_repro_np1_vs_np2
+         COMMAND ${H5DIFF_EXECUTABLE} -r --exclude-attribute / ${EMI_CLS_OUT}/csv_np1/out.h5 ${EMI_CLS_OUT}/csv/out.h5)
+set_tests_properties(classify_csv_repro_np1_vs_np2 PROPERTIES LABELS repro TIMEOUT 60
+                     FIXTURES_REQUIRED "classify_csv_np1;classify_csv")
 foreach(ds migrant_departures migrant_arrivals pending_departures pending_arrivals rejects repairs provisional)
   add_test(NAME classify_csv_same_as_h5_${ds}
            COMMAND ${H5DIFF_EXECUTABLE} ${EMI_CLS_OUT}/np1/out.h5 ${EMI_CLS_OUT}/csv/out.h5 /linkage/${ds} /linkage/${ds})
@@ -91,6 +127,11 @@ if(PYTHON3_SYSTEM)
   add_test(NAME classify_faults_check COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/classify_check.py
            ${EMI_CLS_OUT}/faults/out.h5 ${EMI_CLS_OUT}/faults/sim.h5 0.07 --undeclared)
   set_tests_properties(classify_faults_check PROPERTIES LABELS mpi TIMEOUT 120 FIXTURES_REQUIRED classify_faults)
+
+  add_test(NAME classify_csv_layouts COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/classify_csv_layouts.py
+           $<TARGET_FILE:emflow> ${MPIEXEC_EXECUTABLE} ${EMI_CLS_OUT}/nofaults/sim_crossings.csv ${EMI_CLS_OUT}/csv_layouts)
+  set_tests_properties(classify_csv_layouts PROPERTIES LABELS "mpi;repro" TIMEOUT 300
+                       FIXTURES_REQUIRED classify_sim_nofaults ENVIRONMENT "${EMI_MPI_TEST_ENV}")
 
   add_test(NAME classify_privacy COMMAND ${PYTHON3_SYSTEM} ${CMAKE_CURRENT_LIST_DIR}/classify_privacy.py
            $<TARGET_FILE:emflow> ${MPIEXEC_EXECUTABLE} ${EMI_CLS_OUT}/nofaults/sim_crossings.csv

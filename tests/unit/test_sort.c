@@ -1,8 +1,10 @@
 /* test_sort.c: the LSD radix sort (emi_sort_items) held to its reference twin (qsort on the same total
  * order, emi_sort_items_ref): random keys with many duplicates (so stability matters: payloads are the
  * input positions, and equal keys must keep them in increasing order), several sizes around the block
- * size, keys that are constant in some digits (skipped passes), and 1, 2, 3 OpenMP threads: the results
- * must be bitwise equal to the reference and to each other. */
+ * size, keys that are constant in some digits (skipped passes), runs of equal k0 on both sides of
+ * EMI_SORT_RUN_MAX (the one-thread kernel's insertion sort and its radix passes on k1), and 1, 2, 3
+ * OpenMP threads: the results of emi_sort_items and emi_sort_items_serial must be bitwise equal to
+ * the reference and to each other. */
 #include <omp.h>
 #include <string.h>
 
@@ -29,6 +31,10 @@ static void fill(size_t n, emi_sort_item_t *it, int kind)
       it[i].k0 = next_u64() % (n / 3 + 1) * 0x9e3779b97f4a7c15ull;
       it[i].k1 = ((uint64_t)(18000 + next_u64() % 1500) << 32) | ((next_u64() % 86401) << 1) | (next_u64() & 1);
       break;
+    case 2: /* runs of equal k0 of about EMI_SORT_RUN_MAX items (Poisson), interleaved: both sides of the limit */
+      it[i].k0 = next_u64() % (n / EMI_SORT_RUN_MAX + 1) * 0x9e3779b97f4a7c15ull;
+      it[i].k1 = next_u64() % 5; /* many equal k1 within a run */
+      break;
     default: /* full 128-bit random */
       it[i].k0 = next_u64(), it[i].k1 = next_u64();
     }
@@ -41,7 +47,7 @@ static void test_sizes(void)
   const size_t sizes[] = {0, 1, 2, 3, 17, 1000, EMI_SORT_BLOCK - 1, EMI_SORT_BLOCK, EMI_SORT_BLOCK + 1,
                           3 * EMI_SORT_BLOCK + 12345};
   for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
-    for (int kind = 0; kind < 3; kind++) {
+    for (int kind = 0; kind < 4; kind++) {
       size_t n = sizes[s];
       emi_sort_item_t *in = malloc((n + 1) * sizeof *in), *ref = malloc((n + 1) * sizeof *ref);
       emi_sort_item_t *got = malloc((n + 1) * sizeof *got), *tmp = malloc((n + 1) * sizeof *tmp);
@@ -65,9 +71,16 @@ static void test_sizes(void)
         CHECK_MSG(n == 0 || !memcmp(got, ref, n * sizeof *got), "n %zu kind %d threads %d: differs from the reference",
                   n, kind, th);
       }
+      /* the one-thread kernel: the same bytes */
+      size_t shist[EMI_SORT_SERIAL_HIST_LEN];
+      memcpy(got, in, n * sizeof *in);
+      CHECK_OK(emi_sort_items_serial(n, got, tmp, shist));
+      CHECK_MSG(n == 0 || !memcmp(got, ref, n * sizeof *got), "n %zu kind %d: emi_sort_items_serial differs from the "
+                "reference", n, kind);
       free(in), free(ref), free(got), free(tmp), free(hist);
     }
   CHECK_ERR(emi_sort_items(2, NULL, NULL, NULL), EMI_ERR_ARG);
+  CHECK_ERR(emi_sort_items_serial(2, NULL, NULL, NULL), EMI_ERR_ARG);
 }
 
 int main(void)
