@@ -67,39 +67,6 @@
 #define KKT_TOL 1e-9  /* stationarity residual / max |w| */
 #define REF_TOL 1e-10 /* max |xhat - xhat_ref| / max |x| */
 
-/* STREAM triad, best and median of 10 repetitions, GB/s (24 bytes per element). */
-static void stream_triad(double *best_gbs, double *median_gbs)
-{
-  enum { R = 10 };
-  const size_t n = (size_t)1 << 24;
-  double *a = malloc(n * sizeof(double)), *b = malloc(n * sizeof(double)), *c = malloc(n * sizeof(double));
-  *best_gbs = *median_gbs = NAN;
-  if (!a || !b || !c) {
-    free(a), free(b), free(c);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < n; i++) {
-    a[i] = 0;
-    b[i] = 1;
-    c[i] = 2;
-  }
-  double t[R];
-  for (int r = 0; r < R; r++) {
-    double t0 = bu_now();
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) a[i] = b[i] + 3.0 * c[i];
-    t[r] = bu_now() - t0;
-  }
-  size_t bad = 0;
-#pragma omp parallel for schedule(static) reduction(+ : bad)
-  for (size_t i = 0; i < n; i++) bad += a[i] != 7.0;
-  free(a), free(b), free(c);
-  if (bad) return;
-  double med = bu_median(t, R);
-  *best_gbs = 24.0 * (double)n / t[0] / 1e9;
-  *median_gbs = 24.0 * (double)n / med / 1e9;
-}
 
 /* DGEMM of 2048^3 through OpenBLAS (its own threads), best of 5, GFLOP/s; checked against the
  * exact value (all-ones inputs: every entry of C is 2048). */
@@ -336,7 +303,7 @@ int main(int argc, char **argv)
   /* ---- 4. yardsticks of this run (after timing, peak RSS taken first) */
   const long rss_kb = bu_maxrss_kb();
   double triad = NAN, triad_med = NAN, dgemm = NAN;
-  stream_triad(&triad, &triad_med);
+  bu_stream_triad(&triad, &triad_med);
   if (!flow) dgemm = dgemm_rate();
   if (!(triad > 0) || (!flow && !(dgemm > 0))) {
     fprintf(stderr, "bench_gls: VALIDATION FAILED: the STREAM triad or the DGEMM yardstick gave wrong values\n");

@@ -54,38 +54,6 @@
 #include "emi_err.h"
 #include "emi_ipf.h"
 
-static void stream_triad(double *best_gbs, double *median_gbs)
-{
-  enum { R = 10 };
-  const size_t n = (size_t)1 << 24;
-  double *a = malloc(n * sizeof(double)), *b = malloc(n * sizeof(double)), *c = malloc(n * sizeof(double));
-  *best_gbs = *median_gbs = NAN;
-  if (!a || !b || !c) {
-    free(a), free(b), free(c);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (size_t i = 0; i < n; i++) {
-    a[i] = 0;
-    b[i] = 1;
-    c[i] = 2;
-  }
-  double t[R];
-  for (int r = 0; r < R; r++) {
-    double t0 = bu_now();
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) a[i] = b[i] + 3.0 * c[i];
-    t[r] = bu_now() - t0;
-  }
-  size_t bad = 0;
-#pragma omp parallel for schedule(static) reduction(+ : bad)
-  for (size_t i = 0; i < n; i++) bad += a[i] != 7.0;
-  free(a), free(b), free(c);
-  if (bad) return;
-  double med = bu_median(t, R);
-  *best_gbs = 24.0 * (double)n / t[0] / 1e9;
-  *median_gbs = 24.0 * (double)n / med / 1e9;
-}
 
 typedef struct {
   const char *name;
@@ -296,7 +264,7 @@ int main(int argc, char **argv)
   const long rss_kb = bu_maxrss_kb();
   double triad = NAN, triad_med = NAN;
   if (rc == 0) {
-    stream_triad(&triad, &triad_med);
+    bu_stream_triad(&triad, &triad_med);
     if (!(triad > 0)) {
       fprintf(stderr, "bench_ipf: VALIDATION FAILED: STREAM triad gave wrong values\n");
       rc = 1;

@@ -15,6 +15,7 @@
 #ifndef BENCH_UTIL_H
 #define BENCH_UTIL_H
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -180,6 +181,43 @@ static inline int bu_export_close(bu_export_t *e)
   free(e->arrays);
   memset(e, 0, sizeof *e);
   return err;
+}
+
+/* STREAM triad a = b + 3 c over 3 arrays of 2^24 doubles (128 MiB each: beyond the caches), 10 times at the
+ * current OpenMP thread count, checked (every a = 7); best and median GB/s at 24 bytes per element, or NaN
+ * when the arrays cannot be allocated or the check fails.  The yardstick bench_ipf and bench_gls measure in
+ * their own process, next to their timings. */
+static inline void bu_stream_triad(double *best_gbs, double *median_gbs)
+{
+  enum { R = 10 };
+  const size_t n = (size_t)1 << 24;
+  double *a = malloc(n * sizeof(double)), *b = malloc(n * sizeof(double)), *c = malloc(n * sizeof(double));
+  *best_gbs = *median_gbs = NAN;
+  if (!a || !b || !c) {
+    free(a), free(b), free(c);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < n; i++) {
+    a[i] = 0;
+    b[i] = 1;
+    c[i] = 2;
+  }
+  double t[R];
+  for (int r = 0; r < R; r++) {
+    double t0 = bu_now();
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) a[i] = b[i] + 3.0 * c[i];
+    t[r] = bu_now() - t0;
+  }
+  size_t bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : bad)
+  for (size_t i = 0; i < n; i++) bad += a[i] != 7.0;
+  free(a), free(b), free(c);
+  if (bad) return;
+  double med = bu_median(t, R);
+  *best_gbs = 24.0 * (double)n / t[0] / 1e9;
+  *median_gbs = 24.0 * (double)n / med / 1e9;
 }
 
 #endif /* BENCH_UTIL_H */
