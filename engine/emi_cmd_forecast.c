@@ -4,8 +4,8 @@
  *   mpiexec -n N emflow forecast --posterior EST.h5 -o FC.h5 [--horizon 10 --trajectories 4000]
  *           [--scenarios baseline --scenarios mobility-shock ...]
  *
- * Trajectory k of scenario s continues posterior draw (k mod draws) (chain-major) from the last
- * fitted period with the random stream keyed by (seed, s, k), s the scenario's fixed number
+ * Trajectory k of scenario s continues a posterior draw (traj_draw: chains in turn, each chain's
+ * trajectories spread evenly over its draws) from the last fitted period with the random stream keyed by (seed, s, k), s the scenario's fixed number
  * (baseline 0, mobility-shock 1, destination-shock 2, coverage-change 3): a trajectory does not
  * depend on the rank, the thread or which other scenarios run.  Ranks take contiguous blocks of
  * trajectories; every summary is reduced over integers (sums, minima, maxima, histograms), so the
@@ -436,15 +436,28 @@ typedef struct {
   int H, nout1, undecl;
   double *xf;    /* K*H*P forecast covariates */
   uint64_t seed;
+  int64_t ntraj;  /* trajectories per scenario */
   int64_t k0, k1; /* this rank's trajectories: whole chunks of the stored-trajectories dataset */
 } fc_run_t;
+
+/* The posterior draw (chain-major index into nch x nd) that trajectory k of ntraj continues: the
+ * chains take turns (chain k mod nch) and each chain's M = ceil(ntraj / nch) trajectories are spread
+ * evenly over its nd draws (draw floor(i nd / M), i = k div nch), cycling when M > nd.  With
+ * ntraj = nch nd every draw is used exactly once; with fewer trajectories every chain and the whole
+ * length of each chain still contribute (a chain-major k mod (nch nd) would use chain 0 only). */
+static int64_t traj_draw(int64_t k, int64_t ntraj, int nch, int nd)
+{
+  int64_t c = k % nch, i = k / nch, M = (ntraj + nch - 1) / nch;
+  int64_t dw = M <= nd ? (i * nd) / M : i % nd;
+  return c * nd + dw;
+}
 
 static emi_err_t traj_counts(const fc_run_t *r, int64_t k, int64_t *flow, int64_t *und, int64_t *outf, int64_t *outu,
                              double *cover)
 {
   const fc_post_t *p = r->p;
   int K = p->K, H = r->H;
-  int64_t j = k % ((int64_t)p->nch * p->nd);
+  int64_t j = traj_draw(k, r->ntraj, p->nch, p->nd);
   const double *dr = p->draws + (size_t)j * p->np;
   emi_fc_draw_t d = {.K = K, .H = H, .P = p->P, .x = r->xf, .beta = dr + p->ibeta, .u = p->u + (size_t)j * K,
                      .e_last = p->elast + (size_t)j * K, .rho = dr[p->irho], .sig_e = dr[p->ise], .mult = r->sc->mult,
@@ -890,7 +903,8 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
                "scenario(s)", p.border ? "border-model" : "double-entry", p.K, p.nch, p.nd, H, plab[0], plab[H - 1],
                (long long)N, nsc);
   int nthr = omp_get_max_threads();
-  fc_run_t run = {.p = &p, .H = H, .nout1 = p.nout + 1, .undecl = undecl, .xf = xf, .seed = (uint64_t)seed64};
+  fc_run_t run = {.p = &p, .H = H, .nout1 = p.nout + 1, .undecl = undecl, .xf = xf, .seed = (uint64_t)seed64,
+                .ntraj = (int64_t)N};
   size_t half = (size_t)(p.nout + 1) * H, ncell = half * (undecl ? 2 : 1);
   {
     /* trajectories split across ranks in whole chunks of the [trajectory x series x period] dataset,
@@ -918,6 +932,8 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
   EMI_TRY(emi_h5_group_ensure(f, "/forecast"));
   EMI_TRY(emi_h5_attr_int(f, "/forecast", "trajectories", N));
   EMI_TRY(emi_h5_attr_int(f, "/forecast", "horizon", H));
+  EMI_TRY(emi_h5_attr_int(f, "/forecast", "posterior_chains", p.nch));
+  EMI_TRY(emi_h5_attr_int(f, "/forecast", "posterior_draws", p.nd));
   EMI_TRY(emi_h5_attr_str(f, "/forecast", "model", p.border ? "border" : "double-entry"));
   /* The coordinates, in /forecast (shared by the scenarios, for readers of the whole file) and a
    * copy in each scenario's group, which its arrays attach (xarray labels a group's arrays from that
@@ -984,6 +1000,23 @@ emi_err_t emi_cmd_forecast(emi_ctx_t *ctx)
         err = emi_h5_write_array(f, ds, EMI_H5_INT64, 3, d3t, s3t, (uint64_t)k0, (uint64_t)(k1 - k0), tb, "persons",
                                  part ? "undeclared emigration of every trajectory" : "emigration counts of every trajectory");
         free(tb);
+        if (err) goto cleanup;
+      }
+      /* which posterior draw each trajectory continues (traj_draw), for a reader who follows one back */
+      for (int part = 0; part < 2; part++) {
+        int64_t *cb = NULL;
+        EMI_MALLOC(cb, (size_t)(k1 - k0) + 1, "trajectory draws");
+        for (int64_t k = k0; k < k1; k++) {
+          int64_t j = traj_draw(k, N, p.nch, p.nd);
+          cb[k - k0] = part ? j % p.nd : j / p.nd;
+        }
+        uint64_t d1 = (uint64_t)N;
+        const char *s1[1] = {s_tr};
+        snprintf(ds, sizeof ds, "%s/trajectory_%s", g, part ? "draw" : "chain");
+        err = emi_h5_write_array(f, ds, EMI_H5_INT64, 1, &d1, s1, (uint64_t)k0, (uint64_t)(k1 - k0), cb, "1",
+                                 part ? "the posterior draw (within its chain, 0-based) the trajectory continues"
+                                      : "the chain (0-based) of the posterior draw the trajectory continues");
+        free(cb);
         if (err) goto cleanup;
       }
     }

@@ -64,11 +64,11 @@ def noperiods(f):
     a = f["/estimate/x"][()]
     del f["/estimate/x"]
     f["/estimate/x"] = a[:, :0, :]
-def par(f, name, value):
+def par(f, name, value, ch=0, dw=3):
     names = [s.decode() for s in f["/estimate/parameter"][()]]
     d = f["/posterior/draws"]
     a = d[()]
-    a[0, 3, names.index(name)] = value
+    a[ch, dw, names.index(name)] = value
     d[...] = a
 def naneffect(f):
     d = f["/posterior/flows/corridor_effect"]
@@ -81,7 +81,8 @@ alter("noperiods.h5", noperiods)
 alter("rho1.h5", lambda f: par(f, "rho", 1.0))
 alter("senegative.h5", lambda f: par(f, "sigma_e", -0.1))
 alter("naneffect.h5", naneffect)
-alter("explosive.h5", lambda f: par(f, "beta[intercept]", 40.0))
+# chain 1 draw 0: continued by trajectory 1 (chain k mod 4, the first trajectory of each chain draw 0)
+alter("explosive.h5", lambda f: par(f, "beta[intercept]", 40.0, 1, 0))
 PY
 case_ no-draws 4 "nodraws.h5: /posterior/draws has shape" --posterior nodraws.h5
 case_ integer-draws 4 "intdraws.h5: /posterior/draws holds integers: expected floating-point values" --posterior intdraws.h5
@@ -89,7 +90,7 @@ case_ no-periods 4 "noperiods.h5: /estimate/x has shape" --posterior noperiods.h
 case_ rho-one 4 "rho1.h5: /posterior/draws chain 0 draw 3: rho = 1, expected a value in (-1, 1)" --posterior rho1.h5
 case_ sigma-negative 4 "senegative.h5: /posterior/draws chain 0 draw 3: sigma_e = -0.1" --posterior senegative.h5
 case_ nan-effect 4 "naneffect.h5: /posterior/flows/corridor_effect chain 1 draw 2" --posterior naneffect.h5
-case_ explosive-draw 4 "forecast: scenario baseline: trajectory 3: expected count" --posterior explosive.h5
+case_ explosive-draw 4 "forecast: scenario baseline: trajectory 1: expected count" --posterior explosive.h5
 # scenarios as config sections
 printf '[scenario.x]\ntype = war\n' >s1.ini
 case_ section-bad-type 3 "s1.ini: [scenario.x] type = 'war': expected baseline, mobility-shock" --config s1.ini --posterior "$POST"

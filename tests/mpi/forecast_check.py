@@ -64,7 +64,42 @@ def exact(path):
                       (sc, part, t.shape[0], t.shape[1], t.shape[2], ", exceedances" if len(thr) else ""))
         if n == 0:
             print("FAIL: no scenario with stored trajectories"); fails += 1
+        fails += traj_draws(f)
     return 1 if fails else 0
+
+
+def traj_draws(f):
+    """Which posterior draw every stored trajectory continues (README: chain k mod chains, the
+    M = ceil(N / chains) trajectories of a chain spread evenly over its draws: draw floor(i draws / M)
+    for its i-th trajectory).  Checked against that formula, and for what it is for: every chain
+    used in equal shares (within one), draws of a chain strictly increasing from 0 to the last
+    stretch of the chain, no draw used twice while trajectories <= chains x draws."""
+    fails = 0
+    N = int(f["/forecast"].attrs["trajectories"])
+    nch = int(f["/forecast"].attrs["posterior_chains"])
+    nd = int(f["/forecast"].attrs["posterior_draws"])
+    M = -(-N // nch)
+    for sc in f["/forecast"]:
+        g = f["/forecast"][sc]
+        if not hasattr(g, "keys") or "trajectory_chain" not in g:
+            continue
+        c, d = g["trajectory_chain"][:], g["trajectory_draw"][:]
+        k = np.arange(N)
+        want_d = (k // nch) * nd // M if M <= nd else (k // nch) % nd
+        if not (np.array_equal(c, k % nch) and np.array_equal(d, want_d)):
+            print("FAIL: %s: trajectory chains/draws differ from the documented mapping" % sc); fails += 1
+        share = np.bincount(c, minlength=nch)
+        if share.min() == 0 or share.max() - share.min() > 1:
+            print("FAIL: %s: trajectories per chain %s: expected equal shares" % (sc, share.tolist())); fails += 1
+        for ch in range(nch):
+            dc = d[c == ch]
+            if N <= nch * nd and (np.any(np.diff(dc) <= 0) or dc[0] != 0 or dc[-1] < nd - 2 * -(-nd // len(dc))):
+                print("FAIL: %s: chain %d draws %s..%s not spread over its %d draws" % (sc, ch, dc[:3], dc[-3:], nd)); fails += 1
+        if N <= nch * nd and len(set(zip(c.tolist(), d.tolist()))) != N:
+            print("FAIL: %s: a posterior draw is continued twice" % sc); fails += 1
+        print("%s: %d trajectories over %d chains x %d draws: %s per chain, draws %d..%d of chain 0" %
+              (sc, N, nch, nd, share.tolist(), d[c == 0][0], d[c == 0][-1]))
+    return fails
 
 
 def backtest(path, csvpath):
