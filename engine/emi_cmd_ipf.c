@@ -242,12 +242,20 @@ static emi_err_t write_h5(emi_ctx_t *ctx, const char *path, int ndim, const size
   char scale[EMI_IPF_MAX_DIM][300];
   const char *scales[EMI_IPF_MAX_DIM];
   uint64_t gd[EMI_IPF_MAX_DIM];
+  /* the scales carry the columns' own names (xarray, export and R show `origin`, not `dim_origin`);
+   * the names of /ipf's datasets are reserved */
+  for (int d = 0; d < ndim; d++) {
+    int mk = !strncmp(names[d], "margin_", 7) && names[d][7] && strspn(names[d] + 7, "0123456789") == strlen(names[d] + 7);
+    if (!strcmp(names[d], "fitted") || mk)
+      EMI_FAIL(EMI_ERR_INPUT, "ipf: %s: column '%s' has the name of a dataset of /ipf (fitted, margin_<k>): rename the "
+               "column in the input files to write -o %s", files[0].path, names[d], path);
+  }
   EMI_TRY(emi_output_begin(ctx, path, &f, &prov));
   for (int k = 0; k < nfiles; k++) EMI_TRY(emi_provenance_add_input(prov, files[k].path));
   EMI_TRY(emi_h5_group_ensure(f, "/ipf"));
   for (int d = 0; d < ndim; d++) {
     char name[256];
-    snprintf(name, sizeof name, "dim_%s", names[d]);
+    snprintf(name, sizeof name, "%s", names[d]);
     EMI_TRY(emi_h5_write_scale_str(f, "/ipf", name, dims[d], (const char *const *)codes[d], "",
                                    "codes of a table dimension"));
     snprintf(scale[d], sizeof scale[d], "/ipf/%s", name);

@@ -32,7 +32,7 @@ f = h5py.File(sys.argv[1], "r")
 x = f["/ipf/fitted"][()]
 want = [[72, 40, 59], [32, 88, 0], [396, 12, 1]]
 ok = [[round(v) for v in row] for row in x] == want and x[1][2] == 0.0
-ok = ok and f["/ipf"].attrs["status"] == "converged" and f["/ipf/fitted"].dims[0][0].name == "/ipf/dim_origin"
+ok = ok and f["/ipf"].attrs["status"] == "converged" and f["/ipf/fitted"].dims[0][0].name == "/ipf/origin"
 print("zero-cell fit", x.tolist(), "ok" if ok else "WRONG")
 sys.exit(0 if ok else 1)
 PY
@@ -62,6 +62,12 @@ printf 'c,value\n0,1\n1,1\n2,5\n' > "$out/st_cols.csv"
 msg=$(timeout 60 "$emflow" ipf --seed "$out/st_seed.csv" --margin "$out/st_rows.csv" --margin "$out/st_cols.csv" \
   --max-iter 100000000 -o "$out/x.csv" 2>&1); rc=$?
 [ $rc = 10 ] && grep -q "stalled" <<<"$msg" || die "stalled fit: rc=$rc $msg"
+# a column named like a dataset of /ipf cannot be a scale there: one error naming it, no file
+printf 'fitted,value\nA,1\nB,2\n' > "$out/fitted_seed.csv"
+printf 'fitted,value\nA,3\nB,3\n' > "$out/fitted_m.csv"
+msg=$("$emflow" ipf --seed "$out/fitted_seed.csv" --margin "$out/fitted_m.csv" -o "$out/fit.h5" 2>&1); rc=$?
+[ $rc = 4 ] && grep -q "column 'fitted' has the name of a dataset of /ipf" <<<"$msg" && [ ! -e "$out/fit.h5" ] &&
+  [ ! -e "$out/fit.h5.part" ] || die "reserved column name: rc=$rc $msg"
 # an output directory that does not exist: plain I/O error before any work
 msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" -o "$out/nodir/x.h5" 2>&1); rc=$?
 [ $rc = 5 ] && grep -q "cannot create $out/nodir/x.h5" <<<"$msg" || die "missing output dir: rc=$rc $msg"

@@ -60,9 +60,10 @@ add_test(NAME reconcile_eurostat_repro_np1_vs_np2
                  ${EMI_REC_OUT}/eurostat_np2/reconcile.h5)
 set_tests_properties(reconcile_eurostat_repro_np1_vs_np2 PROPERTIES LABELS repro TIMEOUT 60
                      FIXTURES_REQUIRED "reconcile_eurostat_np1;reconcile_eurostat_np2")
+file(MAKE_DIRECTORY ${EMI_REC_OUT}/ipf_known) # its own directory: its checks that nothing was written see no other test's files
 add_test(NAME ipf_known_answers
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/ipf_known_answers.sh $<TARGET_FILE:emflow> ${PROJECT_SOURCE_DIR}/inputs/examples
-                 ${EMI_REC_OUT} ${PYTHON3_SYSTEM})
+                 ${EMI_REC_OUT}/ipf_known ${PYTHON3_SYSTEM})
 set_tests_properties(ipf_known_answers PROPERTIES LABELS "unit;mpi" TIMEOUT 120 ENVIRONMENT "${EMI_MPI_TEST_ENV}")
 
 # Partial mirror coverage (mirror-unreported = diffuse, rest-of-world) and a binding lower bound:
