@@ -11,6 +11,8 @@
 #   rstan    (Debian r-cran-rstan, with R): the same measurement model as `emflow estimate`, written
 #            in Stan (bench/peers/imem.stan), run by bench/bench_estimate.py (issue 6).  rstan
 #            compiles the model with the system C++ compiler (g++, pulled in by r-base-dev).
+#   JAGS     (Debian jags and r-cran-rjags, with R): the same model in the BUGS language
+#            (bench/peers/imem.bug), run by bench/bench_estimate_jags.py through rjags (issue 9).
 #   pandas   (Debian python3-pandas), run by /usr/bin/python3: the 12/16 rule of `emflow classify` in
 #            pandas (bench/peers/classify_pandas.py; issue 4).
 #   DuckDB   (npm @duckdb/node-api, the version pinned in bench/peers/package.json, with its prebuilt
@@ -19,7 +21,7 @@
 #            and npm when no node is on PATH): the 12/16 rule in DuckDB SQL
 #            (bench/peers/classify_duckdb.mjs; issue 4).
 # The STREAM triad is built with emflow (bench/bench_stream.c), not installed.  Nothing is fetched
-# from PyPI or CRAN.  JAGS (named in issue 9 for the Bayesian model) is not installed: no benchmark uses it yet.
+# from PyPI or CRAN.
 #
 # A peer that cannot be installed (not root, no apt-get, package unavailable) is reported with a note;
 # bench/run.sh then skips it and says so in the results.  Exit status 0 unless the arguments are wrong.
@@ -39,6 +41,7 @@ duckdb_version() { # the installed @duckdb/node-api version, if node can load it
   (cd "$PEERS_DIR" && node -e 'require("@duckdb/node-api"); console.log(require("@duckdb/node-api/package.json").version)' 2>/dev/null)
 }
 have_duckdb() { command -v node >/dev/null 2>&1 && [ "$(duckdb_version)" = "$DUCKDB_WANT" ]; }
+have_rjags() { command -v Rscript >/dev/null 2>&1 && Rscript -e 'suppressPackageStartupMessages(library(rjags))' >/dev/null 2>&1; }
 have_rstan() { command -v Rscript >/dev/null 2>&1 && Rscript -e 'suppressPackageStartupMessages(library(rstan))' >/dev/null 2>&1; }
 
 # apt_install PKG...: install what Debian has of PKG...; a package apt does not know is skipped with a note.
@@ -77,6 +80,8 @@ have_pandas || missing+=(python3-pandas)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 # rstan: R's own package plus a compiler toolchain for the model (r-base-dev brings g++ and make)
 if ! have_rstan; then apt_install r-cran-rstan r-base-dev; fi
+# JAGS: the library and its R interface (r-cran-rjags depends on jags and r-cran-coda)
+if ! have_rjags; then apt_install jags r-cran-rjags; fi
 # DuckDB: Node.js and npm (Debian's when there is none), then the pinned npm package into bench/peers
 if ! have_duckdb; then
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
@@ -118,5 +123,10 @@ if have_rstan; then
   echo "install-peers: rstan $(Rscript -e 'cat(as.character(packageVersion("rstan")))' 2>/dev/null) ($(command -v Rscript)): available"
 else
   echo "install-peers: note: rstan is unavailable: the estimate benchmark (emflow vs Stan) will be skipped"
+fi
+if have_rjags; then
+  echo "install-peers: JAGS $(Rscript -e 'suppressPackageStartupMessages(library(rjags)); cat(as.character(jags.version()), as.character(packageVersion("rjags")))' 2>/dev/null | sed 's/ /, rjags /') ($(command -v Rscript)): available"
+else
+  echo "install-peers: note: JAGS (rjags) is unavailable: the estimate benchmark against JAGS will be skipped"
 fi
 exit 0

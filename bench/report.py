@@ -7,6 +7,7 @@ RAW.jsonl holds one JSON object per line, as the programs print them: {"bench": 
 mode, command and load averages, from run.sh), {"bench": "env"} (bench_env), {"bench": "stream_triad"},
 {"bench": "ipf3d", "impl": "emflow" | "numpy"}, {"bench": "gls", "impl": "emflow" | "numpy"},
 {"bench": "estimate"} (bench_estimate.py: emflow estimate against Stan, already paired),
+{"bench": "estimate_jags"} (bench_estimate_jags.py: the same against JAGS, already paired),
 {"bench": "forecast"} (bench_forecast.py: emflow forecast at 1 and 2 ranks against numpy, paired),
 {"bench": "classify"} (bench_classify.py: emflow classify at every ranks x threads layout against DuckDB
 and pandas, paired, one line per size), {"bench": "estimate_scaling"} (bench_estimate_scaling.sh: one
@@ -140,6 +141,61 @@ def estimate_markdown(r, header=True):
              "CPU seconds are robust to the load of a shared machine, wall seconds are not; with both sides on 2 "
              "cores they coincide on an idle one. "
              f"Goal (issue 6): >= {r.get('goal_ratio', 10):g}x Stan's bulk ESS per second.")
+    return L
+
+
+def estimate_jags_markdown(r):
+    """Markdown of one bench_estimate_jags.py result (also used by bench_estimate_jags.py --out)."""
+    L = []
+    v, eff, em, jt = r["validation"], r["efficiency"], r["emflow"], r["jags"]
+    L.append(f"`emflow estimate` against the same model in JAGS (JAGS {jt['jags']}, rjags {jt['rjags']}, "
+             f"{jt.get('model', 'bench/peers/imem.bug')}): {r['workload']}; {r['chains']} chains x ({r['warmup']} "
+             f"warm-up + {r['draws']} draws), the same on both sides; {r['date']}, emflow {em.get('version')}, load "
+             f"average {r['environment']['load_average_start']} at start, {r['environment']['load_average_end']} at end.")
+    L.append("")
+    f, p = v["flows"], v["parameters"]
+    L.append(f"Validation {'passed' if r['validated'] else 'FAILED'} (the rule of the Stan rows): 5%, 50% and 95% "
+             f"quantiles of every flow and parameter agree within {v['all']['tolerance_sigma']:g} combined Monte Carlo "
+             f"standard errors (at most 1% of the flow comparisons and 1% of all beyond, none beyond "
+             f"{v['all']['hard_limit_sigma']:g}). Flows: {f['exceedances']} of {f['comparisons']} beyond, max |z| "
+             f"{f['max_abs_z']:.2f}, rms z {f['rms_z']:.2f}, {100 * f['frac_abs_z_over_2']:.1f}% beyond 2; parameters: "
+             f"{p['exceedances']} of {p['comparisons']}, max |z| {p['max_abs_z']:.2f}, rms z {p['rms_z']:.2f}.")
+    L.append("")
+    L.append("| | emflow | JAGS (Gibbs) | emflow / JAGS |")
+    L.append("|---|---|---|---|")
+    L.append(f"| configuration | {em['ranks']} MPI rank x {em['omp_num_threads']} OpenMP threads "
+             f"({em['omp_num_threads']} chains at a time) | {jt['cores']} chains at a time, one process and core each "
+             f"| |")
+    ew, js = em.get("wall_s_all", [em["wall_s"]]), jt.get("sampling_s_all", [jt["sampling_s"]])
+    L.append(f"| wall time | {em['wall_s']:.2f} s [{min(ew):.2f} – {max(ew):.2f}], whole process, median of "
+             f"{len(ew)} | {jt['sampling_s']:.1f} s [{min(js):.1f} – {max(js):.1f}], the chains' mclapply() call "
+             f"(compilation {max(jt['chain_compile_cpu_s']):.2f} s CPU per chain included), median of {len(js)} | "
+             f"{jt['sampling_s'] / em['wall_s']:.1f}x |")
+    L.append(f"| CPU time | {em['cpu_s']:.2f} s, whole process | {jt['sampling_cpu_s']:.1f} s, the call with its chain "
+             f"processes; {jt['sampler_cpu_s']:.1f} s, JAGS's warm-up + draws alone | "
+             f"{jt['sampling_cpu_s'] / em['cpu_s']:.1f}x; {jt['sampler_cpu_s'] / em['cpu_s']:.1f}x |")
+    for g in ("flows", "parameters", "all"):
+        x = eff[g]
+        w, c, n = x["wall"], x["cpu"], x["sampler_cpu"]
+        L.append(f"| bulk ESS, min ({g}) | {w['emflow']['ess_bulk_min']:.0f} ({w['emflow']['ess_bulk_min_item']}) | "
+                 f"{w['jags']['ess_bulk_min']:.0f} ({w['jags']['ess_bulk_min_item']}) | "
+                 f"{w['emflow']['ess_bulk_min'] / w['jags']['ess_bulk_min']:.2f} |")
+        for m in ("min", "median"):
+            L.append(f"| bulk ESS per wall s / CPU s / CPU s of JAGS's sampling alone, {m} ({g}) | "
+                     f"{w['emflow'][f'ess_bulk_{m}_per_s']:.0f} / {c['emflow'][f'ess_bulk_{m}_per_s']:.0f} / "
+                     f"{n['emflow'][f'ess_bulk_{m}_per_s']:.0f} | {w['jags'][f'ess_bulk_{m}_per_s']:.2f} / "
+                     f"{c['jags'][f'ess_bulk_{m}_per_s']:.2f} / {n['jags'][f'ess_bulk_{m}_per_s']:.2f} | "
+                     + ("**" if m == "min" else "") + f"{w[f'ratio_{m}_per_s']:.1f}x / {c[f'ratio_{m}_per_s']:.1f}x / "
+                     f"{n[f'ratio_{m}_per_s']:.1f}x" + ("**" if m == "min" else "") + " |")
+    L.append(f"| sampler | blocked Gibbs, {r['chains'] * (r['warmup'] + r['draws'])} sweeps | JAGS's choice: "
+             f"{jt['samplers'].replace(';', ', ')} | |")
+    L.append("")
+    L.append("Both sides' bulk ESS by the same estimator (bench_estimate.ess_of, rank-normalised split chains; equal "
+             "to emflow's emi_diag on emflow's draws). emflow's times are its whole process; JAGS's the mclapply() "
+             "call that forks one R process per chain (model compilation, warm-up, draws, results sent back; R "
+             "start-up and the data export not counted), and the CPU time of JAGS's warm-up + draws inside the "
+             "chain processes. JAGS runs with one BLAS thread (OpenBLAS's threads around its 10 x 10 LAPACK calls "
+             "made it 30x slower).")
     return L
 
 
@@ -351,19 +407,22 @@ def main():
         gls.append(row)
 
     estimate = [r for r in raw if r.get("bench") == "estimate"]
+    estimate_jags = [r for r in raw if r.get("bench") == "estimate_jags"]
     forecast = [r for r in raw if r.get("bench") == "forecast"]
     classify = [r for r in raw if r.get("bench") == "classify"]
     scaling = [r for r in raw if r.get("bench") == "estimate_scaling"]
 
     mach = machine()
     result = {"schema": "emflow-bench-results-1", "date": run.get("date"), "mode": run.get("mode"),
-              "command": run.get("command"), "git": run.get("git"), "build": run.get("build"),
+              "command": run.get("command"), "git": run.get("git"), "version_source": run.get("version_source"),
+              "build": run.get("build"),
               "environment": {"machine": mach, "software": {k: v for k, v in env.items() if k != "bench"},
                               "omp_threads_tested": run.get("threads"), "load_average_start": run.get("load_start"),
                               "load_average_end": run.get("load_end"), "omp_env": run.get("omp_env"),
                               "python": run.get("python"),
                               "numpy": run.get("numpy")},
-              "stream_triad": stream, "ipf": ipf, "gls": gls, "estimate": estimate, "forecast": forecast,
+              "stream_triad": stream, "ipf": ipf, "gls": gls, "estimate": estimate,
+              "estimate_jags": estimate_jags, "forecast": forecast,
               "classify": classify, "estimate_scaling": scaling,
               "notes": notes,
               "raw": raw}
@@ -376,7 +435,8 @@ def main():
     sw = result["environment"]["software"]
     L = []
     L.append(f"Command: `{run.get('command', 'bench/run.sh')}` ({run.get('mode', '?')} mode), "
-             f"{run.get('date', '?')}, emflow {run.get('git', '?')}.")
+             f"{run.get('date', '?')}, emflow {run.get('git', '?')}"
+             + (f" (version from {run['version_source']})" if run.get("version_source") else "") + ".")
     L.append("")
     L.append(f"Machine: {mach.get('cpu_model', '?')}, {mach.get('logical_cpus', '?')} logical CPUs "
              f"({mach.get('sockets', '?')} socket x {mach.get('cores_per_socket', '?')} cores, "
@@ -451,6 +511,9 @@ def main():
     for r in estimate:
         L.append("")
         L.extend(estimate_markdown(r))
+    for r in estimate_jags:
+        L.append("")
+        L.extend(estimate_jags_markdown(r))
     for r in forecast:
         L.append("")
         L.extend(forecast_markdown(r))

@@ -14,6 +14,11 @@
 #   --build-dir  build directory (default build-bench at the top of the tree), configured Release
 #   --out-dir  where the results go (default bench/results)
 #
+# The version measured is the built emflow's (scripts/cmake/EmiVersion.cmake): git describe in a checkout;
+# in a tree without .git, EMFLOW_VERSION from the environment (passed to CMake as -DEMI_VERSION), else the
+# VERSION file that `git archive` fills in (.gitattributes export-subst).  The results record it ("git")
+# and where it came from ("version_source").
+#
 # OpenMP settings come from the environment and are recorded with the results (and in the command
 # line shown in the table).  On a shared, oversubscribed machine set OMP_WAIT_POLICY=passive: with
 # libgomp's default spinning, a 2-thread parallel region waits for a descheduled partner and short
@@ -33,6 +38,11 @@
 #                  Stan once; full: 1000 + 1000, 5 and 3 times).
 #                  emflow runs as 1 rank x 2 threads (2 chains at a time), rstan 2 chains at a time
 #                  (one core each); --threads does not apply.  Skipped with a note without rstan, h5py or scipy.
+#   estimate vs JAGS  bench_estimate_jags.py: the same fit against the same model in JAGS (bench/peers/imem.bug,
+#                  rjags), 4 chains each, the same validation rule (quantiles within Monte Carlo error), then bulk
+#                  ESS per second of both sides by the same estimator (quick: 500 warm-up + 500 draws per chain,
+#                  emflow timed 3 times and JAGS once, about 1 minute; full: 1000 + 1000, 5 and 3 times).  JAGS runs
+#                  2 chains at a time (one process and core each).  Skipped with a note without rjags, h5py or scipy.
 #   forecast       bench_forecast.py: `emflow forecast` (baseline, border-model posterior of the synthetic data of
 #                  tests/mpi/estimate_border.py: 60 groups with declarations, 8 periods) at 1 and 2 MPI ranks x 1
 #                  thread against the same simulation in numpy (bench/peers/forecast_numpy.py); means and quantiles
@@ -96,6 +106,7 @@ if [ "$MODE" = quick ]; then
   GLS_CASES=("flow --N 100" "flow --N 200" "dense --n 2000 --m 1000")
   GLS_REPS=7
   EST_ARGS=(--warmup 500 --draws 500 --emflow-reps 3 --stan-reps 1)
+  JAGS_ARGS=(--warmup 500 --draws 500 --emflow-reps 3 --jags-reps 1)
   FC_ARGS=(--trajectories 20000 --validate-trajectories 20000 --reps 3)
   CL_SIZES="1e6"
   CL_ARGS=(--reps 3 --peer-reps 3)
@@ -108,6 +119,7 @@ else
              "dense --n 4000 --m 2000")
   GLS_REPS=7
   EST_ARGS=(--warmup 1000 --draws 1000 --emflow-reps 5 --stan-reps 3)
+  JAGS_ARGS=(--warmup 1000 --draws 1000 --emflow-reps 5 --jags-reps 3)
   FC_ARGS=(--trajectories 100000 --validate-trajectories 40000 --reps 5)
   CL_SIZES="1e7 1e8"
   CL_ARGS=(--reps 5 --peer-reps 3)
@@ -143,7 +155,8 @@ run() {
 
 # ---- build (Release, own build directory)
 echo "bench/run.sh: building emflow (Release, EMI_NATIVE=$NATIVE) in $BUILD"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DEMI_NATIVE=$NATIVE -DEMI_SANITIZE=OFF >"$TMP/cmake.log" 2>&1 || { cat "$TMP/cmake.log" >&2; echo "bench/run.sh: FAILED: cmake configure" >&2; exit 1; }
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DEMI_NATIVE=$NATIVE -DEMI_SANITIZE=OFF \
+  -DEMI_VERSION="${EMFLOW_VERSION:-}" >"$TMP/cmake.log" 2>&1 || { cat "$TMP/cmake.log" >&2; echo "bench/run.sh: FAILED: cmake configure" >&2; exit 1; }
 cmake --build "$BUILD" -j"$(nproc)" --target bench_env bench_stream bench_ipf bench_gls emflow >"$TMP/build.log" 2>&1 || { tail -40 "$TMP/build.log" >&2; echo "bench/run.sh: FAILED: build" >&2; exit 1; }
 grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$BUILD/CMakeCache.txt" || { echo "bench/run.sh: FAILED: $BUILD is not a Release build" >&2; exit 1; }
 B=$BUILD/bench
@@ -158,7 +171,12 @@ fi
 
 DATE=$(date +%Y-%m-%d)
 HOST=$(hostname -s 2>/dev/null || hostname)
-GIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+# the version the build stamped into emflow (git describe, EMFLOW_VERSION or the git-archive VERSION file)
+VERSION_H=$BUILD/generated/emi_version.h
+GIT=$(sed -n 's/^#define EMI_VERSION_STRING "\(.*\)"$/\1/p' "$VERSION_H")
+VERSION_SOURCE=$(sed -n 's/^#define EMI_VERSION_SOURCE "\(.*\)"$/\1/p' "$VERSION_H")
+[ -n "$GIT" ] || { echo "bench/run.sh: FAILED: no EMI_VERSION_STRING in $VERSION_H" >&2; exit 1; }
+case $GIT in *-unknown) note "emflow's version is unknown ($GIT: no .git, EMFLOW_VERSION or git-archive VERSION file): the results do not say which commit was measured" ;; esac
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$(date -Iseconds)
 
@@ -213,6 +231,15 @@ else
   run "estimate vs stan" 1 "$PY" "$ROOT/bench/bench_estimate.py" --emflow "$BUILD/engine/emflow" "${EST_ARGS[@]}"
 fi
 
+# ---- estimate vs JAGS (rjags): the same fit against JAGS's Gibbs samplers on the same model and data
+if ! "$PY" -c 'import h5py, scipy.stats' 2>/dev/null; then
+  note "h5py or scipy is unavailable to $PY (bench/install-peers.sh installs python3-h5py, python3-scipy): the estimate benchmark (emflow vs JAGS) was skipped"
+elif ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'suppressMessages(library(rjags))' >/dev/null 2>&1; then
+  note "JAGS (rjags) is unavailable (bench/install-peers.sh installs jags and r-cran-rjags): the estimate benchmark (emflow vs JAGS) was skipped"
+else
+  run "estimate vs jags" 1 "$PY" "$ROOT/bench/bench_estimate_jags.py" --emflow "$BUILD/engine/emflow" "${JAGS_ARGS[@]}"
+fi
+
 # ---- forecast vs numpy: trajectories/s at 1 and 2 MPI ranks, parallel efficiency, numpy/emflow
 if [ -z "$NUMPY" ] || ! "$PY" -c 'import h5py' 2>/dev/null; then
   note "numpy or h5py is unavailable to $PY (bench/install-peers.sh): the forecast benchmark (emflow vs numpy) was skipped"
@@ -248,13 +275,14 @@ CMDLINE="bench/run.sh${ARGS[*]:+ ${ARGS[*]}}"
 for v in OMP_WAIT_POLICY OMP_PROC_BIND OMP_PLACES GOMP_SPINCOUNT; do
   if [ -n "${!v:-}" ]; then CMDLINE="$v=${!v} $CMDLINE"; fi
 done
-"$PY" - "$MODE" "$CMDLINE" "$THREADS" "$START" "$GIT" "$LOAD_START" "$LOAD_END" "$NUMPY" "$NATIVE" "$RANKS" >>"$RAW" <<'EOF'
+"$PY" - "$MODE" "$CMDLINE" "$THREADS" "$START" "$GIT" "$LOAD_START" "$LOAD_END" "$NUMPY" "$NATIVE" "$RANKS" \
+  "$VERSION_SOURCE" >>"$RAW" <<'EOF'
 import json, os, platform, sys
-mode, cmd, threads, start, git, l0, l1, numpy, native, ranks = sys.argv[1:]
+mode, cmd, threads, start, git, l0, l1, numpy, native, ranks, vsource = sys.argv[1:]
 omp_env = {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "GOMP_", "OPENBLAS_"))}
 print(json.dumps({"bench": "run", "mode": mode, "command": cmd, "threads": [int(t) for t in threads.split()],
                   "ranks": [int(r) for r in ranks.split()],
-                  "date": start, "git": git, "load_start": l0, "load_end": l1, "omp_env": omp_env,
+                  "date": start, "git": git, "version_source": vsource, "load_start": l0, "load_end": l1, "omp_env": omp_env,
                   "build": "Release, EMI_NATIVE=" + native,
                   "python": platform.python_version(), "numpy": numpy or None}))
 EOF
