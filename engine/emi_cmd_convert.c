@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "emi_call.h"
 #include "emi_cli.h"
@@ -251,7 +252,10 @@ emi_err_t emi_cmd_convert(emi_ctx_t *ctx)
   EMI_TRY(emi_opts_get_real(ctx->opts, "max-reject-share", &max_share));
   EMI_TRY(emi_opts_get_flag(ctx->opts, "check-countries", &check));
 
+  struct stat st_in;
   if (!(fp = fopen(in, "rb"))) local = EMI_ERROR(EMI_ERR_IO, "%s: cannot open: %s", in, strerror(errno));
+  else if (fstat(fileno(fp), &st_in) == 0 && S_ISDIR(st_in.st_mode)) /* fopen opens a directory; reads fail */
+    local = EMI_ERROR(EMI_ERR_IO, "%s: cannot read: %s", in, strerror(EISDIR));
   if (!local && me == 0) {
     if (fseeko(fp, 0, SEEK_END) != 0) local = EMI_ERROR(EMI_ERR_IO, "%s: cannot seek: %s", in, strerror(errno));
     else {

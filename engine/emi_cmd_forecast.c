@@ -172,6 +172,7 @@ static emi_err_t load_posterior(const char *file, fc_post_t *p)
     if (stat(file, &sb) != 0) EMI_FAIL(EMI_ERR_IO, "%s: cannot open: %s", file, strerror(errno));
     if (!S_ISREG(sb.st_mode)) EMI_FAIL(EMI_ERR_INPUT, "%s: not a regular file: expected the output of emflow estimate", file);
   }
+  if (emi_input_open_error(file)) EMI_FAIL(EMI_ERR_IO, "%s: cannot open: %s", file, emi_input_open_error(file));
   if (H5Fis_hdf5(file) <= 0 || (fid = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
     EMI_FAIL(EMI_ERR_INPUT, "%s: not a readable HDF5 file: expected the output of emflow estimate", file);
   {

@@ -213,10 +213,12 @@ static emi_err_t write_csv(const char *path, int ndim, const size_t *dims, char 
     fmt_double(num, sizeof num, x[idx]);
     fprintf(fp, "%s\n", num);
   }
-  int bad = ferror(fp);
-  if (fclose(fp) != 0 || bad) {
+  int bad = ferror(fp), saved = errno; /* errno of the failed write, when one failed */
+  int closed = fclose(fp), werr = closed ? errno : saved;
+  if (werr == 0) werr = EIO;
+  if (closed != 0 || bad) {
     remove(part);
-    return EMI_ERROR(EMI_ERR_IO, "error writing %s", part);
+    return EMI_ERROR(EMI_ERR_IO, "cannot write %s: %s", part, strerror(werr));
   }
   if (rename(part, path) != 0) {
     int e = errno;

@@ -60,6 +60,7 @@
 #include "emi_h5copy.h"
 #include "emi_h5read.h"
 #include "emi_log.h"
+#include "emi_output.h"
 #include "emi_provenance.h"
 #include "emi_version.h"
 
@@ -179,11 +180,12 @@ static emi_err_t read_file(const char *path, char **text, size_t *len)
   *text = NULL;
   *len = 0;
   if (!fp) return EMI_ERROR(EMI_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-  if (fseek(fp, 0, SEEK_END) != 0) EMI_FAIL(EMI_ERR_IO, "cannot read %s", path);
+  if (fseek(fp, 0, SEEK_END) != 0) EMI_FAIL(EMI_ERR_IO, "cannot read %s: %s", path, strerror(errno));
   long n = ftell(fp);
-  if (n < 0 || fseek(fp, 0, SEEK_SET) != 0) EMI_FAIL(EMI_ERR_IO, "cannot read %s", path);
+  if (n < 0 || fseek(fp, 0, SEEK_SET) != 0) EMI_FAIL(EMI_ERR_IO, "cannot read %s: %s", path, strerror(errno));
   EMI_MALLOC(*text, (size_t)n + 1, "the config text");
-  if (fread(*text, 1, (size_t)n, fp) != (size_t)n) EMI_FAIL(EMI_ERR_IO, "cannot read %s", path);
+  if (fread(*text, 1, (size_t)n, fp) != (size_t)n)
+    EMI_FAIL(EMI_ERR_IO, "cannot read %s: %s", path, ferror(fp) ? strerror(errno) : "it shrank while being read");
   (*text)[n] = '\0';
   *len = (size_t)n;
 cleanup:
@@ -435,7 +437,7 @@ static emi_err_t write_border_inputs(const run_t *r, const char *classify_h5, co
   snprintf(pdp, sizeof pdp, "%s.part", pd);
   fb = fopen(pbp, "w");
   fd = fopen(pdp, "w");
-  if (!fb || !fd) EMI_FAIL(EMI_ERR_IO, "cannot create %s: %s", pbp, strerror(errno));
+  if (!fb || !fd) EMI_FAIL(EMI_ERR_IO, "cannot create %s: %s", fb ? pdp : pbp, strerror(errno));
   fprintf(fb, "group,period,value\n");
   fprintf(fd, "group,period,value\n");
   int kept = 0;
@@ -450,12 +452,17 @@ static emi_err_t write_border_inputs(const run_t *r, const char *classify_h5, co
   if (kept < 3)
     EMI_FAIL(EMI_ERR_INPUT, "%s: only %d %s(s) with all months final; the border model needs at least 3: simulate or "
              "classify a longer period, or set [run] border-period = month", classify_h5, kept, r->period_mode);
-  if (fclose(fb) != 0 || fclose(fd) != 0) {
-    fb = fd = NULL;
-    EMI_FAIL(EMI_ERR_IO, "cannot write %s", pbp);
+  {
+    errno = 0;
+    int xb = ferror(fb), cb = fclose(fb), eb = xb || cb ? (errno ? errno : EIO) : 0;
+    errno = 0;
+    int xd = ferror(fd), cd = fclose(fd), ed = xd || cd ? (errno ? errno : EIO) : 0;
+    fb = fd = NULL; /* closed (fclose closes even when it fails) */
+    if (eb || ed) EMI_FAIL(EMI_ERR_IO, "cannot write %s: %s", eb ? pbp : pdp, strerror(eb ? eb : ed));
   }
   fb = fd = NULL;
-  if (rename(pbp, pb) != 0 || rename(pdp, pd) != 0) EMI_FAIL(EMI_ERR_IO, "cannot rename %s: %s", pbp, strerror(errno));
+  if (rename(pbp, pb) != 0) EMI_FAIL(EMI_ERR_IO, "cannot rename %s to %s: %s", pbp, pb, strerror(errno));
+  if (rename(pdp, pd) != 0) EMI_FAIL(EMI_ERR_IO, "cannot rename %s to %s: %s", pdp, pd, strerror(errno));
   emi_log_info("run: classify -> estimate: %d %s(s) x %d group(s) of final migrant departures", kept, r->period_mode,
                b->ngroups);
 cleanup:
@@ -664,7 +671,9 @@ static emi_err_t assemble(emi_ctx_t *ctx, run_t *r)
       snprintf(sp, sizeof sp, "%s/%s.h5", r->work, stage_names[k]);
       src = H5Fopen(sp, H5F_ACC_RDONLY, H5P_DEFAULT);
       if (src < 0) {
-        local = EMI_ERROR(EMI_ERR_IO, "run: cannot open the %s stage's output %s", stage_names[k], sp);
+        const char *why = emi_input_open_error(sp);
+        local = EMI_ERROR(EMI_ERR_IO, "run: cannot open the %s stage's output %s: %s", stage_names[k], sp,
+                          why ? why : "not a readable HDF5 file");
         break;
       }
       top_ctx_t *t = calloc(1, sizeof *t);

@@ -612,24 +612,51 @@ typedef struct {
   uint64_t offset; /* bytes written so far (all ranks) */
 } pfile_t;
 
+/* Why an MPI-IO call on a CSV file failed, in the operating system's words: errno right after the call
+ * (e) when it is an I/O error, else what the MPI error class says (MPI-IO keeps errno only sometimes). */
+static const char *mpio_reason(int rc, int e, char *buf, size_t len)
+{
+  int cls = MPI_ERR_OTHER, n = 0;
+  if (e == ENOSPC || e == EDQUOT || e == EIO || e == EFBIG || e == EROFS || e == EACCES || e == ENOENT ||
+      e == ENOTDIR)
+    return strerror(e);
+  if (rc != MPI_SUCCESS && MPI_Error_class(rc, &cls) == MPI_SUCCESS) {
+    if (cls == MPI_ERR_NO_SUCH_FILE) return strerror(ENOENT);
+    if (cls == MPI_ERR_ACCESS) return strerror(EACCES);
+    if (cls == MPI_ERR_NO_SPACE) return strerror(ENOSPC);
+    if (cls == MPI_ERR_QUOTA) return strerror(EDQUOT);
+    if (cls == MPI_ERR_READ_ONLY) return strerror(EROFS);
+  }
+  char text[MPI_MAX_ERROR_STRING] = "";
+  if (rc == MPI_SUCCESS || MPI_Error_string(rc, text, &n) != MPI_SUCCESS) snprintf(text, sizeof text, "a short write");
+  snprintf(buf, len, "%s", text);
+  return buf;
+}
+
 static emi_err_t pfile_open(MPI_Comm comm, pfile_t *f, const char *path, const char *header)
 {
+  char why[MPI_MAX_ERROR_STRING];
   size_t len = strlen(path) + 6;
   f->path = path;
   f->part = malloc(len);
   if (!f->part) return EMI_ERROR(EMI_ERR_NOMEM, "cannot allocate a file name");
   snprintf(f->part, len, "%s.part", path);
+  errno = 0;
   int rc = MPI_File_open(comm, f->part, MPI_MODE_WRONLY | MPI_MODE_CREATE, MPI_INFO_NULL, &f->fh);
-  if (rc != MPI_SUCCESS) return EMI_ERROR(EMI_ERR_IO, "cannot create %s (MPI_File_open failed)", f->part);
+  if (rc != MPI_SUCCESS)
+    return EMI_ERROR(EMI_ERR_IO, "cannot create %s: %s", f->part, mpio_reason(rc, errno, why, sizeof why));
   f->open = 1;
-  if (MPI_File_set_size(f->fh, 0) != MPI_SUCCESS) return EMI_ERROR(EMI_ERR_IO, "cannot truncate %s", f->part);
+  errno = 0;
+  if ((rc = MPI_File_set_size(f->fh, 0)) != MPI_SUCCESS)
+    return EMI_ERROR(EMI_ERR_IO, "cannot truncate %s: %s", f->part, mpio_reason(rc, errno, why, sizeof why));
   int rank;
   MPI_Comm_rank(comm, &rank);
   size_t hl = strlen(header);
   if (rank == 0 && hl) {
     MPI_Status st;
-    if (MPI_File_write_at(f->fh, 0, header, (int)hl, MPI_CHAR, &st) != MPI_SUCCESS)
-      return EMI_ERROR(EMI_ERR_IO, "cannot write %s", f->part);
+    errno = 0;
+    if ((rc = MPI_File_write_at(f->fh, 0, header, (int)hl, MPI_CHAR, &st)) != MPI_SUCCESS)
+      return EMI_ERROR(EMI_ERR_IO, "cannot write %s: %s", f->part, mpio_reason(rc, errno, why, sizeof why));
   }
   f->offset = hl;
   return EMI_SUCCESS;
@@ -642,7 +669,11 @@ static emi_err_t pfile_close(MPI_Comm comm, pfile_t *f, int ok)
   int rank;
   MPI_Comm_rank(comm, &rank);
   if (f->open) {
-    if (MPI_File_close(&f->fh) != MPI_SUCCESS && ok) err = EMI_ERROR(EMI_ERR_IO, "cannot close %s", f->part);
+    char why[MPI_MAX_ERROR_STRING];
+    errno = 0;
+    int rc = MPI_File_close(&f->fh);
+    if (rc != MPI_SUCCESS && ok)
+      err = EMI_ERROR(EMI_ERR_IO, "cannot close %s: %s", f->part, mpio_reason(rc, errno, why, sizeof why));
     f->open = 0;
     MPI_Barrier(comm);
     if (rank == 0) {
@@ -929,17 +960,24 @@ emi_err_t emi_cmd_simulate(emi_ctx_t *ctx)
     MPI_Exscan(mine, before, NFILES, MPI_UINT64_T, MPI_SUM, ctx->comm);
     if (ctx->rank == 0) memset(before, 0, sizeof before);
     MPI_Allreduce(mine, sum, NFILES, MPI_UINT64_T, MPI_SUM, ctx->comm);
-    int wrc = MPI_SUCCESS;
+    local = EMI_SUCCESS;
     for (int fi = 0; fi < nfiles; fi++) {
       if (!files[fi].open) continue; /* the crossings CSV with --no-crossings-csv */
       if (mine[fi] > (uint64_t)INT32_MAX) EMI_FAIL(EMI_ERR_INTERNAL, "a block's text exceeds 2 GiB");
       MPI_Status st;
+      int count = -1;
+      errno = 0;
       int rc = MPI_File_write_at_all(files[fi].fh, (MPI_Offset)(files[fi].offset + before[fi]),
-                                     blockbuf[fi].p ? blockbuf[fi].p : "", (int)mine[fi], MPI_CHAR, &st);
-      if (rc != MPI_SUCCESS) wrc = rc;
+                                     blockbuf[fi].p ? blockbuf[fi].p : "", (int)mine[fi], MPI_CHAR, &st), e = errno;
+      if (rc == MPI_SUCCESS && MPI_Get_count(&st, MPI_CHAR, &count) == MPI_SUCCESS && count != MPI_UNDEFINED &&
+          count < (int)mine[fi] && e == 0)
+        e = ENOSPC; /* a short write: ompio's report of a full disk */
+      if ((rc != MPI_SUCCESS || (count >= 0 && count < (int)mine[fi])) && local == EMI_SUCCESS) {
+        char why[MPI_MAX_ERROR_STRING];
+        local = EMI_ERROR(EMI_ERR_IO, "cannot write %s: %s", files[fi].part, mpio_reason(rc, e, why, sizeof why));
+      }
       files[fi].offset += sum[fi];
     }
-    local = wrc == MPI_SUCCESS ? EMI_SUCCESS : EMI_ERROR(EMI_ERR_IO, "cannot write the CSV files (MPI_File_write_at_all)");
     EMI_TRY(emi_mpi_agree(ctx->comm, local, NULL));
     emi_progress_update(&prog, (double)((round + 1) * (uint64_t)ctx->size * EMI_SIM_BLOCK));
   }

@@ -15,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <hdf5.h>
 #include <hdf5_hl.h>
 
 #include "emi_call.h"
+#include "emi_h5_mpio.h"
 
 struct emi_h5_file {
   MPI_Comm comm; /* duplicate of the caller's communicator, errors returned */
@@ -28,14 +30,19 @@ struct emi_h5_file {
   int nranks;
   hid_t fid;
   hid_t dxpl; /* collective MPI-IO transfer */
+  MPI_File fh; /* HDF5's MPI-IO handle of the file, watched (emi_h5_mpio.h) while the file is open */
   int deflate; /* deflate level of the chunked datasets created from now on (0: no filters) */
   char *path; /* final name */
   char *part; /* temporary name: path + ".part" */
+  int secondary; /* the error this rank returned last came from another rank's failure (agree, settle) */
 };
 
 /* ------------------------------------------------------------------ error helpers */
 
 static const char *nz(const char *s) { return s ? s : "(null)"; }
+
+/* The HDF5 object of the last failed HDF5 call, for the message of a failed write (io_verdict). */
+static char last_obj[256];
 
 /* An HDF5 call failed: capture the HDF5 error stack (emi_h5_raise) and prefix the object concerned. */
 static emi_err_t h5_fail_at(const char *call, const char *obj, const char *file, int line, const char *func)
@@ -43,6 +50,7 @@ static emi_err_t h5_fail_at(const char *call, const char *obj, const char *file,
   char msg[768];
   emi_h5_raise(call, file, line, func);
   snprintf(msg, sizeof msg, "%s", emi_err_message());
+  snprintf(last_obj, sizeof last_obj, "%s", nz(obj));
   return emi_err_raise(EMI_ERR_HDF5, file, line, func, "HDF5 object '%s': %s", nz(obj), msg);
 }
 
@@ -90,13 +98,15 @@ static uint64_t sig_str(uint64_t h, const char *s)
 
 /* Every rank learns whether any rank failed (local) or passed different arguments (sig): all ranks
  * return an error from the same call.  The failing rank keeps its own message. */
-static emi_err_t agree(const emi_h5_file_t *f, emi_err_t local, uint64_t sig, const char *what, const char *obj)
+static emi_err_t agree(emi_h5_file_t *f, emi_err_t local, uint64_t sig, const char *what, const char *obj)
 {
   uint64_t in[3] = {(uint64_t)local, sig, ~sig}, out[3] = {0, 0, 0};
+  f->secondary = 0;
   int rc = MPI_Allreduce(in, out, 3, MPI_UINT64_T, MPI_MAX, f->comm);
   if (rc != MPI_SUCCESS) return emi_mpi_raise(rc, "MPI_Allreduce(verdicts)", __FILE__, __LINE__, __func__);
   if (local != EMI_SUCCESS) return local;
   if (out[0] != 0) {
+    f->secondary = 1;
     emi_err_t code = out[0] < (uint64_t)EMI_ERR_COUNT_ ? (emi_err_t)out[0] : EMI_ERR_INTERNAL;
     return EMI_ERROR(code, "%s('%s'): failed on another rank (%s)", what, nz(obj), emi_err_name(code));
   }
@@ -105,6 +115,98 @@ static emi_err_t agree(const emi_h5_file_t *f, emi_err_t local, uint64_t sig, co
                      "%s('%s'): ranks passed different arguments (a collective call needs the same "
                      "arguments on every rank)", what, nz(obj));
   return EMI_SUCCESS;
+}
+
+/* n bytes as text ("12 KiB"). */
+static void fmt_bytes(uint64_t n, char *buf, size_t len)
+{
+  static const char *const unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  double v = (double)n;
+  while (v >= 1024 && u < 4) v /= 1024, u++;
+  if (u == 0) snprintf(buf, len, "%" PRIu64 " bytes", n);
+  else snprintf(buf, len, "%.1f %s", v, unit[u]);
+}
+
+/* Why writing f failed, in the operating system's words: the errno or MPI error class of the failed
+ * MPI-IO call when they tell (ROMIO and ompio often say only MPI_ERR_IO), else a full disk when the
+ * file system has less free space than one MPI-IO collective buffer (16 MiB: a write that size can
+ * have failed for want of space), else "an I/O error".  The free space is added when known. */
+static void io_reason(const emi_h5_file_t *f, int errnum, int mpi_class, char *buf, size_t len)
+{
+  int e = 0;
+  if (mpi_class == MPI_ERR_NO_SPACE) e = ENOSPC;
+  else if (mpi_class == MPI_ERR_QUOTA) e = EDQUOT;
+  else if (mpi_class == MPI_ERR_READ_ONLY) e = EROFS;
+  else if (errnum == ENOSPC || errnum == EDQUOT || errnum == EIO || errnum == EFBIG || errnum == EROFS ||
+           errnum == ENXIO || errnum == ESTALE)
+    e = errnum;
+  struct statvfs sv;
+  char avail[64] = "";
+  int known = statvfs(f->part, &sv) == 0;
+  uint64_t free_bytes = known ? (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize : 0;
+  if (known) fmt_bytes(free_bytes, avail, sizeof avail);
+  if (!e && known && free_bytes < (UINT64_C(16) << 20)) e = ENOSPC;
+  if (e && known) snprintf(buf, len, "%s (%s free on its file system)", strerror(e), avail);
+  else if (e) snprintf(buf, len, "%s", strerror(e));
+  else if (known) snprintf(buf, len, "an I/O error the MPI-IO layer did not explain (%s free on its file system)", avail);
+  else snprintf(buf, len, "an I/O error the MPI-IO layer did not explain");
+}
+
+/* This rank's result of HDF5 calls on f, as the user should read it: after a failed MPI-IO write of
+ * the file (emi_h5_mpio.h: HDF5 itself is told that the write succeeded), the result is that I/O
+ * error, naming the file and the reason, whatever HDF5 returned. */
+static emi_err_t io_verdict(emi_h5_file_t *f, emi_err_t err)
+{
+  int errnum = 0, mpi_class = MPI_SUCCESS;
+  if (err == EMI_ERR_IO || !emi_h5_mpio_failed(f->fh, &errnum, &mpi_class)) return err;
+  char why[320], at[300] = "";
+  io_reason(f, errnum, mpi_class, why, sizeof why);
+  if (last_obj[0] && strcmp(last_obj, f->part) != 0) snprintf(at, sizeof at, " at HDF5 object '%s'", last_obj);
+  last_obj[0] = '\0';
+  return EMI_ERROR(EMI_ERR_IO, "cannot write %s: %s; the write of %s failed%s, and nothing is written under %s",
+                   f->path, why, f->part, at, f->path);
+}
+
+/* Collective, at the end of the HDF5 calls of every collective function (and after each H5Dwrite):
+ * every rank returns the same code, with the message of the rank that failed first (a failed write
+ * before any other failure, and a rank's own failure before one it only heard of from another
+ * rank), so that all ranks take the same error path, emi_h5_file_abort, together.  Without it, a
+ * rank whose HDF5 call failed leaves while the others go on into the next collective HDF5 call,
+ * and the abort hangs. */
+static emi_err_t settle(emi_h5_file_t *f, emi_err_t err)
+{
+  err = io_verdict(f, err);
+  const int n = f->nranks;
+  /* tiers: 0 a failed write, 1 another failure of this rank, 2 heard from another rank, 3 success */
+  int tier = err == EMI_SUCCESS ? 3 : err == EMI_ERR_IO ? 0 : f->secondary ? 2 : 1;
+  int key = tier * n + f->rank, first = key;
+  f->secondary = 0;
+  int rc = MPI_Allreduce(&key, &first, 1, MPI_INT, MPI_MIN, f->comm);
+  if (rc != MPI_SUCCESS) return err != EMI_SUCCESS ? err : emi_mpi_raise(rc, "MPI_Allreduce(results)", __FILE__, __LINE__, __func__);
+  if (first >= 3 * n) return EMI_SUCCESS;
+  const int root = first % n;
+  struct {
+    int code;
+    char msg[1024];
+  } m;
+  memset(&m, 0, sizeof m);
+  if (f->rank == root) {
+    m.code = (int)err;
+    snprintf(m.msg, sizeof m.msg, "%s", emi_err_message());
+  }
+  rc = MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, root, f->comm);
+  if (rc != MPI_SUCCESS) return err != EMI_SUCCESS ? err : emi_mpi_raise(rc, "MPI_Bcast(results)", __FILE__, __LINE__, __func__);
+  if (f->rank == root) return err;
+  emi_err_t code = m.code > 0 && m.code < (int)EMI_ERR_COUNT_ ? (emi_err_t)m.code : EMI_ERR_INTERNAL;
+  f->secondary = 1;
+  return EMI_ERROR(code, "%s (rank %d)", m.msg, root);
+}
+
+emi_err_t emi_h5_file_agree(emi_h5_file_t *f, emi_err_t err)
+{
+  if (!f) return err != EMI_SUCCESS ? err : EMI_ERROR(EMI_ERR_ARG, "emi_h5_file_agree: no open file");
+  return settle(f, err);
 }
 
 /* ------------------------------------------------------------------ small checks and types */
@@ -270,18 +372,45 @@ static void file_free(emi_h5_file_t *f)
   free(f);
 }
 
-/* Close the HDF5 handles of f; returns the first failure (local). */
-static emi_err_t file_close_handles(emi_h5_file_t *f)
+/* Close the HDF5 handles of f; returns the first failure (local), a write of the file that failed
+ * on this rank included (emi_h5_mpio.h).  The MPI-IO handle stays watched when H5Fclose fails, its
+ * writes dropped: HDF5's shutdown will close the file again. */
+static emi_err_t file_close_handles(emi_h5_file_t *f, int report_io)
 {
   emi_err_t err = EMI_SUCCESS;
   H5_CLOSE(H5Pclose, f->dxpl);
   if (f->fid >= 0) {
     hid_t fid = f->fid;
     f->fid = H5I_INVALID_HID;
-    H5_TRY(H5Fclose(fid), f->part);
+    if (H5Fclose(fid) < 0) {
+      err = h5_fail_at("H5Fclose", f->part, __FILE__, __LINE__, __func__);
+      if (report_io) err = io_verdict(f, err);
+      emi_h5_mpio_discard(f->fh);
+      f->fh = MPI_FILE_NULL;
+      return err;
+    }
   }
-cleanup:
+  if (report_io) err = io_verdict(f, EMI_SUCCESS);
+  emi_h5_mpio_unwatch(f->fh);
+  f->fh = MPI_FILE_NULL;
   return err;
+}
+
+/* Why a file cannot be created at `path`, in the operating system's words, from its directory:
+ * missing, not a directory, not writable.  Returns 0 when the directory looks fine. */
+static int dir_problem(const char *path, char *buf, size_t len)
+{
+  char dir[4096];
+  struct stat st;
+  const char *slash = strrchr(path, '/');
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else if (slash == path) snprintf(dir, sizeof dir, "/");
+  else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  if (stat(dir, &st) != 0) snprintf(buf, len, "directory %s: %s", dir, strerror(errno));
+  else if (!S_ISDIR(st.st_mode)) snprintf(buf, len, "%s is not a directory", dir);
+  else if (access(dir, W_OK | X_OK) != 0) snprintf(buf, len, "directory %s: %s", dir, strerror(errno));
+  else return 0;
+  return 1;
 }
 
 emi_err_t emi_h5_file_create(MPI_Comm comm, const char *path, emi_h5_file_t **out)
@@ -301,6 +430,7 @@ emi_err_t emi_h5_file_create(MPI_Comm comm, const char *path, emi_h5_file_t **ou
   f->comm = MPI_COMM_NULL;
   f->fid = H5I_INVALID_HID;
   f->dxpl = H5I_INVALID_HID;
+  f->fh = MPI_FILE_NULL;
   f->deflate = EMI_H5_DEFLATE_LEVEL;
   EMI_MPI_TRY(MPI_Comm_dup(comm, &f->comm));
   EMI_MPI_TRY(MPI_Comm_set_errhandler(f->comm, MPI_ERRORS_RETURN));
@@ -336,16 +466,33 @@ emi_err_t emi_h5_file_create(MPI_Comm comm, const char *path, emi_h5_file_t **ou
   /* The file creation list is also the root group's creation list: no time stamps on "/". */
   H5_TRY(fcpl = H5Pcreate(H5P_FILE_CREATE), f->part);
   H5_TRY(H5Pset_obj_track_times(fcpl, 0), f->part);
-  H5_TRY(f->fid = H5Fcreate(f->part, H5F_ACC_TRUNC, fcpl, fapl), f->part);
+  if ((f->fid = H5Fcreate(f->part, H5F_ACC_TRUNC, fcpl, fapl)) < 0) {
+    char why[4200];
+    err = h5_fail_at("H5Fcreate", f->part, __FILE__, __LINE__, __func__);
+    if (dir_problem(f->part, why, sizeof why)) err = EMI_ERROR(EMI_ERR_IO, "cannot create %s: %s", f->part, why);
+    goto cleanup;
+  }
+  {
+    void *vfd = NULL; /* the mpio driver's handle: a pointer to its MPI_File */
+    H5_TRY(H5Fget_vfd_handle(f->fid, fapl, &vfd), f->part);
+    f->fh = *(MPI_File *)vfd;
+    if (emi_h5_mpio_watch(f->fh, f->comm) != 0) {
+      f->fh = MPI_FILE_NULL;
+      EMI_FAIL(EMI_ERR_INTERNAL, "cannot create %s: more than %d HDF5 output files open at once", f->part,
+               EMI_H5_MPIO_MAX_WATCH);
+    }
+  }
   H5_TRY(f->dxpl = H5Pcreate(H5P_DATASET_XFER), f->part);
   H5_TRY(H5Pset_dxpl_mpio(f->dxpl, H5FD_MPIO_COLLECTIVE), f->part);
 
 cleanup:
   H5_CLOSE(H5Pclose, fapl);
   H5_CLOSE(H5Pclose, fcpl);
+  if (f && f->comm != MPI_COMM_NULL) err = settle(f, err); /* every rank keeps or removes the file */
   if (err != EMI_SUCCESS && f) {
     int created = f->fid >= 0;
-    file_close_handles(f);
+    if (created) emi_h5_mpio_discard(f->fh);
+    file_close_handles(f, 0);
     if (created && f->rank == 0) unlink(f->part);
     file_free(f);
     f = NULL;
@@ -392,29 +539,40 @@ static int verify_file(const char *path)
   return bad;
 }
 
+/* Collective: close f without writing anything more, and rank 0 removes the .part file.  From here on
+ * the file's MPI-IO writes are dropped (emi_h5_mpio_discard on every rank before any rank closes), so
+ * H5Fclose cannot fail on a full disk and leave HDF5 1.10 with a freed file under a live identifier
+ * (a SIGSEGV at MPI_Finalize), nor block in a write the other ranks do not make.  Returns the
+ * first error met. */
+static emi_err_t file_abandon(emi_h5_file_t *f)
+{
+  emi_err_t err;
+  emi_h5_mpio_discard(f->fh);
+  err = file_close_handles(f, 0); /* the caller has the error that led here */
+  /* Every rank has closed before rank 0 removes the file. */
+  int rc = MPI_Barrier(f->comm);
+  if (rc != MPI_SUCCESS && err == EMI_SUCCESS) err = emi_mpi_raise(rc, "MPI_Barrier", __FILE__, __LINE__, __func__);
+  int errnum = 0;
+  if (f->rank == 0 && unlink(f->part) != 0 && errno != ENOENT) errnum = errno;
+  rc = MPI_Bcast(&errnum, 1, MPI_INT, 0, f->comm);
+  if (rc != MPI_SUCCESS && err == EMI_SUCCESS) err = emi_mpi_raise(rc, "MPI_Bcast", __FILE__, __LINE__, __func__);
+  if (errnum != 0 && err == EMI_SUCCESS)
+    err = EMI_ERROR(EMI_ERR_IO, "cannot remove the partial file %s: %s", f->part, strerror(errnum));
+  return err;
+}
+
 emi_err_t emi_h5_file_commit(emi_h5_file_t **pf)
 {
-  emi_err_t err = EMI_SUCCESS, local;
+  emi_err_t err = EMI_SUCCESS, local = EMI_SUCCESS;
   if (!pf || !*pf) return EMI_ERROR(EMI_ERR_ARG, "emi_h5_file_commit: no open file");
   emi_h5_file_t *f = *pf;
   *pf = NULL;
 
-  local = file_close_handles(f);
-  uint64_t verdict_in = (uint64_t)local, verdict = 0;
-  int rc = MPI_Allreduce(&verdict_in, &verdict, 1, MPI_UINT64_T, MPI_MAX, f->comm);
-  if (rc != MPI_SUCCESS) {
-    err = emi_mpi_raise(rc, "MPI_Allreduce(close verdicts)", __FILE__, __LINE__, __func__);
+  /* A write that failed during the close (the last metadata, on a full disk) does not make H5Fclose
+   * fail (emi_h5_mpio.h): file_close_handles reports it, and no rank renames the file. */
+  err = settle(f, file_close_handles(f, 1));
+  if (err != EMI_SUCCESS) {
     if (f->rank == 0) unlink(f->part);
-    goto cleanup;
-  }
-  if (verdict != 0) {
-    if (f->rank == 0) unlink(f->part);
-    if (local != EMI_SUCCESS) {
-      err = emi_err_trace(local, __FILE__, __LINE__, __func__);
-    } else {
-      emi_err_t code = verdict < (uint64_t)EMI_ERR_COUNT_ ? (emi_err_t)verdict : EMI_ERR_INTERNAL;
-      err = EMI_ERROR(code, "closing '%s' failed on another rank (%s)", f->part, emi_err_name(code));
-    }
     goto cleanup;
   }
 
@@ -424,18 +582,21 @@ emi_err_t emi_h5_file_commit(emi_h5_file_t **pf)
    * visiting every object reads all of the metadata. */
   int errnum = 0, bad = 0;
   if (f->rank == 0) bad = verify_file(f->part);
-  if (f->rank == 0 && bad) unlink(f->part);
-  EMI_MPI_TRY(MPI_Bcast(&bad, 1, MPI_INT, 0, f->comm));
-  if (bad)
-    EMI_FAIL(EMI_ERR_IO, "writing '%s' failed: the file is incomplete after closing (disk full or an I/O error "
-             "the MPI-IO layer did not report); nothing was written under '%s'", f->part, f->path);
+  if (bad) {
+    char why[320];
+    io_reason(f, 0, MPI_SUCCESS, why, sizeof why); /* before the unlink gives the space back */
+    local = EMI_ERROR(EMI_ERR_IO, "cannot write %s: %s; the file is incomplete after closing (a write error the "
+                      "MPI-IO layer did not report); nothing was written under %s", f->path, why, f->path);
+    unlink(f->part);
+  }
+  EMI_TRY(settle(f, local));
   if (f->rank == 0 && rename(f->part, f->path) != 0) {
     errnum = errno;
     unlink(f->part);
   }
   EMI_MPI_TRY(MPI_Bcast(&errnum, 1, MPI_INT, 0, f->comm));
   if (errnum != 0)
-    EMI_FAIL(EMI_ERR_IO, "cannot rename '%s' to '%s': %s", f->part, f->path, strerror(errnum));
+    EMI_FAIL(EMI_ERR_IO, "cannot rename %s to %s: %s", f->part, f->path, strerror(errnum));
 
 cleanup:
   file_free(f);
@@ -444,21 +605,10 @@ cleanup:
 
 emi_err_t emi_h5_file_abort(emi_h5_file_t **pf)
 {
-  emi_err_t err = EMI_SUCCESS;
   if (!pf || !*pf) return EMI_SUCCESS;
   emi_h5_file_t *f = *pf;
   *pf = NULL;
-
-  err = file_close_handles(f);
-  /* Every rank has closed before rank 0 removes the file. */
-  int rc = MPI_Barrier(f->comm);
-  if (rc != MPI_SUCCESS && err == EMI_SUCCESS) err = emi_mpi_raise(rc, "MPI_Barrier", __FILE__, __LINE__, __func__);
-  int errnum = 0;
-  if (f->rank == 0 && unlink(f->part) != 0 && errno != ENOENT) errnum = errno;
-  rc = MPI_Bcast(&errnum, 1, MPI_INT, 0, f->comm);
-  if (rc != MPI_SUCCESS && err == EMI_SUCCESS) err = emi_mpi_raise(rc, "MPI_Bcast", __FILE__, __LINE__, __func__);
-  if (errnum != 0 && err == EMI_SUCCESS)
-    err = EMI_ERROR(EMI_ERR_IO, "cannot remove '%s': %s", f->part, strerror(errnum));
+  emi_err_t err = file_abandon(f);
   file_free(f);
   return err;
 }
@@ -509,9 +659,9 @@ emi_err_t emi_h5_group_ensure(emi_h5_file_t *f, const char *path)
   if (!valid_path(path))
     local = EMI_ERROR(EMI_ERR_ARG, "group path '%s' is not absolute /a/b (no empty, '.' or '..' parts)", nz(path));
   EMI_TRY(agree(f, local, sig_str(SIG_INIT, path), "emi_h5_group_ensure", path));
-  EMI_TRY(ensure_groups(f, path, 0));
+  err = ensure_groups(f, path, 0);
 cleanup:
-  return err;
+  return settle(f, err);
 }
 
 /* ------------------------------------------------------------------ attributes */
@@ -563,7 +713,7 @@ static emi_err_t attr_collective(emi_h5_file_t *f, const char *what, const char 
   EMI_TRY(attr_write_id(oid, obj_path, name, ftype, mtype, space, buf));
 cleanup:
   H5_CLOSE(H5Oclose, oid);
-  return err;
+  return settle(f, err);
 }
 
 emi_err_t emi_h5_attr_str(emi_h5_file_t *f, const char *obj_path, const char *name, const char *value)
@@ -571,8 +721,10 @@ emi_err_t emi_h5_attr_str(emi_h5_file_t *f, const char *obj_path, const char *na
   emi_err_t err = EMI_SUCCESS, local = EMI_SUCCESS;
   hid_t t = H5I_INVALID_HID, s = H5I_INVALID_HID;
   if (!value) local = EMI_ERROR(EMI_ERR_ARG, "emi_h5_attr_str: value of '%s' on '%s' is NULL", nz(name), nz(obj_path));
-  H5_TRY(t = vlstr_type(), obj_path);
-  H5_TRY(s = H5Screate(H5S_SCALAR), obj_path);
+  /* a failure here still goes through attr_collective's agreement, which every rank must reach */
+  if ((t = vlstr_type()) < 0 && local == EMI_SUCCESS) local = h5_fail_at("vlstr_type()", obj_path, __FILE__, __LINE__, __func__);
+  if ((s = H5Screate(H5S_SCALAR)) < 0 && local == EMI_SUCCESS)
+    local = h5_fail_at("H5Screate", obj_path, __FILE__, __LINE__, __func__);
   EMI_TRY(attr_collective(f, "emi_h5_attr_str", obj_path, name, t, t, s, &value, local, sig_str(SIG_INIT, value)));
 cleanup:
   H5_CLOSE(H5Sclose, s);
@@ -585,9 +737,9 @@ static emi_err_t attr_scalar(emi_h5_file_t *f, const char *what, const char *obj
 {
   emi_err_t err = EMI_SUCCESS;
   hid_t s = H5I_INVALID_HID;
-  H5_TRY(s = H5Screate(H5S_SCALAR), obj_path);
-  EMI_TRY(attr_collective(f, what, obj_path, name, ftype, mtype, s, value, EMI_SUCCESS,
-                          sig_bytes(SIG_INIT, value, size)));
+  emi_err_t local = EMI_SUCCESS;
+  if ((s = H5Screate(H5S_SCALAR)) < 0) local = h5_fail_at("H5Screate", obj_path, __FILE__, __LINE__, __func__);
+  EMI_TRY(attr_collective(f, what, obj_path, name, ftype, mtype, s, value, local, sig_bytes(SIG_INIT, value, size)));
 cleanup:
   H5_CLOSE(H5Sclose, s);
   return err;
@@ -627,8 +779,9 @@ emi_err_t emi_h5_attr_str_array(emi_h5_file_t *f, const char *obj_path, const ch
     }
   }
   hsize_t dim = n ? (hsize_t)n : 1;
-  H5_TRY(t = vlstr_type(), obj_path);
-  H5_TRY(s = H5Screate_simple(1, &dim, NULL), obj_path);
+  if ((t = vlstr_type()) < 0 && local == EMI_SUCCESS) local = h5_fail_at("vlstr_type()", obj_path, __FILE__, __LINE__, __func__);
+  if ((s = H5Screate_simple(1, &dim, NULL)) < 0 && local == EMI_SUCCESS)
+    local = h5_fail_at("H5Screate_simple", obj_path, __FILE__, __LINE__, __func__);
   EMI_TRY(attr_collective(f, "emi_h5_attr_str_array", obj_path, name, t, t, s, values, local, sig));
 cleanup:
   H5_CLOSE(H5Sclose, s);
@@ -753,6 +906,7 @@ static emi_err_t create_and_write(emi_h5_file_t *f, const char *path, hid_t ftyp
   *did_out = did;
   did = H5I_INVALID_HID;
 cleanup:
+  err = settle(f, err); /* before anything else touches the file: the write may have failed on some ranks only */
   H5_CLOSE(H5Dclose, did);
   H5_CLOSE(H5Sclose, mspace);
   H5_CLOSE(H5Sclose, fspace);
@@ -862,7 +1016,7 @@ emi_err_t emi_h5_write_array(emi_h5_file_t *f, const char *path, emi_h5_type_t t
 cleanup:
   H5_CLOSE(H5Dclose, sid);
   H5_CLOSE(H5Dclose, did);
-  return err;
+  return settle(f, err);
 }
 
 /* ------------------------------------------------------------------ dimension scales */
@@ -925,7 +1079,7 @@ static emi_err_t write_scale(emi_h5_file_t *f, const char *what, const char *gro
 cleanup:
   H5_CLOSE(H5Dclose, did);
   free(path);
-  return err;
+  return settle(f, err);
 }
 
 emi_err_t emi_h5_write_scale_int(emi_h5_file_t *f, const char *group, const char *name, uint64_t n,
@@ -977,7 +1131,8 @@ emi_err_t emi_h5_write_scale_str(emi_h5_file_t *f, const char *group, const char
     for (uint64_t i = 0; buf && i < n; i++)
       if (values[i]) memcpy(buf + i * width, values[i], strlen(values[i]));
   }
-  H5_TRY(t = fixstr_type(width), nz(name));
+  if ((t = fixstr_type(width)) < 0 && local == EMI_SUCCESS) /* still through write_scale's agreement */
+    local = h5_fail_at("fixstr_type(width)", nz(name), __FILE__, __LINE__, __func__);
   EMI_TRY(write_scale(f, "emi_h5_write_scale_str", group, name, n, t, t, width, buf, local, sig, units,
                       long_name));
 cleanup:
@@ -1075,6 +1230,7 @@ emi_err_t emi_h5_write_str_table(emi_h5_file_t *f, const char *path, uint64_t nr
   }
   EMI_TRY(label_dataset(did, path, NULL, long_name));
 cleanup:
+  err = settle(f, err);
   H5_CLOSE(H5Dclose, sid);
   H5_CLOSE(H5Dclose, did);
   H5_CLOSE(H5Tclose, ctype);

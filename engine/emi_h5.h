@@ -22,8 +22,14 @@
  *   letting HDF5 hang or write a corrupt file.  A failure detected on one rank (a bad argument,
  *   a failed allocation) is shared, so every rank returns an error from the same call and the
  *   caller can run its error path (emi_h5_file_abort) collectively.
+ * - Every such function also ends by agreeing on its result: when an HDF5 call failed on any rank
+ *   (a write that hit a full disk on one MPI-IO aggregator), every rank returns an error from that
+ *   same call, with the first failing rank's message.  A failed write of the file is EMI_ERR_IO and
+ *   its message names the file and the operating system's reason ("No space left on device").
  * - Files are written as `<path>.part` and renamed to `<path>` by emi_h5_file_commit, so a reader
- *   never sees half a file under the final name; emi_h5_file_abort removes the .part file.
+ *   never sees half a file under the final name; emi_h5_file_abort removes the .part file.  An
+ *   aborted file is closed without writing anything more (engine/emi_h5_mpio.h): the abort neither
+ *   fails nor blocks on a full disk, and HDF5's shutdown does not crash on it.
  * - Bytes do not depend on the library's defaults, the clock or the number of ranks: the format is
  *   pinned to the HDF5 1.8 file format (libver bounds V18..V18: readable by HDF5 >= 1.8, R,
  *   netCDF-4, h5py), object time tracking is off on the root group, every group and every dataset,
@@ -82,7 +88,7 @@ typedef struct emi_h5_file emi_h5_file_t;
  * every rank (checked).  Turns off HDF5's automatic error printing for the calling thread. */
 emi_err_t emi_h5_file_create(MPI_Comm comm, const char *path, emi_h5_file_t **f);
 
-/* Collective.  Close the file, then rank 0 renames `<path>.part` to `<path>` (rename(2): atomic,
+/* Collective.  Flush and close the file, then rank 0 renames `<path>.part` to `<path>` (rename(2): atomic,
  * replacing an older file of that name).  Every rank returns the same code.  On failure the .part
  * file is removed (and an existing file under `path` is left untouched).  *f is freed and set to
  * NULL in all cases; f == NULL or *f == NULL is an argument error. */
@@ -92,6 +98,15 @@ emi_err_t emi_h5_file_commit(emi_h5_file_t **f);
  * *f == NULL (no-op), sets *f to NULL: the `cleanup:` partner of emi_h5_file_create, so it is safe
  * after a successful commit.  Returns the first error met, but always closes, unlinks and frees. */
 emi_err_t emi_h5_file_abort(emi_h5_file_t **f);
+
+/* Collective.  For engine code that makes its own HDF5 calls on the file (emi_h5_file_id): pass the
+ * result of those calls on this rank; every rank returns the same code, with the message of the rank
+ * that failed first, so that all ranks take the error path together (a rank that goes on into the
+ * next collective HDF5 call while another aborts hangs both).  After a failed write of the file
+ * (a full disk), the error is EMI_ERR_IO naming the file and the operating system's reason.  Call
+ * it after each collective HDF5 call that writes (H5Dwrite, H5Dset_extent), before the next one.
+ * The functions of this interface do the same before they return. */
+emi_err_t emi_h5_file_agree(emi_h5_file_t *f, emi_err_t err);
 
 /* Deflate level (0..9; 0: neither shuffle nor deflate) of the chunked datasets created from now on;
  * EMI_H5_DEFLATE_LEVEL when the file is created.  Local, but every rank must set the same level (the

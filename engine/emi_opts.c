@@ -441,10 +441,10 @@ emi_err_t emi_opts_load_ini(emi_opts_t *o, const char *path, const char *own, co
   c.fp = fopen(path, "r");
   if (!c.fp) return EMI_ERROR(EMI_ERR_IO, "cannot open config file %s: %s", path, strerror(errno));
   int rc = ini_parse_stream(ini_reader_fn, &c, opts_ini_handler, &c);
-  int read_error = ferror(c.fp);
+  int read_error = ferror(c.fp) ? (errno ? errno : EIO) : 0;
   fclose(c.fp);
   if (c.err) return c.err;
-  if (read_error) return EMI_ERROR(EMI_ERR_IO, "error reading config file %s", path);
+  if (read_error) return EMI_ERROR(EMI_ERR_IO, "error reading config file %s: %s", path, strerror(read_error));
   if (c.long_line)
     return EMI_ERROR(EMI_ERR_CONFIG, "%s:%d: line is longer than %d characters", path, c.long_line, INI_MAX_LINE - 2);
   if (rc == -2) return EMI_ERROR(EMI_ERR_NOMEM, "out of memory parsing %s", path);

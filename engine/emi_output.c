@@ -31,6 +31,14 @@ cleanup:
   return err;
 }
 
+const char *emi_input_open_error(const char *path)
+{
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return strerror(errno);
+  fclose(fp);
+  return NULL;
+}
+
 emi_err_t emi_output_check_path(const char *path)
 {
   char dir[4096];

@@ -38,4 +38,9 @@ emi_err_t emi_output_check_paths(emi_ctx_t *ctx, const char *const *outs, int no
 /* Read a whole (small) text file into a NUL-terminated buffer the caller frees. */
 emi_err_t emi_read_text_file(const char *path, size_t max_bytes, char **text, size_t *len);
 
+/* Why `path` cannot be opened for reading, in the operating system's words (strerror of fopen), or
+ * NULL when it opens: for the message after a library (HDF5, MPI-IO) failed to open an input and
+ * did not say why. */
+const char *emi_input_open_error(const char *path);
+
 #endif /* EMI_OUTPUT_H */

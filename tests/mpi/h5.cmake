@@ -16,6 +16,10 @@
 #                             (skipped without python3-xarray/python3-h5netcdf)
 #   h5_hdf5r                  R (hdf5r) reads /data/counts and labels it through DIMENSION_LIST
 #                             (skipped without Rscript or r-cran-hdf5r)
+#   h5_disk_full_np{1,2,3}    every HDF5-writing command onto a full disk: exit 5, one error naming the
+#                             file and the cause, no crash, no hang, nothing left (root: a tmpfs)
+#   h5_io_errors              unreadable input, output into a missing directory or below a regular
+#                             file: one error naming the path and the operating system's reason
 add_executable(h5_collective ${CMAKE_CURRENT_LIST_DIR}/h5_collective.c)
 target_include_directories(h5_collective PRIVATE ${PROJECT_SOURCE_DIR}/tests)
 target_link_libraries(h5_collective PRIVATE emi_engine)
@@ -98,10 +102,22 @@ else()
 endif()
 set_tests_properties(h5_hdf5r PROPERTIES LABELS mpi TIMEOUT 60 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED h5_out_np3)
 
-# A disk filling up during the write: exit 5 and no file (root only: mounts a 40 KiB tmpfs).
+# A disk filling up during the write, for every command that writes an HDF5 file (simulate, its
+# --crossings-h5, convert, classify, reconcile, estimate, forecast, ipf, run), at 1 rank (ROMIO),
+# 2 (ROMIO) and 3 (ompio): exit 5, one error naming the file and "No space left on device", no
+# crash at MPI_Finalize, no hang, no OUT and no OUT.part left (root only: mounts a small tmpfs).
 if(PYTHON3_SYSTEM)
-  add_test(NAME h5_disk_full COMMAND ${CMAKE_CURRENT_LIST_DIR}/h5_disk_full.sh $<TARGET_FILE:emflow> ${PYTHON3_SYSTEM}
-                                     ${EMI_H5_OUT}/disk_full)
-  set_tests_properties(h5_disk_full PROPERTIES LABELS mpi TIMEOUT 180 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
-                       ENVIRONMENT "${EMI_MPI_TEST_ENV}")
+  foreach(np 1 2 3)
+    add_test(NAME h5_disk_full_np${np}
+             COMMAND ${CMAKE_CURRENT_LIST_DIR}/h5_disk_full.sh $<TARGET_FILE:emflow> ${PYTHON3_SYSTEM}
+                     ${EMI_H5_OUT}/disk_full ${PROJECT_SOURCE_DIR} ${np} ${MPIEXEC_EXECUTABLE})
+    set_tests_properties(h5_disk_full_np${np} PROPERTIES LABELS mpi TIMEOUT 600 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
+                         PROCESSORS ${np} ENVIRONMENT "${EMI_MPI_TEST_ENV}")
+  endforeach()
 endif()
+
+# I/O errors name the file and the operating system's reason: a missing input, a directory given as
+# an input file, an output into a missing directory or below a regular file (h5_io_errors.sh).
+add_test(NAME h5_io_errors COMMAND ${CMAKE_CURRENT_LIST_DIR}/h5_io_errors.sh $<TARGET_FILE:emflow>
+                                   ${EMI_H5_OUT}/io_errors ${PROJECT_SOURCE_DIR} ${MPIEXEC_EXECUTABLE})
+set_tests_properties(h5_io_errors PROPERTIES LABELS mpi TIMEOUT 300 PROCESSORS 2 ENVIRONMENT "${EMI_MPI_TEST_ENV}")

@@ -584,10 +584,10 @@ static int run_errors(const char *dir)
                                   g_rank == 1 ? "m" : "km", "x"),
                EMI_ERR_ARG, "different arguments", "rank-dependent units");
     expect_err(emi_h5_attr_int(f, "/", "rank", g_rank), EMI_ERR_ARG, "different arguments", "rank-dependent attribute");
-    /* rank 1 alone passes NULL data: every rank fails, rank 1 says why */
+    /* rank 1 alone passes NULL data: every rank fails with rank 1's reason (the others name rank 1) */
     emi_err_t e = emi_h5_write_array(f, "/onerank", EMI_H5_DOUBLE, 2, dims, NULL, row0, n,
                                      g_rank == 1 ? NULL : data + 2 * row0, "1", "x");
-    expect_err(e, EMI_ERR_ARG, g_rank == 1 ? "data is NULL" : "failed on another rank", "one rank fails");
+    expect_err(e, EMI_ERR_ARG, "data is NULL", "one rank fails");
   }
   {
     int64_t three[3] = {1, 2, 3};
@@ -684,10 +684,31 @@ static int run_errors(const char *dir)
   CHECK(f == NULL);
   CHECK(!exists(part));
 
-  /* 5. a file that cannot be created: HDF5 error naming the .part path, nothing left */
+  /* 5. a file that cannot be created: EMI_ERR_IO naming the .part path and the operating system's
+   *    reason (a missing directory: ENOENT; a path through a regular file: ENOTDIR), nothing left */
   snprintf(path, sizeof path, "%s/no/such/dir/x_np%d.h5", dir, g_size);
-  expect_err(emi_h5_file_create(MPI_COMM_WORLD, path, &f), EMI_ERR_HDF5, "no/such/dir/x", "create in a missing dir");
+  expect_err(emi_h5_file_create(MPI_COMM_WORLD, path, &f), EMI_ERR_IO, "no/such/dir/x", "create in a missing dir");
   CHECK(f == NULL);
+  {
+    emi_err_t e = emi_h5_file_create(MPI_COMM_WORLD, path, &f);
+    CHECK(e == EMI_ERR_IO && strstr(emi_err_message(), strerror(ENOENT)) != NULL);
+    emi_err_clear();
+    char plain[900];
+    snprintf(plain, sizeof plain, "%s/plain_np%d.txt", dir, g_size);
+    if (g_rank == 0) {
+      FILE *fp = fopen(plain, "w");
+      CHECK(fp != NULL);
+      if (fp) fclose(fp);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    snprintf(path, sizeof path, "%s/x.h5", plain);
+    e = emi_h5_file_create(MPI_COMM_WORLD, path, &f);
+    CHECK_MSG(e == EMI_ERR_IO && strstr(emi_err_message(), plain) && strstr(emi_err_message(), "not a directory"),
+              "create below a regular file: got %s (%s)", emi_err_name(e), emi_err_message());
+    CHECK(count_ranks(e == EMI_ERR_IO) == g_size);
+    CHECK(f == NULL);
+    emi_err_clear();
+  }
   snprintf(path, sizeof path, "%s/rank%d_np%d.h5", dir, g_rank, g_size);
   snprintf(part, sizeof part, "%s.part", path);
   expect_err(emi_h5_file_create(MPI_COMM_WORLD, path, &f), g_size > 1 ? EMI_ERR_ARG : EMI_SUCCESS,
