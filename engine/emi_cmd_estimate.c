@@ -1358,8 +1358,8 @@ static emi_err_t write_output(emi_ctx_t *ctx, const char *path, const est_opts_t
   EMI_TRY(emi_h5_attr_str(f, "/posterior", "sampler",
                           "blocked partially collapsed Gibbs (emi_imem.h): t-proposal MH for report log-means, "
                           "beta (Gaussian block) and log coverages (slice) with u, e integrated out, exact Gaussian "
-                          "series blocks, collapsed sigma_u move, slice sampler for rho, conjugate and non-centred "
-                          "updates of the error scales"));
+                          "series blocks, tau, rho and sigma_e slice-sampled with u, e integrated out, collapsed sigma_u "
+                          "move, slice sampler for rho, conjugate and non-centred updates of the error scales"));
   EMI_TRY(emi_h5_attr_int(f, "/posterior", "chains", nchains));
   EMI_TRY(emi_h5_attr_int(f, "/posterior", "warmup", ro->warmup));
   EMI_TRY(emi_h5_attr_int(f, "/posterior", "draws_per_chain", nd));

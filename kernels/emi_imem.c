@@ -10,6 +10,7 @@
 
 #include "emi_dist.h"
 #include "emi_philox.h"
+#include "emi_vmath.h"
 
 /* Stream purposes (emi_philox.h): one per kind of draw; entity = chain << 40 | index. */
 enum {
@@ -18,6 +19,7 @@ enum {
   P_THETA = 0x0202,
   P_UE = 0x0203,
   P_HYPER = 0x0204,
+  P_COLL = 0x0205,
 };
 #define EMI_IMEM_THETA_SWEEPS 10 /* coordinate sweeps of step 2 per iteration */
 #define ENTITY(chain, idx) (((uint64_t)(chain) << 40) | (uint64_t)(idx))
@@ -40,6 +42,13 @@ struct emi_imem_ws {
   int64_t *as_;   /* reports of accuracy class a: ai[as_[a] .. as_[a+1]) (report order) */
   int64_t *ai;
   double *mr, *ep; /* step 4b: per report (in ai order) the mean of eta and the standardised error */
+  int32_t *rt, *ra; /* step 2b: period and accuracy class of each report in ri order */
+  double *res;    /* step 2b: eta - offset - x'beta of each report in ri order */
+  double *pa, *la; /* step 2b: 1 / tau_a^2 and log tau_a^2 per accuracy class */
+  double *cd, *lb, *agg, *fk; /* step 2b: per series report part of the precision (K x T, K x T, K x 4), log marginal */
+  double *nai, *vt; /* step 4b: the counts in ai order (as doubles); scratch of 2 nrep */
+  int64_t *kas;   /* series with a report of class a: kai[kas[a] .. kas[a+1]) (series order) */
+  int *kai;
   int nmax;       /* most reports of one series */
 };
 typedef struct emi_imem_ws imem_ws_t;
@@ -133,6 +142,8 @@ static void ws_free(imem_ws_t *w)
   free(w->ssum), free(w->Q), free(w->b), free(w->th), free(w->eps), free(w->cm), free(w->cv);
   free(w->Qd), free(w->bd), free(w->v1), free(w->v2);
   free(w->as_), free(w->ai), free(w->mr), free(w->ep);
+  free(w->rt), free(w->ra), free(w->res), free(w->pa), free(w->la);
+  free(w->cd), free(w->lb), free(w->agg), free(w->fk), free(w->kas), free(w->kai), free(w->nai), free(w->vt);
   free(w);
 }
 
@@ -164,6 +175,19 @@ static emi_err_t ws_alloc(const emi_imem_data_t *d, imem_ws_t **out)
   EMI_MALLOC(w->ai, sz(d->nrep), "accuracy lists");
   EMI_MALLOC(w->mr, sz(d->nrep), "report means");
   EMI_MALLOC(w->ep, sz(d->nrep), "standardised errors");
+  EMI_MALLOC(w->rt, sz(d->nrep), "report periods");
+  EMI_MALLOC(w->ra, sz(d->nrep), "report classes");
+  EMI_MALLOC(w->res, sz(d->nrep), "report residuals");
+  EMI_MALLOC(w->pa, sz(d->nacc), "class precisions");
+  EMI_MALLOC(w->la, sz(d->nacc), "class log variances");
+  EMI_MALLOC(w->cd, sz(K) * sz(d->T), "marginal caches");
+  EMI_MALLOC(w->lb, sz(K) * sz(d->T), "marginal caches");
+  EMI_MALLOC(w->agg, sz(K) * 4, "marginal caches");
+  EMI_MALLOC(w->fk, sz(K), "marginal caches");
+  EMI_CALLOC(w->kas, sz(d->nacc) + 1, "class series lists");
+  EMI_MALLOC(w->nai, sz(d->nrep), "report counts");
+  EMI_MALLOC(w->vt, 2 * sz(d->nrep), "exp scratch");
+  EMI_MALLOC(w->kai, sz(K) * sz(d->nacc), "class series lists");
   for (int64_t r = 0; r < d->nrep; r++) w->as_[d->rep_acc[r] + 1]++;
   for (int a = 0; a < d->nacc; a++) w->as_[a + 1] += w->as_[a];
   {
@@ -173,6 +197,7 @@ static emi_err_t ws_alloc(const emi_imem_data_t *d, imem_ws_t **out)
     for (int64_t r = 0; r < d->nrep; r++) w->ai[pos[d->rep_acc[r]]++] = r;
     free(pos);
   }
+  for (int64_t j = 0; j < d->nrep; j++) w->nai[j] = (double)d->rep_n[w->ai[j]];
   /* counting sort of the reports by series (stable: reports keep their order within a series) */
   for (int64_t r = 0; r < d->nrep; r++) w->rs[d->rep_k[r] + 1]++;
   for (int k = 0; k < K; k++) w->rs[k + 1] += w->rs[k];
@@ -182,6 +207,15 @@ static emi_err_t ws_alloc(const emi_imem_data_t *d, imem_ws_t **out)
     memcpy(pos, w->rs, (size_t)K * sizeof *pos);
     for (int64_t r = 0; r < d->nrep; r++) w->ri[pos[d->rep_k[r]]++] = r;
     free(pos);
+  }
+  for (int64_t j = 0; j < d->nrep; j++) w->rt[j] = d->rep_t[w->ri[j]], w->ra[j] = d->rep_acc[w->ri[j]];
+  for (int a = 0; a < d->nacc; a++) { /* series with a report of class a, in series order */
+    w->kas[a + 1] = w->kas[a];
+    for (int k = 0; k < K; k++) {
+      int has = 0;
+      for (int64_t j = w->rs[k]; j < w->rs[k + 1] && !has; j++) has = w->ra[j] == a;
+      if (has) w->kai[w->kas[a + 1]++] = k;
+    }
   }
   /* distinct coverage classes per series */
   EMI_MALLOC(mark, sz(d->ncov + 1), "coverage marks");
@@ -560,51 +594,324 @@ cleanup:
   return err;
 }
 
+/* ------------------------------------------------------------------ step 2b: error scales, rho, sigma_e with u, e integrated out */
+
+void emi_imem_marg_hyp(double s2u, double s2e, double rho, emi_imem_marg_hyp_t *h)
+{
+  h->s2u = s2u, h->s2e = s2e, h->rho = rho;
+  h->pu = 1.0 / s2u, h->pe = 1.0 / s2e;
+  h->ldet_s2u = log(s2u), h->ldet_s2e = log(s2e), h->ldet_rho = log1p(-rho * rho);
+}
+
+/* Series' log marginal in O(T + n).  With x = (e_0..e_T-1, u) ~ N(0, L0^-1) and w = H x + xi,
+ * xi ~ N(0, D), the matrix determinant lemma and Woodbury's identity give
+ *     log N(w; 0, D + H L0^-1 H') = -n/2 log 2pi - 1/2 log|D| - 1/2 w'D^-1 w
+ *                                   + 1/2 b'A^-1 b - 1/2 log|A| + 1/2 log|L0|,
+ * A = L0 + H'D^-1 H, b = H'D^-1 w.  A is tridiagonal in e (the AR(1) precision plus the reports'
+ * precisions on the diagonal) bordered by u's row and column, so with e first its LDL' factor has
+ * no fill but u's row: B = L_B D_B L_B' (one pass), z = L_B^-1 c (c = the e-u coupling = the
+ * diagonal report precisions), Schur complement S = A_uu - z'D_B^-1 z.  log|L0| = -log sigma_u^2
+ * - T log sigma_e^2 + log(1 - rho^2) (the AR(1) precision's determinant). */
+/* The report part of A and b for one series: cd[t] = sum of the report precisions in period t (A's
+ * diagonal and e-u coupling), lb[t] = sum of precision x residual (b), and agg = (A_uu - 1/sigma_u^2,
+ * b_u, w'D^-1 w, log|D|). */
+static inline void marg_gather(int T, int n, const int32_t *restrict t, const int32_t *restrict a,
+                               const double *restrict pa, const double *restrict la, const double *restrict res,
+                               double *restrict cd, double *restrict lb, double *restrict agg)
+{
+  for (int i = 0; i < T; i++) cd[i] = 0.0, lb[i] = 0.0;
+  double au = 0.0, lu = 0.0, sq = 0.0, sl = 0.0;
+  for (int j = 0; j < n; j++) {
+    double p = pa[a[j]], pr = p * res[j];
+    cd[t[j]] += p;
+    lb[t[j]] += pr;
+    lu += pr;
+    au += p;
+    sq += pr * res[j];
+    sl += la[a[j]];
+  }
+  agg[0] = au, agg[1] = lu, agg[2] = sq, agg[3] = sl;
+}
+
+/* The log marginal from the gathered report part (one forward pass of the LDL' factor). */
+static inline double marg_eval(int T, int n, const double *restrict cd, const double *restrict lb,
+                               const double *restrict agg, const emi_imem_marg_hyp_t *h)
+{
+  const double pe = h->pe, rho = h->rho, off = -rho * pe, mid = (1.0 + rho * rho) * pe;
+  double ip = 0.0, zp = 0.0, vp = 0.0, S = h->pu + agg[0], qe = 0.0, cr = 0.0, prod = 1.0, lprod = 0.0;
+  for (int i = 0; i < T; i++) {
+    double bt = (T == 1 ? (1.0 - rho * rho) * pe : (i == 0 || i == T - 1) ? pe : mid) + cd[i];
+    double m = off * ip; /* L_B's sub-diagonal: off / D_{t-1} (0 for t = 0) */
+    double Dt = bt - m * off, zt = cd[i] - m * zp, vt = lb[i] - m * vp;
+    if (!(Dt > 0.0)) return -INFINITY;
+    double inv = 1.0 / Dt;
+    S -= zt * zt * inv;
+    qe += vt * vt * inv;
+    cr += zt * vt * inv;
+    prod *= Dt;
+    if (prod > 1e200 || prod < 1e-200) lprod += log(prod), prod = 1.0;
+    ip = inv, zp = zt, vp = vt;
+  }
+  if (!(S > 0.0)) return -INFINITY;
+  double wu = agg[1] - cr, q = qe + wu * wu / S, ldA = lprod + log(prod * S);
+  double ldL0 = -h->ldet_s2u - T * h->ldet_s2e + h->ldet_rho;
+  return -0.5 * n * 1.8378770664093453 - 0.5 * agg[3] - 0.5 * agg[2] + 0.5 * q - 0.5 * ldA + 0.5 * ldL0;
+}
+
+double emi_imem_marg_series(int T, int n, const int32_t *restrict t, const int32_t *restrict a,
+                            const double *restrict pa, const double *restrict la, const double *restrict res,
+                            const emi_imem_marg_hyp_t *h, double *restrict scratch)
+{
+  double agg[4];
+  marg_gather(T, n, t, a, pa, la, res, scratch, scratch + T, agg);
+  return marg_eval(T, n, scratch, scratch + T, agg, h);
+}
+
+/* The reference twin: V = sigma_u^2 11' + sigma_e^2 rho^|s-t| / (1 - rho^2) + diag(tau^2) built densely
+ * and factored by LAPACKE (what series_theta does), log N(w; 0, V) = -n/2 log 2pi - sum log L_ii - |L^-1 w|^2/2. */
+double emi_imem_marg_series_ref(int T, int n, const int32_t *t, const int32_t *a, const double *tau2,
+                                const double *res, double s2u, double s2e, double rho, double *scratch)
+{
+  double *V = scratch, *y = scratch + (size_t)n * n;
+  (void)T;
+  for (int i = 0; i < n; i++) {
+    for (int j = 0; j < n; j++) {
+      int lag = t[i] > t[j] ? t[i] - t[j] : t[j] - t[i];
+      V[i + (size_t)j * n] = s2u + s2e * pow(rho, lag) / (1.0 - rho * rho) + (i == j ? tau2[a[i]] : 0.0);
+    }
+    y[i] = res[i];
+  }
+  if (n == 0) return 0.0;
+  if (LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', n, V, n) != 0) return -INFINITY;
+  cblas_dtrsv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit, n, V, n, y, 1);
+  double f = -0.5 * n * log(2.0 * 3.141592653589793);
+  for (int i = 0; i < n; i++) f -= log(V[i + (size_t)i * n]) + 0.5 * y[i] * y[i];
+  return f;
+}
+
+/* Step 2b's caches: per series the gathered report part (w->cd, w->lb: K x T; w->agg: K x 4) and
+ * its log marginal w->fk.  gather_series refreshes series k's report part (after a tau changed). */
+static void gather_series(const emi_imem_data_t *d, imem_ws_t *w, int k)
+{
+  int64_t j0 = w->rs[k];
+  int T = d->T;
+  marg_gather(T, (int)(w->rs[k + 1] - j0), w->rt + j0, w->ra + j0, w->pa, w->la, w->res + j0, w->cd + (size_t)k * T,
+              w->lb + (size_t)k * T, w->agg + (size_t)k * 4);
+}
+
+static double eval_series(const emi_imem_data_t *d, const imem_ws_t *w, int k, const emi_imem_marg_hyp_t *h)
+{
+  int T = d->T, n = (int)(w->rs[k + 1] - w->rs[k]);
+  if (n == 0) return 0.0;
+  return marg_eval(T, n, w->cd + (size_t)k * T, w->lb + (size_t)k * T, w->agg + (size_t)k * 4, h);
+}
+
+/* Sum of the series' log marginals in series order (all series: rho and sigma_e moved). */
+static double marg_all(const emi_imem_data_t *d, imem_ws_t *w, const emi_imem_marg_hyp_t *h)
+{
+  double f = 0.0;
+  for (int k = 0; k < d->K; k++) f += (w->fk[k] = eval_series(d, w, k, h));
+  return f;
+}
+
+/* The same when only tau_a moved: the series with a class-a report are gathered and evaluated again,
+ * the others keep their cached value; the sum still runs in series order. */
+static double marg_class(const emi_imem_data_t *d, imem_ws_t *w, int a, const emi_imem_marg_hyp_t *h)
+{
+  for (int64_t i = w->kas[a]; i < w->kas[a + 1]; i++) {
+    int k = w->kai[i];
+    gather_series(d, w, k);
+    w->fk[k] = eval_series(d, w, k, h);
+  }
+  double f = 0.0;
+  for (int k = 0; k < d->K; k++) f += w->fk[k];
+  return f;
+}
+
+enum { COLL_TAU, COLL_RHO, COLL_SE };
+typedef struct {
+  const emi_imem_data_t *d;
+  imem_ws_t *w;
+  const emi_imem_state_t *s;
+  emi_imem_marg_hyp_t h; /* for the tau updates */
+  int what, a;
+} coll_ctx_t;
+
+/* log target of step 2b in the coordinate x of parameter `what` (prior and Jacobian included):
+ * tau_a: x = log tau_a, InvGamma on tau^2, Jacobian 2 e^2x; rho: x = atanh rho, uniform prior,
+ * Jacobian 1 - rho^2; sigma_e^2: x = log sigma_e^2, InvGamma, Jacobian e^x. */
+static double coll_logf(coll_ctx_t *c, double x)
+{
+  const emi_imem_data_t *d = c->d;
+  const emi_imem_state_t *s = c->s;
+  if (c->what == COLL_TAU) {
+    double t2 = exp(2.0 * x);
+    if (!(t2 > 0.0 && t2 < INFINITY)) return -INFINITY;
+    c->w->pa[c->a] = 1.0 / t2, c->w->la[c->a] = 2.0 * x;
+    return marg_class(d, c->w, c->a, &c->h) - (d->acc_shape[c->a] + 1.0) * 2.0 * x - d->acc_scale[c->a] / t2 + 2.0 * x;
+  }
+  emi_imem_marg_hyp_t h;
+  if (c->what == COLL_RHO) {
+    double rho = tanh(x);
+    if (!(rho > -1.0 && rho < 1.0)) return -INFINITY;
+    emi_imem_marg_hyp(s->sig2_u, s->sig2_e, rho, &h);
+    return marg_all(d, c->w, &h) + h.ldet_rho;
+  }
+  double s2e = exp(x);
+  if (!(s2e > 0.0 && s2e < INFINITY)) return -INFINITY;
+  emi_imem_marg_hyp(s->sig2_u, s2e, s->rho, &h);
+  return marg_all(d, c->w, &h) - (d->se_shape + 1.0) * x - d->se_scale / s2e + x;
+}
+
+/* One slice-sampling update (Neal 2003, fig. 3: stepping out with at most m steps split at random
+ * between the two sides, then shrinkage), exact for any fixed width. */
+static double coll_slice(coll_ctx_t *c, double x0, double wdt, emi_stream_t *st)
+{
+  const int m = 32;
+  double y = coll_logf(c, x0) - emi_std_exponential(st);
+  double L = x0 - wdt * emi_uniform(st), R = L + wdt;
+  int J = (int)floor(m * emi_uniform(st)), Kr = m - 1 - J;
+  while (J-- > 0 && coll_logf(c, L) > y) L -= wdt;
+  while (Kr-- > 0 && coll_logf(c, R) > y) R += wdt;
+  for (int h = 0; h < 200; h++) {
+    double x = L + (R - L) * emi_uniform(st);
+    if (coll_logf(c, x) > y) return x;
+    if (x < x0) L = x;
+    else R = x;
+  }
+  return x0;
+}
+
+/* Step 2b: tau_a (each class with reports), rho and sigma_e^2 given eta and theta with u and e
+ * integrated out (the same collapsed model as step 2), each by slice sampling.  The centred draws of
+ * step 4 condition on the errors xi = eta - z, whose split from the AR terms moves slowly when tau
+ * is small against sigma_e (tau and the AR terms then trade off); integrated over (u, e) the move
+ * is free of that.  Valid as a partially collapsed Gibbs step (van Dyk & Park 2008): steps 2 and 2b
+ * sample conditionals of p(theta, tau, rho, sigma_e | eta, sigma_u), u and e are drawn afresh from
+ * their full conditional in step 3 right after, and nothing between uses the old u, e. */
+static emi_err_t step_collapsed(const emi_imem_data_t *d, uint64_t seed, int chain, emi_imem_state_t *s,
+                                imem_ws_t *w)
+{
+  emi_err_t err = EMI_SUCCESS;
+  emi_stream_t st;
+  EMI_TRY(emi_stream_init(&st, seed, P_COLL, ENTITY(chain, 0), (uint32_t)s->iter));
+  for (int k = 0; k < d->K; k++)
+    for (int64_t j = w->rs[k]; j < w->rs[k + 1]; j++) {
+      int64_t r = w->ri[j];
+      w->res[j] = s->eta[r] - rep_offset(d, s, r) - xb(d, s->beta, k, w->rt[j]);
+    }
+  for (int a = 0; a < d->nacc; a++) w->pa[a] = 1.0 / s->tau2[a], w->la[a] = log(s->tau2[a]);
+  coll_ctx_t c = {.d = d, .w = w, .s = s};
+  emi_imem_marg_hyp(s->sig2_u, s->sig2_e, s->rho, &c.h);
+  for (int k = 0; k < d->K; k++) gather_series(d, w, k);
+  marg_all(d, w, &c.h);
+  c.what = COLL_TAU;
+  for (int a = 0; a < d->nacc; a++) {
+    if (w->as_[a + 1] == w->as_[a]) continue;
+    c.a = a;
+    double x = coll_slice(&c, 0.5 * log(s->tau2[a]), 0.5, &st);
+    s->tau2[a] = exp(2.0 * x);
+    w->pa[a] = 1.0 / s->tau2[a], w->la[a] = 2.0 * x;
+    marg_class(d, w, a, &c.h); /* the caches at the value kept */
+  }
+  c.what = COLL_RHO;
+  s->rho = tanh(coll_slice(&c, atanh(s->rho), 1.0, &st));
+  c.what = COLL_SE;
+  s->sig2_e = exp(coll_slice(&c, log(s->sig2_e), 0.5, &st));
+cleanup:
+  return err;
+}
+
 /* ------------------------------------------------------------------ step 3: series effects and AR terms */
 
-/* Exact draw of (u_k, e_k0..e_k,T-1) given everything else.  scratch: >= (T+1)*(T+3). */
-static int series_ue(const emi_imem_data_t *d, emi_imem_state_t *s, const imem_ws_t *w, int k, emi_stream_t *st,
-                     double *scratch)
+/* Exact draw of (u_k, e_k0..e_k,T-1) given everything else, from the report part gathered by step 2b
+ * (marg_gather): N(A^-1 b, A^-1) with A = M Delta M', M = [L_B 0; z'D_B^-1 1], Delta = diag(D_B, S)
+ * (the factor of marg_eval), so x = M^-T (Delta^-1 M^-1 b + Delta^-1/2 eps): u first, then e by a
+ * backward pass of L_B'.  eps[0] is u's normal, eps[1 + t] e_t's.  scratch: >= 4 T.  0, or 1 when
+ * the precision is not positive definite. */
+static inline int ue_draw(int T, const double *restrict cd, const double *restrict lb, const double *restrict agg,
+                          const emi_imem_marg_hyp_t *h, const double *restrict eps, double *restrict u,
+                          double *restrict e, double *restrict scratch)
 {
-  int T = d->T, m = T + 1;
-  double *A = scratch, *lin = A + (size_t)m * m, *eps = lin + m;
-  memset(A, 0, ((size_t)m * m + m) * sizeof *A);
-  double rho = s->rho, pe = 1.0 / s->sig2_e;
-  A[0] = 1.0 / s->sig2_u;
-  if (T == 1) A[1 + m] = (1.0 - rho * rho) * pe;
-  else
-    for (int t = 0; t < T; t++) {
-      int i = t + 1;
-      A[i + (size_t)i * m] = (t == 0 || t == T - 1 ? 1.0 : 1.0 + rho * rho) * pe;
-      if (t > 0) A[i + (size_t)(i - 1) * m] = -rho * pe;
-    }
-  for (int64_t j = w->rs[k]; j < w->rs[k + 1]; j++) {
-    int64_t r = w->ri[j];
-    int t = d->rep_t[r], i = t + 1;
-    double pr = 1.0 / s->tau2[d->rep_acc[r]];
-    double res = s->eta[r] - rep_offset(d, s, r) - xb(d, s->beta, k, t);
-    A[0] += pr;
-    A[i + (size_t)i * m] += pr;
-    A[i] += pr; /* (i, 0) in the lower triangle */
-    lin[0] += pr * res;
-    lin[i] += pr * res;
+  double *iv = scratch, *zv = iv + T, *vv = zv + T, *mv = vv + T;
+  const double pe = h->pe, rho = h->rho, off = -rho * pe, mid = (1.0 + rho * rho) * pe;
+  double ip = 0.0, zp = 0.0, vp = 0.0, S = h->pu + agg[0], cr = 0.0;
+  for (int i = 0; i < T; i++) {
+    double bt = (T == 1 ? (1.0 - rho * rho) * pe : (i == 0 || i == T - 1) ? pe : mid) + cd[i];
+    double m = off * ip;
+    double Dt = bt - m * off, zt = cd[i] - m * zp, vt = lb[i] - m * vp;
+    if (!(Dt > 0.0)) return 1;
+    double inv = 1.0 / Dt;
+    S -= zt * zt * inv;
+    cr += zt * vt * inv;
+    iv[i] = inv, zv[i] = zt, vv[i] = vt, mv[i] = m;
+    ip = inv, zp = zt, vp = vt;
   }
-  if (LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', m, A, m) != 0) return 1;
-  cblas_dtrsv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit, m, A, m, lin, 1);
-  for (int i = 0; i < m; i++) eps[i] = emi_std_normal(st);
-  for (int i = 0; i < m; i++) lin[i] += eps[i];
-  cblas_dtrsv(CblasColMajor, CblasLower, CblasTrans, CblasNonUnit, m, A, m, lin, 1);
-  s->u[k] = lin[0];
-  memcpy(s->e + (size_t)k * T, lin + 1, (size_t)T * sizeof *lin);
+  if (!(S > 0.0)) return 1;
+  double xu = (agg[1] - cr) / S + eps[0] / sqrt(S), xn = 0.0;
+  for (int i = T - 1; i >= 0; i--) {
+    double g = vv[i] * iv[i] + eps[1 + i] * sqrt(iv[i]) - zv[i] * iv[i] * xu;
+    double x = i < T - 1 ? g - mv[i + 1] * xn : g;
+    e[i] = x;
+    xn = x;
+  }
+  *u = xu;
   return 0;
 }
 
+int emi_imem_ue_draw(int T, int n, const int32_t *restrict t, const int32_t *restrict a, const double *restrict pa,
+                     const double *restrict la, const double *restrict res, const emi_imem_marg_hyp_t *h,
+                     const double *restrict eps, double *restrict u, double *restrict e, double *restrict scratch)
+{
+  double agg[4];
+  marg_gather(T, n, t, a, pa, la, res, scratch, scratch + T, agg);
+  return ue_draw(T, scratch, scratch + T, agg, h, eps, u, e, scratch + 2 * (size_t)T);
+}
+
+/* The reference twin: the dense (T+1) x (T+1) precision with u first, LAPACKE Cholesky A = C C',
+ * x = C^-T (C^-1 b + eps) (the draw of step 3 before step 2b existed).  scratch: >= (T+1)(T+2). */
+int emi_imem_ue_draw_ref(int T, int n, const int32_t *t, const int32_t *a, const double *tau2, const double *res,
+                         double s2u, double s2e, double rho, const double *eps, double *u, double *e, double *scratch)
+{
+  int m = T + 1;
+  double *A = scratch, *lin = A + (size_t)m * m;
+  memset(A, 0, ((size_t)m * m + m) * sizeof *A);
+  double pe = 1.0 / s2e;
+  A[0] = 1.0 / s2u;
+  if (T == 1) A[1 + m] = (1.0 - rho * rho) * pe;
+  else
+    for (int i = 0; i < T; i++) {
+      A[(i + 1) + (size_t)(i + 1) * m] = (i == 0 || i == T - 1 ? 1.0 : 1.0 + rho * rho) * pe;
+      if (i > 0) A[(i + 1) + (size_t)i * m] = -rho * pe;
+    }
+  for (int j = 0; j < n; j++) {
+    int i = t[j] + 1;
+    double pr = 1.0 / tau2[a[j]];
+    A[0] += pr;
+    A[i + (size_t)i * m] += pr;
+    A[i] += pr;
+    lin[0] += pr * res[j];
+    lin[i] += pr * res[j];
+  }
+  if (LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'L', m, A, m) != 0) return 1;
+  cblas_dtrsv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit, m, A, m, lin, 1);
+  for (int i = 0; i < m; i++) lin[i] += eps[i];
+  cblas_dtrsv(CblasColMajor, CblasLower, CblasTrans, CblasNonUnit, m, A, m, lin, 1);
+  *u = lin[0];
+  memcpy(e, lin + 1, (size_t)T * sizeof *lin);
+  return 0;
+}
+
+/* Step 3 reads step 2b's per-series report part (w->cd, w->lb, w->agg: computed from this sweep's
+ * eta, beta, coverages and the tau kept), which rho and sigma_e do not enter. */
 static emi_err_t step_ue(const emi_imem_data_t *d, uint64_t seed, int chain, emi_imem_state_t *s, imem_ws_t *w)
 {
   int K = d->K, T = d->T, anyfail = 0;
+  emi_imem_marg_hyp_t h;
+  emi_imem_marg_hyp(s->sig2_u, s->sig2_e, s->rho, &h);
 #pragma omp parallel reduction(| : anyfail)
   {
-    double *scratch = malloc(((size_t)(T + 1) * (T + 3) + 1) * sizeof *scratch);
+    double *scratch = malloc(((size_t)5 * T + 2) * sizeof *scratch);
     if (!scratch) anyfail = 1;
 #pragma omp for schedule(static)
     for (int k = 0; k < K; k++) {
@@ -614,7 +921,10 @@ static emi_err_t step_ue(const emi_imem_data_t *d, uint64_t seed, int chain, emi
         anyfail = 1;
         continue;
       }
-      w->fail[k] = series_ue(d, s, w, k, &st, scratch);
+      double *eps = scratch + 4 * (size_t)T;
+      for (int i = 0; i <= T; i++) eps[i] = emi_std_normal(&st);
+      w->fail[k] = ue_draw(T, w->cd + (size_t)k * T, w->lb + (size_t)k * T, w->agg + (size_t)k * 4, &h, eps, &s->u[k],
+                           s->e + (size_t)k * T, scratch);
       anyfail |= w->fail[k];
       /* partial sums for step 4 */
       const double *e = s->e + (size_t)k * T;
@@ -705,13 +1015,15 @@ static void collapsed_sigma_u(const emi_imem_data_t *d, emi_imem_state_t *s, emi
  * (the Jacobian of eta -> eps cancels the 1/tau of the normal density), slice-sampled in l with a
  * fixed width (Neal 2003: stepping out, then shrinking), so no tuning enters the chain.  Sums run
  * over the class's reports in report order (deterministic). */
-static double tau_logf(const emi_imem_data_t *d, const imem_ws_t *w, int a, double l)
+static double tau_logf(const emi_imem_data_t *d, imem_ws_t *w, int a, double l)
 {
   double sc = exp(l), f = 0.0;
-  for (int64_t j = w->as_[a]; j < w->as_[a + 1]; j++) {
-    double eta = w->mr[j] + sc * w->ep[j];
-    f += (double)d->rep_n[w->ai[j]] * eta - exp(eta);
-  }
+  int64_t j0 = w->as_[a], n = w->as_[a + 1] - j0;
+  double *eta = w->vt, *ex = w->vt + n;
+  const double *mr = w->mr + j0, *ep = w->ep + j0, *na = w->nai + j0;
+  for (int64_t j = 0; j < n; j++) eta[j] = mr[j] + sc * ep[j];
+  emi_vexp(n, eta, ex); /* the hot loop of step 4b: vectorised exp (kernels/emi_vmath.h) */
+  for (int64_t j = 0; j < n; j++) f += na[j] * eta[j] - ex[j];
   double t2 = exp(2.0 * l);
   return f - (d->acc_shape[a] + 1.0) * 2.0 * l - d->acc_scale[a] / t2 + 2.0 * l;
 }
@@ -823,6 +1135,7 @@ emi_err_t emi_imem_sweep(const emi_imem_data_t *d, uint64_t seed, int chain, int
   s->n_eta_prop += d->nrep;
   s->n_eta_acc += acc;
   EMI_CALL(step_theta(d, seed, chain, s, w));
+  EMI_CALL(step_collapsed(d, seed, chain, s, w));
   EMI_CALL(step_ue(d, seed, chain, s, w));
   EMI_CALL(step_hyper(d, seed, chain, adapt, s, w));
   s->iter++;

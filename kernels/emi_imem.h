@@ -35,7 +35,18 @@
  *      (log-concave, bounded above by 0).  This removes the slow mixing between coverages and flows
  *      that a one-at-a-time Gibbs sampler suffers (a coverage and all flows of its source move
  *      together); the step is exact, so its "acceptance" is 1.
- *   3. (u_k, e_k) | theta, eta, hyper-parameters: exact Gaussian draw per series (dimension T + 1).
+ *   2b. each tau_a (classes with reports), then rho, then sigma_e^2 | eta, theta, with u and e still
+ *      integrated out (the collapsed model of step 2), by slice sampling in log tau, atanh rho and
+ *      log sigma_e^2 (fixed widths; Neal 2003 with the random split of the stepping-out budget).  The
+ *      centred draws of step 4 condition on xi = eta - z, and when tau is small against sigma_e the
+ *      split of each report's deviation between xi and the AR term moves slowly (tau[high] and rho
+ *      were the slowest quantities of the EU fit).  A partially collapsed Gibbs step (van Dyk & Park
+ *      2008): steps 2 and 2b sample conditionals of p(theta, tau, rho, sigma_e | eta, sigma_u) and
+ *      step 3 draws u, e afresh from their full conditional.  A series' marginal costs O(T + n): the
+ *      precision A of (e, u) is tridiagonal in e bordered by u, so its LDL' factor has no fill but
+ *      u's row (emi_imem_marg_series; the dense twin emi_imem_marg_series_ref).
+ *   3. (u_k, e_k) | theta, eta, hyper-parameters: exact Gaussian draw per series (dimension T + 1),
+ *      from the same O(T) factor (emi_imem_ue_draw; twin emi_imem_ue_draw_ref, dense LAPACKE).
  *   4. sigma_u^2 (conjugate, then a move with the split of each series' level between u and e
  *      integrated out), rho by slice sampling (stepping out; the width is adapted during warm-up and
  *      frozen after), sigma_e^2 and tau_a^2 conjugate inverse-gamma draws, then each tau_a again in
@@ -117,6 +128,36 @@ void emi_imem_z(const emi_imem_data_t *d, const emi_imem_state_t *s, double *z);
  * tau as standard deviations). */
 int emi_imem_nparams(const emi_imem_data_t *d);
 void emi_imem_params(const emi_imem_data_t *d, const emi_imem_state_t *s, double *out);
+
+/* The Gaussian marginal of one series' residuals w_j = eta_j - log lambda - log kappa - x'beta
+ * (j = 0..n-1: period t[j], accuracy class a[j]) with u and e integrated out,
+ *     log N(w; 0, sigma_u^2 11' + sigma_e^2 R(rho) + diag(tau_a[j]^2)),
+ * the density that step 2 factors densely; here in O(T + n) through the bordered tridiagonal
+ * precision of (e, u) (used by step 2b).  pa[a] = 1 / tau_a^2, la[a] = log tau_a^2; h from
+ * emi_imem_marg_hyp; scratch >= 2 T doubles.  -INFINITY when the precision is not positive definite.
+ * emi_imem_marg_series_ref is its plain twin (dense V, LAPACKE Cholesky; scratch >= n (n + 1)). */
+typedef struct {
+  double s2u, s2e, rho;                 /* sigma_u^2, sigma_e^2, rho */
+  double pu, pe;                        /* 1 / sigma_u^2, 1 / sigma_e^2 */
+  double ldet_s2u, ldet_s2e, ldet_rho;  /* log sigma_u^2, log sigma_e^2, log(1 - rho^2) */
+} emi_imem_marg_hyp_t;
+void emi_imem_marg_hyp(double s2u, double s2e, double rho, emi_imem_marg_hyp_t *h);
+double emi_imem_marg_series(int T, int n, const int32_t *restrict t, const int32_t *restrict a,
+                            const double *restrict pa, const double *restrict la, const double *restrict res,
+                            const emi_imem_marg_hyp_t *h, double *restrict scratch);
+double emi_imem_marg_series_ref(int T, int n, const int32_t *t, const int32_t *a, const double *tau2,
+                                const double *res, double s2u, double s2e, double rho, double *scratch);
+
+/* Step 3's exact draw of one series' (u, e_0..e_T-1) ~ N(A^-1 b, A^-1) given the residuals (as for
+ * emi_imem_marg_series) and standard normals eps[0..T] (eps[0] for u), in O(T + n) from the same
+ * factor; emi_imem_ue_draw_ref is its twin (dense precision, LAPACKE Cholesky, u first; scratch >=
+ * (T+1)(T+2)): the two give the same mean and covariance, not the same draw for the same eps.
+ * scratch >= 6 T.  0, or 1 when the precision is not positive definite. */
+int emi_imem_ue_draw(int T, int n, const int32_t *restrict t, const int32_t *restrict a, const double *restrict pa,
+                     const double *restrict la, const double *restrict res, const emi_imem_marg_hyp_t *h,
+                     const double *restrict eps, double *restrict u, double *restrict e, double *restrict scratch);
+int emi_imem_ue_draw_ref(int T, int n, const int32_t *t, const int32_t *a, const double *tau2, const double *res,
+                         double s2u, double s2e, double rho, const double *eps, double *u, double *e, double *scratch);
 
 /* The log posterior density of the current state up to a constant (for tests). */
 double emi_imem_logpost(const emi_imem_data_t *d, const emi_imem_state_t *s);
