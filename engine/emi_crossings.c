@@ -149,25 +149,26 @@ static int country_known(const emi_country_list_t *countries, const char *c)
   return 0;
 }
 
-int emi_crossing_parse(const char *line, size_t len, const int col[EMI_CROSSINGS_NFIELDS],
-                       const emi_country_list_t *countries, emi_crossing_t *rec, emi_reject_info_t *why)
+/* The fields of one CSV line (a trailing '\r' ignored), RFC 4180 quotes removed (into buf, which holds
+ * EMI_CROSSINGS_MAX_LINE bytes): returns the number of fields (the first maxf + 1 of them in fstart/flen),
+ * or -1 with *why filled when the line is too long, blank, or badly quoted.  Shared by the crossings and
+ * the declarations, so both readers split and reject lines the same way. */
+static int split_fields(const char *line, size_t len, int maxf, char *buf, const char **fstart, size_t *flen,
+                        emi_reject_info_t *why)
 {
-  char buf[EMI_CROSSINGS_MAX_LINE + 1];
-  const char *fstart[EMI_CROSSINGS_NFIELDS + 1];
-  size_t flen[EMI_CROSSINGS_NFIELDS + 1];
   int nf = 0;
   if (len && line[len - 1] == '\r') len--;
-  if (len > EMI_CROSSINGS_MAX_LINE) { /* the text is not shown: it begins with the person key */
+  if (len > EMI_CROSSINGS_MAX_LINE) { /* the text is not shown: it may begin with the person key */
     char t[48];
     int k = snprintf(t, sizeof t, "(a line longer than %d bytes)", EMI_CROSSINGS_MAX_LINE);
     set_found(why, EMI_REJECT_LINE_TOO_LONG, -1, t, (size_t)k);
-    return 0;
+    return -1;
   }
   size_t i = 0;
   while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
   if (i == len) {
     set_found(why, EMI_REJECT_EMPTY_RECORD, -1, "", 0);
-    return 0;
+    return -1;
   }
   /* no quote anywhere: the fields are the comma-separated runs of the line itself (one pass) */
   int quoted = 0;
@@ -175,7 +176,7 @@ int emi_crossing_parse(const char *line, size_t len, const int col[EMI_CROSSINGS
     const char *p = line;
     for (const char *q = line, *e = line + len;; q++) {
       if (q == e || *q == ',') {
-        if (nf <= EMI_CROSSINGS_NFIELDS) fstart[nf] = p, flen[nf] = (size_t)(q - p);
+        if (nf <= maxf) fstart[nf] = p, flen[nf] = (size_t)(q - p);
         nf++;
         if (q == e) break;
         p = q + 1;
@@ -197,7 +198,7 @@ int emi_crossing_parse(const char *line, size_t len, const int col[EMI_CROSSINGS
         for (;;) {
           if (i >= len) { /* unterminated quote */
             set_found(why, EMI_REJECT_FIELD_COUNT, -1, "unterminated quote", 18);
-            return 0;
+            return -1;
           }
           if (line[i] == '"') {
             if (i + 1 < len && line[i + 1] == '"') buf[o++] = '"', i += 2;
@@ -211,12 +212,12 @@ int emi_crossing_parse(const char *line, size_t len, const int col[EMI_CROSSINGS
         }
         if (i < len && line[i] != ',') {
           set_found(why, EMI_REJECT_FIELD_COUNT, -1, "text after a closing quote", 26);
-          return 0;
+          return -1;
         }
       } else {
         while (i < len && line[i] != ',') buf[o++] = line[i++];
       }
-      if (nf <= EMI_CROSSINGS_NFIELDS) {
+      if (nf <= maxf) {
         fstart[nf] = buf + start;
         flen[nf] = o - start;
       }
@@ -225,12 +226,22 @@ int emi_crossing_parse(const char *line, size_t len, const int col[EMI_CROSSINGS
       i++; /* the comma */
     }
   }
-  if (nf != EMI_CROSSINGS_NFIELDS) {
+  if (nf != maxf) {
     char t[48];
     int n = snprintf(t, sizeof t, "%d fields", nf);
     set_found(why, EMI_REJECT_FIELD_COUNT, -1, t, (size_t)n);
-    return 0;
+    return -1;
   }
+  return nf;
+}
+
+int emi_crossing_parse(const char *line, size_t len, const int col[EMI_CROSSINGS_NFIELDS],
+                       const emi_country_list_t *countries, emi_crossing_t *rec, emi_reject_info_t *why)
+{
+  char buf[EMI_CROSSINGS_MAX_LINE + 1];
+  const char *fstart[EMI_CROSSINGS_NFIELDS + 1];
+  size_t flen[EMI_CROSSINGS_NFIELDS + 1];
+  if (split_fields(line, len, EMI_CROSSINGS_NFIELDS, buf, fstart, flen, why) < 0) return 0;
   const char *f[EMI_CROSSINGS_NFIELDS];
   size_t n[EMI_CROSSINGS_NFIELDS];
   for (int k = 0; k < EMI_CROSSINGS_NFIELDS; k++) f[k] = fstart[col[k]], n[k] = flen[col[k]];
@@ -271,6 +282,50 @@ int emi_crossing_parse(const char *line, size_t len, const int col[EMI_CROSSINGS
   if (by > cy) return set_found(why, EMI_REJECT_BIRTH_AFTER_CROSSING, 7, f[7], n[7]), 0;
   if (cy - by > 120) return set_found(why, EMI_REJECT_BAD_BIRTH_YEAR, 7, f[7], n[7]), 0;
   rec->birth_year = (int16_t)by;
+  return 1;
+}
+
+/* ------------------------------------------------------------------ one declaration */
+
+#define EMI_DECL_REJECT_NAME_(e, name, expected) name,
+#define EMI_DECL_REJECT_EXP_(e, name, expected) expected,
+const char *const emi_decl_reject_names[EMI_DECL_NREJECTS] = {EMI_DECL_REJECT_LIST(EMI_DECL_REJECT_NAME_)};
+const char *const emi_decl_reject_expected[EMI_DECL_NREJECTS] = {EMI_DECL_REJECT_LIST(EMI_DECL_REJECT_EXP_)};
+const char *const emi_decl_fields[EMI_DECL_NFIELDS] = {"person_id", "declared_on", "destination"};
+
+int emi_declaration_parse(const char *line, size_t len, const int col[EMI_DECL_NFIELDS],
+                          const emi_country_list_t *countries, emi_declaration_t *rec, emi_reject_info_t *why)
+{
+  char buf[EMI_CROSSINGS_MAX_LINE + 1];
+  const char *fstart[EMI_DECL_NFIELDS + 1];
+  size_t flen[EMI_DECL_NFIELDS + 1];
+  if (split_fields(line, len, EMI_DECL_NFIELDS, buf, fstart, flen, why) < 0) {
+    /* the crossings' whole-line reasons, renumbered into the declarations' list */
+    why->reason = (emi_reject_t)(why->reason == EMI_REJECT_LINE_TOO_LONG ? EMI_DECL_REJECT_LINE_TOO_LONG
+                               : why->reason == EMI_REJECT_EMPTY_RECORD  ? EMI_DECL_REJECT_EMPTY_RECORD
+                                                                         : EMI_DECL_REJECT_FIELD_COUNT);
+    return 0;
+  }
+  const char *f[EMI_DECL_NFIELDS];
+  size_t n[EMI_DECL_NFIELDS];
+  for (int k = 0; k < EMI_DECL_NFIELDS; k++) f[k] = fstart[col[k]], n[k] = flen[col[k]];
+  /* 0 person_id (never shown: the reader withholds field 0) */
+  if (n[0] == 0) return set_found(why, (emi_reject_t)EMI_DECL_REJECT_MISSING_KEY, 0, "", 0), 0;
+  if (n[0] > EMI_CROSSINGS_KEY_LEN || !printable(f[0], n[0]))
+    return set_found(why, (emi_reject_t)EMI_DECL_REJECT_BAD_KEY, 0, "", 0), 0;
+  emi_crossing_set_str(rec->person_id, EMI_CROSSINGS_KEY_LEN, f[0], n[0]);
+  rec->keylen = n[0];
+  /* 1 declared_on: a date (a date-time is accepted: its UTC day) */
+  int32_t sec;
+  int y;
+  if (!parse_time(f[1], n[1], &rec->day, &sec, &y))
+    return set_found(why, (emi_reject_t)EMI_DECL_REJECT_BAD_DATE, 1, f[1], n[1]), 0;
+  /* 2 destination */
+  if (n[2] != 3 || f[2][0] < 'A' || f[2][0] > 'Z' || f[2][1] < 'A' || f[2][1] > 'Z' || f[2][2] < 'A' || f[2][2] > 'Z')
+    return set_found(why, (emi_reject_t)EMI_DECL_REJECT_INVALID_COUNTRY, 2, f[2], n[2]), 0;
+  if (countries && countries->codes && !country_known(countries, f[2]))
+    return set_found(why, (emi_reject_t)EMI_DECL_REJECT_UNKNOWN_COUNTRY, 2, f[2], n[2]), 0;
+  memcpy(rec->destination, f[2], 3);
   return 1;
 }
 
@@ -534,7 +589,10 @@ static emi_err_t write_rows(emi_crossings_writer_t *w, uint64_t row0, uint64_t n
       pack(data, (size_t)nrows, packed);
   }
   EMI_TRY(emi_mpi_agree(w->comm, local, NULL));
-  H5W_TRY(H5Dwrite(w->did, w->ftype, mspace, fspace, w->dxpl, nrows ? (const void *)packed : (const void *)&none));
+  if (H5Dwrite(w->did, w->ftype, mspace, fspace, w->dxpl, nrows ? (const void *)packed : (const void *)&none) < 0)
+    err = emi_h5_raise("H5Dwrite", __FILE__, __LINE__, __func__);
+  /* the write may have failed on some ranks only (a full disk): all return the error, or none */
+  EMI_TRY(emi_h5_file_agree(w->f, err));
   uint32_t lc = 0, gc = 0;
   H5W_TRY(H5Pget_mpio_no_collective_cause(w->dxpl, &lc, &gc));
   if (gc != H5D_MPIO_COLLECTIVE)
@@ -551,7 +609,8 @@ static emi_err_t set_extent(emi_crossings_writer_t *w, uint64_t n)
   emi_err_t err = EMI_SUCCESS;
   if (n <= w->extent) return EMI_SUCCESS;
   hsize_t d = n;
-  H5W_TRY(H5Dset_extent(w->did, &d));
+  if (H5Dset_extent(w->did, &d) < 0) err = emi_h5_raise("H5Dset_extent", __FILE__, __LINE__, __func__);
+  EMI_TRY(emi_h5_file_agree(w->f, err)); /* on every rank, as after a write */
   w->extent = n;
 cleanup:
   return err;

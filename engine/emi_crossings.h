@@ -147,6 +147,43 @@ int emi_crossing_parse(const char *line, size_t len, const int col[EMI_CROSSINGS
 /* Pure.  Parse crossed_at: returns 1 and (day, second) on success. */
 int emi_crossing_parse_time(const char *s, size_t len, int32_t *day, int32_t *second);
 
+/* ------------------------------------------------------------------ validation of one declaration */
+
+/* Declarations CSV person_id,declared_on,destination (columns in any order): reject reasons, in the
+ * order of /undeclared/declaration_rejects.  The whole-line reasons are the crossings' (the same
+ * splitter: RFC 4180 quotes, CRLF, at most EMI_CROSSINGS_MAX_LINE bytes). */
+#define EMI_DECL_REJECT_LIST(X)                                                                     \
+  X(EMI_DECL_REJECT_EMPTY_RECORD, "empty_record", "a blank line")                                   \
+  X(EMI_DECL_REJECT_FIELD_COUNT, "field_count", "3 comma-separated fields")                         \
+  X(EMI_DECL_REJECT_LINE_TOO_LONG, "line_too_long", "a line of at most 4096 bytes")                 \
+  X(EMI_DECL_REJECT_MISSING_KEY, "missing_key", "a non-empty person key")                           \
+  X(EMI_DECL_REJECT_BAD_KEY, "bad_key", "a person key of 1..64 printable bytes")                    \
+  X(EMI_DECL_REJECT_BAD_DATE, "bad_date", "an ISO 8601 date YYYY-MM-DD (or a date-time), years 1900..2199") \
+  X(EMI_DECL_REJECT_INVALID_COUNTRY, "invalid_country", "an ISO 3166-1 alpha-3 code (three capital letters)") \
+  X(EMI_DECL_REJECT_UNKNOWN_COUNTRY, "unknown_country", "a code of the ISO 3166-1 alpha-3 list")
+
+#define EMI_DECL_REJECT_ENUM_(e, name, expected) e,
+enum { EMI_DECL_REJECT_LIST(EMI_DECL_REJECT_ENUM_) EMI_DECL_NREJECTS };
+#undef EMI_DECL_REJECT_ENUM_
+extern const char *const emi_decl_reject_names[EMI_DECL_NREJECTS];
+extern const char *const emi_decl_reject_expected[EMI_DECL_NREJECTS];
+#define EMI_DECL_NFIELDS 3
+extern const char *const emi_decl_fields[EMI_DECL_NFIELDS];
+#define EMI_DECL_HEADER "person_id,declared_on,destination"
+
+typedef struct {
+  char person_id[EMI_CROSSINGS_KEY_LEN]; /* NUL-padded */
+  size_t keylen;
+  int32_t day;                           /* days since 1970-01-01 (UTC) */
+  char destination[3];
+} emi_declaration_t;
+
+/* Pure, thread-safe.  Parse one declarations line (col[k]: the position of field k of emi_decl_fields):
+ * 1 and *rec when valid, 0 and *why otherwise (why->reason: an EMI_DECL_REJECT_* value; why->field an
+ * index into emi_decl_fields or -1; found never holds the person key). */
+int emi_declaration_parse(const char *line, size_t len, const int col[EMI_DECL_NFIELDS],
+                          const emi_country_list_t *countries, emi_declaration_t *rec, emi_reject_info_t *why);
+
 /* ------------------------------------------------------------------ the writer */
 
 typedef struct emi_crossings_writer emi_crossings_writer_t;

@@ -25,8 +25,8 @@
 #define READ_BUF (1u << 20)  /* CSV read buffer (declarations, link table) */
 
 #define EMI_REJECT_NAME_(e, name, expected) name,
-const char *const emi_link_reject_names[EMI_LINK_NREJECTS] = {EMI_REJECT_LIST(EMI_REJECT_NAME_) "date_before_period",
-                                                              "date_after_period"};
+const char *const emi_link_reject_names[EMI_LINK_NREJECTS] = {EMI_REJECT_LIST(EMI_REJECT_NAME_) "before_data_start",
+                                                              "after_data_end"};
 #undef EMI_REJECT_NAME_
 
 /* ------------------------------------------------------------------ person keys */
@@ -121,7 +121,7 @@ static int accept(const emi_link_ingest_t *cfg, const emi_crossing_t *r, size_t 
                   emi_link_counts_t *c, emi_reject_info_t *why)
 {
   if (r->day < cfg->lo_day || r->day > cfg->hi_day) {
-    why->reason = (emi_reject_t)(r->day < cfg->lo_day ? EMI_LINK_REJECT_BEFORE_PERIOD : EMI_LINK_REJECT_AFTER_PERIOD);
+    why->reason = (emi_reject_t)(r->day < cfg->lo_day ? EMI_LINK_REJECT_BEFORE_START : EMI_LINK_REJECT_AFTER_END);
     why->field = 1;
     int y, m, d;
     emi_civil_from_days(r->day, &y, &m, &d);
@@ -131,20 +131,71 @@ static int accept(const emi_link_ingest_t *cfg, const emi_crossing_t *r, size_t 
   emi_sort_item_t it = {emi_link_hash(cfg->hasher, r->person_id, keylen),
                         emi_link_k1(r->day, r->second, r->direction == EMI_CROSSING_OUT),
                         emi_link_v(r->citizenship, r->sex, r->birth_year)};
+  if (cfg->nland) { /* the loss correction's border-point class (emi_loss.h) */
+    size_t bl = 0;
+    while (bl < EMI_CROSSINGS_CODE_LEN && r->border_point[bl]) bl++;
+    for (int k = 0; k < cfg->nland; k++)
+      if (strlen(cfg->land_points[k]) == bl && !memcmp(cfg->land_points[k], r->border_point, bl)) {
+        it.v |= EMI_LINK_V_LAND;
+        break;
+      }
+  }
   if (!items_push(out, it)) return -1;
   if (r->day < c->min_day) c->min_day = r->day;
   if (r->day > c->max_day) c->max_day = r->day;
   return 1;
 }
 
-static void count_reject(emi_link_counts_t *c, const emi_reject_info_t *why, int64_t global_index)
+/* quiet: a reject outside cfg->lo_day .. hi_day is counted only (emi_link_ingest_t.quiet_bounds) */
+static void count_reject(emi_link_counts_t *c, const emi_reject_info_t *why, int64_t global_index, int quiet)
 {
   c->rejects[why->reason]++;
+  if (quiet && (int)why->reason >= (int)EMI_NREJECTS) return;
   if (c->first_bad < 0) {
     c->first_bad = global_index;
     c->bad = *why;
     if (why->field == 0) snprintf(c->bad.found, sizeof c->bad.found, "(withheld: person key)");
   }
+  if (c->nex < EMI_LINK_NEXAMPLES) {
+    emi_link_example_t *e = &c->ex[c->nex++];
+    e->line = global_index;
+    e->why = *why;
+    if (why->field == 0) snprintf(e->why.found, sizeof e->why.found, "(withheld: person key)");
+  }
+}
+
+/* Every rank gets the first EMI_LINK_NEXAMPLES examples over ranks (each rank's in file order, lines
+ * already global): gathered, then merged by line. */
+static emi_err_t examples_reduce(MPI_Comm comm, int *nex, emi_link_example_t *ex)
+{
+  emi_err_t err = EMI_SUCCESS;
+  int size;
+  MPI_Comm_size(comm, &size);
+  emi_link_example_t *all = NULL;
+  int *nall = NULL, *at = NULL; /* examples of each rank; the next one to take */
+  EMI_CALLOC(all, (size_t)size * EMI_LINK_NEXAMPLES, "reject examples");
+  EMI_CALLOC(nall, (size_t)size, "reject example counts");
+  EMI_CALLOC(at, (size_t)size, "reject example positions");
+  EMI_MPI_TRY(MPI_Allgather(nex, 1, MPI_INT, nall, 1, MPI_INT, comm));
+  EMI_MPI_TRY(MPI_Allgather(ex, (int)(EMI_LINK_NEXAMPLES * sizeof *ex), MPI_BYTE, all,
+                            (int)(EMI_LINK_NEXAMPLES * sizeof *ex), MPI_BYTE, comm));
+  int n = 0;
+  while (n < EMI_LINK_NEXAMPLES) {
+    int best = -1;
+    for (int r = 0; r < size; r++)
+      if (at[r] < nall[r] &&
+          (best < 0 || all[(size_t)r * EMI_LINK_NEXAMPLES + (size_t)at[r]].line <
+                         all[(size_t)best * EMI_LINK_NEXAMPLES + (size_t)at[best]].line))
+        best = r;
+    if (best < 0) break;
+    ex[n++] = all[(size_t)best * EMI_LINK_NEXAMPLES + (size_t)at[best]++];
+  }
+  *nex = n;
+cleanup:
+  free(all);
+  free(nall);
+  free(at);
+  return err;
 }
 
 /* Sum the counts over ranks; first_bad = the smallest; min/max days. */
@@ -163,6 +214,7 @@ static emi_err_t counts_reduce(MPI_Comm comm, emi_link_counts_t *c)
   c->first_bad = fb == INT64_MAX ? -1 : fb;
   EMI_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &c->min_day, 1, MPI_INT32_T, MPI_MIN, comm));
   EMI_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, &c->max_day, 1, MPI_INT32_T, MPI_MAX, comm));
+  EMI_TRY(examples_reduce(comm, &c->nex, c->ex));
 cleanup:
   return err;
 }
@@ -174,6 +226,10 @@ static void counts_add(emi_link_counts_t *dst, const emi_link_counts_t *src)
   if (dst->first_bad < 0 && src->first_bad >= 0) {
     dst->first_bad = dst->in + src->first_bad;
     dst->bad = src->bad;
+  }
+  for (int k = 0; k < src->nex && dst->nex < EMI_LINK_NEXAMPLES; k++) {
+    dst->ex[dst->nex] = src->ex[k];
+    dst->ex[dst->nex++].line += dst->in;
   }
   dst->in += src->in;
   dst->accepted += src->accepted;
@@ -255,6 +311,113 @@ void emi_link_store_destroy(emi_link_store_t **ps)
   for (int j = 0; j < EMI_LINK_NBUCKETS; j++) vec_free(&(*ps)->b[j]);
   free(*ps);
   *ps = NULL;
+}
+
+void emi_link_store_days(const emi_link_store_t *s, int32_t lo, int32_t hi, int64_t *count)
+{
+  if (!s) return;
+  for (int j = 0; j < EMI_LINK_NBUCKETS; j++)
+    for (size_t i = 0; i < s->b[j].n; i++) {
+      const int32_t d = emi_link_day(s->b[j].p[i].k1);
+      if (d >= lo && d <= hi) count[d - lo]++;
+    }
+}
+
+void emi_link_store_trim(emi_link_store_t *s, int32_t lo, int32_t hi, int64_t *below, int64_t *above)
+{
+  *below = *above = 0;
+  if (!s) return;
+  for (int j = 0; j < EMI_LINK_NBUCKETS; j++) {
+    vec_t *v = &s->b[j];
+    size_t o = 0;
+    for (size_t i = 0; i < v->n; i++) {
+      const int32_t d = emi_link_day(v->p[i].k1);
+      if (d < lo) (*below)++;
+      else if (d > hi) (*above)++;
+      else v->p[o++] = v->p[i];
+    }
+    s->total -= v->n - o;
+    v->n = o;
+  }
+}
+
+/* median of the (up to) 28 nonzero counts next to day i, walking by step (-1: before, +1: after) */
+#define SPAN_REF_DAYS 28
+static int64_t span_ref_median(const int64_t *count, int64_t nd, int64_t i, int step)
+{
+  int64_t v[SPAN_REF_DAYS];
+  int k = 0;
+  for (int64_t j = i + step; j >= 0 && j < nd && k < SPAN_REF_DAYS; j += step)
+    if (count[j] > 0) v[k++] = count[j];
+  if (k == 0) return 0;
+  for (int a = 1; a < k; a++) /* insertion sort: at most 28 */
+    for (int b = a; b > 0 && v[b - 1] > v[b]; b--) {
+      int64_t t = v[b];
+      v[b] = v[b - 1], v[b - 1] = t;
+    }
+  return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2; /* integers: the same on every rank */
+}
+
+/* does day i have too few records against the reference? (threshold: ceil(share x median), at least 1) */
+static int span_thin(const int64_t *count, int64_t nd, int64_t i, int step, double min_share)
+{
+  const int64_t m = span_ref_median(count, nd, i, step);
+  double t = min_share * (double)m;
+  int64_t need = (int64_t)t;
+  if ((double)need < t) need++;
+  if (need < 1) need = 1;
+  return count[i] < need;
+}
+
+void emi_link_data_span(const int64_t *count, int32_t lo, int32_t hi, int32_t gap_days, double min_share,
+                        int32_t *start, int32_t *end, int *why_start, int *why_end)
+{
+  const int64_t nd = (int64_t)hi - lo + 1;
+  int64_t total = 0, first = -1, last = -1;
+  for (int64_t i = 0; i < nd; i++)
+    if (count[i] > 0) {
+      total += count[i];
+      if (first < 0) first = i;
+      last = i;
+    }
+  int ws = 0, we = 0;
+  *start = *end = lo;
+  if (total == 0) goto done;
+  int64_t med = 0; /* the day of the median record: at least half the records on it or before */
+  for (int64_t i = 0, run = 0; i < nd; i++) {
+    run += count[i];
+    if (2 * run >= total) {
+      med = i;
+      break;
+    }
+  }
+  /* 1. gap rule */
+  int64_t e = med, s = med;
+  for (int64_t i = med + 1, empty = 0; i < nd; i++) {
+    if (count[i] > 0) e = i, empty = 0;
+    else if (++empty > gap_days) break;
+  }
+  for (int64_t i = med - 1, empty = 0; i >= 0; i--) {
+    if (count[i] > 0) s = i, empty = 0;
+    else if (++empty > gap_days) break;
+  }
+  if (e != last) we |= 1;
+  if (s != first) ws |= 1;
+  /* 2. volume rule, within [s, e] (count[med] > 0, so the loops stop) */
+  while (e > s && span_thin(count + s, e - s + 1, e - s, -1, min_share)) {
+    do e--;
+    while (e > s && count[e] == 0);
+    we |= 2;
+  }
+  while (s < e && span_thin(count + s, e - s + 1, 0, 1, min_share)) {
+    do s++;
+    while (s < e && count[s] == 0);
+    ws |= 2;
+  }
+  *start = (int32_t)(lo + s), *end = (int32_t)(lo + e);
+done:
+  if (why_start) *why_start = ws;
+  if (why_end) *why_end = we;
 }
 
 /* ------------------------------------------------------------------ link table (apply) */
@@ -613,7 +776,7 @@ static void h5_chunk(const ingest_t *g, void *ctx, int k, share_t *sh)
     if (ok) ok = accept(cfg, &b->buf[i], kl, &sh->out, &sh->c, &why);
     if (ok < 0) share_fail(sh, EMI_ERROR(EMI_ERR_NOMEM, "cannot grow the record array (%zu records)", sh->out.n));
     else if (ok) sh->c.accepted++;
-    else count_reject(&sh->c, &why, sh->c.in);
+    else count_reject(&sh->c, &why, sh->c.in, cfg->quiet_bounds);
     sh->c.in++;
   }
 }
@@ -635,8 +798,12 @@ emi_err_t emi_link_read_h5(MPI_Comm comm, const char *path, const emi_link_inges
   EMI_TRY(emi_mpi_agree(comm, local, NULL));
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
   /* every rank opens the file read-only on its own (no collective metadata needed to read a slab) */
-  if ((fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
-    local = EMI_ERROR(EMI_ERR_IO, "%s: cannot open as an HDF5 file", path);
+  if ((fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) {
+    FILE *probe = fopen(path, "rb"); /* why, in the operating system's words, when it cannot be opened at all */
+    local = EMI_ERROR(EMI_ERR_IO, "%s: cannot open as an HDF5 file: %s", path,
+                      probe ? "not a readable HDF5 file (truncated or not HDF5)" : strerror(errno));
+    if (probe) fclose(probe);
+  }
   else if ((did = H5Dopen2(fid, "/crossings/records", H5P_DEFAULT)) < 0)
     local = EMI_ERROR(EMI_ERR_INPUT, "%s: no dataset /crossings/records: expected the compound form written by "
                       "`emflow convert` or `emflow simulate --crossings-h5`", path);
@@ -669,6 +836,7 @@ emi_err_t emi_link_read_h5(MPI_Comm comm, const char *path, const emi_link_inges
   emi_progress_end(&prog, (double)(r1 - r0));
   EMI_TRY(emi_mpi_agree(comm, local, NULL));
   if (counts->first_bad >= 0) counts->first_bad += (int64_t)r0; /* global row index */
+  for (int k = 0; k < counts->nex; k++) counts->ex[k].line += (int64_t)r0;
   EMI_TRY(counts_reduce(comm, counts));
   EMI_TRY(ingest_links(comm, &g));
   *store = g.store;
@@ -810,7 +978,10 @@ static emi_err_t csv_open(MPI_Comm comm, const char *path, int nfields, const ch
   MPI_Comm_size(comm, &size);
   uint64_t hdr[2 + 16] = {0}, *starts = NULL;
   FILE *fp = fopen(path, "rb");
+  struct stat fst;
   if (!fp) local = EMI_ERROR(EMI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  else if (fstat(fileno(fp), &fst) == 0 && S_ISDIR(fst.st_mode)) /* fopen opens a directory; reads fail */
+    local = EMI_ERROR(EMI_ERR_IO, "%s: cannot read: %s", path, strerror(EISDIR));
   if (!local && rank == 0) {
     if (fseeko(fp, 0, SEEK_END) != 0) local = EMI_ERROR(EMI_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
     else {
@@ -930,7 +1101,7 @@ static void csv_record(const emi_link_ingest_t *cfg, const int *col, const char 
   }
   if (ok < 0) share_fail(sh, EMI_ERROR(EMI_ERR_NOMEM, "cannot grow the record array (%zu records)", sh->out.n));
   else if (ok > 0) sh->c.accepted++;
-  else count_reject(&sh->c, &why, sh->c.in); /* index in the share; made a file line by the merges */
+  else count_reject(&sh->c, &why, sh->c.in, cfg->quiet_bounds); /* index in the share; a file line after the merges */
   sh->c.in++;
 }
 
@@ -997,7 +1168,7 @@ emi_err_t emi_link_read_csv(MPI_Comm comm, const char *path, const emi_link_inge
       if (!nl) { /* the line at ws is longer than the window: a reject; skip to its end */
         emi_reject_info_t why = {.reason = EMI_REJECT_LINE_TOO_LONG, .field = -1};
         snprintf(why.found, sizeof why.found, "(a line longer than %d bytes)", EMI_CROSSINGS_MAX_LINE);
-        count_reject(counts, &why, counts->in);
+        count_reject(counts, &why, counts->in, 0);
         counts->in++;
         uint64_t pos = we;
         for (;;) {
@@ -1044,6 +1215,7 @@ emi_err_t emi_link_read_csv(MPI_Comm comm, const char *path, const emi_link_inge
   MPI_Comm_rank(comm, &rank);
   if (rank == 0) before = 0;
   if (counts->first_bad >= 0) counts->first_bad += before + 2; /* file line: the header is line 1 */
+  for (int k = 0; k < counts->nex; k++) counts->ex[k].line += before + 2;
   EMI_TRY(counts_reduce(comm, counts));
   EMI_TRY(ingest_links(comm, &g));
   *store = g.store;
@@ -1060,61 +1232,79 @@ cleanup:
 /* ------------------------------------------------------------------ declarations */
 typedef struct {
   const emi_link_hasher_t *h;
+  const emi_country_list_t *countries;
   const int *col;
   items_t out;
-  int64_t c[3];
+  emi_link_decl_counts_t c; /* example lines: index of the line on this rank until made file lines */
   emi_err_t err;
 } decl_state_t;
 
 static void decl_line(void *ctx, const char *p, size_t n, int too_long)
 {
   decl_state_t *s = ctx;
-  const char *f[4];
-  size_t fl[4];
-  int nf = 0, ok = !too_long;
-  if (n && p[n - 1] == '\r') n--;
-  size_t a = 0;
-  for (size_t i = 0; ok && i <= n; i++)
-    if (i == n || p[i] == ',') {
-      if (nf < 4) f[nf] = p + a, fl[nf] = i - a;
-      nf++;
-      a = i + 1;
-    }
-  if (nf != 3) ok = 0;
-  s->c[0]++;
+  emi_declaration_t rec;
+  emi_reject_info_t why;
+  int ok;
+  if (too_long) { /* scan_range keeps at most EMI_CROSSINGS_MAX_LINE + 1 bytes of a line */
+    why.reason = (emi_reject_t)EMI_DECL_REJECT_LINE_TOO_LONG, why.field = -1;
+    snprintf(why.found, sizeof why.found, "(a line longer than %d bytes)", EMI_CROSSINGS_MAX_LINE);
+    ok = 0;
+  } else {
+    ok = emi_declaration_parse(p, n, s->col, s->countries, &rec, &why);
+  }
   if (ok) {
-    const char *key = f[s->col[0]], *date = f[s->col[1]], *dest = f[s->col[2]];
-    size_t kl = fl[s->col[0]], dl = fl[s->col[1]], nl = fl[s->col[2]];
-    int32_t day, sec;
-    if (kl == 0 || kl > EMI_CROSSINGS_KEY_LEN || !printable(key, kl) || !emi_crossing_parse_time(date, dl, &day, &sec) ||
-        nl != 3 || dest[0] < 'A' || dest[0] > 'Z' || dest[1] < 'A' || dest[1] > 'Z' || dest[2] < 'A' || dest[2] > 'Z')
-      ok = 0;
-    else {
-      emi_sort_item_t it = {emi_link_hash(s->h, key, kl), emi_link_k1(day, -1, 0), 0};
-      if (!items_push(&s->out, it)) {
-        if (!s->err) s->err = EMI_ERROR(EMI_ERR_NOMEM, "cannot grow the declarations array");
-        return;
-      }
+    emi_sort_item_t it = {emi_link_hash(s->h, rec.person_id, rec.keylen), emi_link_k1(rec.day, -1, 0), 0};
+    sodium_memzero(rec.person_id, sizeof rec.person_id);
+    if (!items_push(&s->out, it)) {
+      if (!s->err) s->err = EMI_ERROR(EMI_ERR_NOMEM, "cannot grow the declarations array");
+      return;
+    }
+    s->c.accepted++;
+  } else {
+    s->c.rejects[why.reason]++;
+    if (s->c.nex < EMI_LINK_NEXAMPLES) {
+      emi_link_example_t *e = &s->c.ex[s->c.nex++];
+      e->line = s->c.in;
+      e->why = why;
+      if (why.field == 0) snprintf(e->why.found, sizeof e->why.found, "(withheld: person key)");
     }
   }
-  s->c[ok ? 1 : 2]++;
+  s->c.in++;
 }
 
 emi_err_t emi_link_read_declarations(MPI_Comm comm, const char *path, const emi_link_hasher_t *h,
-                                     emi_sort_item_t **items, size_t *n, int64_t counts[3])
+                                     const emi_country_list_t *countries, emi_sort_item_t **items, size_t *n,
+                                     emi_link_decl_counts_t *counts)
 {
-  static const char *const fields[3] = {"person_id", "declared_on", "destination"};
   emi_err_t err = EMI_SUCCESS;
   FILE *fp = NULL;
-  int col[3];
+  int col[EMI_DECL_NFIELDS];
   uint64_t b0, b1;
-  decl_state_t s = {.h = h, .col = col};
+  decl_state_t s = {.h = h, .countries = countries, .col = col};
   *items = NULL, *n = 0;
-  EMI_TRY(csv_open(comm, path, 3, fields, "person_id,declared_on,destination", &fp, col, &b0, &b1));
+  memset(counts, 0, sizeof *counts);
+  EMI_TRY(csv_open(comm, path, EMI_DECL_NFIELDS, emi_decl_fields, EMI_DECL_HEADER, &fp, col, &b0, &b1));
   emi_err_t local = scan_range(fp, path, b0, b1, decl_line, &s);
   if (!local) local = s.err;
   EMI_TRY(emi_mpi_agree(comm, local, NULL));
-  EMI_MPI_TRY(MPI_Allreduce(s.c, counts, 3, MPI_INT64_T, MPI_SUM, comm));
+  /* file lines: the lines of the ranks before, the header is line 1 */
+  int64_t before = 0;
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  EMI_MPI_TRY(MPI_Exscan(&s.c.in, &before, 1, MPI_INT64_T, MPI_SUM, comm));
+  if (rank == 0) before = 0;
+  for (int k = 0; k < s.c.nex; k++) s.c.ex[k].line += before + 2;
+  counts->nex = s.c.nex;
+  memcpy(counts->ex, s.c.ex, sizeof s.c.ex);
+  EMI_TRY(examples_reduce(comm, &counts->nex, counts->ex));
+  {
+    int64_t v[2 + EMI_DECL_NREJECTS];
+    v[0] = s.c.in, v[1] = s.c.accepted;
+    for (int k = 0; k < EMI_DECL_NREJECTS; k++) v[2 + k] = s.c.rejects[k];
+    EMI_MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, v, 2 + EMI_DECL_NREJECTS, MPI_INT64_T, MPI_SUM, comm));
+    counts->in = v[0], counts->accepted = v[1];
+    for (int k = 0; k < EMI_DECL_NREJECTS; k++) counts->rejects[k] = v[2 + k];
+  }
   *items = s.out.p, *n = s.out.n;
   s.out.p = NULL;
 cleanup:

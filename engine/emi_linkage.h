@@ -19,10 +19,14 @@
  * persons share a key with probability ~ N^2 / 2^65 (3e-4 at N = 10^8).  Neither the keys nor their
  * hashes are ever written to an output or a log; reject messages withhold the person_id field.
  *
- * Rejects.  The reasons of emi_crossings.h (EMI_REJECT_LIST) plus two impossible-date reasons:
- * date_before_period, date_after_period (a crossing outside the period given by --period-start /
- * --period-end).  Records of the HDF5 form are validated with the same rules as the CSV parser
- * (emi_crossing_parse), field by field.  records in = accepted + rejected on every path.
+ * Rejects.  The reasons of emi_crossings.h (EMI_REJECT_LIST) plus two reasons for a record outside
+ * the days the data cover: before_data_start, after_data_end (before / after the bounds lo_day, hi_day
+ * of the ingest -- classify's --data-start / --data-end -- or, removed after the ingest by
+ * emi_link_store_trim, outside the bounds classify detects from the daily volume).  Records of the HDF5
+ * form are validated with the same rules as the CSV parser (emi_crossing_parse), field by field.
+ * records in = accepted + rejected on every path.  The first EMI_LINK_NEXAMPLES rejects (in file
+ * order, whatever the ranks and threads) are kept as examples: line (HDF5: row), reason, field, text
+ * found (never the person key).
  *
  * Ingest in parallel.  The CSV reader maps the rank's byte range window by window (mmap of
  * EMI_LINK_WINDOW_PER_THREAD bytes per thread, unmapped when parsed, so the mapped input never holds
@@ -58,7 +62,7 @@
 #include "emi_provenance.h" /* emi_sha256_t */
 #include "emi_sort.h"
 
-enum { EMI_LINK_REJECT_BEFORE_PERIOD = EMI_NREJECTS, EMI_LINK_REJECT_AFTER_PERIOD, EMI_LINK_NREJECTS };
+enum { EMI_LINK_REJECT_BEFORE_START = EMI_NREJECTS, EMI_LINK_REJECT_AFTER_END, EMI_LINK_NREJECTS };
 extern const char *const emi_link_reject_names[EMI_LINK_NREJECTS];
 
 /* ------------------------------------------------------------------ person keys */
@@ -100,6 +104,8 @@ static inline int emi_link_birth_year(uint64_t v) { return (int16_t)(uint16_t)(v
  * or over-long key, a key with control characters, the same key twice, a key b linked to two different
  * keys, a cycle.  Keys of the table that match no record are counted, not errors. */
 #define EMI_LINK_V_LINKED ((uint64_t)1 << 33)
+/* A record at one of the border points of emi_link_ingest_t.land_points (the loss correction's class). */
+#define EMI_LINK_V_LAND ((uint64_t)1 << 34)
 
 typedef struct {
   uint64_t b, a0; /* hashed keys of a line: records of b become records of a0 ... */
@@ -118,6 +124,8 @@ typedef struct {
   const emi_link_hasher_t *hasher;
   const emi_country_list_t *countries; /* NULL: shape check only */
   int32_t lo_day, hi_day;              /* accepted days (inclusive); INT32_MIN/INT32_MAX: any */
+  int quiet_bounds;                    /* 1: the records outside [lo_day, hi_day] are counted rejects but neither
+                                        * examples nor the first reject (a cut the user asked for) */
   /* link table (emi_link_read_table; NULL/0: none): every accepted record of a key b is moved to its
    * key a at ingest, marked EMI_LINK_V_LINKED, exactly as emi_link_apply(..., mark = 1) would do */
   const emi_link_pair_t *pairs;
@@ -126,10 +134,23 @@ typedef struct {
    * EMI_LINK_WINDOW_PER_THREAD.  At least EMI_LINK_WINDOW_MIN (a window always holds a whole line of
    * the longest accepted length).  The records do not depend on it; tests set it small. */
   size_t window_bytes;
+  /* border-point codes of the class "land" of the loss correction (classify --land-border-points): an
+   * accepted record at one of them gets EMI_LINK_V_LAND in v; NULL/0: none */
+  const char *const *land_points;
+  int nland;
 } emi_link_ingest_t;
+
+/* A rejected record: its file line (HDF5: row index from 0) and why (found: never the person key). */
+#define EMI_LINK_NEXAMPLES 5
+typedef struct {
+  int64_t line;
+  emi_reject_info_t why;
+} emi_link_example_t;
 
 typedef struct {
   int64_t in, accepted, rejects[EMI_LINK_NREJECTS];
+  int nex;                                     /* the first rejects in file order (on every rank) */
+  emi_link_example_t ex[EMI_LINK_NEXAMPLES];
   int64_t first_bad;          /* global index of the first rejected record (CSV: file line), -1: none */
   emi_reject_info_t bad;      /* why (found text withheld for person_id) -- valid on the rank that has it */
   int32_t min_day, max_day;   /* over accepted records (INT32_MAX / INT32_MIN when none) */
@@ -163,10 +184,39 @@ emi_err_t emi_link_read_csv(MPI_Comm comm, const char *path, const emi_link_inge
  * records in sorted order, the same bytes as emi_link_distribute + emi_sort_items of the records in
  * file order.  *store is consumed (destroyed, set to NULL) whatever the outcome. */
 emi_err_t emi_link_store_sort(MPI_Comm comm, emi_link_store_t **store, emi_sort_item_t **items, size_t *n);
-/* Collective.  Declarations CSV person_id,declared_on,destination (declared_on: YYYY-MM-DD).  A line
- * with a bad field is a counted reject: counts[0] in, [1] accepted, [2] rejected (summed over ranks). */
+/* Local.  Accepted records per day: count[d - lo] += records of day d, for lo <= d <= hi (caller zeroes
+ * count[0 .. hi - lo] and sums it over ranks). */
+void emi_link_store_days(const emi_link_store_t *s, int32_t lo, int32_t hi, int64_t *count);
+/* Local.  Remove the records dated before lo or after hi, keeping the order of the others; *below and
+ * *above: the records removed (this rank). */
+void emi_link_store_trim(emi_link_store_t *s, int32_t lo, int32_t hi, int64_t *below, int64_t *above);
+
+/* Pure.  The days the data cover, from the accepted records per day count[0 .. hi - lo] (day lo + i),
+ * robust to a few mis-dated records (README, classify, "The data start and end"):
+ *  1. gap rule: from the median record's day, walk forward (backward) over the days; the data end (start)
+ *     is the last (first) day with records before the first run of more than gap_days days without any;
+ *  2. volume rule: then, while the end day E has fewer records than min_share x the median count of the
+ *     28 days with records before it (at least 1 record), E moves to the previous day with records; the
+ *     same for the start day S with the 28 days after it.
+ * *start, *end: S and E (start = end = lo when no day has records); *why_start, *why_end (may be NULL):
+ * 0 when the first (last) record's day was kept, else bit 1: the gap rule moved it, bit 2: the volume
+ * rule did. */
+void emi_link_data_span(const int64_t *count, int32_t lo, int32_t hi, int32_t gap_days, double min_share,
+                        int32_t *start, int32_t *end, int *why_start, int *why_end);
+
+/* Declarations: counts (summed over ranks) by reason of emi_crossings.h (EMI_DECL_REJECT_LIST), and the
+ * first rejects in file order (line: the file line; the same on every rank). */
+typedef struct {
+  int64_t in, accepted, rejects[EMI_DECL_NREJECTS];
+  int nex;
+  emi_link_example_t ex[EMI_LINK_NEXAMPLES];
+} emi_link_decl_counts_t;
+/* Collective.  Declarations CSV person_id,declared_on,destination (columns in any order; each line
+ * parsed by emi_declaration_parse, destinations checked against countries unless NULL).  A bad header
+ * is an error naming the file and line 1; a bad line is a counted reject (in = accepted + rejected). */
 emi_err_t emi_link_read_declarations(MPI_Comm comm, const char *path, const emi_link_hasher_t *h,
-                                     emi_sort_item_t **items, size_t *n, int64_t counts[3]);
+                                     const emi_country_list_t *countries, emi_sort_item_t **items, size_t *n,
+                                     emi_link_decl_counts_t *counts);
 
 /* Collective.  Read the table (byte ranges per rank), hash, gather on every rank, sort by b and resolve
  * chains: *pairs (malloc'ed, the same on every rank) sorted by b, a the final key. */

@@ -1,6 +1,7 @@
 /* emi_nowcast.c: see emi_nowcast.h. */
 #include "emi_nowcast.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 #include "emi_dist.h"
@@ -214,8 +215,9 @@ void emi_nowcast_train_ref(const emi_nowcast_params_t *p, int kind, const emi_no
   }
 }
 
-void emi_nowcast_train(const emi_nowcast_params_t *p, int kind, const emi_nowcast_hist_t *h, size_t i, int outcome,
-                       int64_t *restrict acc, size_t stride)
+/* The chunk walk of emi_nowcast_train: acc != NULL adds to acc, else appends runs (state, days) to rs/rd (*nr). */
+static void train_walk(const emi_nowcast_params_t *p, int kind, const emi_nowcast_hist_t *h, size_t i, int outcome,
+                       int64_t *restrict acc, size_t stride, int32_t *restrict rs, int64_t *restrict rd, size_t *nr)
 {
   const uint8_t want = kind == EMI_NOWCAST_ARR ? EMI_DIR_IN : EMI_DIR_OUT;
   const size_t n = h->n;
@@ -296,20 +298,44 @@ void emi_nowcast_train(const emi_nowcast_params_t *p, int kind, const emi_nowcas
       if (dec_from > d && nb > dec_from) nb = dec_from;
       if (d <= after && nb > after + 1) nb = after + 1; /* the declaration window closes */
     }
-    if (s >= 0) acc[(size_t)s * stride + (size_t)y] += nb - d;
+    if (s >= 0) {
+      if (acc) acc[(size_t)s * stride + (size_t)y] += nb - d;
+      else if (*nr && rs[*nr - 1] == s) rd[*nr - 1] += nb - d;
+      else rs[*nr] = s, rd[(*nr)++] = nb - d;
+    }
     d = nb;
   }
+}
+
+void emi_nowcast_train(const emi_nowcast_params_t *p, int kind, const emi_nowcast_hist_t *h, size_t i, int outcome,
+                       int64_t *restrict acc, size_t stride)
+{
+  train_walk(p, kind, h, i, outcome, acc, stride, NULL, NULL, NULL);
+}
+
+size_t emi_nowcast_train_runs(const emi_nowcast_params_t *p, int kind, const emi_nowcast_hist_t *h, size_t i,
+                              int32_t *restrict state, int64_t *restrict days)
+{
+  size_t nr = 0;
+  train_walk(p, kind, h, i, 0, NULL, 0, state, days, &nr);
+  return nr;
+}
+
+double emi_nowcast_bin_days(const emi_nowcast_params_t *p, int kind, size_t s)
+{
+  const int32_t D = emi_nowcast_horizon(p, kind);
+  const size_t per_bin = (size_t)p->ncount_bins * 2;
+  int jb = (int)(s / per_bin % (size_t)p->nbins);
+  int32_t hi = p->bin_start[jb + 1] < D ? p->bin_start[jb + 1] : D;
+  return hi > p->bin_start[jb] ? (double)(hi - p->bin_start[jb]) : 0.0;
 }
 
 void emi_nowcast_weights(const emi_nowcast_params_t *p, int kind, size_t nleaf_per_state, const int64_t *restrict acc,
                          double *restrict y_out, double *restrict z_out)
 {
-  const int32_t D = emi_nowcast_horizon(p, kind);
-  const size_t per_bin = (size_t)p->ncount_bins * 2, ns = emi_nowcast_nstates(p);
+  const size_t ns = emi_nowcast_nstates(p);
   for (size_t s = 0; s < ns; s++) {
-    int jb = (int)(s / per_bin % (size_t)p->nbins);
-    int32_t hi = p->bin_start[jb + 1] < D ? p->bin_start[jb + 1] : D;
-    double w = hi > p->bin_start[jb] ? (double)(hi - p->bin_start[jb]) : 0.0;
+    const double w = emi_nowcast_bin_days(p, kind, s);
     for (size_t l = 0; l < nleaf_per_state; l++) {
       size_t q = s * nleaf_per_state + l;
       y_out[q] = w > 0 ? (double)acc[2 * q + 1] / w : 0.0;
@@ -342,6 +368,26 @@ void emi_nowcast_tree_pool(const emi_nowcast_tree_t *t, const double *restrict y
       yC[s * ncit + c] = yc, zC[s * ncit + c] = zc;
       yb += yc, zb += zc;
     }
+    yB[s] = yb, zB[s] = zb;
+    const size_t a = emi_nowcast_tree_a(t, s);
+    yA[a] += yb, zA[a] += zb;
+  }
+}
+
+void emi_nowcast_tree_pool_leaves(const emi_nowcast_tree_t *t, const emi_nowcast_leaves_t *L, double *restrict yC,
+                                  double *restrict zC, double *restrict yB, double *restrict zB, double *restrict yA,
+                                  double *restrict zA)
+{
+  const size_t ncit = t->ncit, ngrp = t->ngrp, na = emi_nowcast_tree_na(t);
+  for (size_t i = 0; i < t->nstates * ncit; i++) yC[i] = zC[i] = 0;
+  for (size_t i = 0; i < L->n; i++) { /* leaf order: each yC[s, c] adds its groups by increasing g */
+    const size_t sc = (size_t)(L->leaf[i] / ngrp);
+    yC[sc] += L->y[i], zC[sc] += L->z[i];
+  }
+  for (size_t a = 0; a < na; a++) yA[a] = zA[a] = 0;
+  for (size_t s = 0; s < t->nstates; s++) {
+    double yb = 0, zb = 0;
+    for (size_t c = 0; c < ncit; c++) yb += yC[s * ncit + c], zb += zC[s * ncit + c];
     yB[s] = yb, zB[s] = zb;
     const size_t a = emi_nowcast_tree_a(t, s);
     yA[a] += yb, zA[a] += zb;
@@ -478,6 +524,41 @@ emi_err_t emi_nowcast_group_draws(const emi_nowcast_tree_t *t, uint64_t seed, in
   return EMI_SUCCESS;
 }
 
+emi_err_t emi_nowcast_leaves_draws(const emi_nowcast_tree_t *t, uint64_t seed, int kind, const emi_nowcast_leaves_t *L,
+                                   uint32_t draw0, size_t ndraws, int64_t *restrict x)
+{
+  const double k = t->kappa;
+  const size_t ncit = t->ncit, ngrp = t->ngrp, na = emi_nowcast_tree_na(t);
+  for (size_t i = 0; i < ncit * ndraws; i++) x[i] = 0;
+  for (size_t q0 = 0, q1; q0 < L->n; q0 = q1) { /* the leaves of state s: L[q0 .. q1) */
+    const size_t s = (size_t)(L->leaf[q0] / (ngrp * ncit)), a = emi_nowcast_tree_a(t, s);
+    for (q1 = q0 + 1; q1 < L->n && L->leaf[q1] / (ngrp * ncit) == s;) q1++;
+    const uint64_t eB = (uint64_t)kind * t->nstates + s;
+    for (size_t r = 0; r < ndraws; r++) {
+      const uint32_t step = draw0 + (uint32_t)r;
+      double pA, pB, pC = 0;
+      EMI_CALL(beta_node(seed, EMI_NOWCAST_PURPOSE_A, (uint64_t)kind * na + a, step, t->a0 + t->yA[a],
+                         t->b0 + t->zA[a], &pA));
+      EMI_CALL(beta_node(seed, EMI_NOWCAST_PURPOSE_B, eB, step, k * pA + t->yB[s], k * (1 - pA) + t->zB[s], &pB));
+      size_t sc_prev = SIZE_MAX;
+      for (size_t q = q0; q < q1; q++) {
+        const int64_t N = L->pending[q];
+        if (N <= 0) continue;
+        const size_t sc = (size_t)(L->leaf[q] / ngrp), c = sc % ncit;
+        const uint64_t eC = eB * ncit + c;
+        if (sc != sc_prev)
+          EMI_CALL(beta_node(seed, EMI_NOWCAST_PURPOSE_C, eC, step, k * pB + t->yC[sc], k * (1 - pB) + t->zC[sc], &pC));
+        sc_prev = sc;
+        int64_t X;
+        EMI_CALL(leaf_draw(seed, L->leaf[q] - sc * ngrp + eC * ngrp, step, N, k * pC + L->y[q], k * (1 - pC) + L->z[q],
+                           &X));
+        x[c * ndraws + r] += X;
+      }
+    }
+  }
+  return EMI_SUCCESS;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
   int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -502,4 +583,41 @@ void emi_nowcast_interval(int64_t *x, size_t n, double level, double *lower, dou
     for (size_t i = 0; i < n; i++) in += (double)x[i] >= *lower && (double)x[i] <= *upper;
     *mass = (double)in / (double)n;
   }
+}
+
+void emi_nowcast_summary(int64_t *x, size_t n, double level, double *point, double *lower, double *upper, double *mass)
+{
+  int64_t sum = 0;
+  for (size_t i = 0; i < n; i++) sum += x[i];
+  *point = (double)sum / (double)n;
+  emi_nowcast_interval(x, n, level, lower, upper, NULL);
+  const double f = floor(*point), c = ceil(*point); /* min/max, not "when outside": monotone in the draws */
+  if (f < *lower) *lower = f;
+  if (c > *upper) *upper = c;
+  size_t in = 0;
+  for (size_t i = 0; i < n; i++) in += (double)x[i] >= *lower && (double)x[i] <= *upper;
+  *mass = (double)in / (double)n;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+size_t emi_nowcast_bound_draws(const int64_t *restrict xd, int64_t *restrict xu, size_t n, int64_t room,
+                               uint64_t *restrict rank, int64_t *restrict sorted)
+{
+  for (size_t r = 0; r < n; r++) rank[r] = ((uint64_t)xd[r] << 32) | (uint64_t)r; /* by value, then by draw */
+  qsort(rank, n, sizeof *rank, cmp_u64);
+  for (size_t r = 0; r < n; r++) sorted[r] = xu[r];
+  qsort(sorted, n, sizeof *sorted, cmp_i64);
+  size_t clamped = 0;
+  for (size_t q = 0; q < n; q++) {
+    const size_t r = (size_t)(rank[q] & 0xffffffffu);
+    int64_t v = sorted[q];
+    if (v > room + xd[r]) v = room + xd[r], clamped++;
+    xu[r] = v;
+  }
+  return clamped;
 }

@@ -85,7 +85,8 @@
  * Monte Carlo draws each level given the draw of its parent, so that a draw carries the uncertainty
  * of every level, and its expectation is the point probability (the mean is linear in the parent).
  *
- * Monte Carlo of a provisional cell (emi_nowcast_cell_draws, emi_nowcast_group_draws)
+ * Monte Carlo of a provisional cell (emi_nowcast_cell_draws, emi_nowcast_group_draws; classify uses their
+ * sparse twin emi_nowcast_leaves_draws, and reports emi_nowcast_summary, emi_nowcast_bound_draws)
  * ----------------------------------------------------------
  * An output cell is (kind, bin j, citizenship c): the pending crossings of its leaves (s in bin j of
  * every plane, every g).  Draw r: p of every level down to each leaf with pending crossings, then
@@ -171,6 +172,16 @@ void emi_nowcast_train(const emi_nowcast_params_t *p, int kind, const emi_nowcas
 void emi_nowcast_train_ref(const emi_nowcast_params_t *p, int kind, const emi_nowcast_hist_t *h, size_t i,
                            int outcome, int64_t *restrict acc, size_t stride);
 
+/* The same walk as emi_nowcast_train, as runs: crossing-days days[q] in state state[q], q < the count returned
+ * (consecutive runs of one state merged), so that a caller with sparse counts adds them to its own store:
+ * acc[state[q] * stride + outcome] += days[q] is emi_nowcast_train.  state and days hold at least
+ * emi_nowcast_horizon(p, kind) entries (the walk makes fewer than that many steps). */
+size_t emi_nowcast_train_runs(const emi_nowcast_params_t *p, int kind, const emi_nowcast_hist_t *h, size_t i,
+                              int32_t *restrict state, int64_t *restrict days);
+/* The number of d values of state s's bin below the kind's horizon (0 for a bin beyond it): the divisor of
+ * emi_nowcast_weights. */
+double emi_nowcast_bin_days(const emi_nowcast_params_t *p, int kind, size_t s);
+
 /* Effective counts of the leaves of one kind: acc[(s * nleaf_per_state + l) * 2 + y] crossing-days
  * -> y_out[s * nleaf_per_state + l] (outcome) and z_out[...] (no outcome), divided by the number of d
  * values of bin(s) below the kind's horizon (states of bins beyond it get 0). */
@@ -203,6 +214,27 @@ void emi_nowcast_tree_pool(const emi_nowcast_tree_t *t, const double *restrict y
 void emi_nowcast_tree_means(const emi_nowcast_tree_t *t, double *restrict muA, double *restrict muB,
                             double *restrict muC, double *restrict muD);
 
+/* Sparse leaves of one kind, sorted by leaf index (s * ncit + c) * ngrp + g, no index twice: the effective counts
+ * y[q], z[q] of leaf leaf[q] and its pending crossings pending[q] (leaves absent from the list: 0, 0, 0).  With
+ * 249 citizenships the dense leaves of emi_nowcast_tree_t are 10^7 per kind, nearly all empty; classify keeps
+ * only these lists (the O(nonzero leaves) twins below give the same numbers as the dense functions, bit for bit:
+ * the same sums in the same order, zeros skipped, and the same streams). */
+typedef struct {
+  size_t n;
+  const uint64_t *leaf;
+  const double *y, *z;
+  const int64_t *pending;
+} emi_nowcast_leaves_t;
+
+/* emi_nowcast_tree_pool from a leaf list (every leaf with a count; pending not used). */
+void emi_nowcast_tree_pool_leaves(const emi_nowcast_tree_t *t, const emi_nowcast_leaves_t *L, double *restrict yC,
+                                  double *restrict zC, double *restrict yB, double *restrict zB, double *restrict yA,
+                                  double *restrict zA);
+/* emi_nowcast_group_draws from a leaf list: the leaves of the output cells (one bin, every citizenship), with their
+ * pending crossings and effective counts; t's yD, zD are not used.  x[c * ndraws + r - draw0]. */
+emi_err_t emi_nowcast_leaves_draws(const emi_nowcast_tree_t *t, uint64_t seed, int kind, const emi_nowcast_leaves_t *L,
+                                   uint32_t draw0, size_t ndraws, int64_t *restrict x);
+
 /* Draws r = draw0 .. draw0 + ndraws - 1 of the number of outcomes among the pending crossings of the
  * output cell (kind, the nst states states[] (one bin), citizenship c): x[r - draw0].
  * pending[leaf]: pending crossings of the kind by leaf.  EMI_ERR_DOMAIN for an entity beyond the
@@ -223,5 +255,25 @@ emi_err_t emi_nowcast_group_draws(const emi_nowcast_tree_t *t, uint64_t seed, in
  * [lower, upper], which for a discrete count exceeds the level (a cell of 2 unresolved crossings of
  * probability 0.1 has [0, 1], holding 99%).  Sorts x in place. */
 void emi_nowcast_interval(int64_t *x, size_t n, double level, double *lower, double *upper, double *mass);
+
+/* The summary classify reports of n >= 1 draws of a count: *point their mean (an int64 sum, then one division:
+ * the same bits whatever computed it), *lower = min(q_lo, floor(mean)), *upper = max(q_hi, ceil(mean)) with
+ * [q_lo, q_hi] the central interval of emi_nowcast_interval: the quantiles, widened only when the mean lies
+ * outside them or within 1 of them (1 crossing of probability 0.03: 970 of 1000 draws 0, the quantiles [0, 0], the
+ * mean 0.03, reported [0, 1]), so that lower <= point <= upper always, and each of the three is monotone in the
+ * draws (draws x <= y one by one give summaries of x <= those of y: undeclared <= departures survives it); *mass
+ * the share of the draws inside the reported interval.  Sorts x in place. */
+void emi_nowcast_summary(int64_t *x, size_t n, double level, double *point, double *lower, double *upper, double *mass);
+
+/* Undeclared departures are departures: n draws xd[] of a cell's departures (outcomes among its unresolved
+ * crossings, 0 <= xd < 2^31) and xu[] of its undeclared departures, room = certain departures - certain undeclared
+ * ones (>= 0).  The undeclared draws are re-paired with the departures' by rank (the k-th smallest xu goes to the
+ * draw with the k-th smallest xd, ties by draw index: the comonotone coupling, which keeps both laws as they are
+ * and makes xu <= room + xd in every draw whenever the undeclared law lies below the departures' quantile by
+ * quantile), then any draw still above room + xd[r] is set to it.  Returns the number so set.  n < 2^32;
+ * rank[n], sorted[n]: scratch.  The two trees are learnt apart, so drawn independently a cell of one crossing of
+ * probabilities 0.3 (departure) and 0.25 (undeclared) would be undeclared-not-departed in 17.5% of the draws. */
+size_t emi_nowcast_bound_draws(const int64_t *restrict xd, int64_t *restrict xu, size_t n, int64_t room,
+                               uint64_t *restrict rank, int64_t *restrict sorted);
 
 #endif /* EMI_NOWCAST_H */

@@ -10,13 +10,18 @@ with PNG figures in DIR/fig/ (relative links; no external URL, no JavaScript nee
     /estimate/emigration_mirror, /undeclared/emigration/*): estimated vs declared vs mirror-reported
     emigration of the largest series;
   - provisional months of a classify output (/linkage/provisional, migrant_departures, pending_departures):
-    the decided departures and their bound decided + pending;
+    the decided departures and their bound decided + pending, and the nowcast (/linkage/nowcast,
+    /undeclared/nowcast: *_total_mean, _lower, _upper) of the provisional months as a band on the chart and a
+    table marked PROVISIONAL (a kind whose *_status is not "estimated" is named as such, never drawn);
   - data quality: records in / accepted / rejected, rejects by reason, repairs (classify), MCMC
     diagnostics (/posterior attributes and summaries);
   - provenance (root attributes of every file).
 
-Tables hold exact numbers: integers as integers, floating point as the shortest text that reads back to
-the same double (Python's repr).  Every cell carries data-src, the expression it comes from, so a test can
+Tables are for people: integers as integers, other floating point rounded to 4 significant digits
+(fmt_table; from 1000 up, to the unit, never an exponent), the exact value, the shortest text that reads
+back to the same double (Python's repr), in the cell's data-value and tooltip whenever the two differ
+(`emflow export` writes every value in full, for machines).  Every cell carries data-src, the
+expression it comes from, so a test can
 check it against the HDF5 file: "/path[i,j,k]" an element, "/path@attr" an attribute, "sum:/path[3,:,:]"
 the sum over the ':' axes, "max:" / "min:" likewise, terms joined by " + " added; a cell shown as "—"
 (not reported, or nothing to compare) carries data-expect, the value its data-src holds there.
@@ -126,6 +131,20 @@ def fmt(v):
     if v == int(v) and abs(v) < 2**53:
         return str(int(v))
     return repr(v)
+
+
+def fmt_table(v):
+    """Text of a number in a table for people: integers (and integral doubles) exactly; other doubles to 4
+    significant digits, or to the unit from 1000 up (3491.18 -> 3491, 0.98765 -> 0.9877, 1.00345 -> 1.003,
+    0.30000000000000004 -> 0.3), never in exponent form there; tiny values keep 4 digits (1.235e-05)."""
+    if v is None or isinstance(v, (int, np.integer)):
+        return fmt(v)
+    x = float(v)
+    if not np.isfinite(x) or (x == int(x) and abs(x) < 2**53):
+        return fmt(x)
+    if abs(x) >= 1000:
+        return str(int(round(x)))
+    return f"{x:.4g}"
 
 
 def labels(ds, dim):
@@ -450,7 +469,54 @@ def linkage_tables(rep, fi, f):
                                   "month", rl, [c for c, _ in parts], cells, True, "persons", fi)
         res["prov"] = prov
         res["month_labels"] = months
+        res.update(nowcast_table(rep, fi, f, months, prov))
     return res
+
+
+NOWCAST_KINDS = (("departures", "/linkage/nowcast", "departures"),
+                 ("undeclared departures", "/undeclared/nowcast", "departures"))
+
+
+def nowcast_table(rep, fi, f, months, prov):
+    """The nowcast of the provisional months (emflow classify): per kind its estimate of the final month total and
+    the Monte Carlo interval (/linkage/nowcast/departures_total_*, /undeclared/nowcast/departures_total_*), the
+    provisional months only; a kind whose status is not "estimated" is named, with its note, never tabulated."""
+    out = {"nowcast_missing": []}
+    if "linkage/nowcast" not in f or not prov.any():
+        return out
+    cols, srcs, level = [], [], None
+    for what, grp, pre in NOWCAST_KINDS:
+        if grp.lstrip("/") not in f:
+            continue
+        g = f[grp]
+        st = text(attr(g, f"{pre}_status", "estimated"))
+        if st != "estimated":
+            out["nowcast_missing"].append((what, text(attr(g, f"{pre}_status_note", st))))
+            continue
+        level = float(attr(g, "level", 0.9))
+        pct = f"{100 * level:.0f}%"
+        for stat, lab in (("mean", "estimate"), ("lower", f"{pct} lower"), ("upper", f"{pct} upper")):
+            name = f"{grp}/{pre}_total_{stat}"
+            v = read_checked(rep.files[fi], f, name, [("months", f"{grp}/month", "classify")])
+            if v.shape[0] != len(months):
+                fail(f"{rep.files[fi]}: {name} has {v.shape[0]} months, expected {len(months)} (those of "
+                     "/linkage/provisional)")
+            cols.append(f"{what}: {lab}")
+            srcs.append((name, v))
+    if not cols:
+        return out
+    rows = [m for m in range(len(months)) if prov[m]]
+    cells = [[Cell(float(v[m]), f"{name}[{m}]") for name, v in srcs] for m in rows]
+    out["nowcast"] = rep.table(
+        f"l{fi}-nowcast", f"PROVISIONAL months: nowcast of the final monthly totals with {100 * level:.0f}% Monte "
+        "Carlo intervals (all citizenships)", "month", [f"{months[m]} (provisional)" for m in rows], cols, cells,
+        False, "persons", fi,
+        note="Provisional: the final count of these months is not known yet (their windows are open at the data "
+        "end). Estimate = the outcomes already certain + the mean of the Monte Carlo draws for the unresolved "
+        "crossings (emflow classify, /linkage/nowcast); the interval is the central interval of the same draws. "
+        "Revised as the windows close.")
+    out["nowcast_rows"] = rows
+    return out
 
 
 def diagnostics_tables(rep, fi, f):
@@ -679,28 +745,56 @@ def estimate_figure(rep, fi, series_tables, reports):
     return rep.figure(fig, f"estimate-{fi}.png", "estimated emigration with its 90% interval against the reports")
 
 
-def months_figure(rep, fi, t, prov):
+def months_figure(rep, fi, t, prov, nc=None, nc_rows=None):
     v = t.values()
     x = np.arange(len(t.rows))
     dec = v[:, 0]
     up = dec + v[:, t.cols.index("pending departures")]
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(11 if nc is not None else 8, 4))
     fin = prov == 0
     ax.plot(x[fin], dec[fin], "o-", color="tab:blue", ms=3, label="final months")
     if (~fin).any():
         p = ~fin
-        ax.errorbar(x[p], dec[p], yerr=[np.zeros(p.sum()), up[p] - dec[p]], fmt="o", color="tab:orange",
-                    ms=3, capsize=2, label="provisional: decided, up to decided + pending")
+        ax.errorbar(x[p], dec[p], yerr=[np.zeros(p.sum()), up[p] - dec[p]], fmt="none", ecolor="0.6",
+                    capsize=2, lw=0.8, label="provisional: decided .. decided + pending (bounds)")
+    if nc is not None and "departures: estimate" in nc.cols:
+        w = nc.values()
+        xr = np.array(nc_rows)
+        i0 = nc.cols.index("departures: estimate")  # then "departures: 90% lower", "departures: 90% upper"
+        lab = nc.cols[i0 + 1][len("departures: "):-len(" lower")]
+        est, lo, hi = w[:, i0], w[:, i0 + 1], w[:, i0 + 2]
+        ax.fill_between(xr, lo, hi, color="tab:orange", alpha=0.3, lw=0,
+                        label=f"PROVISIONAL: nowcast {lab} interval")
+        ax.errorbar(xr, est, yerr=[est - lo, hi - est], fmt="s", color="tab:orange", ms=3, capsize=2, lw=0.8,
+                    label="PROVISIONAL: nowcast estimate of the final count")
+        if "undeclared departures: estimate" in nc.cols:
+            ue = w[:, nc.cols.index("undeclared departures: estimate")]
+            ax.plot(xr, ue, "^", color="tab:red", ms=3, label="PROVISIONAL: nowcast of undeclared departures")
+        if len(xr):
+            # the bounds (decided + pending) of the newest months are many times the final counts: the axis is
+            # scaled to the counts and the nowcast, and the whiskers beyond it are cut
+            top = 1.25 * np.nanmax(np.concatenate([dec[fin], hi, [1.0]]))
+            if np.nanmax(up) > top:
+                ax.set_ylim(bottom=0.0, top=top)
+                ax.text(0.99, 0.98, "grey whiskers cut at the top of the axis", transform=ax.transAxes, ha="right",
+                        va="top", fontsize=7, color="0.3")
+            ax.axvspan(xr.min() - 0.5, xr.max() + 0.5, color="0.92", zorder=0)
+            ax.text(xr.min() - 0.4, 0.02, "provisional", transform=ax.get_xaxis_transform(), fontsize=7,
+                    color="0.3")
     if "undeclared departures" in t.cols:
         ax.plot(x, v[:, t.cols.index("undeclared departures")], color="tab:red", lw=1, ls="--",
                 label="undeclared departures")
     xticks(ax, [r.replace(" (provisional)", "") for r in t.rows])
     ax.set_ylabel("persons")
     ax.set_title("migrant departures by month (12/16 rule)", fontsize=10)
-    ax.legend(fontsize=7)
+    if nc is not None:  # many entries: beside the axes, not over the data
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    else:
+        ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return rep.figure(fig, f"months-{fi}.png", "migrant departures by month, provisional months with their bounds")
+    return rep.figure(fig, f"months-{fi}.png", "migrant departures by month, provisional months with their bounds"
+                      + (" and the nowcast's estimates and intervals" if nc is not None else ""))
 
 
 # ------------------------------------------------------------------------------------------------- HTML
@@ -764,7 +858,13 @@ def render_table(rep, t):
             if isinstance(shown, str) and not prot:
                 tds.append(f'<td class="t"{attrs}>{esc(shown)}</td>')
             else:
-                tds.append(f'<td class="n"{attrs}>{esc(fmt(shown) if not isinstance(shown, str) else shown)}</td>')
+                if isinstance(shown, str):
+                    tds.append(f'<td class="n"{attrs}>{esc(shown)}</td>')
+                else:  # rounded for reading; the exact value in data-value (and the tooltip) when it differs
+                    txt, exact = fmt_table(shown), fmt(shown)
+                    if txt != exact:
+                        attrs += f' data-value="{esc(exact)}" title="{esc(exact)}"'
+                    tds.append(f'<td class="n"{attrs}>{esc(txt)}</td>')
         out.append(f"<tr><th>{esc(r)}</th>{''.join(tds)}</tr>")
     out.append("</table>")
     if t.note:
@@ -885,9 +985,16 @@ def main():
                 nprov = int(np.sum(lk["prov"]))
                 body.append(f"<p>{nprov} of {len(lk['month_labels'])} months are provisional: their 16-month windows "
                             "are still open at the data end, so a departure counted now may still become a migrant "
-                            "departure. Their interval runs from the decided migrant departures to decided + pending "
-                            "(bounds, not a nowcast; the chart adds the two columns of the table).</p>")
-                body.append(img(months_figure(rep, fi, lk["months"], lk["prov"])))
+                            "departure. The grey whiskers run from the decided migrant departures to decided + "
+                            "pending (bounds that need no model; the table below adds its two columns)" +
+                            (", the orange band is the nowcast's interval of the final count and the squares its "
+                             "estimate (the PROVISIONAL table)" if "nowcast" in lk else "") + ".</p>")
+                for what, note in lk.get("nowcast_missing", []):
+                    body.append(f'<p class="status-bad">Nowcast of {esc(what)}: NOT ESTIMATED. {esc(note)}</p>')
+                body.append(img(months_figure(rep, fi, lk["months"], lk["prov"], lk.get("nowcast"),
+                                              lk.get("nowcast_rows"))))
+                if "nowcast" in lk:
+                    body.append(render_table(rep, lk["nowcast"]))
                 body.append(render_table(rep, lk["months"]))
             for k in ("records", "rejects", "repairs"):
                 if k in lk:

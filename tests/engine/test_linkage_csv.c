@@ -273,7 +273,7 @@ static void ref_read(const char *path, const int col[8], const emi_link_ingest_t
     } else if (!emi_crossing_parse(buf + pos, L, col, cfg->countries, &rec, &why)) {
       ref_reject(r, &why, line);
     } else if (rec.day < cfg->lo_day || rec.day > cfg->hi_day) {
-      why.reason = (emi_reject_t)(rec.day < cfg->lo_day ? EMI_LINK_REJECT_BEFORE_PERIOD : EMI_LINK_REJECT_AFTER_PERIOD);
+      why.reason = (emi_reject_t)(rec.day < cfg->lo_day ? EMI_LINK_REJECT_BEFORE_START : EMI_LINK_REJECT_AFTER_END);
       why.field = 1;
       int y, m, d;
       emi_civil_from_days(rec.day, &y, &m, &d);
@@ -493,7 +493,7 @@ int main(int argc, char **argv)
     emi_link_ingest_t cfg = {.hasher = &keyed, .countries = NULL, .lo_day = emi_days_from_civil(2019, 6, 1),
                              .hi_day = emi_days_from_civil(2023, 6, 30), .pairs = pairs, .npairs = 3};
     run_all("file B", pb, col, &cfg, &rh,
-            1u << EMI_LINK_REJECT_BEFORE_PERIOD | 1u << EMI_LINK_REJECT_AFTER_PERIOD | 1u << EMI_REJECT_LINE_TOO_LONG);
+            1u << EMI_LINK_REJECT_BEFORE_START | 1u << EMI_LINK_REJECT_AFTER_END | 1u << EMI_REJECT_LINE_TOO_LONG);
   }
   /* C: the header only (with and without its line end): no record */
   {

@@ -2,7 +2,7 @@
 """classify_check.py: `emflow classify` against the ground truth of `emflow simulate`.
 
 usage: classify_check.py CLASSIFY.h5 TRUTH.h5 exact|TOL_REL [--undeclared] [--arrivals-from PERSONS.csv MOVEMENTS.csv]
-                         [--doc-citizenship]
+                         [--doc-citizenship] [--adjusted TOL_DEP,TOL_ARR,TOL_UND | --adjusted-exact | --no-adjusted]
 
 The truth (/truth/migrant_departures, migrant_arrivals, undeclared_departures: month x citizenship x
 sex x age_group) is the 12/16 rule applied by the reference classifier to the TRUE movements of the
@@ -25,6 +25,13 @@ exact      every compared cell equal (fault-free simulation: the expected result
            has none of them to see (/truth always uses the first citizenship).
 TOL_REL    with recording faults: |sum classify - sum truth| / sum truth over the final months must be
            <= TOL_REL for each table; the error per month is printed as well.
+--adjusted TOL_DEP,TOL_ARR,TOL_UND  the tables adjusted for lost first/last records (float64, *_adjusted):
+           the same comparison with /truth over the same final months, bound per table (departures,
+           arrivals, undeclared); every value finite; printed per month next to the raw table.
+--adjusted-exact  (fault-free runs) every cell of every month of each *_adjusted table equals its int64
+           table exactly, and no passage was imputed (/linkage/loss_imputed 0, /linkage/loss_rate 0): with
+           no lost record the estimated rates are 0 and nothing is adjusted.
+--no-adjusted  (classify --no-loss-adjustment) the *_adjusted tables and /linkage/loss_rate are absent.
 """
 import sys
 
@@ -36,7 +43,7 @@ def labels(ds):
     return [x.decode() if isinstance(x, bytes) else str(x) for x in ds[()]]
 
 
-def aligned(cls, truth, cpath, tpath):
+def aligned(cls, truth, cpath, tpath, dtype=np.int64):
     c, t = cls[cpath], truth[tpath]
     cm, tm = labels(cls["/linkage/month"]), labels(truth["/truth/month"])
     cc, tc = labels(cls["/linkage/citizenship"]), labels(truth["/truth/citizenship"])
@@ -47,8 +54,8 @@ def aligned(cls, truth, cpath, tpath):
     months = [m for i, m in enumerate(cm) if prov[i] == 0]
     cits = sorted(set(cc) | set(tc))
     cv, tv = c[()], t[()]
-    A = np.zeros((len(months), len(cits), 2, cv.shape[3]), dtype=np.int64)
-    B = np.zeros_like(A)
+    A = np.zeros((len(months), len(cits), 2, cv.shape[3]), dtype=dtype)
+    B = np.zeros((len(months), len(cits), 2, cv.shape[3]), dtype=np.int64)
     for i, m in enumerate(months):
         ci, ti = cm.index(m), tm.index(m)
         for j, code in enumerate(cits):
@@ -58,7 +65,7 @@ def aligned(cls, truth, cpath, tpath):
                 if code in tc:
                     B[i, j, k] = tv[ti, tc.index(code), ts.index(s)]
     x = cs.index("X")
-    extra = int(cv[:, :, x, :].sum())
+    extra = int(round(float(cv[:, :, x, :].sum())))
     return months, A, B, extra
 
 
@@ -176,7 +183,70 @@ def main():
         elif rel > float(mode):
             print(f"FAIL: {cp}: relative error {rel:.4%} > {float(mode):.2%}")
             fails += 1
+    fails += check_adjusted(cls, truth, pairs)
     return 1 if fails else 0
+
+
+def check_adjusted(cls, truth, pairs):
+    """The *_adjusted tables (see --adjusted, --adjusted-exact, --no-adjusted)."""
+    fails = 0
+    adj = [(cp, cp + "_adjusted", tp) for cp, tp in pairs]
+    if "--no-adjusted" in sys.argv:
+        for name in [a for _, a, _ in adj] + ["/linkage/loss_rate"]:
+            if name in cls:
+                print(f"FAIL: {name} written with --no-loss-adjustment")
+                fails += 1
+        print("no adjusted tables (--no-loss-adjustment)" if not fails else "")
+        return fails
+    if "--adjusted-exact" not in sys.argv and "--adjusted" not in sys.argv:
+        return 0
+    for cp, ap, tp in adj:
+        if ap not in cls:
+            print(f"FAIL: {ap} missing")
+            return fails + 1
+        x = cls[ap][()]
+        if x.dtype != np.float64 or x.shape != cls[cp].shape or not np.isfinite(x).all():
+            print(f"FAIL: {ap}: dtype {x.dtype}, shape {x.shape} (int64 table {cls[cp].shape}), finite {np.isfinite(x).all()}")
+            fails += 1
+            continue
+        for a in ("units", "long_name", "method"):
+            if a not in cls[ap].attrs:
+                print(f"FAIL: {ap}: no attribute {a}")
+                fails += 1
+    rate, imp, obs = (cls[f"/linkage/loss_{k}"][()] for k in ("rate", "imputed", "observed"))
+    if not np.isfinite(rate).all() or (rate < 0).any() or (rate >= 1).any():
+        print(f"FAIL: /linkage/loss_rate {rate.tolist()}: expected finite rates in [0, 1)")
+        fails += 1
+    print(f"loss rates (exit, entry) x (other, land): {rate.tolist()}, imputed {imp.tolist()}, observed {obs.tolist()}, "
+          f"{cls['/linkage/loss_rate'].attrs['source']}")
+    if "--adjusted-exact" in sys.argv:
+        if imp.any() or rate.any():
+            print("FAIL: passages imputed or a loss rate > 0 in a fault-free run")
+            fails += 1
+        for cp, ap, _ in adj:
+            raw, x = cls[cp][()], cls[ap][()]
+            bad = int((raw.astype(np.float64) != x).sum())
+            print(f"{ap}: {bad} of {raw.size} cells differ from {cp} (expected 0: nothing lost, nothing adjusted)")
+            if bad:
+                print(f"FAIL: {ap} differs from {cp}")
+                fails += 1
+        return fails
+    tols = [float(v) for v in sys.argv[sys.argv.index("--adjusted") + 1].split(",")]
+    for (cp, ap, tp), tol in zip(adj, tols):
+        months, A, B, _ = aligned(cls, truth, ap, tp, np.float64)
+        _, R, _, _ = aligned(cls, truth, cp, tp)
+        sa, sr, sb = float(A.sum()), int(R.sum()), int(B.sum())
+        rel, rel_raw = (sa - sb) / max(sb, 1), (sr - sb) / max(sb, 1)
+        print(f"{ap}: {len(months)} final months: adjusted {sa:.1f}, raw {sr}, truth {sb}: relative error of the total "
+              f"{rel:+.4%} (raw {rel_raw:+.4%}), bound {tol:.2%}")
+        print("   month      raw adjusted  truth   raw-truth adjusted-truth")
+        for i, m in enumerate(months):
+            a, r, b = float(A[i].sum()), int(R[i].sum()), int(B[i].sum())
+            print(f"   {m}: {r:6d} {a:8.1f} {b:6d}   {r - b:+5d}   {a - b:+8.1f}")
+        if abs(rel) > tol:
+            print(f"FAIL: {ap}: relative error {rel:+.4%}, more than {tol:.2%}")
+            fails += 1
+    return fails
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ Then classify the original at 1 rank and the variant at 1 rank x 1 thread, 1 ran
   4. with --max-reject-share 0, the run stops with exit status 12 and one message naming the file, the
      line of the first bad record (computed here: the first injected line, or the first record of the
      original born after its crossing year, whichever comes first), the field, what was found and what
-     was expected -- the same message at every layout.
+     was expected -- the same message at every layout; the log's 5 reject examples begin with that line.
 """
 import os
 import re
@@ -150,13 +150,17 @@ def main():
     for r, t in layouts:
         rc, log = run([mpiexec, "-n", str(r), "--oversubscribe", "--bind-to", "none", emflow, "classify", variant,
                        "-o", "stop.h5", "--no-nowcast", "--max-reject-share", "0"], work, t)
-        lines = [x for x in log.splitlines() if "line " in x and "expected" in x]
+        lines = [x for x in log.splitlines() if "line " in x and "expected" in x and "reject example" not in x]
         msgs[(r, t)] = lines
         if rc != 12 or len(lines) != 1:
             fails.append(f"{(r, t)}: exit {rc}, messages {lines} (expected exit 12 and one message)")
             continue
         m = lines[0]
         line, reason, field, found = first_bad
+        # the log's reject examples (the first 5 in file order) begin with the record the message names
+        ex = [x for x in log.splitlines() if "reject example " in x]
+        if len(ex) != 5 or f"reject example 1: {variant}: line {line}" not in ex[0]:
+            fails.append(f"{(r, t)}: reject examples {ex} (expected 5, the first on line {line})")
         want = [f"{variant}: line {line}", f"reason {reason}", "expected "]
         if field:
             want.append(f"field {field}")

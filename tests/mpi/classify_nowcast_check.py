@@ -2,7 +2,7 @@
 """classify_nowcast_check.py CUT.h5 FULL.h5 [--sd K] [--min-cells N] [--max-bias B] [--max-bias-new B2]
 [--new-days N]: back-dating validation.
 
-CUT.h5 is `emflow classify` of the records cut at an earlier --period-end (and the declarations cut at the same
+CUT.h5 is `emflow classify` of the records cut at an earlier --data-end (and the declarations cut at the same
 day), FULL.h5 the same records classified to the end.  The months evaluated are EVERY month provisional in CUT
 (/linkage/provisional = 1: some window open at its data end); each must be final in FULL (provisional = 0:
 every window of the month closed), so FULL must reach at least the cut's last month + window (487 days: 17

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """classify_nowcast_cut.py IN.csv OUT.csv YYYY-MM-DD: the declarations CSV (person_id,declared_on,destination) as
 it was on a day: the header and every line declared on or before it, in order (for the back-dating test of the
-nowcast: the crossings are cut by classify --period-end, the declarations by this).  Prints the counts."""
+nowcast: the crossings are cut by classify --data-end, the declarations by this).  Prints the counts."""
 import sys
 
 

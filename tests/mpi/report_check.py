@@ -10,7 +10,11 @@
 3. Every table cell with data-src is evaluated with h5py against its table's data-h5-file (an element, an
    attribute, or sums / max / min over axes, as scripts/report.py documents) and must equal the number in
    the cell exactly (integers as integers, doubles read back from their text to the same double); a cell
-   shown as "—" must hold data-expect there (-1 = not reported, or a 0 mask).
+   shown rounded (scripts/report.py fmt_table: 4 significant digits, the unit from 1000 up) must hold the
+   exact value in data-value and show it correctly rounded; a cell shown as "—" must hold data-expect
+   there (-1 = not reported, or a 0 mask).
+3b. The nowcast: each classify output with an estimated nowcast and provisional months has one table of them,
+   captioned PROVISIONAL, of exactly its provisional months, with lower <= estimate <= upper in every row.
 4. Protection labels: without --publish no table and no text says partner-safe and the banner says the
    page is not disclosure-controlled; with --publish every table of counts is protected, its cells equal
    the CSV that `emflow export --publish` wrote (this script reruns the export and compares the bytes),
@@ -21,6 +25,7 @@ Exit 0 when all hold, 77 (ctest skip) when Chromium is not installed.
 """
 import argparse
 import csv
+import decimal
 import json
 import html.parser
 import os
@@ -142,6 +147,21 @@ def same(text, v):
     return (np.isnan(x) and np.isnan(v)) or x == float(v)
 
 
+def rounded(text, v):
+    """text is v rounded for reading (scripts/report.py fmt_table): from 1000 up the nearest integer, below
+    that 4 significant digits (trailing zeros may be dropped), both computed here in exact decimal
+    arithmetic on the double's exact value, half to even."""
+    if re.fullmatch(r"-?\d+(\.\d+)?(e[-+]\d+)?", text) is None:
+        return False
+    d = decimal.Decimal(v)  # exact
+    if abs(v) >= 1000:
+        return re.fullmatch(r"-?\d+", text) is not None and \
+            decimal.Decimal(text) == d.to_integral_value(rounding=decimal.ROUND_HALF_EVEN)
+    q = decimal.Decimal(1).scaleb(d.adjusted() - 3)  # the unit of the 4th significant digit
+    want = d.quantize(q, rounding=decimal.ROUND_HALF_EVEN)
+    return decimal.Decimal(text) == want
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
@@ -179,7 +199,7 @@ def main():
 
     # 3. numbers against the HDF5 files
     files = {}
-    checked = protected_cells = suppressed = changed = 0
+    checked = protected_cells = suppressed = changed = rounded_cells = 0
     csv_cache, labels, exports = {}, {}, {}
     for t in page.tables:
         ta = t["attrs"]
@@ -226,9 +246,57 @@ def main():
             if txt == "—":
                 if "data-expect" not in ca or not same(ca["data-expect"], v):
                     fails.append(f"{ta['id']}: '—' for {ca['data-src']} = {v} (data-expect {ca.get('data-expect')})")
+            elif "data-value" in ca:  # shown rounded: the exact value in data-value
+                if not same(ca["data-value"], v):
+                    fails.append(f"{ta['id']}: data-value {ca['data-value']!r} != {ca['data-src']} = {v!r} in {path}")
+                elif not rounded(txt, float(v)):
+                    fails.append(f"{ta['id']}: cell {txt!r} is not {ca['data-src']} = {v!r} rounded to 4 significant "
+                                 f"digits (the unit from 1000 up)")
+                rounded_cells += 1
             elif not same(txt, v):
                 fails.append(f"{ta['id']}: cell {txt!r} != {ca['data-src']} = {v!r} in {path}")
             checked += 1
+
+    # 3b. the nowcast of the provisional months: every classify output with an estimated /linkage/nowcast and a
+    # provisional month has a table "...-nowcast" captioned PROVISIONAL, holding exactly its provisional months
+    # (/linkage/provisional = 1), each with estimate, lower and upper of the month total (their values are held to
+    # the file by 3.), and lower <= estimate <= upper in every row
+    ncs = {}
+    for t in page.tables:
+        if t["attrs"].get("id", "").endswith("-nowcast"):
+            ncs.setdefault(t["attrs"]["data-h5-file"], []).append(t)
+    for path in sorted({t["attrs"]["data-h5-file"] for t in page.tables}):
+        f = files.get(path) or files.setdefault(path, h5py.File(path, "r"))
+        if "linkage/nowcast" not in f or "linkage/provisional" not in f:
+            continue
+        st = f["linkage/nowcast"].attrs.get("departures_status", b"estimated")
+        prov = np.flatnonzero(f["linkage/provisional"][()])
+        if (st.decode() if isinstance(st, bytes) else st) != "estimated" or not len(prov):
+            continue
+        tabs = ncs.get(path, [])
+        if len(tabs) != 1:
+            fails.append(f"{path}: {len(tabs)} nowcast tables of its provisional months, expected 1")
+            continue
+        t = tabs[0]
+        if "PROVISIONAL" not in t.get("caption", ""):
+            fails.append(f"{t['attrs']['id']}: the caption does not say PROVISIONAL")
+        byrow = {}
+        for ca, txt in t["cells"]:
+            mm = re.fullmatch(r"(/\w+/nowcast/departures_total_(mean|lower|upper))\[(\d+)\]", ca.get("data-src", ""))
+            if not mm:
+                fails.append(f"{t['attrs']['id']}: cell from {ca.get('data-src')!r}, expected a nowcast month total")
+                continue
+            byrow.setdefault(int(mm.group(3)), {})[mm.group(1)] = float(ca.get("data-value", txt))
+        if sorted(byrow) != [int(i) for i in prov]:
+            fails.append(f"{t['attrs']['id']}: months {sorted(byrow)}, expected the provisional ones {list(prov)}")
+        for m, v in byrow.items():
+            for grp in sorted({k.rsplit("_", 1)[0] for k in v}):
+                lo, est, hi = v.get(grp + "_lower"), v.get(grp + "_mean"), v.get(grp + "_upper")
+                if None in (lo, est, hi) or not lo <= est <= hi:
+                    fails.append(f"{t['attrs']['id']}: month {m}: {grp} lower {lo}, estimate {est}, upper {hi}")
+        print(f"report_check: {t['attrs']['id']}: {len(byrow)} provisional months with estimate and interval")
+    if "linkage" in a.expect.split(",") and not ncs:
+        fails.append("no nowcast table in a report with a linkage section")
 
     # 4. protection labels
     partner = "partner-safe" in static
@@ -264,7 +332,8 @@ def main():
     for f in files.values():
         f.close()
     print(f"report_check: {a.dir}: {nimg} images loaded in Chromium, {len(page.tables)} tables, "
-          f"{checked} cells equal to the HDF5 files, {protected_cells} protected cells equal to export --publish "
+          f"{checked} cells equal to the HDF5 files ({rounded_cells} of them shown rounded, exact in data-value), "
+          f"{protected_cells} protected cells equal to export --publish "
           f"({changed} changed by rounding, {suppressed} suppressed)")
     if fails:
         for x in fails[:40]:

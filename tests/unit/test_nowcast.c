@@ -12,7 +12,10 @@
  *      must follow (the variance is 2.6x the binomial one: the draws carry the Beta uncertainty), draws
  *      keyed by their index (a sub-range equals the same draws of a longer run); the grouped draws equal
  *      the per-cell reference value for value; the one-crossing shortcut has the Beta's mean;
- *   5. monthly bins: a crossing of month (end month - j) falls in bin j; the type-7 interval; bad params. */
+ *      the sparse twins (emi_nowcast_train_runs, emi_nowcast_tree_pool_leaves, emi_nowcast_leaves_draws, what
+ *      classify uses) equal the dense functions bit for bit;
+ *   5. monthly bins: a crossing of month (end month - j) falls in bin j; the type-7 interval; the reported summary
+ *      (mean of the draws, interval widened to hold it); bad params. */
 #include <string.h>
 
 #include "emi_nowcast.h"
@@ -33,8 +36,9 @@ static void test_fast_vs_ref(void)
 {
   int32_t day[48], decl[8], ountil[48], bins[EMI_NOWCAST_MAX_BINS + 1];
   uint8_t dir[48], cand[48];
-  static int64_t a1[2 * 12288], a2[2 * 12288];
-  int bad = 0, filled = 0, runs = 0, shadowed = 0;
+  static int64_t a1[2 * 12288], a2[2 * 12288], a3[2 * 12288], rd[512];
+  int32_t rs[512];
+  int bad = 0, badruns = 0, filled = 0, runs = 0, shadowed = 0;
   for (int rep = 0; rep < 4000; rep++) {
     emi_nowcast_params_t p = {0};
     p.window_days = 5 + (int32_t)rnd(60);
@@ -73,6 +77,11 @@ static void test_fast_vs_ref(void)
         int y = (int)rnd(2);
         emi_nowcast_train(&p, kind, &h, i, y, a1, 2);
         emi_nowcast_train_ref(&p, kind, &h, i, y, a2, 2);
+        /* the runs of the sparse store add up to the same crossing-days, state by state */
+        memset(a3, 0, 2 * ns * sizeof *a3);
+        const size_t nr = emi_nowcast_train_runs(&p, kind, &h, i, rs, rd);
+        for (size_t q = 0; q < nr; q++) a3[(size_t)rs[q] * 2 + (size_t)y] += rd[q];
+        badruns += memcmp(a1, a3, 2 * ns * sizeof *a1) != 0 || nr > (size_t)emi_nowcast_horizon(&p, kind);
         runs++;
         if (memcmp(a1, a2, 2 * ns * sizeof *a1)) {
           if (bad < 5)
@@ -87,6 +96,7 @@ static void test_fast_vs_ref(void)
       }
   }
   CHECK_INT_EQ(bad, 0);
+  CHECK_INT_EQ(badruns, 0);
   CHECK(runs > 50000);
   CHECK(filled > 50000); /* the random histories do reach many states */
   CHECK(shadowed > 10000); /* and the planes after an open candidate */
@@ -421,6 +431,34 @@ static void test_group_draws(void)
   int64_t sum = 0;
   for (int i = 0; i < NC * R; i++) sum += g[i];
   CHECK(sum > 0);
+  /* the sparse twins: the pooled sums bit for bit from the nonzero leaves only, and the draws from the pending
+   * leaves of one bin value for value */
+  {
+    uint64_t leaf[NL];
+    double ly[NL], lz[NL];
+    int64_t lp[NL];
+    size_t n = 0;
+    for (int l = 0; l < NL; l++)
+      if (yD[l] != 0 || zD[l] != 0) leaf[n] = (uint64_t)l, ly[n] = yD[l], lz[n] = zD[l], lp[n] = pend[l], n++;
+    double yC2[NS * NC], zC2[NS * NC], yB2[NS], zB2[NS], yA2[12], zA2[12];
+    const emi_nowcast_leaves_t L = {n, leaf, ly, lz, lp};
+    emi_nowcast_tree_pool_leaves(&t, &L, yC2, zC2, yB2, zB2, yA2, zA2);
+    CHECK(!memcmp(yC, yC2, sizeof yC) && !memcmp(zC, zC2, sizeof zC) && !memcmp(yB, yB2, sizeof yB) &&
+          !memcmp(zB, zB2, sizeof zB) && !memcmp(yA, yA2, sizeof yA) && !memcmp(zA, zA2, sizeof zA));
+    static int64_t g2[NC * R];
+    for (int j = 0; j < NB; j++) {
+      int32_t sts[3 * NCB * 2];
+      for (int q = 0; q < 3 * NCB * 2; q++) sts[q] = (int32_t)((q / (2 * NCB) * NB + j) * 2 * NCB + q % (2 * NCB));
+      CHECK_OK(emi_nowcast_group_draws(&t, 7, EMI_NOWCAST_ARR, 3 * NCB * 2, sts, pend, 3, R, g));
+      size_t m = 0;
+      for (int l = 0; l < NL; l++) /* the pending leaves of bin j, in leaf order */
+        if (pend[l] > 0 && (l / (NC * NG)) / (2 * NCB) % NB == j)
+          leaf[m] = (uint64_t)l, ly[m] = yD[l], lz[m] = zD[l], lp[m] = pend[l], m++;
+      const emi_nowcast_leaves_t P = {m, leaf, ly, lz, lp};
+      CHECK_OK(emi_nowcast_leaves_draws(&t, 7, EMI_NOWCAST_ARR, &P, 3, R, g2));
+      CHECK(!memcmp(g, g2, sizeof g));
+    }
+  }
   /* one pending crossing, p ~ Beta(9, 21) (parents fixed by 10^6 crossings at 0.3): mean 0.3, 4 s.e. */
   const double y6[6] = {3e5}, z6[6] = {7e5}, yl[6] = {6}, zl[6] = {14};
   emi_nowcast_tree_t u = {6, 1, 1, 1, 1, 0.5, 0.5, 10.0, y6, z6, y6, z6, y6, z6, yl, zl};
@@ -474,6 +512,28 @@ static void test_bins_interval_errors(void)
   CHECK_CLOSE(lo, 0.0, 1e-15, 0);
   CHECK_CLOSE(hi, 1.0, 1e-15, 0);
   CHECK_CLOSE(mass, 1.0, 1e-15, 0);
+
+  /* the reported summary: 970 of 1000 draws 0, 30 draws 1: the mean 0.03 lies outside the quantiles [0, 0], so the
+   * interval is widened to [0, 1] (holding every draw); a law with its mean inside keeps the quantiles */
+  static int64_t v[1000];
+  for (int i = 0; i < 1000; i++) v[i] = i % 100 < 3;
+  double pt;
+  emi_nowcast_summary(v, 1000, 0.9, &pt, &lo, &hi, &mass);
+  CHECK_CLOSE(pt, 0.03, 1e-15, 0);
+  CHECK_CLOSE(lo, 0.0, 1e-15, 0);
+  CHECK_CLOSE(hi, 1.0, 1e-15, 0);
+  CHECK_CLOSE(mass, 1.0, 1e-15, 0);
+  for (int i = 0; i < 1000; i++) v[i] = 1 - (i % 100 < 3); /* mirror: 0.97, quantiles [1, 1] -> [0, 1] */
+  emi_nowcast_summary(v, 1000, 0.9, &pt, &lo, &hi, &mass);
+  CHECK_CLOSE(pt, 0.97, 1e-15, 0);
+  CHECK_CLOSE(lo, 0.0, 1e-15, 0);
+  CHECK_CLOSE(hi, 1.0, 1e-15, 0);
+  for (int i = 0; i < 101; i++) x[i] = (i * 37) % 101; /* 0 .. 100: mean 50, quantiles 5 and 95 kept */
+  emi_nowcast_summary(x, 101, 0.9, &pt, &lo, &hi, &mass);
+  CHECK_CLOSE(pt, 50.0, 1e-12, 0);
+  CHECK_CLOSE(lo, 5.0, 1e-12, 0);
+  CHECK_CLOSE(hi, 95.0, 1e-12, 0);
+  CHECK_CLOSE(mass, 91.0 / 101, 1e-15, 0);
 
   static const int32_t b_ok[4] = {1, 4, 7, 10}, b_short[3] = {1, 4, 7}, b_bad[4] = {1, 4, 4, 10};
   emi_nowcast_params_t p = {10, 6, 0, 0, 0, 3, b_ok, 3, 3};
