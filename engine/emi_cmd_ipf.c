@@ -88,9 +88,19 @@ static emi_err_t file_load(ipf_file_t *f, const char *path)
     if (!(f->names[f->ndim] = strdup(cols[c]))) EMI_FAIL(EMI_ERR_NOMEM, "cannot copy a column name");
     f->ndim++;
   }
-  if (nvalue != 1)
-    EMI_FAIL(EMI_ERR_INPUT, "%s:1: expected exactly one column named 'value' (found %d) next to the dimension columns",
-             path, nvalue);
+  if (nvalue != 1) {
+    char hdr[512] = "";
+    size_t used = 0;
+    int semi = 0;
+    for (int c = 0; c < ncols && used < sizeof hdr; c++) {
+      used += (size_t)snprintf(hdr + used, sizeof hdr - used, "%s'%s'", c ? ", " : "", cols[c]);
+      if (strchr(cols[c], ';') || strchr(cols[c], '\t')) semi = 1;
+    }
+    EMI_FAIL(EMI_ERR_INPUT,
+             "%s:1: expected exactly one column named 'value' (lower case) next to the dimension columns; found %d "
+             "among the header's %d column(s): %s%s",
+             path, nvalue, ncols, hdr, semi ? " (the file looks separated by ';' or tabs: commas are expected)" : "");
+  }
   if (f->ndim == 0) EMI_FAIL(EMI_ERR_INPUT, "%s:1: no dimension column besides 'value'", path);
   for (int d = 0; d < f->ndim; d++)
     if (!f->names[d][0]) EMI_FAIL(EMI_ERR_INPUT, "%s:1: a column has an empty name", path);
@@ -463,9 +473,14 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
     snprintf(msg, sizeof msg, "%s", emi_err_message());
     char files_txt[1024] = "";
     size_t used = 0;
-    for (int m = 0; m < nm && used < sizeof files_txt; m++)
-      used += (size_t)snprintf(files_txt + used, sizeof files_txt - used, "%smargin %d = %s", m ? ", " : "", m,
-                               files[m + has_seed].path);
+    for (int m = 0; m < nm && used < sizeof files_txt; m++) {
+      const ipf_file_t *mf = &files[m + has_seed];
+      used += (size_t)snprintf(files_txt + used, sizeof files_txt - used, "%smargin %d = %s: ", m ? "; " : "", m,
+                               mf->path);
+      for (int d = 0; d < mf->ndim && used < sizeof files_txt; d++) /* dims {k} are the table's: name them */
+        used += (size_t)snprintf(files_txt + used, sizeof files_txt - used, "%s%s (dim %d)", d ? ", " : "",
+                                 mf->names[d], mf->map[d]);
+    }
     EMI_FAIL(fit_err, "%s (%s)", msg, files_txt);
   }
   emi_log_info("ipf: %d-D table of %zu cells, %d margin(s): %s after %d iteration(s), largest margin deviation "

@@ -85,6 +85,16 @@ msg=$("$emflow" ipf --seed "$out/seed_copy.csv" --margin "$ex/willekens_rows.csv
 printf 'origin,value\nA,0\nB,0\n' > "$out/zero_rows.csv"
 msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$out/zero_rows.csv" --margin "$ex/willekens_cols.csv" --rescale first -o "$out/x.csv" 2>&1); rc=$?
 [ $rc = 10 ] && grep -q "some margins sum to 0" <<<"$msg" || die "rescale to a zero margin: rc=$rc $msg"
+# margins that disagree: the error names each margin's file and columns (the kernel says "dims {k}")
+printf 'destination,value\nA,10\nB,11\n' > "$out/cols_off.csv"
+msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" --margin "$out/cols_off.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 10 ] && grep -q "margin 1 = $out/cols_off.csv: destination (dim 1)" <<<"$msg" && grep -q "willekens_rows.csv: origin (dim 0)" <<<"$msg" ||
+  die "disagreeing margins: rc=$rc $msg"
+# a header without a lower-case 'value' column (a semicolon file): the header found, and the separator
+printf 'Origin;Value\nA;1\n' > "$out/semi.csv"
+msg=$("$emflow" ipf --margin "$out/semi.csv" --margin "$ex/willekens_cols.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -q "semi.csv:1: expected exactly one column named 'value' (lower case)" <<<"$msg" &&
+  grep -q "'Origin;Value' (the file looks separated by ';'" <<<"$msg" || die "semicolon header: rc=$rc $msg"
 printf 'origin,destination,value\n' > "$out/header_only.csv"
 msg=$("$emflow" ipf --seed "$out/header_only.csv" --margin "$ex/willekens_rows.csv" -o "$out/x.csv" 2>&1); rc=$?
 [ $rc = 4 ] && grep -q "header_only.csv: no data rows" <<<"$msg" || die "header-only seed: rc=$rc $msg"
