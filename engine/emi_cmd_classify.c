@@ -1002,7 +1002,10 @@ static emi_err_t write_nowcast(emi_ctx_t *ctx, emi_h5_file_t *f, const cfg_t *c,
   char key[96], note[640];
   snprintf(key, sizeof key, "%s_status", pre);
   EMI_CALL(emi_h5_attr_str(f, grp, key, o->est[k] ? "estimated" : "not estimated"));
-  if (o->est[k])
+  if (o->est[k] && o->unresolved[k] == 0)
+    snprintf(note, sizeof note, "no unresolved crossing: every provisional count is certain (%s_certain), nothing "
+             "to learn (%" PRId64 " completed crossings in the training period)", pre, o->ntrain[k]);
+  else if (o->est[k])
     snprintf(note, sizeof note, "%" PRId64 " completed crossings learnt from (at least %" PRId64 " needed); %" PRId64
              " of the %" PRId64 " unresolved crossings in states with less than one completed crossing (the prior's "
              "probability)", o->ntrain[k], o->min_training, o->prior_only[k], o->unresolved[k]);
