@@ -244,6 +244,14 @@ static void train_walk(const emi_nowcast_params_t *p, int kind, const emi_nowcas
     }
   /* segment j: location dir[j] on offsets so .. eo (offset = day - t) */
   size_t j = k;
+  /* The earlier candidates still open (the plane and the next offset at which one is resolved) change only
+   * when one of them is resolved: they are found again only then, from the lowest index that can still
+   * be open (qlo), not at every step.  Cost per crossing: (resolutions + 1) x (open span) instead of
+   * steps x (crossings in the window before it), which made a frequent traveller's history quadratic. */
+  size_t qlo = lo;
+  int plane = 0;
+  int64_t sh_next = shadowable ? 1 : BIG_OFFSET; /* offset d from which plane/sh_close must be found again */
+  int64_t sh_close = BIG_OFFSET;                  /* the earliest offset at which an open one is resolved */
   int64_t so = 0, eo = k + 1 < n ? (int64_t)day[k + 1] - 1 - t : BIG_OFFSET;
   int64_t cnt_pre = 0; /* count over the closed segments (within the window) */
   int ended_pre = 0;   /* a closed segment within the window had another location */
@@ -272,14 +280,19 @@ static void train_walk(const emi_nowcast_params_t *p, int kind, const emi_nowcas
     }
     while (d >= p->bin_start[jb + 1]) jb++;
     /* the plane at the data end t + d - 1, and the next d at which an earlier candidate is resolved */
-    int plane = 0;
-    int64_t nb = eo + 2; /* the last observed day enters the next segment */
-    if (shadowable)
-      for (size_t q = lo; q < i; q++)
+    if (d >= sh_next) { /* a candidate open before has been resolved (or the first step): find them again */
+      while (qlo < i && (!h->cand[qlo] || t + d - 1 >= h->open_until[qlo])) qlo++; /* resolved ones stay so */
+      plane = 0;
+      sh_close = BIG_OFFSET;
+      for (size_t q = qlo; q < i; q++)
         if (h->cand[q] && t + d - 1 < h->open_until[q]) {
           if (!plane) plane = dir[q] == want ? 1 : 2;
-          if (nb > h->open_until[q] - t + 1) nb = h->open_until[q] - t + 1;
+          if (sh_close > h->open_until[q] - t + 1) sh_close = h->open_until[q] - t + 1;
         }
+      sh_next = sh_close;
+    }
+    int64_t nb = eo + 2; /* the last observed day enters the next segment */
+    if (nb > sh_close) nb = sh_close;
     const int s = state_of(p, kind, plane, h->cand[i], jb, cnt, ended, iswant, d, d >= dec_from);
     if (nb > D) nb = D;
     if (nb > p->bin_start[jb + 1]) nb = p->bin_start[jb + 1];
