@@ -92,7 +92,7 @@ static void one_line(scan_t *s, const char *p, size_t n, int too_long)
   if (too_long) {
     why.reason = EMI_REJECT_LINE_TOO_LONG;
     why.field = -1;
-    snprintf(why.found, sizeof why.found, "%.40s...", p);
+    snprintf(why.found, sizeof why.found, "(a line longer than %d bytes)", EMI_CROSSINGS_MAX_LINE); /* not its text: it may begin with the person key */
     ok = 0;
   } else {
     ok = emi_crossing_parse(p, n, s->col, s->countries, &rec, &why);

@@ -125,6 +125,51 @@ static void set_found(emi_reject_info_t *why, emi_reject_t r, int field, const c
   why->found[n] = '\0';
 }
 
+/* A rejected field's value goes to the log and the stop message.  On a shifted or garbled line a field can
+ * hold another field's text, the person key among them, and any field can hold terminal control bytes.  So
+ * the value is shown only when it has the shape of its field (its characters and length: what a mistyped
+ * value of that field looks like), and otherwise described: "(withheld: N bytes, not shaped like a date)".
+ * The shown characters are all printable ASCII. */
+enum { SH_DATE, SH_DIRECTION, SH_COUNTRY, SH_CODE, SH_SEX, SH_YEAR };
+
+static int only_chars(const char *s, size_t n, const char *set, int letters, int digits_ok)
+{
+  for (size_t i = 0; i < n; i++) {
+    const unsigned char c = (unsigned char)s[i];
+    if (letters && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))) continue;
+    if (digits_ok && c >= '0' && c <= '9') continue;
+    if (c && strchr(set, c)) continue;
+    return 0;
+  }
+  return 1;
+}
+
+static void set_value(emi_reject_info_t *why, emi_reject_t r, int field, int shape, const char *s, size_t n)
+{
+  static const char *const what[] = {"a date", "a direction", "a country code", "a code", "a sex code", "a year"};
+  int ok = 0;
+  switch (shape) {
+  case SH_DATE: ok = n <= 35 && only_chars(s, n, "-:.+/ TZtz", 0, 1); break;
+  case SH_DIRECTION: ok = n <= 3 && only_chars(s, n, "", 1, 0); break;
+  case SH_COUNTRY: ok = n <= 4 && only_chars(s, n, "", 1, 1); break;
+  case SH_SEX: ok = n <= 2 && only_chars(s, n, "", 1, 0); break;
+  case SH_YEAR: ok = n <= 6 && only_chars(s, n, "-+", 0, 1); break;
+  default: ok = n == 0; break; /* a code is rejected only when empty, too long or not printable */
+  }
+  if (ok) {
+    set_found(why, r, field, s, n);
+    return;
+  }
+  char t[sizeof why->found];
+  int k;
+  if (shape == SH_CODE)
+    k = snprintf(t, sizeof t, "(withheld: %zu bytes, %s)", n,
+                 n > EMI_CROSSINGS_CODE_LEN ? "longer than a code" : "with bytes that are not printable ASCII");
+  else
+    k = snprintf(t, sizeof t, "(withheld: %zu bytes, not shaped like %s)", n, what[shape]);
+  set_found(why, r, field, t, (size_t)(k < 0 ? 0 : k));
+}
+
 static int printable(const char *s, size_t n)
 {
   for (size_t i = 0; i < n; i++)
@@ -248,39 +293,39 @@ int emi_crossing_parse(const char *line, size_t len, const int col[EMI_CROSSINGS
 
   /* 0 person_id */
   if (n[0] == 0) return set_found(why, EMI_REJECT_MISSING_KEY, 0, "", 0), 0;
-  if (n[0] > EMI_CROSSINGS_KEY_LEN || !printable(f[0], n[0])) return set_found(why, EMI_REJECT_BAD_KEY, 0, f[0], n[0]), 0;
+  if (n[0] > EMI_CROSSINGS_KEY_LEN || !printable(f[0], n[0])) return set_found(why, EMI_REJECT_BAD_KEY, 0, "", 0), 0;
   emi_crossing_set_str(rec->person_id, EMI_CROSSINGS_KEY_LEN, f[0], n[0]);
   /* 1 crossed_at */
   int cy;
   if (!parse_time(f[1], n[1], &rec->day, &rec->second, &cy))
-    return set_found(why, EMI_REJECT_BAD_DATE, 1, f[1], n[1]), 0;
+    return set_value(why, EMI_REJECT_BAD_DATE, 1, SH_DATE, f[1], n[1]), 0;
   /* 2 direction */
   if (n[2] == 2 && !memcmp(f[2], "IN", 2)) rec->direction = EMI_CROSSING_IN;
   else if (n[2] == 3 && !memcmp(f[2], "OUT", 3)) rec->direction = EMI_CROSSING_OUT;
-  else return set_found(why, EMI_REJECT_UNKNOWN_DIRECTION, 2, f[2], n[2]), 0;
+  else return set_value(why, EMI_REJECT_UNKNOWN_DIRECTION, 2, SH_DIRECTION, f[2], n[2]), 0;
   /* 3 citizenship */
   if (n[3] != 3 || f[3][0] < 'A' || f[3][0] > 'Z' || f[3][1] < 'A' || f[3][1] > 'Z' || f[3][2] < 'A' || f[3][2] > 'Z')
-    return set_found(why, EMI_REJECT_INVALID_COUNTRY, 3, f[3], n[3]), 0;
+    return set_value(why, EMI_REJECT_INVALID_COUNTRY, 3, SH_COUNTRY, f[3], n[3]), 0;
   if (countries && countries->codes && !country_known(countries, f[3]))
-    return set_found(why, EMI_REJECT_UNKNOWN_COUNTRY, 3, f[3], n[3]), 0;
+    return set_value(why, EMI_REJECT_UNKNOWN_COUNTRY, 3, SH_COUNTRY, f[3], n[3]), 0;
   memcpy(rec->citizenship, f[3], 3);
   /* 4 border_point, 5 document */
   if (n[4] == 0 || n[4] > EMI_CROSSINGS_CODE_LEN || !printable(f[4], n[4]))
-    return set_found(why, EMI_REJECT_BAD_BORDER_POINT, 4, f[4], n[4]), 0;
+    return set_value(why, EMI_REJECT_BAD_BORDER_POINT, 4, SH_CODE, f[4], n[4]), 0;
   emi_crossing_set_str(rec->border_point, EMI_CROSSINGS_CODE_LEN, f[4], n[4]);
   if (n[5] == 0 || n[5] > EMI_CROSSINGS_CODE_LEN || !printable(f[5], n[5]))
-    return set_found(why, EMI_REJECT_BAD_DOCUMENT, 5, f[5], n[5]), 0;
+    return set_value(why, EMI_REJECT_BAD_DOCUMENT, 5, SH_CODE, f[5], n[5]), 0;
   emi_crossing_set_str(rec->document, EMI_CROSSINGS_CODE_LEN, f[5], n[5]);
   /* 6 sex */
   if (n[6] == 1 && f[6][0] == 'M') rec->sex = EMI_SEX_M;
   else if (n[6] == 1 && f[6][0] == 'F') rec->sex = EMI_SEX_F;
   else if (n[6] == 1 && f[6][0] == 'X') rec->sex = EMI_SEX_X;
-  else return set_found(why, EMI_REJECT_UNKNOWN_SEX, 6, f[6], n[6]), 0;
+  else return set_value(why, EMI_REJECT_UNKNOWN_SEX, 6, SH_SEX, f[6], n[6]), 0;
   /* 7 birth_year: after the date, so that it can be compared with the crossing year */
   int by;
-  if (n[7] != 4 || !digits(f[7], 4, &by)) return set_found(why, EMI_REJECT_BAD_BIRTH_YEAR, 7, f[7], n[7]), 0;
-  if (by > cy) return set_found(why, EMI_REJECT_BIRTH_AFTER_CROSSING, 7, f[7], n[7]), 0;
-  if (cy - by > 120) return set_found(why, EMI_REJECT_BAD_BIRTH_YEAR, 7, f[7], n[7]), 0;
+  if (n[7] != 4 || !digits(f[7], 4, &by)) return set_value(why, EMI_REJECT_BAD_BIRTH_YEAR, 7, SH_YEAR, f[7], n[7]), 0;
+  if (by > cy) return set_value(why, EMI_REJECT_BIRTH_AFTER_CROSSING, 7, SH_YEAR, f[7], n[7]), 0;
+  if (cy - by > 120) return set_value(why, EMI_REJECT_BAD_BIRTH_YEAR, 7, SH_YEAR, f[7], n[7]), 0;
   rec->birth_year = (int16_t)by;
   return 1;
 }
@@ -319,12 +364,12 @@ int emi_declaration_parse(const char *line, size_t len, const int col[EMI_DECL_N
   int32_t sec;
   int y;
   if (!parse_time(f[1], n[1], &rec->day, &sec, &y))
-    return set_found(why, (emi_reject_t)EMI_DECL_REJECT_BAD_DATE, 1, f[1], n[1]), 0;
+    return set_value(why, (emi_reject_t)EMI_DECL_REJECT_BAD_DATE, 1, SH_DATE, f[1], n[1]), 0;
   /* 2 destination */
   if (n[2] != 3 || f[2][0] < 'A' || f[2][0] > 'Z' || f[2][1] < 'A' || f[2][1] > 'Z' || f[2][2] < 'A' || f[2][2] > 'Z')
-    return set_found(why, (emi_reject_t)EMI_DECL_REJECT_INVALID_COUNTRY, 2, f[2], n[2]), 0;
+    return set_value(why, (emi_reject_t)EMI_DECL_REJECT_INVALID_COUNTRY, 2, SH_COUNTRY, f[2], n[2]), 0;
   if (countries && countries->codes && !country_known(countries, f[2]))
-    return set_found(why, (emi_reject_t)EMI_DECL_REJECT_UNKNOWN_COUNTRY, 2, f[2], n[2]), 0;
+    return set_value(why, (emi_reject_t)EMI_DECL_REJECT_UNKNOWN_COUNTRY, 2, SH_COUNTRY, f[2], n[2]), 0;
   memcpy(rec->destination, f[2], 3);
   return 1;
 }

@@ -89,7 +89,7 @@ typedef struct {
 
 /* Reject reasons, in the order of /crossings/rejects. */
 #define EMI_REJECT_LIST(X)                                                                          \
-  X(EMI_REJECT_EMPTY_RECORD, "empty_record", "a blank line")                                        \
+  X(EMI_REJECT_EMPTY_RECORD, "empty_record", "a record, not a blank line")                                        \
   X(EMI_REJECT_FIELD_COUNT, "field_count", "8 comma-separated fields")                              \
   X(EMI_REJECT_LINE_TOO_LONG, "line_too_long", "a line of at most 4096 bytes")                      \
   X(EMI_REJECT_MISSING_KEY, "missing_key", "a non-empty person key")                                \
@@ -153,7 +153,7 @@ int emi_crossing_parse_time(const char *s, size_t len, int32_t *day, int32_t *se
  * order of /undeclared/declaration_rejects.  The whole-line reasons are the crossings' (the same
  * splitter: RFC 4180 quotes, CRLF, at most EMI_CROSSINGS_MAX_LINE bytes). */
 #define EMI_DECL_REJECT_LIST(X)                                                                     \
-  X(EMI_DECL_REJECT_EMPTY_RECORD, "empty_record", "a blank line")                                   \
+  X(EMI_DECL_REJECT_EMPTY_RECORD, "empty_record", "a record, not a blank line")                                   \
   X(EMI_DECL_REJECT_FIELD_COUNT, "field_count", "3 comma-separated fields")                         \
   X(EMI_DECL_REJECT_LINE_TOO_LONG, "line_too_long", "a line of at most 4096 bytes")                 \
   X(EMI_DECL_REJECT_MISSING_KEY, "missing_key", "a non-empty person key")                           \

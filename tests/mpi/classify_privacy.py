@@ -9,7 +9,9 @@ usage: classify_privacy.py EMFLOW MPIEXEC CROSSINGS.csv DECLARATIONS.csv WORKDIR
 2. a key file of 5 bytes: exit status 3, one message naming the key file and the expected length;
 3. a CSV (header, 5 records, then on line 7 the only bad record, a 70-byte key), with
    --max-reject-share 0: exit status 12, the
-   message names the line and the field person_id, and does not contain the key.
+   message names the line and the field person_id, and does not contain the key;
+4. person keys in other columns and terminal control bytes: classify's reject examples and convert's stop
+   message show a value only when it has its field's shape, else '(withheld: N bytes, ...)'.
 """
 import os
 import subprocess
@@ -82,6 +84,52 @@ def main():
     print("bad key:", rc, msg.decode(errors="replace").strip().splitlines()[-2:])
     if rc != 12 or badkey[:20] in msg or b"line 7, field person_id" not in msg or b"bad_key" not in msg:
         fails.append(f"reject stop: exit {rc}, message {msg!r}")
+    # 4. keys in the wrong column (a shifted or garbled line) and control bytes: the reject examples and the
+    #    convert/classify stop messages show a value only when it has its field's shape (from a breaker:
+    #    'found SECRETPID4' in the log).  Each line's only fault is the field named; the expected log text
+    #    is what the value's shape allows: a date-shaped '2021-13-40' is shown, a key in crossed_at is not.
+    shifted = os.path.join(work, "shifted.csv")
+    cases = [  # (line, field, shown value or None: withheld)
+        (b"2021-03-05,SECRETPID4,OUT,AZE,GYD,PASSPORT,F,1980", b"crossed_at", None),
+        (b"SECRETPID5,2021-03-05,SECRETPID5,AZE,GYD,PASSPORT,F,1980", b"direction", None),
+        (b"SECRETPID6,2021-03-05,OUT,SECRETPID6,GYD,PASSPORT,F,1980", b"citizenship", None),
+        (b"SECRETPID7,2021-03-05,OUT,AZE,GYD,PASSPORT,SECRETPID7,1980", b"sex", None),
+        (b"SECRETPID8,2021-03-05,OUT,AZE,GYD,PASSPORT,F,SECRETPID8", b"birth_year", None),
+        (b"SECRETPID9,2021-03-05,OUT,AZE,\x1b[31mRED,PASSPORT,F,1980", b"border_point", None),
+        (b"SECRETPIDA,2021-13-40,OUT,AZE,GYD,PASSPORT,F,1980", b"crossed_at", b"2021-13-40"),
+        (b"SECRETPIDB,2021-03-05,out,AZE,GYD,PASSPORT,F,1980", b"direction", b"out"),
+        (b"SECRETPIDC,2021-03-05,OUT,AZE,GYD,PASSPORT,F,19x0", b"birth_year", None),
+    ]
+    with open(crossings, "rb") as f, open(shifted, "wb") as g:
+        for i, line in enumerate(f):
+            if i > 2000:
+                break
+            g.write(line)
+        for line, _, _ in cases:
+            g.write(line + b"\n")
+    rc, msg = run([emflow, "classify", shifted, "-o", "x.h5", "--max-reject-share", "1", "--period-start", "2020-01"],
+                  work)
+    text = msg.decode(errors="replace")
+    print("shifted:", rc, len([l for l in text.splitlines() if "reject example" in l]), "reject examples")
+    if b"SECRETPID" in msg or b"\x1b" in msg:
+        fails.append(f"shifted fields: the log shows a key or a control byte: {text[-1500:]}")
+    for k, (line, field, shown) in enumerate(cases[:5]):  # the log names 5 examples
+        ex = [l for l in text.splitlines() if f"reject example {k + 1}:" in l]
+        want = f"field {field.decode()}: found '{shown.decode()}'" if shown else f"field {field.decode()}: found '(withheld: "
+        if not ex or want not in ex[0]:
+            fails.append(f"shifted fields: example {k + 1} should say {want!r}: {ex}")
+    rc, msg = run([emflow, "convert", shifted, "-o", "conv.h5", "--max-reject-share", "0"], work)
+    if rc == 0 or b"SECRETPID" in msg or b"withheld" not in msg:
+        fails.append(f"convert stop on a shifted line: exit {rc}, message {msg!r}")
+    for i, (line, field, shown) in enumerate(cases[5:]):
+        one = os.path.join(work, f"one{i}.csv")
+        with open(crossings, "rb") as f, open(one, "wb") as g:
+            g.write(next(f))
+            g.write(line + b"\n")
+        rc, msg = run([emflow, "convert", one, "-o", "one.h5", "--max-reject-share", "0"], work)
+        want = (b"field " + field + b": found '" + (shown if shown else b"(withheld: "))
+        if rc == 0 or b"SECRETPID" in msg or b"\x1b" in msg or want not in msg:
+            fails.append(f"convert stop, {field.decode()}: exit {rc}, message {msg!r} (expected {want!r})")
     for f in fails:
         print("FAIL:", f)
     return 1 if fails else 0
