@@ -1476,6 +1476,8 @@ emi_err_t emi_link_read_table(MPI_Comm comm, const char *path, const emi_link_ha
   uint64_t b0, b1;
   int *cnt = NULL, *disp = NULL;
   emi_link_pair_t *all = NULL;
+  uint8_t *state = NULL;
+  size_t *walk = NULL;
   table_state_t s = {.h = h, .col = col, .bad = -1};
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
@@ -1522,22 +1524,42 @@ emi_err_t emi_link_read_table(MPI_Comm comm, const char *path, const emi_link_ha
     }
     all[m++] = all[i];
   }
+  /* Each key b has one successor a0, so the pairs form chains (and, in a bad table, cycles).  Each pair's
+   * end is found once: a walk stops at the end of its chain or at a pair whose end is known, and every
+   * pair on the way gets that end (O(m log m) in all; following every chain from every pair was quadratic
+   * in the length of a chain, and a long cycle was found only after m steps from every pair). */
+  EMI_MALLOC(state, m + 1, "link chain states"); /* 0 not seen, 1 on the current walk, 2 end known */
+  EMI_MALLOC(walk, m + 1, "link chain walk");
+  memset(state, 0, m + 1);
   for (size_t i = 0; i < m; i++) {
-    uint64_t a = all[i].a0;
-    size_t steps = 0;
-    for (ptrdiff_t j; (j = find_b(all, m, a)) >= 0;) {
-      a = all[j].a0;
-      if (++steps > m)
+    if (state[i] == 2) continue;
+    size_t nw = 0;
+    ptrdiff_t j = (ptrdiff_t)i;
+    uint64_t a;
+    for (;;) {
+      if (state[j] == 2) { /* joins a chain whose end is known */
+        a = all[j].a;
+        break;
+      }
+      if (state[j] == 1)
         EMI_FAIL(EMI_ERR_INPUT, "%s:%" PRId64 ": the pair starts a cycle of links (a key linked back to itself): "
                  "expected chains that end", path, all[i].line);
+      state[j] = 1;
+      walk[nw++] = (size_t)j;
+      ptrdiff_t next = find_b(all, m, all[j].a0);
+      if (next < 0) { /* a0 is not a key b: the end of the chain */
+        a = all[j].a0;
+        break;
+      }
+      j = next;
     }
-    all[i].a = a;
+    for (size_t w = 0; w < nw; w++) all[walk[w]].a = a, state[walk[w]] = 2;
   }
   *pairs = all, *npairs = m;
   all = NULL;
 cleanup:
   if (fp) fclose(fp);
-  free(s.p), free(cnt), free(disp), free(all);
+  free(s.p), free(cnt), free(disp), free(all), free(state), free(walk);
   return err;
 }
 

@@ -20,6 +20,7 @@ and movements.csv (the dumps), and link.h5 / nolink.h5 (classify at 2 ranks with
 5. Malformed tables: exit status 4, one message naming FILE:LINE and what was expected, no key text:
    a line with 3 fields (line 4), the same key twice (line 3), a key b linked to two keys a (lines 2, 5),
    a cycle, a missing header column (line 1).
+6. Long chains of links resolve to the key at their end (the same tables), a long cycle is one error.
 """
 import csv
 import datetime
@@ -157,6 +158,42 @@ def main():
             fails.append(f"{name}: exit {rc} (expected 4), message {msg!r} (expected '{want}', no key)")
         if os.path.exists(os.path.join(work, "bad.h5")):
             fails.append(f"{name}: an output was written")
+    # 6. long chains (from a breaker: resolving a chain of 20 000 pairs took 16-23 s, a cycle of 300 000 pairs
+    #    ran for hours before its error).  Every pair (a, b) of the table becomes the chain b -> z1 -> ... -> a
+    #    through new keys z, 40 000 of them on the first pair: the records of b still end on a, so the tables
+    #    equal the run with the plain table, with 40 000 more pairs and unknown keys.  A cycle of 40 000
+    #    new keys: exit 4, "cycle of links".
+    pairs = list(csv.reader(open(links)))[1:]
+    chain = os.path.join(work, "chain.csv")
+    nz = 40000
+    with open(chain, "w") as f:
+        f.write("person_id_a,person_id_b\n")
+        for k, (a, b) in enumerate(pairs):
+            zs = [f"z{k}-{i}" for i in range(nz if k == 0 else 1)]
+            hops = [b] + zs + [a]  # b is linked to z_1, ..., the last z to a
+            for x, y in zip(hops[:-1], hops[1:]):
+                f.write(f"{y},{x}\n")
+    rc, log = run(common + ["--link-table", chain, "-o", "chain.h5"], work)
+    if rc != 0:
+        fails.append(f"long chain: exit {rc}: {log[-600:]}")
+    else:
+        with h5py.File(os.path.join(work, "chain.h5"), "r") as c:
+            for ds in TABLES:
+                if not np.array_equal(c[ds][()], after[ds][()]):
+                    fails.append(f"{ds}: the table of long chains differs from the plain table's")
+            cc = {x: int(c["/linkage"].attrs[x]) for x in ("link_pairs", "link_keys_merged", "link_records_relinked")}
+            want = {"link_pairs": got["link_pairs"] + nz + len(pairs) - 1, "link_keys_merged": got["link_keys_merged"],
+                    "link_records_relinked": got["link_records_relinked"]}
+            print("long chains:", cc)
+            if cc != want:
+                fails.append(f"long chains: counts {cc}, expected {want}")
+    cyc = os.path.join(work, "long_cycle.csv")
+    with open(cyc, "w") as f:
+        f.write("person_id_a,person_id_b\n" + "".join(f"c{i},c{(i + 1) % nz}\n" for i in range(nz)))
+    rc, msg = run(common + ["--link-table", cyc, "-o", "cycle.h5"], work)
+    print("long cycle: exit", rc, [x for x in msg.splitlines() if "error" in x][:1])
+    if rc != 4 or "cycle of links" not in msg or os.path.exists(os.path.join(work, "cycle.h5")):
+        fails.append(f"long cycle: exit {rc} (expected 4), message {msg[-400:]!r}")
     for f in fails:
         print("FAIL:", f)
     return 1 if fails else 0
