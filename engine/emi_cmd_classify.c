@@ -1462,7 +1462,7 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
       local = EMI_ERROR(EMI_ERR_REJECTS, "%s: %" PRId64 " of %" PRId64 " records dated outside the data's days %s .. "
                         "%s (detected; reasons before_data_start, after_data_end: see the log), more than "
                         "--max-reject-share %.3g%%: expected records dated within the data's days, or set --data-start "
-                        "/ --data-end", r.in, bad, r.counts.in, r.start_day, r.end_day, 100.0 * max_share);
+                        "/ --data-end, or (records that stop for a while and resume) a longer --data-gap-days", r.in, bad, r.counts.in, r.start_day, r.end_day, 100.0 * max_share);
     else if ((int)b->reason < (int)EMI_LINK_NREJECTS) { /* this rank holds the first reject */
       char where[64] = "";
       if (b->field >= 0) snprintf(where, sizeof where, ", field %s", emi_crossings_fields[b->field]);
@@ -1731,6 +1731,15 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
     emi_log_info("classify: loss rates from the repairs: exits %.5f (other points) %.5f (land), entries %.5f %.5f",
                  q->rate[EMI_LOSS_EXIT][EMI_LOSS_OTHER], q->rate[EMI_LOSS_EXIT][EMI_LOSS_LAND],
                  q->rate[EMI_LOSS_ENTRY][EMI_LOSS_OTHER], q->rate[EMI_LOSS_ENTRY][EMI_LOSS_LAND]);
+    const emi_loss_counts_t *lc = &loss.counts;
+    int64_t land = 0, other = 0;
+    for (int d = 0; d < EMI_LOSS_NDIR; d++)
+      land += lc->imputed[d][EMI_LOSS_LAND] + lc->observed[d][EMI_LOSS_LAND],
+          other += lc->imputed[d][EMI_LOSS_OTHER] + lc->observed[d][EMI_LOSS_OTHER];
+    if (loss.nland > 0 && land == 0 && other > 0) /* a misspelt list silently empties the class (from a breaker) */
+      emi_log_warn("classify: none of the %" PRId64 " interior passages is at one of the %d --land-border-points "
+                   "codes: the class 'land' is empty and one rate is used for every point; check the codes (they are "
+                   "compared exactly, case included, with the records' border_point)", other, loss.nland);
   }
   if (c.nowcast) { /* integer counts: exact in any order, over threads then ranks */
     const size_t len = nc_len(&c);

@@ -189,8 +189,12 @@ static emi_err_t read_header(const char *path, FILE *fp, uint64_t size, int col[
     for (k = 0; k < EMI_CROSSINGS_NFIELDS; k++)
       if (!strcmp(tok, emi_crossings_fields[k])) break;
     if (k == EMI_CROSSINGS_NFIELDS || j >= EMI_CROSSINGS_NFIELDS)
+      {
+      char shown[64];
+      emi_text_escape(shown, sizeof shown, tok);
       return EMI_ERROR(EMI_ERR_INPUT, "%s: line 1: header field %d is '%s': expected the header %s (columns in any "
-                       "order, each once)", path, j + 1, tok, EMI_CROSSINGS_HEADER);
+                       "order, each once)", path, j + 1, shown, EMI_CROSSINGS_HEADER);
+    }
     if (col[k] >= 0)
       return EMI_ERROR(EMI_ERR_INPUT, "%s: line 1: header field %d: column '%s' appears twice: expected the header %s",
                        path, j + 1, tok, EMI_CROSSINGS_HEADER);

@@ -30,6 +30,22 @@ void emi_crossing_set_str(char *dst, size_t size, const char *src, size_t len)
 
 /* ------------------------------------------------------------------ time */
 
+void emi_text_escape(char *dst, size_t size, const char *src)
+{
+  size_t o = 0;
+  if (!size) return;
+  for (const unsigned char *c = (const unsigned char *)src; *c; c++) {
+    const size_t need = (*c >= 0x20 && *c < 0x7f) ? 1 : 4;
+    if (o + need + 4 > size) { /* room for "..." and the NUL */
+      snprintf(dst + o, size - o, "...");
+      return;
+    }
+    if (need == 1) dst[o++] = (char)*c;
+    else o += (size_t)snprintf(dst + o, size - o, "\\x%02x", *c);
+  }
+  dst[o] = '\0';
+}
+
 static int digits(const char *s, int n, int *v)
 {
   int x = 0;

@@ -204,5 +204,8 @@ void emi_crossings_writer_destroy(emi_crossings_writer_t **w);
 
 /* Fill the padded string member dst[size] from src[0..len) (len <= size). */
 void emi_crossing_set_str(char *dst, size_t size, const char *src, size_t len);
+/* src (NUL-terminated) for a message: bytes outside printable ASCII as \\xNN, at most size - 1 bytes
+ * (cut with "..."), so that a binary file given as CSV cannot put control bytes on a terminal. */
+void emi_text_escape(char *dst, size_t size, const char *src);
 
 #endif /* EMI_CROSSINGS_H */

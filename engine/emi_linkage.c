@@ -43,7 +43,7 @@ emi_err_t emi_link_hasher_init(emi_link_hasher_t *h, const char *key_file)
   if (!key_file) return EMI_SUCCESS;
   if (!(fp = fopen(key_file, "rb"))) EMI_FAIL(EMI_ERR_IO, "%s: cannot open the key file: %s", key_file, strerror(errno));
   len = fread(key, 1, sizeof key, fp);
-  if (ferror(fp)) EMI_FAIL(EMI_ERR_IO, "%s: cannot read the key file", key_file);
+  if (ferror(fp)) EMI_FAIL(EMI_ERR_IO, "%s: cannot read the key file: %s", key_file, strerror(errno ? errno : EIO));
   if (len < 32 || len > 4096)
     EMI_FAIL(EMI_ERR_CONFIG, "%s: the key file holds %s%zu bytes: expected %d to 4096 bytes (e.g. 32 random bytes: "
              "head -c 32 /dev/urandom > KEY)", key_file, len > 4096 ? "more than " : "", len > 4096 ? (size_t)4096 : len,
@@ -807,6 +807,20 @@ emi_err_t emi_link_read_h5(MPI_Comm comm, const char *path, const emi_link_inges
   else if ((did = H5Dopen2(fid, "/crossings/records", H5P_DEFAULT)) < 0)
     local = EMI_ERROR(EMI_ERR_INPUT, "%s: no dataset /crossings/records: expected the compound form written by "
                       "`emflow convert` or `emflow simulate --crossings-h5`", path);
+  if (!local) { /* the type first, so that a failed read later means damaged data, not another layout */
+    static const char *const members[] = {"person_id", "day",      "second", "direction", "citizenship",
+                                          "border_point", "document", "sex",    "birth_year"};
+    hid_t ft = H5Dget_type(did);
+    if (ft < 0 || H5Tget_class(ft) != H5T_COMPOUND)
+      local = EMI_ERROR(EMI_ERR_INPUT, "%s: /crossings/records is not a compound dataset: expected the compound form "
+                        "written by `emflow convert` or `emflow simulate --crossings-h5`", path);
+    else
+      for (size_t k = 0; k < sizeof members / sizeof *members && !local; k++)
+        if (H5Tget_member_index(ft, members[k]) < 0)
+          local = EMI_ERROR(EMI_ERR_INPUT, "%s: /crossings/records has no member '%s': expected the compound form "
+                            "written by `emflow convert` or `emflow simulate --crossings-h5`", path, members[k]);
+    if (ft >= 0) H5Tclose(ft);
+  }
   EMI_TRY(emi_mpi_agree(comm, local, NULL));
   EMI_H5_TRY(fspace = H5Dget_space(did));
   hsize_t N = 0;
@@ -824,8 +838,9 @@ emi_err_t emi_link_read_h5(MPI_Comm comm, const char *path, const emi_link_inges
     EMI_H5_TRY(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &a, NULL, &cnt, NULL));
     EMI_H5_TRY(mspace = H5Screate_simple(1, &cnt, NULL));
     if (H5Dread(did, mtype, mspace, fspace, H5P_DEFAULT, buf) < 0)
-      local = EMI_ERROR(EMI_ERR_INPUT, "%s: cannot read /crossings/records rows %llu..%llu: not the compound form "
-                        "of engine/emi_crossings.h?", path, (unsigned long long)a, (unsigned long long)(a + cnt - 1));
+      local = EMI_ERROR(EMI_ERR_INPUT, "%s: cannot read /crossings/records rows %llu..%llu: their data are corrupt "
+                        "or truncated (a checksum or decompression failure, or a conversion of a member's type that "
+                        "failed): rewrite the file with emflow convert or emflow simulate", path, (unsigned long long)a, (unsigned long long)(a + cnt - 1));
     H5Sclose(mspace), mspace = H5I_INVALID_HID;
     if (local) break;
     /* chunks of the batch over the threads, merged in order */
@@ -936,8 +951,12 @@ static emi_err_t read_header(const char *path, FILE *fp, uint64_t size, int nfie
     for (k = 0; k < nfields; k++)
       if (!strcmp(tok, fields[k])) break;
     if (k == nfields || j >= nfields || col[k] >= 0)
+      {
+      char shown[64];
+      emi_text_escape(shown, sizeof shown, tok);
       return EMI_ERROR(EMI_ERR_INPUT, "%s: line 1: header field %d is '%s': expected the header %s (columns in any "
-                       "order, each once)", path, j + 1, tok, expected);
+                       "order, each once)", path, j + 1, shown, expected);
+    }
     col[k] = j;
     if (!c) break;
     tok = c + 1;

@@ -122,16 +122,21 @@ emi_err_t emi_loss_write(emi_h5_file_t *f, MPI_Comm comm, const emi_loss_out_t *
                                  "border-point class: land = a point of --land-border-points, other = the rest"));
   double rate[EMI_LOSS_NDB];
   int64_t imp[EMI_LOSS_NDB], obs[EMI_LOSS_NDB];
-  char src[512] = "", *p = src;
+  char src[1024] = "";
+  size_t used = 0;
   for (int d = 0; d < EMI_LOSS_NDIR; d++)
     for (int b = 0; b < EMI_LOSS_NCLASS; b++) {
       int i = d * EMI_LOSS_NCLASS + b, s = o->rates.source[d][b];
       rate[i] = o->rates.rate[d][b], imp[i] = o->counts.imputed[d][b], obs[i] = o->counts.observed[d][b];
-      p += snprintf(p, sizeof src - (size_t)(p - src), "%s%s/%s: %s", i ? "; " : "", emi_loss_dir_names[d],
+      if (used < sizeof src)
+        used += (size_t)snprintf(src + used, sizeof src - used, "%s%s/%s: %s", i ? "; " : "", emi_loss_dir_names[d],
                     emi_loss_class_names[b],
                     s == EMI_LOSS_SRC_OWN ? "own counts"
                     : s == EMI_LOSS_SRC_POOLED ? "no observed interior passage: the direction's pooled rate"
-                                               : "no data: rate 0 (nothing adjusted for it)");
+                    : o->counts.imputed[d][b] > 0
+                        ? "imputed passages but no observed interior one, here or pooled: not estimable, rate 0 "
+                          "(nothing adjusted for it)"
+                        : "no data: rate 0 (nothing adjusted for it)");
     }
   EMI_TRY(write_small(f, comm, "/linkage/loss_rate", EMI_H5_DOUBLE, rate, sizeof(double), "1",
                       "estimated probability that a crossing record is lost: imputed / (imputed + observed)"));

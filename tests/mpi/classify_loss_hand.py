@@ -117,6 +117,23 @@ def main():
             if bad:
                 print(f"FAIL: {path}: months {bad}, expected {w} (other months 0)")
                 fails += 1
+    # a misspelt --land-border-points list (lower case, an unknown code) empties the class 'land': every
+    # passage counts as 'other', and the log says so once (from a breaker)
+    out = os.path.join(work, "hand_misspelt.h5")
+    cmd = [emflow, "classify", os.path.join(work, "hand.csv"), "-o", out, "--period-start", "2020-01",
+           "--period-end", "2023-12", "--no-nowcast", "--land-border-points", "samur,NOPE"]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    warn = [l for l in p.stderr.splitlines() if "--land-border-points" in l and "warn" in l]
+    if p.returncode != 0 or len(warn) != 1 or "the class 'land' is empty" not in warn[0]:
+        print(f"FAIL: misspelt land points: exit {p.returncode}, warnings {warn}")
+        fails += 1
+    else:
+        with h5py.File(out, "r") as f:
+            land = f["/linkage/loss_imputed"][()][:, 1].sum() + f["/linkage/loss_observed"][()][:, 1].sum()
+            print(f"misspelt land points: {warn[0].split('warn', 1)[1].strip()[:90]}...; land passages {land}")
+            if land != 0:
+                print("FAIL: misspelt land points: the class 'land' is not empty")
+                fails += 1
     return 1 if fails else 0
 
 

@@ -157,6 +157,39 @@ if rc == 0:
     with h5py.File("crlf.h5", "r") as a, h5py.File("catalogue_np1.h5", "r") as b:
         check(np.array_equal(a["crossings/records"][()], b["crossings/records"][:4]), "CRLF/BOM/reordered records differ")
 
+# an HDF5 file given as CSV: the header is echoed with its bytes escaped, no control byte reaches the terminal
+rc, err = run(1, "crlf.h5", "-o", "binary.h5")
+check(rc == 4 and "header field 1 is '\\x89HDF" in err and "\x1a" not in err and "\x89" not in err,
+      f"HDF5 file as CSV: {rc} {err!r}")
+
+# classify's HDF5 input (from a breaker): a dataset that is not the compound form is named as such, and
+# damaged data (a corrupted chunk of a valid file) as damaged, not as "not the compound form"
+def classify(path):
+    p = subprocess.run([emflow, "classify", path, "-o", "cls.h5"], capture_output=True, text=True)
+    return p.returncode, p.stderr
+with h5py.File("plain.h5", "w") as h:
+    h.create_dataset("crossings/records", data=np.arange(10))
+rc, err = classify("plain.h5")
+check(rc == 4 and "/crossings/records is not a compound dataset" in err, f"plain dataset: {rc} {err}")
+with h5py.File("partial.h5", "w") as h:
+    h.create_dataset("crossings/records", data=np.zeros(3, dtype=[("person_id", "S8"), ("day", "i4")]))
+rc, err = classify("partial.h5")
+check(rc == 4 and "/crossings/records has no member 'second'" in err, f"compound without members: {rc} {err}")
+big = [f"p{i % 997},2021-03-{1 + i % 28:02d},{'IN' if i % 2 else 'OUT'},AZE,GYD,PASSPORT,F,1980" for i in range(60000)]
+with open("big.csv", "w") as f:
+    f.write(HEADER + "\n" + "\n".join(big) + "\n")
+rc, err = run(1, "big.csv", "-o", "big.h5")
+check(rc == 0, f"big.csv: {rc} {err}")
+if rc == 0:
+    with h5py.File("big.h5", "r") as h:
+        off = h["crossings/records"].id.get_chunk_info(1).byte_offset  # the second chunk's deflated bytes
+    data = bytearray(open("big.h5", "rb").read())
+    data[off + 16:off + 48] = b"\0" * 32
+    open("corrupt.h5", "wb").write(bytes(data))
+    rc, err = classify("corrupt.h5")
+    check(rc == 4 and "their data are corrupt or truncated" in err and "not the compound" not in err,
+          f"corrupt chunk: {rc} {err}")
+
 if failures:
     print(f"convert_catalogue: {len(failures)} failure(s)", file=sys.stderr)
     sys.exit(1)
