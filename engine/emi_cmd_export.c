@@ -99,6 +99,7 @@ static herr_t first_scale(hid_t did, unsigned dim, hid_t sid, void *data)
 typedef struct {
   char list[1024];
   int n;
+  const char *prefix; /* the group visited ("" for the file) */
 } dslist_t;
 
 static herr_t list_datasets(hid_t obj, const char *name, const H5O_info_t *info, void *data)
@@ -108,7 +109,7 @@ static herr_t list_datasets(hid_t obj, const char *name, const H5O_info_t *info,
   if (info->type != H5O_TYPE_DATASET) return 0;
   if (l->n < MAX_LIST) {
     size_t used = strlen(l->list);
-    snprintf(l->list + used, sizeof l->list - used, "%s/%s", l->n ? ", " : "", name);
+    snprintf(l->list + used, sizeof l->list - used, "%s%s/%s", l->n ? ", " : "", l->prefix ? l->prefix : "", name);
   } else if (l->n == MAX_LIST) {
     size_t used = strlen(l->list);
     snprintf(l->list + used, sizeof l->list - used, ", ...");
@@ -293,7 +294,20 @@ emi_err_t emi_cmd_export(emi_ctx_t *ctx)
     free(p);
   }
   H5O_info_t info;
-  if (exists && (H5Oget_info_by_name(fid, dset, &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET)) exists = 0;
+  int group = 0;
+  if (exists && H5Oget_info_by_name(fid, dset, &info, H5P_DEFAULT) >= 0 && info.type == H5O_TYPE_GROUP) group = 1;
+  if (exists && (group || H5Oget_info_by_name(fid, dset, &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET)) exists = 0;
+  if (group && dset[0] == '/') { /* a group: its own datasets, not the file's first ones */
+    char pre[512];
+    snprintf(pre, sizeof pre, "%s", dset);
+    size_t pl = strlen(pre);
+    while (pl > 1 && pre[pl - 1] == '/') pre[--pl] = '\0';
+    dslist_t l = {.n = 0, .prefix = strcmp(pre, "/") ? pre : ""};
+    hid_t gid = H5Gopen2(fid, dset, H5P_DEFAULT);
+    if (gid >= 0) H5Ovisit(gid, H5_INDEX_NAME, H5_ITER_INC, list_datasets, &l), H5Gclose(gid);
+    EMI_FAIL(EMI_ERR_INPUT, "export: %s: '%s' is a group, not a dataset: expected the path of one of its %d dataset(s): %s",
+             file, dset, l.n, l.n ? l.list : "(none)");
+  }
   if (!exists) {
     dslist_t l = {.n = 0};
     H5Ovisit(fid, H5_INDEX_NAME, H5_ITER_INC, list_datasets, &l);

@@ -127,6 +127,8 @@ def main():
         f["vs_labelled"].dims[0].attach_scale(f["city"])
         f["records"] = np.zeros(2, dtype=[("a", "i4"), ("b", "f8")])
         f.create_group("grp")
+        f["grp2/sub/x"] = np.arange(3)
+        f["grp2/y"] = np.arange(2)
     for name in ("/plain", "/by_year", "/square", "/scalar", "/vs", "/vs_labelled"):
         check(emflow, mpiexec, work, t, name, fails)
     # under mpiexec -n 2: rank 0 alone works (the CSV once, -o written once)
@@ -150,7 +152,8 @@ def main():
         ([os.path.join(work, "missing.h5"), "/x"], 5, ["missing.h5", "cannot open"]),
         ([t, "/nope/deeper"], 4, ["made.h5", "no dataset '/nope/deeper'", "/by_year", "/square"]),
         ([t, "plain"], 4, ["paths start with /"]),
-        ([t, "/grp"], 4, ["no dataset '/grp'"]),
+        ([t, "/grp"], 4, ["'/grp' is a group, not a dataset", "its 0 dataset(s): (none)"]),
+        ([t, "/grp2"], 4, ["'/grp2' is a group", "its 2 dataset(s): /grp2/sub/x, /grp2/y"]),
         ([t, "/records"], 4, ["/records", "compound"]),
         ([os.path.join(work, "not.h5"), "/x"], 4, ["not.h5", "not an HDF5 file"]),
     ]
