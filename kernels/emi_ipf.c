@@ -5,7 +5,9 @@
  *   s_j  the current sums of the table over each margin cell,
  *   f_j  the factors t_j / s_j of the current step;
  * then, for each margin j that does not contain dimension 0 (a "global" margin), (nb - 1) * size(j)
- * doubles: the partial sums of blocks 1 .. nb-1 (block 0's partial is s_j itself).
+ * doubles: the partial sums of blocks 1 .. nb-1 (block 0's partial is s_j itself); then, when margin
+ * 0 is local and some margin g is global (the first such, P->fg), nb * size(g) doubles for the
+ * check's sums of g and their block partials (P->xs; the fused sweeps below).
  *
  * Summation order (emi_ipf.h gives it in full): blocks of dimension 0 fixed by the sizes, rows in
  * row-major order inside a block, 4-lane row sums for margins that lack the last dimension.  Both
@@ -30,6 +32,23 @@
  * reference: 2 passes per margin and K more for the check, read and write each).  Smaller tables,
  * which stay in cache, are written back after every sub-pass ("eager": one multiplication per cell
  * and margin instead of the chain).
+ *
+ * Fused sweeps.  For tables above IPF_EAGER_BYTES whose margin 0 is local while some margin is
+ * global (2-D margins {0,1},{0,2},{1,2}:
+ * intervals {0,1},{0,2} and {1,2}; 1-D margins {0},{1},{2}: {0}, {1} and {2}), the last interval of
+ * sweep it, its check, and the first interval of sweep it + 1 run in one pass, tile by tile
+ * (fused_block): the check's sums of margin 0 on a tile are sweep it + 1's, so its factors follow
+ * on the tile, and the first interval's sub-passes run on the tile while it is in cache.  That
+ * interval only reads (lazy), so the table after the pass is sweep it's result, whatever the check
+ * then decides; the check's sums of the first global margin g go to a set of their own (P->xs),
+ * since the next sweep's sums of g fill s_g and its partials in the same pass, and the local
+ * margins' deviations are taken on each tile before the next sweep's sums overwrite theirs.  The
+ * first interval of sweep 1 runs in the pass that sums margin 0 on the seed; the sweep at max_iter
+ * runs its check alone.  So a sweep reads and writes the table once, plus one read per middle
+ * interval: 2-D margins 1 read + 1 write, 1-D margins 2 reads + 1 write (the fewest, bench_ipf.c).
+ * The first sub-pass on a tile meets the table in memory; it prefetches ahead (IPF_PREFETCH_BYTES)
+ * so that the reads keep streaming while the tile's other sub-passes run in cache.  Same sums in
+ * the same order, hence the same bits, as the reference.
  *
  * Row loops.  A sub-pass over a run of rows (consecutive rows along dimension last-1) goes through
  * fused_rows: one loop per row that applies the chain of factors, stores, and adds the result to
@@ -71,6 +90,10 @@
 #ifndef IPF_EAGER_BYTES
 #define IPF_EAGER_BYTES (8u << 20)
 #endif
+/* How far ahead the first sub-pass of a fused pass prefetches the table (fused_body). */
+#ifndef IPF_PREFETCH_BYTES
+#define IPF_PREFETCH_BYTES 8192
+#endif
 /* Target size of a tile (consecutive slabs kept in cache across an interval's sub-passes). */
 #ifndef IPF_TILE_BYTES
 #define IPF_TILE_BYTES (256 * 1024)
@@ -104,6 +127,9 @@ typedef struct {
   int nb;                           /* blocks along dimension 0 (1 for a 1-D table) */
   size_t nslab;                     /* slabs: dims[0], or 1 for a 1-D table */
   size_t bs[IPF_MAX_BLOCKS + 1];    /* block b holds slabs [bs[b], bs[b+1]) */
+  int fg;                           /* margin 0 local and some margin global: the first global margin,
+                                       whose check sums get a set of their own (fused sweeps); else -1 */
+  double *xs;                       /* that set: size(fg) sums, then the partials of blocks 1..nb-1 */
 } ipf_prob_t;
 
 /* ------------------------------------------------------------------ formatting for messages */
@@ -223,6 +249,14 @@ static emi_err_t ipf_structure(int ndim, const size_t *dims, int nmargins,
   while ((size_t)P->nb * 2 <= cap) P->nb *= 2;
   for (int b = 0; b <= P->nb; b++) P->bs[b] = P->nslab * (size_t)b / (size_t)P->nb;
   *need += (size_t)(P->nb - 1) * gsize;
+  /* The fast kernel fuses a sweep's check with the next sweep's first interval (emi_ipf_fit) when
+   * margin 0 is local and a global margin follows: the first global margin's check sums then need
+   * their own block sums, beside the next sweep's. */
+  P->fg = -1;
+  if (ndim > 1 && P->m[0].has[0])
+    for (int k = 1; k < nmargins && P->fg < 0; k++)
+      if (!P->m[k].has[0]) P->fg = k;
+  if (P->fg >= 0) *need += (size_t)P->nb * P->m[P->fg].size;
   return EMI_SUCCESS;
 #undef IPF_BAD
 }
@@ -330,6 +364,7 @@ static emi_err_t ipf_setup(int ndim, const size_t *dims, const double *x, int nm
     m->part = w;
     w += (size_t)(P->nb - 1) * m->size;
   }
+  P->xs = P->fg >= 0 ? w : NULL;
 
   /* Values: margins, then the seed. */
   for (int k = 0; k < P->K; k++) {
@@ -501,6 +536,7 @@ typedef struct {
   double dev;
   int k;
   size_t c;
+  double fit; /* the sum at (k, c), for the message */
 } ipf_dev_t;
 
 static void dev_merge(ipf_dev_t *into, const ipf_dev_t *d)
@@ -509,7 +545,8 @@ static void dev_merge(ipf_dev_t *into, const ipf_dev_t *d)
     *into = *d;
 }
 
-static emi_err_t ipf_finish(const ipf_prob_t *P, int it, double dev, int wm, size_t wc, emi_ipf_result_t *res)
+static emi_err_t ipf_finish(const ipf_prob_t *P, int it, double dev, int wm, size_t wc, double fit,
+                            emi_ipf_result_t *res)
 {
   int conv = dev <= P->tol;
   if (res) {
@@ -526,7 +563,7 @@ static emi_err_t ipf_finish(const ipf_prob_t *P, int it, double dev, int wm, siz
   return EMI_ERROR(EMI_ERR_NOCONV,
                    "IPF did not converge in %d iterations: largest deviation %.6g (tolerance %.3g) at margin %d "
                    "(dims %s) cell %s, fitted %.10g against target %.10g",
-                   it, dev, P->tol, wm, db, cb, P->m[wm].s[wc], P->m[wm].t[wc]);
+                   it, dev, P->tol, wm, db, cb, fit, P->m[wm].t[wc]);
 }
 
 /* ------------------------------------------------------------------ reference twin */
@@ -583,11 +620,11 @@ static void ref_factors(ipf_mar_t *m)
 /* Largest |s - t| over all margins (margin order, then cell order, first maximum wins). */
 static ipf_dev_t ref_deviation(const ipf_prob_t *P)
 {
-  ipf_dev_t best = {0.0, 0, 0};
+  ipf_dev_t best = {0.0, 0, 0, 0.0};
   for (int k = 0; k < P->K; k++) {
     const ipf_mar_t *m = &P->m[k];
     for (size_t i = 0; i < m->size; i++) {
-      ipf_dev_t d = {fabs(m->s[i] - m->t[i]), k, i};
+      ipf_dev_t d = {fabs(m->s[i] - m->t[i]), k, i, m->s[i]};
       dev_merge(&best, &d);
     }
   }
@@ -600,7 +637,7 @@ emi_err_t emi_ipf_fit_ref(int ndim, const size_t *dims, double *x, int nmargins,
 {
   ipf_prob_t P;
   EMI_CALL(ipf_setup(ndim, dims, x, nmargins, margins, opts, work, lwork, &P, res));
-  ipf_dev_t dev = {0.0, 0, 0};
+  ipf_dev_t dev = {0.0, 0, 0, 0.0};
   int it = 0;
   for (it = 1; it <= P.max_iter; it++) {
     for (int k = 0; k < P.K; k++) {
@@ -613,7 +650,7 @@ emi_err_t emi_ipf_fit_ref(int ndim, const size_t *dims, double *x, int nmargins,
     if (dev.dev <= P.tol) break;
   }
   if (it > P.max_iter) it = P.max_iter;
-  EMI_CALL(ipf_finish(&P, it, dev.dev, dev.k, dev.c, res));
+  EMI_CALL(ipf_finish(&P, it, dev.dev, dev.k, dev.c, dev.fit, res));
   return EMI_SUCCESS;
 }
 
@@ -627,6 +664,7 @@ typedef struct {
   size_t tile;       /* slabs per tile */
   int eager;         /* write the table back after every sub-pass (tables that stay in cache) */
   int nint;          /* intervals per sweep */
+  int fused;         /* the check runs in one pass with the next sweep's first interval (emi_ipf_fit) */
   int first[EMI_IPF_MAX_MARGINS + 1]; /* interval q fits margins first[q] .. first[q+1]-1 */
 } ipf_plan_t;
 
@@ -638,6 +676,7 @@ typedef struct {
   int c;
   int c0;           /* the stored table already holds the factors of margins 0..c0-1 */
   int store;
+  int prefetch;     /* the sub-pass reads the table from memory: prefetch IPF_PREFETCH_BYTES ahead */
   int nt;
   int tk[EMI_IPF_MAX_MARGINS];
   double *tb[EMI_IPF_MAX_MARGINS];
@@ -775,6 +814,8 @@ typedef struct {
   int nr;
   double *r[EMI_IPF_MAX_MARGINS];
   size_t ri[EMI_IPF_MAX_MARGINS];
+  size_t pf_rows;   /* prefetch this many rows ahead (0: none) ... */
+  size_t pf_lim;    /* ... while the row lies below this index (the table's rows from x on) */
 } ipf_ops_t;
 
 IPF_ALWAYS_INLINE void
@@ -803,6 +844,8 @@ fused_body(const int NC, const unsigned KI, const int NV, double *restrict x, co
   } while (0)
 #define IPF_SCAL(p) (*(p))
   for (size_t row = 0; row < nrows; row++) {
+    if (o->pf_rows && row + o->pf_rows < o->pf_lim)
+      for (size_t k = 0; k < L; k += 64 / sizeof(double)) __builtin_prefetch(x + o->pf_rows * L + k, 1);
     const double a0 = NC > 0 ? c0[0] : 0.0, a1 = NC > 1 ? c1[0] : 0.0, a2 = NC > 2 ? c2[0] : 0.0;
     double lt[IPF_LANES] = {0.0, 0.0, 0.0, 0.0};
     size_t k = 0;
@@ -953,6 +996,8 @@ IPF_CLONES static void sub_rows(const ipf_plan_t *pl, const ipf_sub_t *sb, size_
         o.r[q] = sb->tb[red[q]] + toff[red[q]];
         o.ri[q] = trs[red[q]];
       }
+      o.pf_rows = !sb->prefetch ? 0 : L * sizeof(double) >= IPF_PREFETCH_BYTES ? 1 : IPF_PREFETCH_BYTES / (L * sizeof(double));
+      o.pf_lim = T->ncell / L - r;
       fused_rows(fc, kinds, nvec, x + r * L, L, rend - r, &o, sb->store);
       r = rend;
       continue;
@@ -998,13 +1043,14 @@ IPF_CLONES static void sub_rows(const ipf_plan_t *pl, const ipf_sub_t *sb, size_
   }
 }
 
-enum { CELLS_ZERO, CELLS_FACTOR };
+enum { CELLS_ZERO, CELLS_FACTOR, CELLS_DEV };
 
-/* For a local margin: zero the sums, or compute the factors, of its cells whose dimension-0 index
- * lies in [a0, a1). */
-static void local_cells(const ipf_prob_t *P, ipf_mar_t *m, size_t a0, size_t a1, int op)
+/* For local margin k: zero the sums, compute the factors, or merge the deviations |s - t| into *dv
+ * (CELLS_DEV), of its cells whose dimension-0 index lies in [a0, a1). */
+static void local_cells(const ipf_prob_t *P, int k, size_t a0, size_t a1, int op, ipf_dev_t *dv)
 {
   const ipf_tab_t *T = &P->tab;
+  ipf_mar_t *m = (ipf_mar_t *)&P->m[k];
   const int nd = m->nd;
   size_t lo[EMI_IPF_MAX_DIM], hi[EMI_IPF_MAX_DIM], idx[EMI_IPF_MAX_DIM], str[EMI_IPF_MAX_DIM];
   if (T->n == 1) a0 = 0, a1 = T->dims[0]; /* a 1-D table is one slab */
@@ -1018,15 +1064,24 @@ static void local_cells(const ipf_prob_t *P, ipf_mar_t *m, size_t a0, size_t a1,
   if (m->dims[0] == 0) { /* dimension 0 first in the layout: a contiguous range */
     const size_t c0 = a0 * str[0], c1 = a1 * str[0];
     if (op == CELLS_ZERO) memset(m->s + c0, 0, (c1 - c0) * sizeof(double));
-    else
+    else if (op == CELLS_FACTOR)
       for (size_t c = c0; c < c1; c++) m->f[c] = ipf_factor(m->t[c], m->s[c]);
+    else
+      for (size_t c = c0; c < c1; c++) {
+        const ipf_dev_t d = {fabs(m->s[c] - m->t[c]), k, c, m->s[c]};
+        dev_merge(dv, &d);
+      }
     return;
   }
   size_t off = 0;
   for (int j = 0; j < nd; j++) off += idx[j] * str[j];
   for (;;) {
     if (op == CELLS_ZERO) m->s[off] = 0.0;
-    else m->f[off] = ipf_factor(m->t[off], m->s[off]);
+    else if (op == CELLS_FACTOR) m->f[off] = ipf_factor(m->t[off], m->s[off]);
+    else {
+      const ipf_dev_t d = {fabs(m->s[off] - m->t[off]), k, off, m->s[off]};
+      dev_merge(dv, &d);
+    }
     int j = nd - 1;
     for (; j >= 0; j--) {
       idx[j]++;
@@ -1047,51 +1102,99 @@ static double *sum_base(const ipf_prob_t *P, int k, int b)
   return (m->has[0] || b == 0) ? m->s : m->part + (size_t)(b - 1) * m->size;
 }
 
-/* Interval q (q = -1: the sums of margin 0 on the seed) over the slabs of block b, tile by tile. */
-static void interval_block(const ipf_plan_t *pl, int q, int b)
+/* Sub-pass c of interval q (q = -1: the sums of margin 0 on the seed) on the slabs [s0, s1) of
+ * block b: fills *sb, and zeroes the sums it adds to (a global margin's block sums on the block's
+ * first slab).  With pl->fused, the check's sums of margin P->fg go to P->xs, so that the next
+ * sweep's first interval can sum that margin into its own s and partials in the same pass. */
+static void sub_make(const ipf_plan_t *pl, int q, int c, int b, size_t s0, size_t s1, ipf_sub_t *sb)
 {
   ipf_prob_t *P = pl->P;
-  const int K = P->K, check = q == pl->nint - 1;
+  const int K = P->K, check = q == pl->nint - 1, e = q < 0 ? 0 : pl->first[q + 1];
+  const int first_slab = s0 == P->bs[b];
+  sb->c = c;
+  sb->nt = 0;
+  /* lazy: every sub-pass applies the sweep's factors so far to the stored table, and only the
+   * check writes; eager: each sub-pass applies its margin's factors and writes */
+  sb->c0 = pl->eager && c >= 0 ? c : 0;
+  sb->store = pl->eager && c >= 0;
+  sb->prefetch = 0;
+  if (c + 1 < e || q < 0) { /* sums of the next (local) margin, or of margin 0 on the seed */
+    const int k = c + 1;
+    sb->tk[0] = k;
+    sb->tb[0] = sum_base(P, k, b);
+    sb->nt = 1;
+    if (P->m[k].has[0]) local_cells(P, k, s0, s1, CELLS_ZERO, NULL);
+    else if (first_slab) memset(sb->tb[0], 0, P->m[k].size * sizeof(double));
+  } else if (!check) { /* the interval ends with the sums of the next global margin */
+    sb->tk[0] = e;
+    sb->tb[0] = sum_base(P, e, b);
+    sb->nt = 1;
+    if (first_slab) memset(sb->tb[0], 0, P->m[e].size * sizeof(double));
+  } else { /* the check: every margin, on the stored result */
+    sb->store = 1;
+    for (int k = 0; k < K; k++) {
+      double *tb = pl->fused && k == P->fg ? P->xs + (size_t)b * P->m[k].size : sum_base(P, k, b);
+      sb->tk[sb->nt] = k;
+      sb->tb[sb->nt] = tb;
+      sb->nt++;
+      if (P->m[k].has[0]) local_cells(P, k, s0, s1, CELLS_ZERO, NULL);
+      else if (first_slab) memset(tb, 0, P->m[k].size * sizeof(double));
+    }
+  }
+}
+
+/* Interval q (q = -1: the sums of margin 0 on the seed) on the tile of slabs [s0, s1) of block b:
+ * its sub-passes one after the other, each followed by the factors of the local margin it summed. */
+static void interval_tile(const ipf_plan_t *pl, int q, int b, size_t s0, size_t s1)
+{
   const int a = q < 0 ? -1 : pl->first[q], e = q < 0 ? 0 : pl->first[q + 1];
+  for (int c = a; c < e; c++) {
+    ipf_sub_t sb;
+    sub_make(pl, q, c, b, s0, s1, &sb);
+    /* the first sub-pass of a fused pass on a tile reads it from memory (the read-only passes of
+     * middle intervals measured slower with the prefetch) */
+    sb.prefetch = pl->fused && c == a && (q < 0 || q == pl->nint - 1);
+    sub_rows(pl, &sb, s0 * pl->M, s1 * pl->M);
+    if (c + 1 < e && q >= 0) local_cells(pl->P, c + 1, s0, s1, CELLS_FACTOR, NULL);
+    if (q < 0) break;
+  }
+}
+
+/* Interval q over the slabs of block b, tile by tile. */
+static void interval_block(const ipf_plan_t *pl, int q, int b)
+{
+  const ipf_prob_t *P = pl->P;
   for (size_t s0 = P->bs[b]; s0 < P->bs[b + 1]; s0 += pl->tile) {
     const size_t s1 = s0 + pl->tile < P->bs[b + 1] ? s0 + pl->tile : P->bs[b + 1];
-    const size_t r0 = s0 * pl->M, r1 = s1 * pl->M;
-    const int first_tile = s0 == P->bs[b];
-    /* sub-pass c applies the factors of margins 0..c; c runs over the interval's margins */
-    for (int c = a; c < e; c++) {
-      ipf_sub_t sb;
-      sb.c = c;
-      sb.nt = 0;
-      /* lazy: every sub-pass applies the sweep's factors so far to the stored table, and only the
-       * check writes; eager: each sub-pass applies its margin's factors and writes */
-      sb.c0 = pl->eager && c >= 0 ? c : 0;
-      sb.store = pl->eager && c >= 0;
-      if (c + 1 < e || q < 0) { /* sums of the next (local) margin, or of margin 0 on the seed */
-        const int k = c + 1;
-        sb.tk[0] = k;
-        sb.tb[0] = sum_base(P, k, b);
-        sb.nt = 1;
-        if (P->m[k].has[0]) local_cells(P, &P->m[k], s0, s1, CELLS_ZERO);
-        else if (first_tile) memset(sb.tb[0], 0, P->m[k].size * sizeof(double));
-      } else if (!check) { /* the interval ends with the sums of the next global margin */
-        sb.tk[0] = e;
-        sb.tb[0] = sum_base(P, e, b);
-        sb.nt = 1;
-        if (first_tile) memset(sb.tb[0], 0, P->m[e].size * sizeof(double));
-      } else { /* the check: every margin, on the stored result */
-        sb.store = 1;
-        for (int k = 0; k < K; k++) {
-          sb.tk[sb.nt] = k;
-          sb.tb[sb.nt] = sum_base(P, k, b);
-          sb.nt++;
-          if (P->m[k].has[0]) local_cells(P, &P->m[k], s0, s1, CELLS_ZERO);
-          else if (first_tile) memset(sum_base(P, k, b), 0, P->m[k].size * sizeof(double));
-        }
-      }
-      sub_rows(pl, &sb, r0, r1);
-      if (c + 1 < e && q >= 0) local_cells(P, &P->m[c + 1], s0, s1, CELLS_FACTOR);
-      if (q < 0) break;
+    interval_tile(pl, q, b, s0, s1);
+  }
+}
+
+/* The fused passes (pl->fused) over block b, tile by tile:
+ *   FUSE_START: the sums and factors of margin 0 on the seed, then the first interval of sweep 1;
+ *   FUSE_NEXT:  the last interval of a sweep with its check (the table is written here, and only
+ *               here), the deviations of the local margins merged into *dv, then, from the check's
+ *               sums of margin 0 (they are the next sweep's), the first interval of the next sweep,
+ *               which only reads, from cache: the table holds this sweep's result, converged or not;
+ *   FUSE_LAST:  the last interval and the check alone (the sweep at max_iter).
+ * The first sub-pass on a tile meets it in memory; it prefetches IPF_PREFETCH_BYTES ahead, so that
+ * the loads keep streaming while the later sub-passes work on the tile in cache. */
+enum { FUSE_START, FUSE_NEXT, FUSE_LAST };
+
+static void fused_block(const ipf_plan_t *pl, int b, int mode, ipf_dev_t *dv)
+{
+  const ipf_prob_t *P = pl->P;
+  for (size_t s0 = P->bs[b]; s0 < P->bs[b + 1]; s0 += pl->tile) {
+    const size_t s1 = s0 + pl->tile < P->bs[b + 1] ? s0 + pl->tile : P->bs[b + 1];
+    if (mode == FUSE_START) interval_tile(pl, -1, b, s0, s1);
+    else {
+      interval_tile(pl, pl->nint - 1, b, s0, s1);
+      for (int k = 0; k < P->K; k++)
+        if (P->m[k].has[0]) local_cells(P, k, s0, s1, CELLS_DEV, dv);
     }
+    if (mode == FUSE_LAST) continue;
+    local_cells(P, 0, s0, s1, CELLS_FACTOR, NULL);
+    interval_tile(pl, 0, b, s0, s1);
   }
 }
 
@@ -1136,58 +1239,127 @@ emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
     const size_t slab_bytes = T->ncell / P.nslab * sizeof(double);
     pl.tile = slab_bytes >= IPF_TILE_BYTES ? 1 : IPF_TILE_BYTES / slab_bytes;
   }
-  pl.eager = T->ncell * sizeof(double) <= IPF_EAGER_BYTES;
   pl.nint = 0;
   for (int k = 0; k < K; k++)
     if (k == 0 || !P.m[k].has[0]) pl.first[pl.nint++] = k;
   pl.first[pl.nint] = K;
+  /* Fused sweeps need margin 0 local (its factors then follow from one tile's check sums) and a
+   * global margin (else a sweep is one pass already); they are lazy: the first interval, run in
+   * the check's pass, must leave the table as the check wrote it.  Tables up to IPF_EAGER_BYTES
+   * stay in cache, where eager sub-passes (fewer multiplications) are faster than fewer passes. */
+  pl.eager = T->ncell * sizeof(double) <= IPF_EAGER_BYTES;
+  pl.fused = P.fg >= 0 && !pl.eager;
 
   const int par = T->ncell >= IPF_PAR_MIN_CELLS && P.nb >= 2 && max_threads() > 1;
+  const ipf_dev_t zero = {0.0, 0, 0, 0.0};
   ipf_dev_t devs[2];
   int iters = 0;
+  if (pl.fused) {
+    /* One pass per sweep when the sweep has two intervals: pass it (it >= 1) runs the check of sweep
+     * it and the first interval of sweep it + 1 (FUSE_NEXT); the first interval of sweep 1 runs with
+     * the sums of margin 0 on the seed (FUSE_START).  Middle intervals (three or more) keep passes
+     * of their own. */
+    const int g = P.fg;
+    const size_t gsz = P.m[g].size;
 #pragma omp parallel if (par)
-  {
-    /* sums and factors of margin 0 on the seed */
+    {
 #pragma omp for schedule(static)
-    for (int b = 0; b < P.nb; b++) interval_block(&pl, -1, b);
+      for (int b = 0; b < P.nb; b++) fused_block(&pl, b, FUSE_START, NULL);
 #pragma omp for schedule(static)
-    for (size_t c = 0; c < P.m[0].size; c++) combine_cells(&P, 0, c, c + 1, 1);
+      for (size_t c = 0; c < gsz; c++) combine_cells(&P, g, c, c + 1, 1);
 #pragma omp single
-    devs[0] = devs[1] = (ipf_dev_t){0.0, 0, 0};
-    int it;
-    for (it = 1; it <= P.max_iter; it++) {
-      for (int q = 0; q < pl.nint; q++) {
+      devs[0] = devs[1] = zero;
+      int it;
+      for (it = 1; it <= P.max_iter; it++) {
+        for (int q = 1; q + 1 < pl.nint; q++) {
 #pragma omp for schedule(static)
-        for (int b = 0; b < P.nb; b++) interval_block(&pl, q, b);
-        if (q + 1 < pl.nint) {
-          const int g = pl.first[q + 1];
+          for (int b = 0; b < P.nb; b++) interval_block(&pl, q, b);
+          const int h = pl.first[q + 1];
 #pragma omp for schedule(static)
-          for (size_t c = 0; c < P.m[g].size; c++) combine_cells(&P, g, c, c + 1, 1);
-        } else {
-          ipf_dev_t mine = {0.0, 0, 0};
-          for (int k = 0; k < K; k++) {
-            const ipf_mar_t *m = &P.m[k];
-#pragma omp for schedule(static) nowait
-            for (size_t c = 0; c < m->size; c++) {
-              combine_cells(&P, k, c, c + 1, k == 0);
-              ipf_dev_t d = {fabs(m->s[c] - m->t[c]), k, c};
-              dev_merge(&mine, &d);
-            }
-          }
-#pragma omp critical(emi_ipf_dev)
-          dev_merge(&devs[it & 1], &mine);
-#pragma omp barrier
+          for (size_t c = 0; c < P.m[h].size; c++) combine_cells(&P, h, c, c + 1, 1);
         }
+        const int next = it < P.max_iter;
+        ipf_dev_t mine = zero;
+#pragma omp for schedule(static)
+        for (int b = 0; b < P.nb; b++) fused_block(&pl, b, next ? FUSE_NEXT : FUSE_LAST, &mine);
+        /* the check of the global margins: margin g's sums in P.xs, the others' in s and partials */
+        for (int k = 0; k < K; k++) {
+          const ipf_mar_t *m = &P.m[k];
+          if (m->has[0]) continue;
+#pragma omp for schedule(static) nowait
+          for (size_t c = 0; c < m->size; c++) {
+            double sc;
+            if (k == g) {
+              sc = P.xs[c];
+              for (int b = 1; b < P.nb; b++) sc += P.xs[(size_t)b * gsz + c];
+            } else {
+              combine_cells(&P, k, c, c + 1, 0);
+              sc = m->s[c];
+            }
+            const ipf_dev_t d = {fabs(sc - m->t[c]), k, c, sc};
+            dev_merge(&mine, &d);
+          }
+        }
+#pragma omp critical(emi_ipf_dev)
+        dev_merge(&devs[it & 1], &mine);
+#pragma omp barrier
+        const int done = devs[it & 1].dev <= P.tol;
+        if (!done && next) { /* margin g's factors for sweep it + 1 */
+#pragma omp for schedule(static)
+          for (size_t c = 0; c < gsz; c++) combine_cells(&P, g, c, c + 1, 1);
+        }
+#pragma omp single nowait
+        devs[(it + 1) & 1] = zero;
+        if (done) break;
       }
-      const int done = devs[it & 1].dev <= P.tol;
 #pragma omp single nowait
-      devs[(it + 1) & 1] = (ipf_dev_t){0.0, 0, 0};
-      if (done) break;
+      iters = it > P.max_iter ? P.max_iter : it;
     }
+  } else {
+#pragma omp parallel if (par)
+    {
+      /* sums and factors of margin 0 on the seed */
+#pragma omp for schedule(static)
+      for (int b = 0; b < P.nb; b++) interval_block(&pl, -1, b);
+#pragma omp for schedule(static)
+      for (size_t c = 0; c < P.m[0].size; c++) combine_cells(&P, 0, c, c + 1, 1);
+#pragma omp single
+      devs[0] = devs[1] = zero;
+      int it;
+      for (it = 1; it <= P.max_iter; it++) {
+        for (int q = 0; q < pl.nint; q++) {
+#pragma omp for schedule(static)
+          for (int b = 0; b < P.nb; b++) interval_block(&pl, q, b);
+          if (q + 1 < pl.nint) {
+            const int g = pl.first[q + 1];
+#pragma omp for schedule(static)
+            for (size_t c = 0; c < P.m[g].size; c++) combine_cells(&P, g, c, c + 1, 1);
+          } else {
+            ipf_dev_t mine = zero;
+            for (int k = 0; k < K; k++) {
+              const ipf_mar_t *m = &P.m[k];
+#pragma omp for schedule(static) nowait
+              for (size_t c = 0; c < m->size; c++) {
+                combine_cells(&P, k, c, c + 1, k == 0);
+                const ipf_dev_t d = {fabs(m->s[c] - m->t[c]), k, c, m->s[c]};
+                dev_merge(&mine, &d);
+              }
+            }
+#pragma omp critical(emi_ipf_dev)
+            dev_merge(&devs[it & 1], &mine);
+#pragma omp barrier
+          }
+        }
+        const int done = devs[it & 1].dev <= P.tol;
 #pragma omp single nowait
-    iters = it > P.max_iter ? P.max_iter : it;
+        devs[(it + 1) & 1] = zero;
+        if (done) break;
+      }
+#pragma omp single nowait
+      iters = it > P.max_iter ? P.max_iter : it;
+    }
   }
   const ipf_dev_t dv = devs[iters & 1];
-  EMI_CALL(ipf_finish(&P, iters, dv.dev, dv.k, dv.c, res));
+  EMI_CALL(ipf_finish(&P, iters, dv.dev, dv.k, dv.c, dv.fit, res));
   return EMI_SUCCESS;
 }

@@ -58,7 +58,10 @@
  * emi_ipf_fit differs only in memory traffic and instruction count: a sweep is cut into intervals at
  * the margins without dimension 0; in an interval the table is walked once, in tiles of slabs kept in
  * cache while every margin of the interval is summed and scaled on them; only the last interval
- * writes the table back (emi_ipf.c gives the details).
+ * writes the table back.  For tables above 8 MiB whose margin 0 contains dimension 0 while some
+ * margin does not, the last interval and the check of one sweep share their pass with the first
+ * interval of the next, which only reads: one read and one write per sweep for 2-D margins
+ * {0,1},{0,2},{1,2} of a 3-D table (emi_ipf.c gives the details).
  */
 #ifndef EMI_IPF_H
 #define EMI_IPF_H
@@ -110,7 +113,9 @@ void emi_ipf_opts_default(emi_ipf_opts_t *opts);
 
 /* Number of doubles of workspace emi_ipf_fit() and emi_ipf_fit_ref() need:
  * 3 * (sum over margins of the number of margin cells) + (nb - 1) * G, the block partial sums of the
- * margins without dimension 0 (nb and G as in the summation order above; at most ncell / 32 more).
+ * margins without dimension 0 (nb and G as in the summation order above; at most ncell / 32 more),
+ * + nb * size(g) when margin 0 contains dimension 0 and some margin does not, g the first such
+ * (emi_ipf_fit's check sums of g beside the next sweep's: at most ncell / 32 + size(g) more).
  * 0 if the margin description is invalid (emi_ipf_fit then says why). */
 size_t emi_ipf_work_len(int ndim, const size_t *dims, int nmargins, const emi_ipf_margin_t *margins);
 

@@ -482,9 +482,10 @@ static void test_3d_parallel(void)
 }
 
 /* A table above 8 MiB: the fast kernel only reads it until the check of each sweep and carries the
- * sweep's factors along (the smaller tables above are written back after every margin).  Four
- * sweeps (EMI_ERR_NOCONV at a tolerance of 1e-300) must give the reference's bits at 1 and 2
- * threads, for 2-D and 1-D margins. */
+ * sweep's factors along, the check sharing its pass with the next sweep's first interval.  Four
+ * sweeps (EMI_ERR_NOCONV at a tolerance of 1e-300), and a fit run to convergence, must give the
+ * reference's bits, result and message at 1 and 2 threads, for 2-D and 1-D margins and for
+ * {0,1}, {1}, {0,2} (a global margin between local ones). */
 static void test_3d_large(void)
 {
   t3_t t;
@@ -492,9 +493,10 @@ static void test_3d_large(void)
   const size_t N = 128 * 100 * 90;
   emi_ipf_margin_t m2[3] = {{2, D01, t.m01}, {2, D02, t.m02}, {2, D12, t.m12}};
   emi_ipf_margin_t m1[3] = {{1, D0, t.m0}, {1, D1, t.m1}, {1, D2, t.m2}};
-  emi_ipf_margin_t *cases[2] = {m2, m1};
+  emi_ipf_margin_t m3[3] = {{2, D01, t.m01}, {1, D1, t.m1}, {2, D02, t.m02}};
+  emi_ipf_margin_t *cases[3] = {m2, m1, m3};
   double *ref = malloc(N * sizeof(double)), *x = malloc(N * sizeof(double));
-  for (int c = 0; c < 2; c++) {
+  for (int c = 0; c < 3; c++) {
     const size_t lw = emi_ipf_work_len(3, t.dims, 3, cases[c]);
     double *work = malloc(lw * sizeof(double));
     emi_ipf_opts_t o;
@@ -505,15 +507,40 @@ static void test_3d_large(void)
     emi_ipf_result_t rr, rx;
     memcpy(ref, t.seed, N * sizeof(double));
     CHECK_INT_EQ(emi_ipf_fit_ref(3, t.dims, ref, 3, cases[c], &o, work, lw, &rr), EMI_ERR_NOCONV);
+    /* The message names the worst cell and its fitted sum.  In the fast kernel's fused sweeps the
+     * check's sums of the first global margin live apart from its s (which holds the sums its
+     * scaling used), so the message must carry the check's value: case 2's worst cell lies in that
+     * margin ({1}, between {0, 1} and {0, 2}). */
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", emi_err_message());
     emi_err_clear();
+    if (c == 2) CHECK_MSG(rr.worst_margin == 1, "worst margin %d, expected 1 ({1})", rr.worst_margin);
     for (int nth = 1; nth <= 2; nth++) {
       omp_set_num_threads(nth);
       memcpy(x, t.seed, N * sizeof(double));
       CHECK_INT_EQ(emi_ipf_fit(3, t.dims, x, 3, cases[c], &o, work, lw, &rx), EMI_ERR_NOCONV);
+      CHECK_MSG(strcmp(emi_err_message(), msg) == 0, "case %d, %d threads: message\n  %s\nexpected\n  %s", c, nth,
+                emi_err_message(), msg);
       emi_err_clear();
       CHECK_MSG(memcmp(x, ref, N * sizeof(double)) == 0, "large table, case %d: %d threads differ from _ref", c, nth);
       CHECK(rx.iterations == 4 && rx.max_dev == rr.max_dev && rx.worst_margin == rr.worst_margin &&
             rx.worst_cell == rr.worst_cell);
+    }
+    /* Run to convergence: the fused pass that finds sweep it converged has already run sweep
+     * it + 1's first interval, which only reads, so the table is sweep it's, as the reference's. */
+    o.tol_rel = 1e-13;
+    o.max_iter = 1000;
+    memcpy(ref, t.seed, N * sizeof(double));
+    CHECK_OK(emi_ipf_fit_ref(3, t.dims, ref, 3, cases[c], &o, work, lw, &rr));
+    CHECK_MSG(rr.converged && rr.iterations > 2, "case %d: ref converged %d after %d", c, rr.converged, rr.iterations);
+    for (int nth = 1; nth <= 2; nth++) {
+      omp_set_num_threads(nth);
+      memcpy(x, t.seed, N * sizeof(double));
+      CHECK_OK(emi_ipf_fit(3, t.dims, x, 3, cases[c], &o, work, lw, &rx));
+      CHECK_MSG(memcmp(x, ref, N * sizeof(double)) == 0, "large table, case %d converged: %d threads differ from _ref",
+                c, nth);
+      CHECK(rx.converged && rx.iterations == rr.iterations && rx.max_dev == rr.max_dev &&
+            rx.worst_margin == rr.worst_margin && rx.worst_cell == rr.worst_cell);
     }
     omp_set_num_threads(1);
     free(work);
