@@ -32,7 +32,7 @@ for k in 1 2 3; do
   t0=$(date +%s.%N)
   $MPI "$RANKS" "$EMFLOW" simulate -o run.h5 --scale "$scale" --crossings-h5 runc.h5 --log-level warn
   t1=$(date +%s.%N)
-  times="$times $(echo "$t1 - $t0" | bc)"
+  times="$times $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
 done
 n=$(( $(wc -l < run_crossings.csv) - 1 ))
 csv_bytes=$(stat -c %s run_crossings.csv)

@@ -11,7 +11,7 @@ mode, command and load averages, from run.sh), {"bench": "env"} (bench_env), {"b
 {"bench": "forecast"} (bench_forecast.py: emflow forecast at 1 and 2 ranks against numpy, paired),
 {"bench": "classify"} (bench_classify.py: emflow classify at every ranks x threads layout against DuckDB
 and pandas, paired, one line per size), {"bench": "estimate_scaling"} (bench_estimate_scaling.sh: one
-line per layout) and {"bench": "note", "text": ...}.  Everything is kept in the JSON output ("raw"), next to the paired
+line per layout), {"bench": "simulate"} (bench_simulate.sh: one line per size) and {"bench": "note", "text": ...}.  Everything is kept in the JSON output ("raw"), next to the paired
 rows (emflow with its peer, ratio = peer time / emflow time) and the machine description.
 Standard library only.
 """
@@ -317,6 +317,22 @@ def classify_markdown(r):
     return L
 
 
+def simulate_markdown(rows):
+    L = []
+    x0 = rows[0]
+    L.append(f"`emflow simulate` (bench/bench_simulate.sh, issue 3: the Azerbaijan profile at the scale that gives the "
+             f"records wanted, writing {x0['output']}; 1 and 2 ranks give the same bytes, checked first; "
+             f"{x0['env']['version']}, OMP_NUM_THREADS={x0['env']['omp_num_threads']}):")
+    L.append("")
+    L.append("| records | ranks | time, median [min – max] | records/s | bytes/record CSV | bytes/record HDF5 |")
+    L.append("|---|---|---|---|---|---|")
+    for x in rows:
+        L.append(f"| {x['records']:,} (scale {x['scale']:g}) | {x['env']['ranks']} | {x['seconds_median']:.1f} s "
+                 f"[{x['seconds_min']:.1f} – {x['seconds_max']:.1f}] | {x['records_per_s']:,} | "
+                 f"{x['csv_bytes_per_record']:.1f} | {x['h5_bytes_per_record']:.1f} |")
+    return L
+
+
 def estimate_scaling_markdown(rows):
     L = []
     x0 = rows[0]
@@ -411,6 +427,7 @@ def main():
     forecast = [r for r in raw if r.get("bench") == "forecast"]
     classify = [r for r in raw if r.get("bench") == "classify"]
     scaling = [r for r in raw if r.get("bench") == "estimate_scaling"]
+    simulate = [r for r in raw if r.get("bench") == "simulate"]
 
     mach = machine()
     result = {"schema": "emflow-bench-results-1", "date": run.get("date"), "mode": run.get("mode"),
@@ -423,7 +440,7 @@ def main():
                               "numpy": run.get("numpy")},
               "stream_triad": stream, "ipf": ipf, "gls": gls, "estimate": estimate,
               "estimate_jags": estimate_jags, "forecast": forecast,
-              "classify": classify, "estimate_scaling": scaling,
+              "classify": classify, "estimate_scaling": scaling, "simulate": simulate,
               "notes": notes,
               "raw": raw}
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
@@ -523,6 +540,9 @@ def main():
     if scaling:
         L.append("")
         L.extend(estimate_scaling_markdown(scaling))
+    if simulate:
+        L.append("")
+        L.extend(simulate_markdown(simulate))
     for n in notes:
         L.append("")
         L.append(f"Note: {n}")

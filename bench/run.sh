@@ -57,6 +57,9 @@
 #                  record, peer/emflow (quick: 10^6 crossings, 3 runs each; full: 10^7 and 10^8, emflow 5
 #                  runs, peers 3; pandas is skipped with a note where it would not fit in memory).  Skipped with a
 #                  note without h5py; each peer skipped with a note when it is not installed.
+#   simulate       bench_simulate.sh: `emflow simulate` (the Azerbaijan profile) at about 10^6 records in --quick,
+#                  10^7 and 10^8 in --full; 1 and 2 ranks must give the same bytes first; records/s and bytes per
+#                  record of the CSV and HDF5 outputs (issue 3).
 #   estimate scaling  bench_estimate_scaling.sh: `emflow estimate` chains on the full EU-27 fit at every --ranks x
 #                  --threads layout, after checking that every layout writes the same bytes (quick: 300 + 300
 #                  iterations per chain, full: 1000 + 1000).
@@ -110,6 +113,7 @@ if [ "$MODE" = quick ]; then
   FC_ARGS=(--trajectories 20000 --validate-trajectories 20000 --reps 3)
   CL_SIZES="1e6"
   CL_ARGS=(--reps 3 --peer-reps 3)
+  SIM_SIZES="1e6"
   SCALING_ITERS="300 300"
 else
   STREAM_ARGS=(--mib 512 --reps 20)
@@ -123,6 +127,7 @@ else
   FC_ARGS=(--trajectories 100000 --validate-trajectories 40000 --reps 5)
   CL_SIZES="1e7 1e8"
   CL_ARGS=(--reps 5 --peer-reps 3)
+  SIM_SIZES="1e7 1e8"
   SCALING_ITERS="1000 1000"
 fi
 
@@ -269,6 +274,12 @@ fi
 sed 's/^/  | /' "$TMP/scaling.log"
 "$PY" -c 'import json, sys
 for row in json.load(open(sys.argv[1])): print(json.dumps(row))' "$TMP/scaling.json" >>"$RAW"
+
+# ---- simulate (issue 3): records/s and bytes per record of the synthetic crossings, 1 rank x the largest
+# thread count (it validates 1 vs 2 ranks first)
+for size in $SIM_SIZES; do
+  run "simulate $size" "$MAXT" "$ROOT/bench/bench_simulate.sh" "$BUILD/engine/emflow" "$size" 1
+done
 
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 CMDLINE="bench/run.sh${ARGS[*]:+ ${ARGS[*]}}"
