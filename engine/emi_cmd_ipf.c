@@ -481,7 +481,10 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
         used += (size_t)snprintf(files_txt + used, sizeof files_txt - used, "%s%s (dim %d)", d ? ", " : "",
                                  mf->names[d], mf->map[d]);
     }
-    EMI_FAIL(fit_err, "%s (%s)", msg, files_txt);
+    EMI_FAIL(fit_err, "%s (%s)%s", msg, files_txt,
+             fit_err == EMI_ERR_INCONSISTENT ? "; the policy is --rescale first|mean (default error), the tolerance "
+                                               "--total-tol-rel (default tol-rel / 10)"
+                                             : "");
   }
   emi_log_info("ipf: %d-D table of %zu cells, %d margin(s): %s after %d iteration(s), largest margin deviation "
                "%.3g (tolerance %.3g)",
