@@ -309,7 +309,7 @@ int emi_crossing_parse(const char *line, size_t len, const int col[EMI_CROSSINGS
 
   /* 0 person_id */
   if (n[0] == 0) return set_found(why, EMI_REJECT_MISSING_KEY, 0, "", 0), 0;
-  if (n[0] > EMI_CROSSINGS_KEY_LEN || !printable(f[0], n[0])) return set_found(why, EMI_REJECT_BAD_KEY, 0, "", 0), 0;
+  if (n[0] > EMI_CROSSINGS_KEY_LEN || !printable(f[0], n[0])) return set_found(why, EMI_REJECT_BAD_KEY, 0, "(withheld: person key)", 22), 0;
   emi_crossing_set_str(rec->person_id, EMI_CROSSINGS_KEY_LEN, f[0], n[0]);
   /* 1 crossed_at */
   int cy;
@@ -373,7 +373,7 @@ int emi_declaration_parse(const char *line, size_t len, const int col[EMI_DECL_N
   /* 0 person_id (never shown: the reader withholds field 0) */
   if (n[0] == 0) return set_found(why, (emi_reject_t)EMI_DECL_REJECT_MISSING_KEY, 0, "", 0), 0;
   if (n[0] > EMI_CROSSINGS_KEY_LEN || !printable(f[0], n[0]))
-    return set_found(why, (emi_reject_t)EMI_DECL_REJECT_BAD_KEY, 0, "", 0), 0;
+    return set_found(why, (emi_reject_t)EMI_DECL_REJECT_BAD_KEY, 0, "(withheld: person key)", 22), 0;
   emi_crossing_set_str(rec->person_id, EMI_CROSSINGS_KEY_LEN, f[0], n[0]);
   rec->keylen = n[0];
   /* 1 declared_on: a date (a date-time is accepted: its UTC day) */

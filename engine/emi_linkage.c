@@ -154,13 +154,13 @@ static void count_reject(emi_link_counts_t *c, const emi_reject_info_t *why, int
   if (c->first_bad < 0) {
     c->first_bad = global_index;
     c->bad = *why;
-    if (why->field == 0) snprintf(c->bad.found, sizeof c->bad.found, "(withheld: person key)");
+    if (why->field == 0 && why->found[0]) snprintf(c->bad.found, sizeof c->bad.found, "(withheld: person key)");
   }
   if (c->nex < EMI_LINK_NEXAMPLES) {
     emi_link_example_t *e = &c->ex[c->nex++];
     e->line = global_index;
     e->why = *why;
-    if (why->field == 0) snprintf(e->why.found, sizeof e->why.found, "(withheld: person key)");
+    if (why->field == 0 && why->found[0]) snprintf(e->why.found, sizeof e->why.found, "(withheld: person key)");
   }
 }
 
@@ -726,7 +726,7 @@ static int validate(const emi_crossing_t *r, const emi_country_list_t *countries
   char t[48];
   size_t kl = padded_len(r->person_id, EMI_CROSSINGS_KEY_LEN);
   if (kl == 0) REJ(EMI_REJECT_MISSING_KEY, 0, "", 0);
-  if (!printable(r->person_id, kl)) REJ(EMI_REJECT_BAD_KEY, 0, "", 0);
+  if (!printable(r->person_id, kl)) REJ(EMI_REJECT_BAD_KEY, 0, "(withheld: person key)", 22);
   *keylen = kl;
   if (r->day < lo || r->day > hi || r->second < -1 || r->second > 86399) {
     int n = snprintf(t, sizeof t, "day %d second %d", (int)r->day, (int)r->second);
@@ -1285,7 +1285,7 @@ static void decl_line(void *ctx, const char *p, size_t n, int too_long)
       emi_link_example_t *e = &s->c.ex[s->c.nex++];
       e->line = s->c.in;
       e->why = why;
-      if (why.field == 0) snprintf(e->why.found, sizeof e->why.found, "(withheld: person key)");
+      if (why.field == 0 && why.found[0]) snprintf(e->why.found, sizeof e->why.found, "(withheld: person key)");
     }
   }
   s->c.in++;
@@ -1427,6 +1427,9 @@ static void table_line(void *ctx, const char *p, size_t n, int too_long)
     return;
   }
   if (n && p[n - 1] == '\r') n--;
+  size_t blank = 0;
+  while (blank < n && (p[blank] == ' ' || p[blank] == '\t')) blank++;
+  if (blank == n) return; /* a blank line links nothing (an editor's trailing empty line): skipped */
   const char *f[2];
   size_t fl[2], a = 0;
   int nf = 0;

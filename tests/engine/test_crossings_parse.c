@@ -315,8 +315,8 @@ static void shown(int field, const char *raw, char *out, size_t size)
     snprintf(out, size, "%s", raw);
     return;
   }
-  if (field == 0) {
-    snprintf(out, size, "%s", "");
+  if (field == 0) { /* a missing key is shown empty, any other key withheld */
+    snprintf(out, size, "%s", n ? "(withheld: person key)" : "");
     return;
   }
   if (field == 4 || field == 5) {

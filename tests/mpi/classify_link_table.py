@@ -194,6 +194,24 @@ def main():
     print("long cycle: exit", rc, [x for x in msg.splitlines() if "error" in x][:1])
     if rc != 4 or "cycle of links" not in msg or os.path.exists(os.path.join(work, "cycle.h5")):
         fails.append(f"long cycle: exit {rc} (expected 4), message {msg[-400:]!r}")
+    # 7. blank lines (an editor's trailing empty lines, CRLF) link nothing and are no error (from a breaker:
+    #    they were "0 fields: expected 2"): the same tables and counts as the plain table
+    blank = os.path.join(work, "blank.csv")
+    with open(links) as f, open(blank, "w") as g:
+        lines = f.read().splitlines()
+        g.write(lines[0] + "\r\n\r\n" + "\n".join(lines[1:]) + "\n\n \t\n")
+    rc, log = run(common + ["--link-table", blank, "-o", "blank.h5"], work)
+    if rc != 0:
+        fails.append(f"blank lines: exit {rc}: {log[-400:]}")
+    else:
+        with h5py.File(os.path.join(work, "blank.h5"), "r") as b:
+            for ds in TABLES:
+                if not np.array_equal(b[ds][()], after[ds][()]):
+                    fails.append(f"{ds}: a table with blank lines differs from the plain table's")
+            bc = {x: int(b["/linkage"].attrs[x]) for x in expect if x.startswith("link_")}
+            if bc != {x: got[x] for x in bc}:
+                fails.append(f"blank lines: counts {bc}, expected {got}")
+        print("blank lines: skipped, same tables and counts")
     for f in fails:
         print("FAIL:", f)
     return 1 if fails else 0
