@@ -113,7 +113,7 @@ int main(void)
       {"RUS,k1,2021-03-28,x", 0, EMI_DECL_REJECT_FIELD_COUNT, -1, "4 fields"},
       {"RUS,\"k1,2021-03-28", 0, EMI_DECL_REJECT_FIELD_COUNT, -1, "unterminated quote"},
       {"RUS,,2021-03-28", 0, EMI_DECL_REJECT_MISSING_KEY, 0, ""},
-      {"RUS,k\x01y,2021-03-28", 0, EMI_DECL_REJECT_BAD_KEY, 0, ""},
+      {"RUS,k\x01y,2021-03-28", 0, EMI_DECL_REJECT_BAD_KEY, 0, "(withheld: person key)"},
       {"RUS,k1,2021-02-30", 0, EMI_DECL_REJECT_BAD_DATE, 1, "2021-02-30"},
       {"RUS,k1,28.03.2021", 0, EMI_DECL_REJECT_BAD_DATE, 1, "28.03.2021"},
       {"R1S,k1,2021-03-28", 0, EMI_DECL_REJECT_INVALID_COUNTRY, 2, "R1S"},
