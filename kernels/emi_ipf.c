@@ -60,6 +60,7 @@
  */
 #include "emi_ipf.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -271,7 +272,13 @@ size_t emi_ipf_work_len(int ndim, const size_t *dims, int nmargins, const emi_ip
 
 /* Support scan: f_k[m] = largest seed value under margin cell m among the cells that no zero target
  * of any margin forces to zero (a max, so exact in any order).  Row by row along the last dimension,
- * with the margin offsets of the row kept by an odometer over the other dimensions. */
+ * with the margin offsets of the row kept by an odometer over the other dimensions.  Each row is
+ * first reduced to its live values (the value, or 0 where the cell is not positive or lies under a
+ * zero target; the zero-target test only for margins that have a zero target), in chunks of
+ * IPF_SUPPORT_CHUNK cells, then each margin takes the elementwise or the row maximum: straight
+ * loops the compiler vectorises (the odometer loop with a test per cell and margin cost about as
+ * much as six sweeps at 200 x 200 x 50). */
+#define IPF_SUPPORT_CHUNK 512
 static void ipf_support(ipf_prob_t *P, const double *x)
 {
   const ipf_tab_t *T = &P->tab;
@@ -279,24 +286,44 @@ static void ipf_support(ipf_prob_t *P, const double *x)
   size_t idx[EMI_IPF_MAX_DIM] = {0}, off[EMI_IPF_MAX_MARGINS] = {0}, st[EMI_IPF_MAX_MARGINS];
   const double *t[EMI_IPF_MAX_MARGINS];
   double *f[EMI_IPF_MAX_MARGINS];
+  int zt[EMI_IPF_MAX_MARGINS]; /* margin k has a zero target */
+  double live[IPF_SUPPORT_CHUNK];
   for (int k = 0; k < K; k++) {
     st[k] = P->m[k].ms[last];
     t[k] = P->m[k].t;
     f[k] = P->m[k].f;
     memset(f[k], 0, P->m[k].size * sizeof(double));
+    zt[k] = 0;
+    for (size_t i = 0; i < P->m[k].size; i++) zt[k] |= !(t[k][i] > 0);
   }
   const size_t L = T->dims[last], nrows = T->ncell / L;
   for (size_t r = 0; r < nrows; r++) {
-    const double *row = x + r * L;
-    for (size_t i = 0; i < L; i++) {
-      const double v = row[i];
-      if (!(v > 0)) continue;
-      int live = 1;
-      for (int k = 0; k < K && live; k++) live = t[k][off[k] + i * st[k]] > 0;
-      if (!live) continue;
+    for (size_t c0 = 0; c0 < L; c0 += IPF_SUPPORT_CHUNK) {
+      const size_t n = L - c0 < IPF_SUPPORT_CHUNK ? L - c0 : IPF_SUPPORT_CHUNK;
+      const double *restrict row = x + r * L + c0;
+      for (size_t i = 0; i < n; i++) live[i] = row[i] > 0 ? row[i] : 0.0;
       for (int k = 0; k < K; k++) {
-        double *fk = &f[k][off[k] + i * st[k]];
-        if (v > *fk) *fk = v;
+        if (!zt[k]) continue;
+        const double *restrict tk = t[k] + off[k] + c0 * st[k];
+        if (st[k] == 0) {
+          if (!(tk[0] > 0)) memset(live, 0, n * sizeof(double));
+        } else if (st[k] == 1) {
+          for (size_t i = 0; i < n; i++) live[i] = tk[i] > 0 ? live[i] : 0.0;
+        } else {
+          for (size_t i = 0; i < n; i++) live[i] = tk[i * st[k]] > 0 ? live[i] : 0.0;
+        }
+      }
+      for (int k = 0; k < K; k++) {
+        double *restrict fk = f[k] + off[k] + c0 * st[k];
+        if (st[k] == 0) {
+          double mx = fk[0];
+          for (size_t i = 0; i < n; i++) mx = live[i] > mx ? live[i] : mx;
+          fk[0] = mx;
+        } else if (st[k] == 1) {
+          for (size_t i = 0; i < n; i++) fk[i] = live[i] > fk[i] ? live[i] : fk[i];
+        } else {
+          for (size_t i = 0; i < n; i++) fk[i * st[k]] = live[i] > fk[i * st[k]] ? live[i] : fk[i * st[k]];
+        }
       }
     }
     for (int d = last - 1; d >= 0; d--) {
@@ -379,8 +406,13 @@ static emi_err_t ipf_setup(int ndim, const size_t *dims, const double *x, int nm
       }
     }
   }
-  for (size_t c = 0; c < T->ncell; c++) {
-    if (!isfinite(x[c]) || x[c] < 0) {
+  for (size_t c0 = 0; c0 < T->ncell; c0 += 4096) { /* a branch-free test per chunk, then the first bad cell */
+    const size_t c1 = T->ncell - c0 < 4096 ? T->ncell : c0 + 4096;
+    int bad = 0;
+    for (size_t c = c0; c < c1; c++) bad |= !((x[c] >= 0) & (x[c] <= DBL_MAX));
+    if (!bad) continue;
+    for (size_t c = c0; c < c1; c++) {
+      if (isfinite(x[c]) && x[c] >= 0) continue;
       fmt_index(cb, sizeof cb, T->n, T->dims, c);
       return EMI_ERROR(EMI_ERR_DOMAIN, "IPF seed cell %s is %g; the seed must be finite and >= 0", cb, x[c]);
     }

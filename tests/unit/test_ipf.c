@@ -683,6 +683,110 @@ static void test_generic_paths(void)
   }
 }
 
+/* The support check (a positive target needs a positive seed cell under it that no zero target
+ * forces to zero) against a brute-force twin written here: for each margin k and cell i with a
+ * positive target, look at every table cell.  Rows of 600 cells (longer than the kernel's
+ * 512-cell chunks), a margin laid out against the table ({2, 0}: stride 3 along the row) and a
+ * 1-D margin (stride 0).  Margins come from a true table with zeroed fibres (so they agree and have
+ * zero targets); the seed zeroes further fibres, so some instances are infeasible.  The kernel must
+ * give the twin's verdict and name the twin's first infeasible margin cell. */
+static void test_support_twin(void)
+{
+  enum { N0 = 3, N1 = 4, N2 = 600 };
+  const size_t N = (size_t)N0 * N1 * N2;
+  size_t dims[3] = {N0, N1, N2};
+  double *tru = malloc(N * sizeof(double)), *seed = malloc(N * sizeof(double));
+  double m01[N0 * N1], m20[N2 * N0], m1[N1];
+  const emi_ipf_margin_t mg[3] = {{2, D01, m01}, {2, D20, m20}, {1, D1, m1}};
+  const size_t lw = emi_ipf_work_len(3, dims, 3, mg);
+  double *work = malloc(lw * sizeof(double));
+  int n_feasible = 0, n_infeasible = 0;
+  for (uint64_t trial = 0; trial < 40; trial++) {
+    for (size_t c = 0; c < N; c++) tru[c] = hval(900 + trial, c, 1, 10);
+    /* zero targets: a few (i, j) fibres and (k, i) fibres of the true table */
+    for (int z = 0; z < 2; z++) {
+      const size_t i = (size_t)hval(910 + trial, z, 0, N0), j = (size_t)hval(920 + trial, z, 0, N1);
+      for (size_t k = 0; k < N2; k++) tru[(i * N1 + j) * N2 + k] = 0;
+    }
+    for (int z = 0; z < 40; z++) {
+      const size_t k = (size_t)hval(930 + trial, z, 0, N2), i = (size_t)hval(940 + trial, z, 0, N0);
+      for (size_t j = 0; j < N1; j++) tru[(i * N1 + j) * N2 + k] = 0;
+    }
+    memcpy(seed, tru, N * sizeof(double));
+    /* the seed loses whole (i, j) fibres (some positive targets lose their seed), or keeps a
+     * positive value only where a zero target of another margin kills it */
+    const int nz = (int)hval(950 + trial, 0, 0, 3);
+    for (int z = 0; z < nz; z++) {
+      const size_t i = (size_t)hval(960 + trial, z, 0, N0), j = (size_t)hval(970 + trial, z, 0, N1);
+      for (size_t k = 0; k < N2; k++) seed[(i * N1 + j) * N2 + k] = 0;
+    }
+    if (trial % 4 == 3) /* all of column j zero except cells under a zero {2, 0} target */
+      for (size_t i = 0; i < N0; i++)
+        for (size_t k = 0; k < N2; k++) {
+          const size_t c = (i * N1 + 1) * N2 + k;
+          int killed = 1;
+          for (size_t j = 0; j < N1; j++) killed &= tru[(i * N1 + j) * N2 + k] == 0;
+          seed[c] = killed ? 7.0 : 0.0;
+        }
+    memset(m01, 0, sizeof m01);
+    memset(m20, 0, sizeof m20);
+    memset(m1, 0, sizeof m1);
+    for (size_t i = 0; i < N0; i++)
+      for (size_t j = 0; j < N1; j++)
+        for (size_t k = 0; k < N2; k++) {
+          const double v = tru[(i * N1 + j) * N2 + k];
+          m01[i * N1 + j] += v;
+          m20[k * N0 + i] += v;
+          m1[j] += v;
+        }
+    /* the twin: the first (k, cell) in margin order with a positive target and no live seed */
+    int want_k = -1;
+    size_t want_c = 0;
+    const size_t msz[3] = {N0 * N1, N2 * N0, N1};
+    const double *mt[3] = {m01, m20, m1};
+    for (int k = 0; k < 3 && want_k < 0; k++)
+      for (size_t mc = 0; mc < msz[k] && want_k < 0; mc++) {
+        if (!(mt[k][mc] > 0)) continue;
+        int ok = 0;
+        for (size_t i = 0; i < N0 && !ok; i++)
+          for (size_t j = 0; j < N1 && !ok; j++)
+            for (size_t kk = 0; kk < N2 && !ok; kk++) {
+              const size_t cell[3] = {i * N1 + j, kk * N0 + i, j};
+              if (cell[k] != mc || !(seed[(i * N1 + j) * N2 + kk] > 0)) continue;
+              ok = m01[cell[0]] > 0 && m20[cell[1]] > 0 && m1[cell[2]] > 0;
+            }
+        if (!ok) {
+          want_k = k;
+          want_c = mc;
+        }
+      }
+    emi_ipf_opts_t o;
+    emi_ipf_opts_default(&o);
+    o.max_iter = 2;
+    const emi_err_t e = emi_ipf_fit(3, dims, seed, 3, mg, &o, work, lw, NULL);
+    if (want_k < 0) {
+      n_feasible++;
+      CHECK_MSG(e != EMI_ERR_INFEASIBLE, "trial %d: the twin finds it feasible, the kernel says: %s", (int)trial,
+                emi_err_message());
+    } else {
+      n_infeasible++;
+      char cellbuf[64];
+      if (want_k == 0) snprintf(cellbuf, sizeof cellbuf, "margin 0 (dims {0, 1}) cell (%zu, %zu)", want_c / N1, want_c % N1);
+      else if (want_k == 1) snprintf(cellbuf, sizeof cellbuf, "margin 1 (dims {2, 0}) cell (%zu, %zu)", want_c / N0, want_c % N0);
+      else snprintf(cellbuf, sizeof cellbuf, "margin 2 (dims {1}) cell (%zu)", want_c);
+      CHECK_INT_EQ(e, EMI_ERR_INFEASIBLE);
+      CHECK_MSG(strstr(emi_err_message(), cellbuf), "trial %d: expected \"%s\", got: %s", (int)trial, cellbuf,
+                emi_err_message());
+    }
+    emi_err_clear();
+  }
+  CHECK_MSG(n_feasible >= 5 && n_infeasible >= 5, "trials: %d feasible, %d infeasible (want both)", n_feasible,
+            n_infeasible);
+  free(tru);
+  free(seed);
+  free(work);
+}
+
 int main(void)
 {
   test_known_answers();
@@ -695,5 +799,6 @@ int main(void)
   test_2d_1d();
   test_4d();
   test_generic_paths();
+  test_support_twin();
   return emi_test_report("test_ipf");
 }
