@@ -1401,8 +1401,11 @@ emi_err_t emi_cmd_classify(emi_ctx_t *ctx)
     if (!emi_opts_is_set(ctx->opts, name)) continue;
     EMI_TRY(emi_opts_get_str(ctx->opts, name, &v));
     int32_t d, sec;
-    if (!v || strlen(v) != 10 || !emi_crossing_parse_time(v, 10, &d, &sec))
-      EMI_FAIL(EMI_ERR_CONFIG, "classify: --%s '%s': expected a date YYYY-MM-DD (years 1900..2199)", name, v ? v : "");
+    if (!v || strlen(v) != 10 || !emi_crossing_parse_time(v, 10, &d, &sec)) {
+      char where[1200];
+      emi_opts_describe(ctx->opts, name, where, sizeof where);
+      EMI_FAIL(EMI_ERR_CONFIG, "classify: %s: expected a date YYYY-MM-DD (years 1900..2199)", where);
+    }
     if (q) ing.hi_day = d, have_dend = 1;
     else ing.lo_day = d, have_dstart = 1;
   }

@@ -600,6 +600,20 @@ int emi_opts_is_set(const emi_opts_t *o, const char *name)
 
 int emi_opts_count(const emi_opts_t *o) { return o->n; }
 
+void emi_opts_describe(const emi_opts_t *o, const char *name, char *buf, size_t len)
+{
+  const int k = find(o, name, strlen(name));
+  if (!len) return;
+  if (k < 0 || !o->vals[k].text) {
+    snprintf(buf, len, "--%s", name);
+    return;
+  }
+  const char *src = o->vals[k].source, *sec = o->specs[k].section;
+  if (src && strcmp(src, "command line") && strcmp(src, "default") && sec)
+    snprintf(buf, len, "%s: [%s] %s = '%s'", src, sec, name, o->vals[k].text);
+  else snprintf(buf, len, "--%s '%s'", name, o->vals[k].text);
+}
+
 void emi_opts_row(const emi_opts_t *o, int i, const char **name, const char **value, const char **units,
                   const char **source)
 {

@@ -78,6 +78,10 @@ int emi_opts_count(const emi_opts_t *opts);
 void emi_opts_row(const emi_opts_t *opts, int i, const char **name, const char **value, const char **units,
                   const char **source);
 
+/* Where option `name` got its value, for a message about that value: "FILE:LINE: [section] name =
+ * 'value'" when it came from a config file, else "--name 'value'" (or "--name" when unset). */
+void emi_opts_describe(const emi_opts_t *opts, const char *name, char *buf, size_t len);
+
 /* Print the table as help text (name, type, default, units, help), wrapped for a terminal. */
 void emi_opts_print_help(const emi_opt_spec_t *specs, int nspecs, FILE *out);
 

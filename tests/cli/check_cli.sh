@@ -47,6 +47,15 @@ if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
   fi
 fi
 
+# an option's bad value from a config file is named by file:line, section and key; from the command
+# line by the option (classify's --data-start is checked after loading, not by the options table)
+printf 'person_id,crossed_at,direction,citizenship,border_point,document,sex,birth_year\n' >"$tmp/cli_ds.csv"
+printf '[classify]\n\ndata-start = 2021-13-01\n' >"$tmp/cli_ds.ini"
+expect 3 "cli_ds.ini:3: [classify] data-start = '2021-13-01': expected a date YYYY-MM-DD" -- \
+  "$emflow" classify "$tmp/cli_ds.csv" --config "$tmp/cli_ds.ini" -o "$tmp/cli_ds.h5"
+expect 3 "--data-start '2021-13-01': expected a date YYYY-MM-DD" -- \
+  "$emflow" classify "$tmp/cli_ds.csv" --data-start 2021-13-01 -o "$tmp/cli_ds.h5"
+
 # every command's help runs and lists its options
 for cmd in $("$emflow" help | awk '/^commands:/{f=1;next} f&&/^  [a-z]/{print $1}'); do
   expect 0 "usage: emflow $cmd" -- "$emflow" help "$cmd"

@@ -115,6 +115,23 @@ int main(void)
     if (!strcmp(nm, "verbose")) found_file = !strcmp(src, "command line");
   }
   CHECK(found_cli && found_default && found_file);
+  /* emi_opts_describe: a value from the file names file:line, [section] and key (rate is on line 4);
+   * one from the command line names the option; the default and an unset option name the option */
+  {
+    char d[700];
+    emi_opts_describe(o, "rate", d, sizeof d);
+    CHECK_MSG(!strcmp(d, "--rate '0.125'"), "describe rate (command line): %s", d);
+    emi_opts_describe(o, "rule", d, sizeof d);
+    CHECK_MSG(!strcmp(d, "--rule '12/16'"), "describe rule (default): %s", d);
+    emi_opts_describe(o, "output", d, sizeof d);
+    CHECK_MSG(!strcmp(d, "--output"), "describe output (unset): %s", d);
+    emi_opts_t *o2 = NULL;
+    CHECK_OK(load("; comment\n[simulate]\nmonths = 48\nrate = 0.25\n", &o2, path, sizeof path));
+    emi_opts_describe(o2, "rate", d, sizeof d);
+    snprintf(want, sizeof want, "%s:4: [simulate] rate = '0.25'", path);
+    CHECK_MSG(!strcmp(d, want), "describe rate (file): '%s', expected '%s'", d, want);
+    emi_opts_destroy(&o2);
+  }
   emi_opts_destroy(&o);
 
   /* A relative path in a file is relative to the file's directory; absolute paths stay. */
