@@ -112,12 +112,21 @@ static const char *type_word(emi_opt_type_t t)
 }
 
 /* What a valid value looks like, for error messages. */
+/* An INT option's bound as an integer: the nearest int64 inward of the double (bounds are whole
+ * numbers in the tables; clamped to the int64 range). */
+static int64_t int_bound(double b)
+{
+  if (b >= 9223372036854775807.0) return INT64_MAX;
+  if (b <= -9223372036854775808.0) return INT64_MIN;
+  return (int64_t)b;
+}
+
 static void expected_text(const emi_opt_spec_t *s, char *buf, size_t size)
 {
   switch (s->type) {
   case EMI_OPT_FLAG: snprintf(buf, size, "a boolean (true/false, yes/no, on/off, 1/0)"); break;
   case EMI_OPT_INT:
-    if (s->min < s->max) snprintf(buf, size, "an integer in [%.15g, %.15g]", s->min, s->max);
+    if (s->min < s->max) snprintf(buf, size, "an integer in [%" PRId64 ", %" PRId64 "]", int_bound(s->min), int_bound(s->max));
     else snprintf(buf, size, "an integer");
     break;
   case EMI_OPT_REAL:
@@ -131,6 +140,7 @@ static void expected_text(const emi_opt_spec_t *s, char *buf, size_t size)
 }
 
 /* Validate `text` for spec s and store it in v.  Returns 1 when valid. */
+
 static int convert(const emi_opt_spec_t *s, const char *text, emi_opt_val_t *v)
 {
   int b, mo;
@@ -143,7 +153,8 @@ static int convert(const emi_opt_spec_t *s, const char *text, emi_opt_val_t *v)
     return 1;
   case EMI_OPT_INT:
     if (!emi_parse_int64(text, &i)) return 0;
-    if (s->min < s->max && ((double)i < s->min || (double)i > s->max)) return 0;
+    /* compared as integers: (double)i rounds above 2^53, so 2^53 + 1 would pass a bound of 2^53 */
+    if (s->min < s->max && (i < int_bound(s->min) || i > int_bound(s->max))) return 0;
     v->i = i;
     v->r = (double)i;
     return 1;

@@ -290,6 +290,27 @@ int main(void)
   CHECK_INT_EQ(emi_opts_parse_argv(o, 3, alias_bad, 2, pos, 4, &npos), EMI_ERR_USAGE);
   emi_opts_destroy(&o);
 
+  /* Integer bounds are compared as integers: 2^53 + 1 rounds to 2^53 as a double, and must still
+   * be refused by a bound of 2^53 (a seed above it would not survive a double attribute). */
+  {
+    static const emi_opt_spec_t big_specs[] = {
+      {"seed", "x", EMI_OPT_INT, "1", "", "seed", 0, 9007199254740992.0, NULL},
+    };
+    emi_opts_t *ob = NULL;
+    CHECK_OK(emi_opts_create("x", big_specs, 1, &ob));
+    char *ok_argv[] = {"emflow", "x", "--seed", "9007199254740992"};
+    char *big_argv[] = {"emflow", "x", "--seed", "9007199254740993"};
+    CHECK_OK(emi_opts_parse_argv(ob, 4, ok_argv, 2, pos, 4, &npos));
+    CHECK_OK(emi_opts_get_int(ob, "seed", &i64));
+    CHECK(i64 == 9007199254740992LL);
+    emi_opts_destroy(&ob);
+    CHECK_OK(emi_opts_create("x", big_specs, 1, &ob));
+    CHECK_INT_EQ(emi_opts_parse_argv(ob, 4, big_argv, 2, pos, 4, &npos), EMI_ERR_USAGE);
+    CHECK(contains(emi_err_message(), "an integer in [0, 9007199254740992]"));
+    emi_err_clear();
+    emi_opts_destroy(&ob);
+  }
+
   /* A bad default in a table is a bug, caught at creation. */
   static const emi_opt_spec_t bad_specs[] = {
     {"n", "x", EMI_OPT_INT, "abc", "", "n", 0, 0, NULL},
