@@ -22,6 +22,7 @@
  * Every rank computes the (small) fit; rank 0 writes.
  */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,6 +399,9 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
         EMI_FAIL(EMI_ERR_INPUT, "ipf: column name '%.40s%s' cannot name an HDF5 dataset (no '/', at most 200 "
                  "characters): rename it, or write CSV", names[d], strlen(names[d]) > 40 ? "..." : "");
   EMI_MALLOC(x, n, "IPF table");
+  double seed_lo = INFINITY, seed_hi = 0.0, margin_total = 0.0; /* for messages */
+  int underflow = 0;   /* sweeps done when a round found the table's support gone */
+  int stalled = 0, sweeps_done = 0;
   if (has_seed) EMI_TRY(file_fill(&files[0], dims, codes, x, n));
   else
     for (size_t i = 0; i < n; i++) x[i] = 1.0;
@@ -418,6 +422,7 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
     if (!isfinite(seed_total))
       EMI_FAIL(EMI_ERR_INPUT, "%s: the seed's values sum beyond the largest double: rescale the data", seed_path);
     int zero = 0, positive = 0;
+    double tot0 = 0.0;
     for (int m = 0; m < nm; m++) {
       size_t mn = 1;
       double tot = 0.0;
@@ -428,10 +433,28 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
                  files[m + has_seed].path);
       zero += tot == 0.0;
       positive += tot > 0.0;
+      if (m == 0) tot0 = tot;
     }
     if (o.rescale != EMI_IPF_RESCALE_ERROR && zero && positive)
       EMI_FAIL(EMI_ERR_INCONSISTENT, "ipf: --rescale %s: some margins sum to 0 and others do not: rescaling cannot "
                "make them agree", rescale);
+    /* The fit does not change when the seed is scaled by a power of two (every sum, factor and product
+     * scales exactly, so the fitted table has the same bits), but a seed far from its margins' scale
+     * (1e300 against 1e-300) makes the first factors underflow to 0 or overflow.  So such a seed is
+     * brought to the margins' scale first, when none of its positive values leaves the doubles on the
+     * way. */
+    for (size_t i = 0; i < n; i++)
+      if (x[i] > 0) seed_lo = fmin(seed_lo, x[i]), seed_hi = fmax(seed_hi, x[i]);
+    margin_total = tot0;
+    if (seed_total > 0 && tot0 > 0) {
+      const int e = ilogb(tot0) - ilogb(seed_total);
+      const double lo = seed_lo, hi = seed_hi;
+      if ((e > 256 || e < -256) && ldexp(lo, e) >= DBL_MIN && isfinite(ldexp(hi, e))) {
+        for (size_t i = 0; i < n; i++) x[i] = ldexp(x[i], e);
+        emi_log_info("ipf: the seed (total %.3g) is scaled by 2^%d to the scale of the margins (total %.3g) so that "
+                     "the factors stay within double precision; the fit is the same", seed_total, e, tot0);
+      }
+    }
   }
   size_t lwork = emi_ipf_work_len(ndim, dims, nm, margins);
   EMI_MALLOC(work, lwork ? lwork : 1, "IPF workspace");
@@ -441,12 +464,18 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
   {
     emi_progress_t prog;
     emi_ipf_opts_t round = o;
-    int done = 0, stalled = 0;
+    int done = 0;
     double prev_dev = INFINITY;
     emi_progress_begin(&prog, "ipf", (double)o.max_iter, "sweeps");
     for (;;) {
       round.max_iter = o.max_iter - done < 200 ? o.max_iter - done : 200;
       fit_err = emi_ipf_fit(ndim, dims, x, nm, margins, &round, work, lwork, &res);
+      if (fit_err != EMI_SUCCESS && fit_err != EMI_ERR_NOCONV && done > 0) {
+        /* a later round refused the table the last one left: overflowed (non-finite cells, checked
+         * below) or underflowed (the positive cells the seed had are gone) */
+        underflow = fit_err == EMI_ERR_INFEASIBLE ? done : 0;
+        break;
+      }
       done += res.iterations;
       res.iterations = done;
       if (fit_err != EMI_ERR_NOCONV || done >= o.max_iter) break;
@@ -460,13 +489,32 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
       emi_progress_update(&prog, done);
     }
     emi_progress_end(&prog, done);
-    if (stalled)
-      EMI_FAIL(EMI_ERR_INFEASIBLE,
-               "ipf: the fit stalled after %d sweeps with the largest deviation %.6g in margin %d (%s): these margins "
-               "cannot be met with this seed's pattern of zeros",
-               done, res.max_dev, res.worst_margin,
-               res.worst_margin >= 0 ? files[res.worst_margin + has_seed].path : "?");
+    sweeps_done = done;
   }
+  /* a seed tiny against its margins can overflow the scaling factors: never write NaN or Inf (the
+   * seed itself was checked by the kernel: only a table after sweeps can hold them) */
+  for (size_t i = 0; i < n && (sweeps_done > 0 || underflow); i++)
+    if (!isfinite(x[i])) {
+      emi_err_clear();
+      EMI_FAIL(EMI_ERR_DOMAIN, "ipf: the fit overflowed: scaling factors went beyond the largest double (seed values "
+               "%.3g .. %.3g against margin totals of %.3g): rescale the seed or the margins", seed_lo, seed_hi,
+               margin_total);
+    }
+  if (underflow) {
+    /* the seed passed the support check, so a later round's table lost its positive cells: the
+     * scaling factors underflowed to 0 */
+    emi_err_clear();
+    EMI_FAIL(EMI_ERR_DOMAIN,
+             "ipf: the fit underflowed within %d sweeps: scaling factors fell below the smallest double and wiped "
+             "cells out (seed values %.3g .. %.3g against margin totals of %.3g): rescale the seed or the margins",
+             underflow, seed_lo, seed_hi, margin_total);
+  }
+  if (stalled)
+    EMI_FAIL(EMI_ERR_INFEASIBLE,
+             "ipf: the fit stalled after %d sweeps with the largest deviation %.6g in margin %d (%s): these margins "
+             "cannot be met with this seed's pattern of zeros",
+             sweeps_done, res.max_dev, res.worst_margin,
+             res.worst_margin >= 0 ? files[res.worst_margin + has_seed].path : "?");
   if (fit_err && fit_err != EMI_ERR_NOCONV) {
     /* name the margin by its file: the kernel says "margin k" */
     char msg[1024];
@@ -489,11 +537,6 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
   emi_log_info("ipf: %d-D table of %zu cells, %d margin(s): %s after %d iteration(s), largest margin deviation "
                "%.3g (tolerance %.3g)",
                ndim, n, nm, res.converged ? "converged" : "NOT converged", res.iterations, res.max_dev, res.tol);
-  /* a seed tiny against its margins can overflow the scaling factors: never write NaN or Inf */
-  for (size_t i = 0; i < n; i++)
-    if (!isfinite(x[i]))
-      EMI_FAIL(EMI_ERR_DOMAIN, "ipf: the fit overflowed: the seed is too small against margin totals of %.3g for "
-               "double precision: rescale the seed or the margins", res.total);
   if (fit_err == EMI_ERR_NOCONV && !accept)
     EMI_FAIL(EMI_ERR_NOCONV,
              "ipf: not converged after %d iterations: largest deviation %.6g in margin %d (%s) exceeds tolerance %.3g; "

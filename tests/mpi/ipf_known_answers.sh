@@ -102,8 +102,24 @@ msg=$("$emflow" ipf --seed "$out/header_only.csv" --margin "$ex/willekens_rows.c
 printf 'origin,destination,value\nA,A,1e-10\nA,B,1e-10\nB,A,1e-10\nB,B,1e-10\n' > "$out/tiny_seed.csv"
 printf 'origin,value\nA,1e300\nB,1e300\n' > "$out/big_rows.csv"
 printf 'destination,value\nA,1e300\nB,1e300\n' > "$out/big_cols.csv"
+# a seed far from its margins' scale is scaled by a power of two first (the fit is the same): a
+# uniform seed fitted to rows r and columns c gives r_i c_j / T = 1e300 * 1e300 / 2e300 = 5e299
 msg=$("$emflow" ipf --seed "$out/tiny_seed.csv" --margin "$out/big_rows.csv" --margin "$out/big_cols.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 0 ] && grep -q "scaled by 2^" <<<"$msg" || die "tiny seed against big margins: rc=$rc $msg"
+[ "$(tail -n +2 "$out/x.csv" | cut -d, -f3 | sort -u)" = "5e+299" ] || die "tiny seed against big margins: $(cat "$out/x.csv")"
+rm -f "$out/x.csv"
+# rows of very different scale overflow a factor whatever the seed's scale: row B needs 1e300 / 2e-300
+printf 'origin,destination,value\nA,A,1e300\nA,B,1e-300\nB,A,1e-300\nB,B,1e-300\n' > "$out/wide_seed.csv"
+msg=$("$emflow" ipf --seed "$out/wide_seed.csv" --margin "$out/big_rows.csv" --margin "$out/big_cols.csv" -o "$out/x.csv" 2>&1); rc=$?
 [ $rc = 3 ] && grep -q "overflowed" <<<"$msg" || die "overflowing fit: rc=$rc $msg"
+# factors that underflow to 0 wipe the table out: said so, not "every seed cell under it is zero"
+printf 'origin,destination,value\nA,A,1e300\nA,B,1e-300\nB,A,1e-300\nB,B,1e300\n' > "$out/wide_seed2.csv"
+printf 'origin,value\nA,1e-300\nB,2e-300\n' > "$out/tiny_rows.csv"
+printf 'destination,value\nA,1.5e-300\nB,1.5e-300\n' > "$out/tiny_cols.csv"
+msg=$("$emflow" ipf --seed "$out/wide_seed2.csv" --margin "$out/tiny_rows.csv" --margin "$out/tiny_cols.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 3 ] && grep -q "the fit underflowed" <<<"$msg" && ! grep -q "seed cell under it is zero" <<<"$msg" ||
+  die "underflowing fit: rc=$rc $msg"
+[ ! -e "$out/x.csv" ] || die "an underflowing fit left an output file"
 msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" -o /dev/null 2>&1); rc=$?
 [ $rc = 5 ] && [ -c /dev/null ] || die "output onto a device: rc=$rc $msg"
 [ ! -e "$out/x.csv" ] && [ ! -e "$out/x.csv.part" ] || die "a failed run left an output file"
