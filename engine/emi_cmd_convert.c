@@ -174,6 +174,13 @@ static emi_err_t read_header(const char *path, FILE *fp, uint64_t size, int col[
                      EMI_CROSSINGS_MAX_LINE, EMI_CROSSINGS_HEADER);
   size_t n = nl ? (size_t)(nl - buf) : got;
   *hlen = nl ? n + 1 : n;
+  /* a CR before the line's end: lines that end in CR alone run together here, so what follows
+   * would be a record (with its person key): named, not shown */
+  const char *cr = memchr(buf, '\r', n);
+  if (cr && cr + 1 < buf + n)
+    return EMI_ERROR(EMI_ERR_INPUT, "%s: line 1: the header has a carriage return (CR) at byte %zu, before the "
+                     "line's end: the file's lines seem to end in CR alone; expected LF or CRLF line ends and the "
+                     "header %s", path, (size_t)(cr - buf) + 1, EMI_CROSSINGS_HEADER);
   if (n && buf[n - 1] == '\r') n--;
   buf[n] = '\0';
   char *h = buf;

@@ -157,6 +157,17 @@ if rc == 0:
     with h5py.File("crlf.h5", "r") as a, h5py.File("catalogue_np1.h5", "r") as b:
         check(np.array_equal(a["crossings/records"][()], b["crossings/records"][:4]), "CRLF/BOM/reordered records differ")
 
+# lines that end in CR alone run together into the header: one error naming the CR, and nothing of the
+# record after it (a person key) in the message (before: "header field 8 is 'birth_year\x0d<key>,...'")
+with open("cr_only.csv", "wb") as f:
+    f.write((HEADER + "\r" + "\r".join(GOOD) + "\r").encode())
+rc, err = run(2, "cr_only.csv", "-o", "cr_only.h5")
+key0 = GOOD[0].split(",")[0]
+check(rc == 4 and "cr_only.csv: line 1: the header has a carriage return (CR) at byte %d" % (len(HEADER) + 1) in err
+      and "end in CR alone" in err and key0 not in err and not os.path.exists("cr_only.h5"), f"CR-only: {rc} {err!r}")
+r = subprocess.run([emflow, "classify", "cr_only.csv", "-o", "cr_only_cls.h5"], capture_output=True, text=True)
+check(r.returncode == 4 and "end in CR alone" in r.stderr and key0 not in r.stderr, f"CR-only classify: {r.returncode} {r.stderr!r}")
+
 # an HDF5 file given as CSV: the header is echoed with its bytes escaped, no control byte reaches the terminal
 rc, err = run(1, "crlf.h5", "-o", "binary.h5")
 check(rc == 4 and "header field 1 is '\\x89HDF" in err and "\x1a" not in err and "\x89" not in err,
