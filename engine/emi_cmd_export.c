@@ -64,7 +64,9 @@ const emi_opt_spec_t emi_export_specs[] = {
 const int emi_export_nspecs = (int)(sizeof emi_export_specs / sizeof emi_export_specs[0]);
 
 #define MAX_DIMS 32
-#define MAX_LIST 12 /* datasets named in a "no such dataset" message */
+#define MAX_LIST 12 /* datasets named in a "no such dataset" message about the whole file */
+#define EMI_ERR_MSG_ROOM 900 /* of the 1 KiB an error message holds */
+#define MAX_LIST_GROUP 400 /* ... and about a group given instead of a dataset: all of them */
 
 /* CSV field: quoted when it holds a comma, a quote, CR or LF. */
 static int put_field(FILE *out, const char *s)
@@ -97,8 +99,8 @@ static herr_t first_scale(hid_t did, unsigned dim, hid_t sid, void *data)
 }
 
 typedef struct {
-  char list[1024];
-  int n;
+  char list[24576];
+  int n, max;
   const char *prefix; /* the group visited ("" for the file) */
 } dslist_t;
 
@@ -107,10 +109,10 @@ static herr_t list_datasets(hid_t obj, const char *name, const H5O_info_t *info,
   (void)obj;
   dslist_t *l = data;
   if (info->type != H5O_TYPE_DATASET) return 0;
-  if (l->n < MAX_LIST) {
+  if (l->n < l->max) {
     size_t used = strlen(l->list);
     snprintf(l->list + used, sizeof l->list - used, "%s%s/%s", l->n ? ", " : "", l->prefix ? l->prefix : "", name);
-  } else if (l->n == MAX_LIST) {
+  } else if (l->n == l->max) {
     size_t used = strlen(l->list);
     snprintf(l->list + used, sizeof l->list - used, ", ...");
   }
@@ -302,17 +304,29 @@ emi_err_t emi_cmd_export(emi_ctx_t *ctx)
     snprintf(pre, sizeof pre, "%s", dset);
     size_t pl = strlen(pre);
     while (pl > 1 && pre[pl - 1] == '/') pre[--pl] = '\0';
-    dslist_t l = {.n = 0, .prefix = strcmp(pre, "/") ? pre : ""};
+    static dslist_t l; /* large: not on the stack */
+    l = (dslist_t){.n = 0, .max = MAX_LIST_GROUP, .prefix = strcmp(pre, "/") ? pre : ""};
     hid_t gid = H5Gopen2(fid, dset, H5P_DEFAULT);
     if (gid >= 0) H5Ovisit(gid, H5_INDEX_NAME, H5_ITER_INC, list_datasets, &l), H5Gclose(gid);
-    EMI_FAIL(EMI_ERR_INPUT, "export: %s: '%s' is a group, not a dataset: expected the path of one of its %d dataset(s): %s",
-             file, dset, l.n, l.n ? l.list : "(none)");
+    if (l.n * 40 + 200 < EMI_ERR_MSG_ROOM) /* short enough for the one-line message */
+      EMI_FAIL(EMI_ERR_INPUT, "export: %s: '%s' is a group, not a dataset: expected the path of one of its %d "
+               "dataset(s): %s", file, dset, l.n, l.n ? l.list : "(none)");
+    /* too many for one line (error messages hold 1 KiB): the list goes first, one per line */
+    fprintf(stderr, "export: %s: the %d dataset(s) of %s:\n", file, l.n, dset);
+    for (char *p = l.list, *q; p && *p; p = q ? q + 2 : NULL) {
+      q = strstr(p, ", ");
+      fprintf(stderr, "  %.*s\n", q ? (int)(q - p) : (int)strlen(p), p);
+    }
+    EMI_FAIL(EMI_ERR_INPUT, "export: %s: '%s' is a group, not a dataset: expected the path of one of its %d dataset(s), "
+             "listed above", file, dset, l.n);
   }
   if (!exists) {
-    dslist_t l = {.n = 0};
+    static dslist_t l;
+    l = (dslist_t){.n = 0, .max = MAX_LIST};
     H5Ovisit(fid, H5_INDEX_NAME, H5_ITER_INC, list_datasets, &l);
-    EMI_FAIL(EMI_ERR_INPUT, "export: %s: no dataset '%s'%s: expected an absolute path to one of its %d dataset(s): %s",
-             file, dset, dset[0] == '/' ? "" : " (paths start with /)", l.n, l.n ? l.list : "(none)");
+    EMI_FAIL(EMI_ERR_INPUT, "export: %s: no dataset '%s'%s: expected an absolute path to one of its %d dataset(s): %s%s",
+             file, dset, dset[0] == '/' ? "" : " (paths start with /)", l.n, l.n ? l.list : "(none)",
+             l.n > MAX_LIST ? " (give a group, such as /linkage, to list all of its datasets)" : "");
   }
   EMI_H5_TRY(did = H5Dopen2(fid, dset, H5P_DEFAULT));
   EMI_H5_TRY(sp = H5Dget_space(did));

@@ -129,6 +129,8 @@ def main():
         f.create_group("grp")
         f["grp2/sub/x"] = np.arange(3)
         f["grp2/y"] = np.arange(2)
+        for k in range(60):  # more than a one-line message holds: listed one per line first
+            f[f"zbig/dataset_number_{k:02d}"] = np.arange(2)
     for name in ("/plain", "/by_year", "/square", "/scalar", "/vs", "/vs_labelled"):
         check(emflow, mpiexec, work, t, name, fails)
     # under mpiexec -n 2: rank 0 alone works (the CSV once, -o written once)
@@ -154,6 +156,8 @@ def main():
         ([t, "plain"], 4, ["paths start with /"]),
         ([t, "/grp"], 4, ["'/grp' is a group, not a dataset", "its 0 dataset(s): (none)"]),
         ([t, "/grp2"], 4, ["'/grp2' is a group", "its 2 dataset(s): /grp2/sub/x, /grp2/y"]),
+        ([t, "/zbig"], 4, ["the 60 dataset(s) of /zbig:", "its 60 dataset(s), listed above"]
+         + [f"\n  /zbig/dataset_number_{k:02d}\n" for k in range(60)]),
         ([t, "/records"], 4, ["/records", "compound"]),
         ([os.path.join(work, "not.h5"), "/x"], 4, ["not.h5", "not an HDF5 file"]),
     ]
