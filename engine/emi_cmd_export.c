@@ -267,6 +267,7 @@ emi_err_t emi_cmd_export(emi_ctx_t *ctx)
   if (outp) {
     EMI_TRY(emi_output_check_path(outp));
     EMI_TRY(emi_output_check_not_input(outp, file));
+    EMI_TRY(emi_output_check_not_config(outp, ctx->config_path));
     size_t jl = strlen(outp) + 32;
     EMI_MALLOC(jpath, jl, "a file name");
     EMI_MALLOC(jpart, jl, "a file name");

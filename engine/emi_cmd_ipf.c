@@ -348,6 +348,7 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
   }
   for (int m = 0; m < nm; m++) EMI_TRY(file_load(&files[nfiles++], mpaths[m]));
   for (int k = 0; k < nfiles; k++) EMI_TRY(emi_output_check_not_input(out_path, files[k].path));
+  EMI_TRY(emi_output_check_not_config(out_path, ctx->config_path));
 
   /* the table's dimensions: the seed's columns, or the margins' columns in order of appearance */
   for (int k = 0; k < nfiles; k++) {

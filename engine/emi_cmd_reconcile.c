@@ -753,6 +753,7 @@ emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
   EMI_TRY(source_load(ctx, &src[1], "mirror", "mirror-filter", 1, md, !strcmp(unrep, "diffuse")));
   EMI_TRY(source_load(ctx, &src[2], "declared", "declared-filter", 2, dd, 0));
   for (int k = 0; k < 3; k++) EMI_TRY(emi_output_check_not_input(out_path, src[k].path));
+  EMI_TRY(emi_output_check_not_config(out_path, ctx->config_path));
   t.diffuse = !strcmp(unrep, "diffuse");
   EMI_TRY(build_tables(ctx, src, &t));
   for (int k = 0; k < 3; k++) EMI_TRY(grid_build(&t, &src[k], k, &grids[k]));

@@ -65,9 +65,25 @@ emi_err_t emi_output_check_path(const char *path)
 emi_err_t emi_output_check_not_input(const char *path, const char *input)
 {
   struct stat a, b;
+  char part[4096];
   if (stat(path, &a) == 0 && stat(input, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
     return EMI_ERROR(EMI_ERR_USAGE, "the output %s is the input %s: choose another output name", path, input);
+  /* the output is written as PATH.part and renamed: an input under that name would be replaced */
+  if (snprintf(part, sizeof part, "%s.part", path) < (int)sizeof part && stat(part, &a) == 0 && stat(input, &b) == 0 &&
+      a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+    return EMI_ERROR(EMI_ERR_USAGE, "the input %s is the output's temporary file %s (the output is written there, "
+                     "then renamed): choose another output name", input, part);
   return EMI_SUCCESS;
+}
+
+emi_err_t emi_output_check_not_config(const char *path, const char *config)
+{
+  if (!config) return EMI_SUCCESS;
+  emi_err_t e = emi_output_check_not_input(path, config);
+  if (e == EMI_ERR_USAGE)
+    return EMI_ERROR(EMI_ERR_USAGE, "the output %s (or its temporary %s.part) is the config file %s: choose another "
+                     "output name", path, path, config);
+  return e;
 }
 
 /* 1 if a and b name the same file: the same inode when both exist, else the same text. */
@@ -91,8 +107,11 @@ emi_err_t emi_output_check_paths(emi_ctx_t *ctx, const char *const *outs, int no
     for (int j = 0; j < nin && !local; j++)
       if (ins[j] && same_file(outs[i], ins[j]))
         local = EMI_ERROR(EMI_ERR_USAGE, "the output %s is the input %s: choose another output name", outs[i], ins[j]);
+      else if (ins[j])
+        local = emi_output_check_not_input(outs[i], ins[j]); /* its temporary NAME.part */
     if (!local && ctx->config_path && same_file(outs[i], ctx->config_path))
       local = EMI_ERROR(EMI_ERR_USAGE, "the output %s is the config file: choose another output name", outs[i]);
+    if (!local) local = emi_output_check_not_config(outs[i], ctx->config_path);
   }
   if (ctx->comm == MPI_COMM_NULL) return local;
   return emi_mpi_agree(ctx->comm, local, NULL);

@@ -30,6 +30,9 @@ emi_err_t emi_output_check_path(const char *path);
 /* `path` must not be the same file as the input `input` (an output would overwrite it).  Local. */
 emi_err_t emi_output_check_not_input(const char *path, const char *input);
 
+/* Nor the config file `config` (NULL: none).  Local. */
+emi_err_t emi_output_check_not_config(const char *path, const char *config);
+
 /* Collective.  Before any work: every output (NULL entries skipped) can be created (emi_output_check_path),
  * no two outputs are the same file, and no output is one of the inputs or the --config file.  Errors
  * name the options' values; every rank returns the same code. */

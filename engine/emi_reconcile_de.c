@@ -472,6 +472,7 @@ emi_err_t emi_reconcile_double_entry(emi_ctx_t *ctx)
   EMI_TRY(read_opts(ctx, &o));
   EMI_TRY(emi_output_check_path(o.out));
   EMI_TRY(emi_output_check_not_input(o.out, o.input));
+  EMI_TRY(emi_output_check_not_config(o.out, ctx->config_path));
   EMI_TRY(load(&o, &d));
   emi_log_info("reconcile: double-entry: %d countries, %d year(s) %d-%d, %d corridors; corridor-years reported by "
                "both %lld, the sending country only %lld, the receiving country only %lld, neither %lld (not "

@@ -82,6 +82,17 @@ msg=$("$emflow" ipf --margin "$out/huge.csv" --margin "$ex/willekens_cols.csv" -
 cp "$ex/willekens_seed.csv" "$out/seed_copy.csv"
 msg=$("$emflow" ipf --seed "$out/seed_copy.csv" --margin "$ex/willekens_rows.csv" -o "$out/seed_copy.csv" 2>&1); rc=$?
 [ $rc = 2 ] && grep -q "is the input" <<<"$msg" && cmp -s "$out/seed_copy.csv" "$ex/willekens_seed.csv" || die "output = input: rc=$rc $msg"
+# nor the config file, nor an input under the output's temporary name NAME.part (from a breaker: both
+# were overwritten, exit 0)
+printf '[ipf]\nmargin = %s\n' "$ex/willekens_rows.csv" > "$out/job.ini"
+cp "$out/job.ini" "$out/job_copy.ini"
+msg=$("$emflow" ipf --config "$out/job.ini" -o "$out/job.ini" 2>&1); rc=$?
+[ $rc = 2 ] && grep -q "is the config file" <<<"$msg" && cmp -s "$out/job.ini" "$out/job_copy.ini" || die "output = config: rc=$rc $msg"
+cp "$ex/willekens_rows.csv" "$out/y.csv.part"
+msg=$("$emflow" ipf --margin "$out/y.csv.part" -o "$out/y.csv" 2>&1); rc=$?
+[ $rc = 2 ] && grep -q "is the output's temporary file" <<<"$msg" && cmp -s "$out/y.csv.part" "$ex/willekens_rows.csv" ||
+  die "input = the output's temporary: rc=$rc $msg"
+rm -f "$out/y.csv.part"
 printf 'origin,value\nA,0\nB,0\n' > "$out/zero_rows.csv"
 msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$out/zero_rows.csv" --margin "$ex/willekens_cols.csv" --rescale first -o "$out/x.csv" 2>&1); rc=$?
 [ $rc = 10 ] && grep -q "some margins sum to 0" <<<"$msg" || die "rescale to a zero margin: rc=$rc $msg"
