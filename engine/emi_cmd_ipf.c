@@ -510,6 +510,10 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
              "cells out (seed values %.3g .. %.3g against margin totals of %.3g): rescale the seed or the margins",
              underflow, seed_lo, seed_hi, margin_total);
   }
+  /* a stall at rounding level is a tolerance below what double precision reaches, not an infeasible
+   * pattern: reported as non-convergence (--accept-nonconverged applies) */
+  const int precision_limit = stalled && res.max_dev <= 1e-12 * res.total;
+  if (precision_limit) stalled = 0;
   if (stalled)
     EMI_FAIL(EMI_ERR_INFEASIBLE,
              "ipf: the fit stalled after %d sweeps with the largest deviation %.6g in margin %d (%s): these margins "
@@ -541,9 +545,12 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
   if (fit_err == EMI_ERR_NOCONV && !accept)
     EMI_FAIL(EMI_ERR_NOCONV,
              "ipf: not converged after %d iterations: largest deviation %.6g in margin %d (%s) exceeds tolerance %.3g; "
-             "nothing written (raise --max-iter, or --accept-nonconverged to write the last iterate)",
+             "nothing written (%s, or --accept-nonconverged to write the last iterate)",
              res.iterations, res.max_dev, res.worst_margin,
-             res.worst_margin >= 0 ? files[res.worst_margin + has_seed].path : "?", res.tol);
+             res.worst_margin >= 0 ? files[res.worst_margin + has_seed].path : "?", res.tol,
+             precision_limit ? "the deviation stopped decreasing at the limit of double precision, so more sweeps "
+                               "cannot help: raise --tol-rel / --tol-abs"
+                             : "raise --max-iter");
   if (fit_err == EMI_ERR_NOCONV) emi_log_warn("ipf: writing a NOT converged table (--accept-nonconverged)");
 
   if (ends_with(out_path, ".h5")) {

@@ -82,6 +82,16 @@ msg=$("$emflow" ipf --margin "$out/huge.csv" --margin "$ex/willekens_cols.csv" -
 cp "$ex/willekens_seed.csv" "$out/seed_copy.csv"
 msg=$("$emflow" ipf --seed "$out/seed_copy.csv" --margin "$ex/willekens_rows.csv" -o "$out/seed_copy.csv" 2>&1); rc=$?
 [ $rc = 2 ] && grep -q "is the input" <<<"$msg" && cmp -s "$out/seed_copy.csv" "$ex/willekens_seed.csv" || die "output = input: rc=$rc $msg"
+# a tolerance below double precision: the deviation stops decreasing at rounding level, which is
+# non-convergence (exit 11, --accept-nonconverged applies), not an infeasible pattern of zeros (exit 10)
+awk 'BEGIN { print "origin,destination,value"; for (i = 0; i < 7; i++) for (j = 0; j < 7; j++) printf "o%d,d%d,%.7f\n", i, j, 0.1 + ((i * 7 + j) * 37 % 97) / 10.3 }' > "$out/s7.csv"
+awk 'BEGIN { print "origin,value"; for (i = 0; i < 7; i++) printf "o%d,%.9f\n", i, 10.123456789 + 3.7 * i / 3 }' > "$out/r7.csv"
+awk 'BEGIN { print "destination,value"; for (j = 0; j < 7; j++) printf "d%d,%.9f\n", j, 22.987654321 - j / 7 }' > "$out/c7.csv"
+msg=$("$emflow" ipf --seed "$out/s7.csv" --margin "$out/r7.csv" --margin "$out/c7.csv" --tol-rel 1e-17 --total-tol-rel 1e-18 --rescale first -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 11 ] && grep -q "limit of double precision" <<<"$msg" && [ ! -e "$out/x.csv" ] || die "unreachable tolerance: rc=$rc $msg"
+msg=$("$emflow" ipf --seed "$out/s7.csv" --margin "$out/r7.csv" --margin "$out/c7.csv" --tol-rel 1e-17 --total-tol-rel 1e-18 --rescale first --accept-nonconverged -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 0 ] && [ -s "$out/x.csv" ] || die "unreachable tolerance, --accept-nonconverged: rc=$rc $msg"
+rm -f "$out/x.csv"
 # nor the config file, nor an input under the output's temporary name NAME.part (from a breaker: both
 # were overwritten, exit 0)
 printf '[ipf]\nmargin = %s\n' "$ex/willekens_rows.csv" > "$out/job.ini"
