@@ -671,6 +671,13 @@ emi_err_t emi_ipf_fit_ref(int ndim, const size_t *dims, double *x, int nmargins,
   EMI_CALL(ipf_setup(ndim, dims, x, nmargins, margins, opts, work, lwork, &P, res));
   ipf_dev_t dev = {0.0, 0, 0, 0.0};
   int it = 0;
+  /* a seed that already fits is returned unchanged: the first iteration finds it so */
+  for (int k = 0; k < P.K; k++) ref_sums(&P, x, &P.m[k]);
+  dev = ref_deviation(&P);
+  if (dev.dev <= P.tol) {
+    EMI_CALL(ipf_finish(&P, 1, dev.dev, dev.k, dev.c, dev.fit, res));
+    return EMI_SUCCESS;
+  }
   for (it = 1; it <= P.max_iter; it++) {
     for (int k = 0; k < P.K; k++) {
       ref_sums(&P, x, &P.m[k]);
@@ -1150,7 +1157,16 @@ static void sub_make(const ipf_plan_t *pl, int q, int c, int b, size_t s0, size_
   sb->c0 = pl->eager && c >= 0 ? c : 0;
   sb->store = pl->eager && c >= 0;
   sb->prefetch = 0;
-  if (c + 1 < e || q < 0) { /* sums of the next (local) margin, or of margin 0 on the seed */
+  if (q < 0) { /* the seed check: every margin's sums on the stored table, which they leave unchanged */
+    for (int k = 0; k < K; k++) {
+      double *tb = pl->fused && k == P->fg ? P->xs + (size_t)b * P->m[k].size : sum_base(P, k, b);
+      sb->tk[sb->nt] = k;
+      sb->tb[sb->nt] = tb;
+      sb->nt++;
+      if (P->m[k].has[0]) local_cells(P, k, s0, s1, CELLS_ZERO, NULL);
+      else if (first_slab) memset(tb, 0, P->m[k].size * sizeof(double));
+    }
+  } else if (c + 1 < e) { /* sums of the next (local) margin */
     const int k = c + 1;
     sb->tk[0] = k;
     sb->tb[0] = sum_base(P, k, b);
@@ -1203,7 +1219,9 @@ static void interval_block(const ipf_plan_t *pl, int q, int b)
 }
 
 /* The fused passes (pl->fused) over block b, tile by tile:
- *   FUSE_START: the sums and factors of margin 0 on the seed, then the first interval of sweep 1;
+ *   FUSE_START: the seed check (every margin's sums on the seed, the local margins' deviations merged
+ *               into *dv; margin 0's are the first sweep's), margin 0's factors, then the first
+ *               interval of sweep 1, which only reads: the table is still the seed;
  *   FUSE_NEXT:  the last interval of a sweep with its check (the table is written here, and only
  *               here), the deviations of the local margins merged into *dv, then, from the check's
  *               sums of margin 0 (they are the next sweep's), the first interval of the next sweep,
@@ -1218,12 +1236,9 @@ static void fused_block(const ipf_plan_t *pl, int b, int mode, ipf_dev_t *dv)
   const ipf_prob_t *P = pl->P;
   for (size_t s0 = P->bs[b]; s0 < P->bs[b + 1]; s0 += pl->tile) {
     const size_t s1 = s0 + pl->tile < P->bs[b + 1] ? s0 + pl->tile : P->bs[b + 1];
-    if (mode == FUSE_START) interval_tile(pl, -1, b, s0, s1);
-    else {
-      interval_tile(pl, pl->nint - 1, b, s0, s1);
-      for (int k = 0; k < P->K; k++)
-        if (P->m[k].has[0]) local_cells(P, k, s0, s1, CELLS_DEV, dv);
-    }
+    interval_tile(pl, mode == FUSE_START ? -1 : pl->nint - 1, b, s0, s1);
+    for (int k = 0; k < P->K; k++)
+      if (P->m[k].has[0]) local_cells(P, k, s0, s1, CELLS_DEV, dv);
     if (mode == FUSE_LAST) continue;
     local_cells(P, 0, s0, s1, CELLS_FACTOR, NULL);
     interval_tile(pl, 0, b, s0, s1);
@@ -1252,6 +1267,32 @@ static void combine_cells(const ipf_prob_t *P, int k, size_t c0, size_t c1, int 
     }
   if (factors)
     for (size_t c = c0; c < c1; c++) m->f[c] = ipf_factor(m->t[c], m->s[c]);
+}
+
+/* In a parallel region (orphaned worksharing, no barrier): merge into *mine the deviations of the
+ * global margins from the check's sums of a fused pass: margin g's in P->xs and its block partials,
+ * the others' in s and their partials (combined here). */
+static void global_check(const ipf_prob_t *P, ipf_dev_t *mine)
+{
+  const int g = P->fg;
+  const size_t gsz = P->m[g].size;
+  for (int k = 0; k < P->K; k++) {
+    const ipf_mar_t *m = &P->m[k];
+    if (m->has[0]) continue;
+#pragma omp for schedule(static) nowait
+    for (size_t c = 0; c < m->size; c++) {
+      double sc;
+      if (k == g) {
+        sc = P->xs[c];
+        for (int b = 1; b < P->nb; b++) sc += P->xs[(size_t)b * gsz + c];
+      } else {
+        combine_cells(P, k, c, c + 1, 0);
+        sc = m->s[c];
+      }
+      const ipf_dev_t d = {fabs(sc - m->t[c]), k, c, sc};
+      dev_merge(mine, &d);
+    }
+  }
 }
 
 emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
@@ -1284,7 +1325,7 @@ emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
 
   const int par = T->ncell >= IPF_PAR_MIN_CELLS && P.nb >= 2 && max_threads() > 1;
   const ipf_dev_t zero = {0.0, 0, 0, 0.0};
-  ipf_dev_t devs[2];
+  ipf_dev_t devs[2], seed_dev = zero;
   int iters = 0;
   if (pl.fused) {
     /* One pass per sweep when the sweep has two intervals: pass it (it >= 1) runs the check of sweep
@@ -1295,14 +1336,22 @@ emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
     const size_t gsz = P.m[g].size;
 #pragma omp parallel if (par)
     {
+      ipf_dev_t first = zero;
 #pragma omp for schedule(static)
-      for (int b = 0; b < P.nb; b++) fused_block(&pl, b, FUSE_START, NULL);
+      for (int b = 0; b < P.nb; b++) fused_block(&pl, b, FUSE_START, &first);
+      global_check(&P, &first);
+#pragma omp critical(emi_ipf_dev)
+      dev_merge(&seed_dev, &first);
+#pragma omp barrier
+      const int fits = seed_dev.dev <= P.tol; /* the seed already fits: returned unchanged */
+      if (!fits) {
 #pragma omp for schedule(static)
-      for (size_t c = 0; c < gsz; c++) combine_cells(&P, g, c, c + 1, 1);
+        for (size_t c = 0; c < gsz; c++) combine_cells(&P, g, c, c + 1, 1);
+      }
 #pragma omp single
       devs[0] = devs[1] = zero;
       int it;
-      for (it = 1; it <= P.max_iter; it++) {
+      for (it = 1; it <= P.max_iter && !fits; it++) {
         for (int q = 1; q + 1 < pl.nint; q++) {
 #pragma omp for schedule(static)
           for (int b = 0; b < P.nb; b++) interval_block(&pl, q, b);
@@ -1315,23 +1364,7 @@ emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
 #pragma omp for schedule(static)
         for (int b = 0; b < P.nb; b++) fused_block(&pl, b, next ? FUSE_NEXT : FUSE_LAST, &mine);
         /* the check of the global margins: margin g's sums in P.xs, the others' in s and partials */
-        for (int k = 0; k < K; k++) {
-          const ipf_mar_t *m = &P.m[k];
-          if (m->has[0]) continue;
-#pragma omp for schedule(static) nowait
-          for (size_t c = 0; c < m->size; c++) {
-            double sc;
-            if (k == g) {
-              sc = P.xs[c];
-              for (int b = 1; b < P.nb; b++) sc += P.xs[(size_t)b * gsz + c];
-            } else {
-              combine_cells(&P, k, c, c + 1, 0);
-              sc = m->s[c];
-            }
-            const ipf_dev_t d = {fabs(sc - m->t[c]), k, c, sc};
-            dev_merge(&mine, &d);
-          }
-        }
+        global_check(&P, &mine);
 #pragma omp critical(emi_ipf_dev)
         dev_merge(&devs[it & 1], &mine);
 #pragma omp barrier
@@ -1345,20 +1378,33 @@ emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
         if (done) break;
       }
 #pragma omp single nowait
-      iters = it > P.max_iter ? P.max_iter : it;
+      iters = fits ? 0 : it > P.max_iter ? P.max_iter : it;
     }
   } else {
 #pragma omp parallel if (par)
     {
-      /* sums and factors of margin 0 on the seed */
+      /* the seed check: every margin's sums on the seed (which it leaves unchanged), and margin 0's
+       * factors, whose sums are the first sweep's */
+      ipf_dev_t first = zero;
 #pragma omp for schedule(static)
       for (int b = 0; b < P.nb; b++) interval_block(&pl, -1, b);
-#pragma omp for schedule(static)
-      for (size_t c = 0; c < P.m[0].size; c++) combine_cells(&P, 0, c, c + 1, 1);
+      for (int k = 0; k < K; k++) {
+        const ipf_mar_t *m = &P.m[k];
+#pragma omp for schedule(static) nowait
+        for (size_t c = 0; c < m->size; c++) {
+          combine_cells(&P, k, c, c + 1, k == 0);
+          const ipf_dev_t d = {fabs(m->s[c] - m->t[c]), k, c, m->s[c]};
+          dev_merge(&first, &d);
+        }
+      }
+#pragma omp critical(emi_ipf_dev)
+      dev_merge(&seed_dev, &first);
+#pragma omp barrier
+      const int fits = seed_dev.dev <= P.tol; /* the seed already fits: returned unchanged */
 #pragma omp single
       devs[0] = devs[1] = zero;
       int it;
-      for (it = 1; it <= P.max_iter; it++) {
+      for (it = 1; it <= P.max_iter && !fits; it++) {
         for (int q = 0; q < pl.nint; q++) {
 #pragma omp for schedule(static)
           for (int b = 0; b < P.nb; b++) interval_block(&pl, q, b);
@@ -1388,8 +1434,12 @@ emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
         if (done) break;
       }
 #pragma omp single nowait
-      iters = it > P.max_iter ? P.max_iter : it;
+      iters = fits ? 0 : it > P.max_iter ? P.max_iter : it;
     }
+  }
+  if (iters == 0) { /* the seed fits: one iteration, the check, which changed nothing */
+    EMI_CALL(ipf_finish(&P, 1, seed_dev.dev, seed_dev.k, seed_dev.c, seed_dev.fit, res));
+    return EMI_SUCCESS;
   }
   const ipf_dev_t dv = devs[iters & 1];
   EMI_CALL(ipf_finish(&P, iters, dv.dev, dv.k, dv.c, dv.fit, res));

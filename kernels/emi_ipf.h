@@ -14,8 +14,10 @@
  * After each sweep the sums of *every* margin are recomputed on the final table and the largest
  * absolute deviation |s - t| over all margins and cells decides convergence:
  *   converged  <=>  max_dev <= max(tol_abs, tol_rel * total),  total = common grand total of the targets.
- * A seed that already fits (sums exactly equal to the targets) comes back bit-for-bit unchanged
- * with iterations == 1 (every factor is exactly 1).
+ * The first iteration checks the seed first: a seed that already fits (max_dev within the
+ * tolerance) comes back bit-for-bit unchanged with iterations == 1 and no sweep (a sweep would move
+ * cells by rounding when the sums are not exactly the targets).  The fast kernel takes these sums
+ * in the pass that sums margin 0 for the first sweep, so the check costs no extra pass.
  *
  * Checked before iterating (nothing is modified on these errors; the message names the margin by
  * index and dimensions, the cell by its multi-index, and the amount):
@@ -98,7 +100,7 @@ typedef struct {
 } emi_ipf_opts_t;
 
 typedef struct {
-  int iterations;     /* sweeps done (1 for a seed that already fits) */
+  int iterations;     /* sweeps done (1 for a seed that already fits: its check, no sweep) */
   int converged;      /* 1 iff max_dev <= tol after the last sweep; 0 on EMI_ERR_NOCONV */
   double max_dev;     /* largest |sum - target| over all margins and cells after the last sweep */
   int worst_margin;   /* margin holding max_dev (-1 before any sweep) */

@@ -787,6 +787,68 @@ static void test_support_twin(void)
   free(work);
 }
 
+/* A seed that already fits is returned unchanged (the issue: "returns unchanged after one
+ * iteration"); before, one sweep ran and moved cells by an ulp (0.2 -> 0.19999999999999996).
+ * The breaker's 2 x 2 case, and 3-D truths fitted to their own margins (their sums in the kernel's
+ * order agree with the test's to rounding, far inside the tolerance) on the in-cache path (eager)
+ * and the fused path (> 8 MiB), at 1 and 2 threads, for the fast kernel and the reference.  A seed
+ * that does not fit still changes (the check cannot pass vacuously). */
+static void test_seed_fits(void)
+{
+  {
+    const double x0[4] = {0.1, 0.2, 0.3, 0.4}, rows[2] = {0.3, 0.7}, cols[2] = {0.4, 0.6};
+    double x[4];
+    emi_ipf_result_t res;
+    memcpy(x, x0, sizeof x);
+    CHECK_OK(fit2(2, 2, x, rows, cols, NULL, &res));
+    CHECK_MSG(!memcmp(x, x0, sizeof x), "2x2 fitting seed changed: %.17g %.17g %.17g %.17g", x[0], x[1], x[2], x[3]);
+    CHECK_INT_EQ(res.iterations, 1);
+    CHECK(res.converged);
+    size_t dims[2] = {2, 2};
+    emi_ipf_margin_t mg[2] = {{1, D0, rows}, {1, D1, cols}};
+    double work[64];
+    memcpy(x, x0, sizeof x);
+    CHECK_OK(emi_ipf_fit_ref(2, dims, x, 2, mg, NULL, work, 64, &res));
+    CHECK_MSG(!memcmp(x, x0, sizeof x), "2x2 fitting seed changed by the reference");
+    CHECK_INT_EQ(res.iterations, 1);
+  }
+  const size_t shapes[2][3] = {{40, 30, 20}, {128, 100, 90}}; /* 0.2 MB (eager), 9.2 MB (fused) */
+  for (int sh = 0; sh < 2; sh++) {
+    t3_t t;
+    t3_make(&t, shapes[sh][0], shapes[sh][1], shapes[sh][2], 71 + (uint64_t)sh);
+    const size_t N = shapes[sh][0] * shapes[sh][1] * shapes[sh][2];
+    emi_ipf_margin_t m2[3] = {{2, D01, t.m01}, {2, D02, t.m02}, {2, D12, t.m12}};
+    emi_ipf_margin_t m1[3] = {{1, D0, t.m0}, {1, D1, t.m1}, {1, D2, t.m2}};
+    emi_ipf_margin_t *cases[2] = {m2, m1};
+    double *x = malloc(N * sizeof(double));
+    for (int c = 0; c < 2; c++) {
+      const size_t lw = emi_ipf_work_len(3, t.dims, 3, cases[c]);
+      double *work = malloc(lw * sizeof(double));
+      emi_ipf_result_t res;
+      for (int nth = 0; nth <= 2; nth++) { /* 0: the reference */
+        memcpy(x, t.truth, N * sizeof(double));
+        if (nth) omp_set_num_threads(nth);
+        emi_err_t e = nth ? emi_ipf_fit(3, t.dims, x, 3, cases[c], NULL, work, lw, &res)
+                          : emi_ipf_fit_ref(3, t.dims, x, 3, cases[c], NULL, work, lw, &res);
+        CHECK_OK(e);
+        CHECK_MSG(!memcmp(x, t.truth, N * sizeof(double)) && res.iterations == 1,
+                  "shape %d case %d threads %d: a fitting seed changed or took %d iterations", sh, c, nth,
+                  res.iterations);
+        memcpy(x, t.seed, N * sizeof(double));
+        e = nth ? emi_ipf_fit(3, t.dims, x, 3, cases[c], NULL, work, lw, &res)
+                : emi_ipf_fit_ref(3, t.dims, x, 3, cases[c], NULL, work, lw, &res);
+        CHECK_OK(e);
+        CHECK_MSG(memcmp(x, t.seed, N * sizeof(double)) && res.iterations > 1,
+                  "shape %d case %d threads %d: a distorted seed was returned unchanged", sh, c, nth);
+      }
+      omp_set_num_threads(2);
+      free(work);
+    }
+    free(x);
+    t3_free(&t);
+  }
+}
+
 int main(void)
 {
   test_known_answers();
@@ -800,5 +862,6 @@ int main(void)
   test_4d();
   test_generic_paths();
   test_support_twin();
+  test_seed_fits();
   return emi_test_report("test_ipf");
 }
