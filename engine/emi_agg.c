@@ -26,7 +26,7 @@
 static int is_digit(int ch) { return ch >= '0' && ch <= '9'; }
 
 /* Strict UTF-8 (no overlong forms, no surrogates, at most U+10FFFF). */
-static int utf8_valid(const unsigned char *s, size_t n)
+int emi_utf8_valid(const unsigned char *s, size_t n)
 {
   size_t i = 0;
   while (i < n) {
@@ -62,7 +62,7 @@ static int utf8_valid(const unsigned char *s, size_t n)
 static const char *show(const char *s, char *buf, size_t size)
 {
   size_t n = strlen(s), cut = n > SHOW_BYTES ? SHOW_BYTES : n, used = 0;
-  int valid = utf8_valid((const unsigned char *)s, n);
+  int valid = emi_utf8_valid((const unsigned char *)s, n);
   if (valid)
     while (cut > 0 && cut < n && ((unsigned char)s[cut] & 0xC0) == 0x80) cut--; /* whole characters */
   for (size_t i = 0; i < cut && used + 5 < size; i++) {
@@ -85,7 +85,7 @@ static const char *bad_text(const char *s)
     unsigned char ch = (unsigned char)s[i];
     if (ch < 0x20 || ch == 0x7F) return "a control character";
   }
-  return utf8_valid((const unsigned char *)s, n) ? NULL : "invalid UTF-8 (emflow reads UTF-8 text)";
+  return emi_utf8_valid((const unsigned char *)s, n) ? NULL : "invalid UTF-8 (emflow reads UTF-8 text)";
 }
 
 /* Append `item` to a ", "-separated list in buf (bounded; "..." once full). */

@@ -97,6 +97,10 @@ typedef struct emi_agg emi_agg_t;
 /* Read `path` as described above.  Errors: EMI_ERR_ARG (bad spec), EMI_ERR_IO (cannot open or
  * read), EMI_ERR_INPUT (anything wrong in the file, message names file:line, column, text found
  * and what was expected), EMI_ERR_NOMEM.  On error *agg is NULL. */
+/* 1 when the n bytes at s are valid UTF-8 (no overlong forms, surrogates or code points above
+ * U+10FFFF). */
+int emi_utf8_valid(const unsigned char *s, size_t n);
+
 emi_err_t emi_agg_read_csv(const char *path, const emi_agg_spec_t *spec, emi_agg_t **agg);
 /* Accepts NULL and *agg == NULL; sets *agg to NULL. */
 void emi_agg_destroy(emi_agg_t **agg);

@@ -37,6 +37,8 @@ emi_err_t emi_agg_read_header(const char *path, char delimiter, int *ncols, char
   line[len] = '\0';
   if (len == 0) EMI_FAIL(EMI_ERR_INPUT, "%s: empty file: no header", path);
   size_t i = (len >= 3 && !memcmp(line, "\xEF\xBB\xBF", 3)) ? 3 : 0;
+  if (i < len && (line[i] == '\n' || line[i] == '\r'))
+    EMI_FAIL(EMI_ERR_INPUT, "%s:1: the first line is blank: expected the header (the column names) on line 1", path);
   for (;;) { /* one field per pass */
     size_t k = 0;
     if (i < len && line[i] == '"') {
@@ -65,6 +67,13 @@ emi_err_t emi_agg_read_header(const char *path, char delimiter, int *ncols, char
       }
     }
     field[k] = '\0';
+    /* column names become dataset names and labels: text, like the codes */
+    for (size_t q = 0; q < k; q++)
+      if ((unsigned char)field[q] < 0x20 || field[q] == 0x7F)
+        EMI_FAIL(EMI_ERR_INPUT, "%s:1: the name of column %d holds a control character (byte 0x%02X): expected text",
+                 path, n + 1, (unsigned char)field[q]);
+    if (!emi_utf8_valid((const unsigned char *)field, k))
+      EMI_FAIL(EMI_ERR_INPUT, "%s:1: the name of column %d is not valid UTF-8 (emflow reads UTF-8 text)", path, n + 1);
     char **grown = realloc(names, (size_t)(n + 1) * sizeof *grown);
     if (!grown) EMI_FAIL(EMI_ERR_NOMEM, "cannot grow the header column list");
     names = grown;

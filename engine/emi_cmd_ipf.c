@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "emi_agg.h"
 #include "emi_agg_header.h"
@@ -242,8 +243,11 @@ static emi_err_t write_csv(const char *path, int ndim, const size_t *dims, char 
 static int ends_with(const char *s, const char *suffix)
 {
   size_t n = strlen(s), m = strlen(suffix);
-  return n >= m && !strcmp(s + n - m, suffix);
+  return n >= m && !strcasecmp(s + n - m, suffix);
 }
+
+/* -o names an HDF5 file: .h5 or .hdf5, in any case (o.H5 got CSV text before) */
+static int is_h5_path(const char *s) { return ends_with(s, ".h5") || ends_with(s, ".hdf5"); }
 
 static emi_err_t write_h5(emi_ctx_t *ctx, const char *path, int ndim, const size_t *dims, char **names,
                           char **const *codes, const double *x, int nfiles, const ipf_file_t *files, int has_seed,
@@ -334,6 +338,9 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
   if (o.total_tol_rel < 0) o.total_tol_rel = o.tol_rel > 0 ? o.tol_rel / 10 : 1e-12;
   if (o.tol_rel == 0 && o.tol_abs == 0)
     EMI_FAIL(EMI_ERR_USAGE, "ipf: --tol-rel and --tol-abs are both 0: no fit can reach that; give one of them > 0");
+  if (!strcmp(out_path, "-"))
+    EMI_FAIL(EMI_ERR_USAGE, "ipf: -o -: standard output is not supported: expected a file name (OUT.csv, or OUT.h5 "
+             "for HDF5)");
   EMI_TRY(emi_output_check_path(out_path));
   if (o.tol_rel > 0 && o.total_tol_rel >= o.tol_rel)
     EMI_FAIL(EMI_ERR_CONFIG, "ipf: --total-tol-rel %g must be below --tol-rel %g (totals that agree only to "
@@ -394,11 +401,11 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
     }
     n *= dims[d];
   }
-  if (ends_with(out_path, ".h5"))
+  if (is_h5_path(out_path))
     for (int d = 0; d < ndim; d++)
-      if (strchr(names[d], '/') || strlen(names[d]) > 200)
-        EMI_FAIL(EMI_ERR_INPUT, "ipf: column name '%.40s%s' cannot name an HDF5 dataset (no '/', at most 200 "
-                 "characters): rename it, or write CSV", names[d], strlen(names[d]) > 40 ? "..." : "");
+      if (strchr(names[d], '/') || strlen(names[d]) > 200 || !strcmp(names[d], ".") || !strcmp(names[d], ".."))
+        EMI_FAIL(EMI_ERR_INPUT, "ipf: column name '%.40s%s' cannot name an HDF5 dataset (no '/', not '.' or '..', "
+                 "at most 200 characters): rename it, or write CSV", names[d], strlen(names[d]) > 40 ? "..." : "");
   EMI_MALLOC(x, n, "IPF table");
   double seed_lo = INFINITY, seed_hi = 0.0, margin_total = 0.0; /* for messages */
   int underflow = 0;   /* sweeps done when a round found the table's support gone */
@@ -553,7 +560,7 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
                              : "raise --max-iter");
   if (fit_err == EMI_ERR_NOCONV) emi_log_warn("ipf: writing a NOT converged table (--accept-nonconverged)");
 
-  if (ends_with(out_path, ".h5")) {
+  if (is_h5_path(out_path)) {
     EMI_TRY(write_h5(ctx, out_path, ndim, dims, names, codes, x, nfiles, files, has_seed, targets, margins, &res));
   } else {
     emi_err_t werr = ctx->rank == 0 ? write_csv(out_path, ndim, dims, names, codes, x, n) : EMI_SUCCESS;

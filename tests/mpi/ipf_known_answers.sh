@@ -92,6 +92,23 @@ msg=$("$emflow" ipf --seed "$out/s7.csv" --margin "$out/r7.csv" --margin "$out/c
 msg=$("$emflow" ipf --seed "$out/s7.csv" --margin "$out/r7.csv" --margin "$out/c7.csv" --tol-rel 1e-17 --total-tol-rel 1e-18 --rescale first --accept-nonconverged -o "$out/x.csv" 2>&1); rc=$?
 [ $rc = 0 ] && [ -s "$out/x.csv" ] || die "unreachable tolerance, --accept-nonconverged: rc=$rc $msg"
 rm -f "$out/x.csv"
+# output names (from a breaker): .H5 and .hdf5 are HDF5 (they got CSV text), '-' is refused; column names
+# that cannot be HDF5 names or are not text are refused before the fit; a blank first line is named
+msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" -o "$out/up.H5" 2>&1); rc=$?
+[ $rc = 0 ] && h5ls "$out/up.H5/ipf/fitted" >/dev/null 2>&1 || die "-o .H5: rc=$rc $msg"
+msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" -o "$out/up.hdf5" 2>&1); rc=$?
+[ $rc = 0 ] && h5ls "$out/up.hdf5/ipf/fitted" >/dev/null 2>&1 || die "-o .hdf5: rc=$rc $msg"
+msg=$("$emflow" ipf --margin "$ex/willekens_rows.csv" -o - 2>&1); rc=$?
+[ $rc = 2 ] && grep -q "standard output is not supported" <<<"$msg" && [ ! -e ./- ] || die "-o -: rc=$rc $msg"
+printf '.,value\nA,1\n' > "$out/dot.csv"
+msg=$("$emflow" ipf --margin "$out/dot.csv" -o "$out/dot.h5" 2>&1); rc=$?
+[ $rc = 4 ] && grep -q "column name '.' cannot name an HDF5 dataset" <<<"$msg" && [ ! -e "$out/dot.h5" ] || die "column '.': rc=$rc $msg"
+printf 'orig\xefn,value\nA,1\n' > "$out/hdr_utf8.csv"
+msg=$("$emflow" ipf --margin "$out/hdr_utf8.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -q "hdr_utf8.csv:1: the name of column 1 is not valid UTF-8" <<<"$msg" || die "header not UTF-8: rc=$rc $msg"
+printf '\norigin,value\nA,1\n' > "$out/blank_first.csv"
+msg=$("$emflow" ipf --margin "$out/blank_first.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -q "blank_first.csv:1: the first line is blank" <<<"$msg" || die "blank first line: rc=$rc $msg"
 # nor the config file, nor an input under the output's temporary name NAME.part (from a breaker: both
 # were overwritten, exit 0)
 printf '[ipf]\nmargin = %s\n' "$ex/willekens_rows.csv" > "$out/job.ini"
