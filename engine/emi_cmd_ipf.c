@@ -251,7 +251,8 @@ static int is_h5_path(const char *s) { return ends_with(s, ".h5") || ends_with(s
 
 static emi_err_t write_h5(emi_ctx_t *ctx, const char *path, int ndim, const size_t *dims, char **names,
                           char **const *codes, const double *x, int nfiles, const ipf_file_t *files, int has_seed,
-                          double *const *targets, const emi_ipf_margin_t *margins, const emi_ipf_result_t *res)
+                          double *const *targets, const emi_ipf_margin_t *margins, const emi_ipf_result_t *res,
+                          const char *rescale)
 {
   emi_err_t err = EMI_SUCCESS;
   emi_h5_file_t *f = NULL;
@@ -290,7 +291,16 @@ static emi_err_t write_h5(emi_ctx_t *ctx, const char *path, int ndim, const size
     EMI_TRY(emi_h5_write_array(f, p, EMI_H5_DOUBLE, margins[m].ndim, md, ms, 0, ctx->rank == 0 ? md[0] : 0,
                                ctx->rank == 0 ? targets[m] : NULL, "1", "margin targets"));
     EMI_TRY(emi_h5_attr_str(f, p, "source_file", files[m + has_seed].path));
+    /* under a rescale policy the fit meets these targets times total / their sum (the kernel's
+     * factor, summed in the same order): said here, since the stored targets are as read */
+    size_t mn = 1;
+    double tot = 0.0;
+    for (int j = 0; j < margins[m].ndim; j++) mn *= dims[margins[m].dims[j]];
+    for (size_t i = 0; i < mn; i++) tot += targets[m][i];
+    const double fac = rescale && strcmp(rescale, "error") && tot > 0 && tot != res->total ? res->total / tot : 1.0;
+    EMI_TRY(emi_h5_attr_double(f, p, "rescale_factor", fac));
   }
+  EMI_TRY(emi_h5_attr_str(f, "/ipf", "rescale", rescale ? rescale : "error"));
   EMI_TRY(emi_h5_attr_int(f, "/ipf", "iterations", res->iterations));
   EMI_TRY(emi_h5_attr_double(f, "/ipf", "max_deviation", res->max_dev));
   EMI_TRY(emi_h5_attr_double(f, "/ipf", "tolerance", res->tol));
@@ -541,10 +551,16 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
         used += (size_t)snprintf(files_txt + used, sizeof files_txt - used, "%s%s (dim %d)", d ? ", " : "",
                                  mf->names[d], mf->map[d]);
     }
+    /* the rescale hint only where a policy can help: grand totals that disagree under the default
+     * policy (margins that disagree over shared dimensions are not fixed by a common scale) */
+    const int totals = fit_err == EMI_ERR_INCONSISTENT && !strstr(msg, "shared dimensions");
     EMI_FAIL(fit_err, "%s (%s)%s", msg, files_txt,
-             fit_err == EMI_ERR_INCONSISTENT ? "; the policy is --rescale first|mean (default error), the tolerance "
-                                               "--total-tol-rel (default tol-rel / 10)"
-                                             : "");
+             totals && o.rescale == EMI_IPF_RESCALE_ERROR
+                 ? "; the policy is --rescale first|mean (default error), the tolerance --total-tol-rel (default "
+                   "tol-rel / 10)"
+             : fit_err == EMI_ERR_INCONSISTENT && !totals
+                 ? "; a rescale policy cannot fix this: the margins must agree on their common sums"
+                 : "");
   }
   emi_log_info("ipf: %d-D table of %zu cells, %d margin(s): %s after %d iteration(s), largest margin deviation "
                "%.3g (tolerance %.3g)",
@@ -561,7 +577,8 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
   if (fit_err == EMI_ERR_NOCONV) emi_log_warn("ipf: writing a NOT converged table (--accept-nonconverged)");
 
   if (is_h5_path(out_path)) {
-    EMI_TRY(write_h5(ctx, out_path, ndim, dims, names, codes, x, nfiles, files, has_seed, targets, margins, &res));
+    EMI_TRY(write_h5(ctx, out_path, ndim, dims, names, codes, x, nfiles, files, has_seed, targets, margins, &res,
+                     rescale));
   } else {
     emi_err_t werr = ctx->rank == 0 ? write_csv(out_path, ndim, dims, names, codes, x, n) : EMI_SUCCESS;
     EMI_TRY(emi_mpi_agree(ctx->comm, werr, NULL));

@@ -109,6 +109,22 @@ msg=$("$emflow" ipf --margin "$out/hdr_utf8.csv" -o "$out/x.csv" 2>&1); rc=$?
 printf '\norigin,value\nA,1\n' > "$out/blank_first.csv"
 msg=$("$emflow" ipf --margin "$out/blank_first.csv" -o "$out/x.csv" 2>&1); rc=$?
 [ $rc = 4 ] && grep -q "blank_first.csv:1: the first line is blank" <<<"$msg" || die "blank first line: rc=$rc $msg"
+# --rescale mean: rows sum to 38, columns (17, 22) to 39, the fit meets both times 38.5 / their sum; the
+# stored targets are as read and say so: rescale_factor 38.5/38 and 38.5/39, /ipf rescale = mean
+printf 'destination,value\nA,17\nB,22\n' > "$out/cols39.csv"
+msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" --margin "$out/cols39.csv" --rescale mean -o "$out/resc.h5" 2>&1); rc=$?
+[ $rc = 0 ] || die "--rescale mean to .h5: rc=$rc $msg"
+f0=$(h5dump -m %.17g -a /ipf/margin_0/rescale_factor "$out/resc.h5" | awk '/\(0\):/{print $2}')
+f1=$(h5dump -m %.17g -a /ipf/margin_1/rescale_factor "$out/resc.h5" | awk '/\(0\):/{print $2}')
+pol=$(h5dump -a /ipf/rescale "$out/resc.h5" | grep -o '"mean"')
+awk -v a="$f0" -v b="$f1" 'BEGIN { exit !(a - 38.5/38 < 1e-12 && 38.5/38 - a < 1e-12 && b - 38.5/39 < 1e-12 && 38.5/39 - b < 1e-12) }' &&
+  [ "$pol" = '"mean"' ] || die "rescale attributes: $f0 $f1 $pol"
+# margins that disagree over a shared dimension: no rescale hint (a policy cannot fix it), also under --rescale
+printf 'origin,destination,value\nA,A,1\nA,B,2\nB,A,3\nB,B,4\n' > "$out/m2d.csv"
+printf 'origin,value\nA,4\nB,6\n' > "$out/m_o.csv"
+msg=$("$emflow" ipf --margin "$out/m2d.csv" --margin "$out/m_o.csv" --rescale mean -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 10 ] && grep -q "disagree over their shared dimensions" <<<"$msg" && grep -q "a rescale policy cannot fix this" <<<"$msg" &&
+  ! grep -q "the policy is --rescale" <<<"$msg" || die "shared-dimension disagreement hint: rc=$rc $msg"
 # nor the config file, nor an input under the output's temporary name NAME.part (from a breaker: both
 # were overwritten, exit 0)
 printf '[ipf]\nmargin = %s\n' "$ex/willekens_rows.csv" > "$out/job.ini"
