@@ -420,6 +420,7 @@ emi_err_t emi_cmd_export(emi_ctx_t *ctx)
     size_t pl = strlen(outp) + 6;
     EMI_MALLOC(part, pl, "a file name");
     snprintf(part, pl, "%s.part", outp);
+    emi_part_register(part); /* before it exists (unregistered at cleanup) */
     if (!(out = fopen(part, "w"))) EMI_FAIL(EMI_ERR_IO, "export: cannot create %s: %s", part, strerror(errno));
   }
   int ok = 1;
@@ -500,6 +501,7 @@ cleanup:
   if (jf) fclose(jf);
   if (err && part) remove(part);
   if (err && jpart) remove(jpart);
+  emi_part_unregister(part);
   free(part), free(jpath), free(jpart), free(cnt), free(pub);
   emi_column_free(&val);
   for (int d = 0; d < MAX_DIMS; d++) emi_column_free(&lab[d]);

@@ -200,14 +200,29 @@ static void csv_field(FILE *fp, const char *s)
   fputc('"', fp);
 }
 
+static emi_err_t write_csv_body(FILE *fp, const char *part, const char *path, int ndim, const size_t *dims,
+                                char *const *names, char **const *codes, const double *x, size_t n);
+
 static emi_err_t write_csv(const char *path, int ndim, const size_t *dims, char *const *names, char **const *codes,
                            const double *x, size_t n)
 {
   char part[4096];
   if (snprintf(part, sizeof part, "%s.part", path) >= (int)sizeof part)
     return EMI_ERROR(EMI_ERR_ARG, "output path too long: %s", path);
+  emi_part_register(part); /* before it exists: no instant where a signal leaves it */
   FILE *fp = fopen(part, "w");
-  if (!fp) return EMI_ERROR(EMI_ERR_IO, "cannot create %s: %s", part, strerror(errno));
+  if (!fp) {
+    emi_part_unregister(part);
+    return EMI_ERROR(EMI_ERR_IO, "cannot create %s: %s", part, strerror(errno));
+  }
+  emi_err_t err = write_csv_body(fp, part, path, ndim, dims, names, codes, x, n);
+  emi_part_unregister(part);
+  return err;
+}
+
+static emi_err_t write_csv_body(FILE *fp, const char *part, const char *path, int ndim, const size_t *dims,
+                                char *const *names, char **const *codes, const double *x, size_t n)
+{
   for (int d = 0; d < ndim; d++) {
     csv_field(fp, names[d]);
     fputc(',', fp);

@@ -8,6 +8,7 @@
  * checked to tile the dataset exactly.
  */
 #include "emi_h5.h"
+#include "emi_output.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -368,6 +369,7 @@ static void file_free(emi_h5_file_t *f)
   if (!f) return;
   if (f->comm != MPI_COMM_NULL) MPI_Comm_free(&f->comm);
   free(f->path);
+  emi_part_unregister(f->part);
   free(f->part);
   free(f);
 }
@@ -466,6 +468,7 @@ emi_err_t emi_h5_file_create(MPI_Comm comm, const char *path, emi_h5_file_t **ou
   /* The file creation list is also the root group's creation list: no time stamps on "/". */
   H5_TRY(fcpl = H5Pcreate(H5P_FILE_CREATE), f->part);
   H5_TRY(H5Pset_obj_track_times(fcpl, 0), f->part);
+  if (f->rank == 0) emi_part_register(f->part); /* before it exists: no instant where a signal leaves it */
   if ((f->fid = H5Fcreate(f->part, H5F_ACC_TRUNC, fcpl, fapl)) < 0) {
     char why[4200];
     err = h5_fail_at("H5Fcreate", f->part, __FILE__, __LINE__, __func__);

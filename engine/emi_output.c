@@ -2,6 +2,7 @@
 #include "emi_output.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,4 +165,57 @@ cleanup:
   free(names);
   free(text);
   return err;
+}
+
+/* ------------------------------------------------------------------ temporaries on a signal */
+
+/* Outputs are written under NAME.part and renamed when complete, so a stopped run never leaves a
+ * half-written NAME; this registry also removes the NAME.part of a run stopped by SIGINT, SIGTERM
+ * (mpiexec's way of stopping ranks, a scheduler's time limit) or SIGHUP, which would otherwise stay
+ * behind (hundreds of MB for a large table).  Fixed slots, so the handler only reads flags and
+ * calls unlink(), both async-signal-safe. */
+#define PART_SLOTS 32
+#define PART_BYTES 4096
+static char part_name[PART_SLOTS][PART_BYTES];
+static volatile sig_atomic_t part_used[PART_SLOTS];
+
+void emi_part_register(const char *part)
+{
+  if (!part || strlen(part) >= PART_BYTES) return;
+  for (int i = 0; i < PART_SLOTS; i++)
+    if (!part_used[i]) {
+      memcpy(part_name[i], part, strlen(part) + 1);
+      part_used[i] = 1;
+      return;
+    }
+}
+
+void emi_part_unregister(const char *part)
+{
+  if (!part) return;
+  for (int i = 0; i < PART_SLOTS; i++)
+    if (part_used[i] && !strcmp(part_name[i], part)) {
+      part_used[i] = 0;
+      return;
+    }
+}
+
+static void part_on_signal(int sig)
+{
+  for (int i = 0; i < PART_SLOTS; i++)
+    if (part_used[i]) unlink(part_name[i]);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void emi_output_signals(void)
+{
+  static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+  for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = part_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sigs[k], &sa, NULL);
+  }
 }

@@ -46,4 +46,10 @@ emi_err_t emi_read_text_file(const char *path, size_t max_bytes, char **text, si
  * did not say why. */
 const char *emi_input_open_error(const char *path);
 
+/* A temporary output NAME.part to remove if the process is stopped by SIGINT, SIGTERM or SIGHUP
+ * (emi_output_signals, installed once by main); unregistered once renamed or removed.  Local. */
+void emi_part_register(const char *part);
+void emi_part_unregister(const char *part);
+void emi_output_signals(void);
+
 #endif /* EMI_OUTPUT_H */

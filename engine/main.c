@@ -13,6 +13,7 @@
 
 #include "emi_cli.h"
 #include "emi_log.h"
+#include "emi_output.h"
 
 static int report(emi_err_t err, int verbose)
 {
@@ -80,6 +81,7 @@ int main(int argc, char **argv)
     return emi_err_exit_status(EMI_ERR_MPI);
   }
   mpi_up = 1;
+  emi_output_signals(); /* after MPI_Init, which may install its own handlers */
   ctx.comm = MPI_COMM_WORLD;
   MPI_Comm_set_errhandler(ctx.comm, MPI_ERRORS_RETURN);
   MPI_Comm_rank(ctx.comm, &ctx.rank);

@@ -125,6 +125,20 @@ printf 'origin,value\nA,4\nB,6\n' > "$out/m_o.csv"
 msg=$("$emflow" ipf --margin "$out/m2d.csv" --margin "$out/m_o.csv" --rescale mean -o "$out/x.csv" 2>&1); rc=$?
 [ $rc = 10 ] && grep -q "disagree over their shared dimensions" <<<"$msg" && grep -q "a rescale policy cannot fix this" <<<"$msg" &&
   ! grep -q "the policy is --rescale" <<<"$msg" || die "shared-dimension disagreement hint: rc=$rc $msg"
+# a run stopped by SIGTERM (a scheduler's limit, mpiexec stopping ranks) while it writes leaves neither
+# the output nor its temporary NAME.part (from a breaker: a 444 MB .part stayed); a 1000 x 1000 x 20 table
+# takes seconds to write, and the signal is sent once the .part exists
+awk 'BEGIN { print "a,value"; for (i = 0; i < 1000; i++) printf "a%d,1\n", i }' > "$out/sig_a.csv"
+awk 'BEGIN { print "b,value"; for (i = 0; i < 1000; i++) printf "b%d,1\n", i }' > "$out/sig_b.csv"
+awk 'BEGIN { print "c,value"; for (i = 0; i < 20; i++) printf "c%d,50\n", i }' > "$out/sig_c.csv"
+for ext in csv h5; do
+  "$emflow" ipf --margin "$out/sig_a.csv" --margin "$out/sig_b.csv" --margin "$out/sig_c.csv" -o "$out/sig.$ext" 2>/dev/null &
+  pid=$!
+  for i in $(seq 1 600); do [ -e "$out/sig.$ext.part" ] && break; sleep 0.05; done
+  kill -TERM $pid; wait $pid; rc=$?
+  [ $rc = 143 ] && [ ! -e "$out/sig.$ext.part" ] && [ ! -e "$out/sig.$ext" ] ||
+    die "SIGTERM while writing .$ext: rc=$rc (expected 143), left: $(ls "$out" | grep '^sig\.' | tr '\n' ' ')"
+done
 # nor the config file, nor an input under the output's temporary name NAME.part (from a breaker: both
 # were overwritten, exit 0)
 printf '[ipf]\nmargin = %s\n' "$ex/willekens_rows.csv" > "$out/job.ini"
