@@ -327,6 +327,21 @@ cleanup:
   return err;
 }
 
+/* Margin m's cell `flat` (row-major over the margin's dimensions) by its codes: "origin=A, destination=B". */
+static void fmt_cell_codes(char *buf, size_t len, const emi_ipf_margin_t *mg, const size_t *dims, char **names,
+                           char **const *codes, size_t flat)
+{
+  size_t used = 0, stride = 1;
+  buf[0] = '\0';
+  for (int j = 0; j < mg->ndim; j++) stride *= dims[mg->dims[j]];
+  for (int j = 0; j < mg->ndim && used < len; j++) {
+    const int d = mg->dims[j];
+    stride /= dims[d];
+    used += (size_t)snprintf(buf + used, len - used, "%s%s=%s", j ? ", " : "", names[d], codes[d][flat / stride]);
+    flat %= stride;
+  }
+}
+
 emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
 {
   emi_err_t err = EMI_SUCCESS, fit_err = EMI_SUCCESS;
@@ -542,16 +557,19 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
              "cells out (seed values %.3g .. %.3g against margin totals of %.3g): rescale the seed or the margins",
              underflow, seed_lo, seed_hi, margin_total);
   }
+  char worst_codes[512] = "?";
+  if (res.worst_margin >= 0 && res.worst_margin < nm)
+    fmt_cell_codes(worst_codes, sizeof worst_codes, &margins[res.worst_margin], dims, names, codes, res.worst_cell);
   /* a stall at rounding level is a tolerance below what double precision reaches, not an infeasible
    * pattern: reported as non-convergence (--accept-nonconverged applies) */
   const int precision_limit = stalled && res.max_dev <= 1e-12 * res.total;
   if (precision_limit) stalled = 0;
   if (stalled)
     EMI_FAIL(EMI_ERR_INFEASIBLE,
-             "ipf: the fit stalled after %d sweeps with the largest deviation %.6g in margin %d (%s): these margins "
-             "cannot be met with this seed's pattern of zeros",
+             "ipf: the fit stalled after %d sweeps with the largest deviation %.6g in margin %d (%s) at %s: these "
+             "margins cannot be met with this seed's pattern of zeros",
              sweeps_done, res.max_dev, res.worst_margin,
-             res.worst_margin >= 0 ? files[res.worst_margin + has_seed].path : "?");
+             res.worst_margin >= 0 ? files[res.worst_margin + has_seed].path : "?", worst_codes);
   if (fit_err && fit_err != EMI_ERR_NOCONV) {
     /* name the margin by its file: the kernel says "margin k" */
     char msg[1024];
@@ -569,7 +587,13 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
     /* the rescale hint only where a policy can help: grand totals that disagree under the default
      * policy (margins that disagree over shared dimensions are not fixed by a common scale) */
     const int totals = fit_err == EMI_ERR_INCONSISTENT && !strstr(msg, "shared dimensions");
-    EMI_FAIL(fit_err, "%s (%s)%s", msg, files_txt,
+    char named[600] = ""; /* the cell the kernel names by index, by its codes */
+    if (fit_err == EMI_ERR_INFEASIBLE && res.worst_margin >= 0 && res.worst_margin < nm) {
+      char cc[512];
+      fmt_cell_codes(cc, sizeof cc, &margins[res.worst_margin], dims, names, codes, res.worst_cell);
+      snprintf(named, sizeof named, "; that cell is %s", cc);
+    }
+    EMI_FAIL(fit_err, "%s (%s)%s%s", msg, files_txt, named,
              totals && o.rescale == EMI_IPF_RESCALE_ERROR
                  ? "; the policy is --rescale first|mean (default error), the tolerance --total-tol-rel (default "
                    "tol-rel / 10)"
@@ -582,10 +606,10 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
                ndim, n, nm, res.converged ? "converged" : "NOT converged", res.iterations, res.max_dev, res.tol);
   if (fit_err == EMI_ERR_NOCONV && !accept)
     EMI_FAIL(EMI_ERR_NOCONV,
-             "ipf: not converged after %d iterations: largest deviation %.6g in margin %d (%s) exceeds tolerance %.3g; "
-             "nothing written (%s, or --accept-nonconverged to write the last iterate)",
+             "ipf: not converged after %d iterations: largest deviation %.6g in margin %d (%s) at %s exceeds tolerance "
+             "%.3g; nothing written (%s, or --accept-nonconverged to write the last iterate)",
              res.iterations, res.max_dev, res.worst_margin,
-             res.worst_margin >= 0 ? files[res.worst_margin + has_seed].path : "?", res.tol,
+             res.worst_margin >= 0 ? files[res.worst_margin + has_seed].path : "?", worst_codes, res.tol,
              precision_limit ? "the deviation stopped decreasing at the limit of double precision, so more sweeps "
                                "cannot help: raise --tol-rel / --tol-abs"
                              : "raise --max-iter");

@@ -357,6 +357,7 @@ static emi_err_t ipf_setup(int ndim, const size_t *dims, const double *x, int nm
   emi_ipf_opts_t opts;
   if (opts_in) opts = *opts_in;
   else emi_ipf_opts_default(&opts);
+  if (res) res->worst_margin = -1, res->worst_cell = 0;
   char db[96], db2[96], cb[128];
   size_t need = 0;
   EMI_CALL(ipf_structure(ndim, dims, nmargins, margins, P, &need, 0));
@@ -522,6 +523,7 @@ static emi_err_t ipf_setup(int ndim, const size_t *dims, const double *x, int nm
       if (m->t[i] > 0 && m->f[i] == 0) {
         fmt_dims(db, sizeof db, m);
         fmt_mcell(cb, sizeof cb, T, m, i);
+        if (res) res->worst_margin = k, res->worst_cell = i; /* the cell named, for callers with labels */
         if (!ipf_any_seed(P, x, k, i))
           return EMI_ERROR(EMI_ERR_INFEASIBLE,
                            "IPF margin %d (dims %s) cell %s has target %.10g but every seed cell under it is zero",

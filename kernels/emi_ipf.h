@@ -103,7 +103,8 @@ typedef struct {
   int iterations;     /* sweeps done (1 for a seed that already fits: its check, no sweep) */
   int converged;      /* 1 iff max_dev <= tol after the last sweep; 0 on EMI_ERR_NOCONV */
   double max_dev;     /* largest |sum - target| over all margins and cells after the last sweep */
-  int worst_margin;   /* margin holding max_dev (-1 before any sweep) */
+  int worst_margin;   /* margin holding max_dev (-1 before any sweep); on EMI_ERR_INFEASIBLE, the margin
+                         whose cell is named in the message (with worst_cell) */
   size_t worst_cell;  /* flat (row-major) index of that margin cell */
   double tol;         /* tolerance applied: max(tol_abs, tol_rel * total) */
   double total;       /* common grand total of the targets (after the rescale policy) */

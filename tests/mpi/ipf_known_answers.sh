@@ -88,7 +88,8 @@ awk 'BEGIN { print "origin,destination,value"; for (i = 0; i < 7; i++) for (j = 
 awk 'BEGIN { print "origin,value"; for (i = 0; i < 7; i++) printf "o%d,%.9f\n", i, 10.123456789 + 3.7 * i / 3 }' > "$out/r7.csv"
 awk 'BEGIN { print "destination,value"; for (j = 0; j < 7; j++) printf "d%d,%.9f\n", j, 22.987654321 - j / 7 }' > "$out/c7.csv"
 msg=$("$emflow" ipf --seed "$out/s7.csv" --margin "$out/r7.csv" --margin "$out/c7.csv" --tol-rel 1e-17 --total-tol-rel 1e-18 --rescale first -o "$out/x.csv" 2>&1); rc=$?
-[ $rc = 11 ] && grep -q "limit of double precision" <<<"$msg" && [ ! -e "$out/x.csv" ] || die "unreachable tolerance: rc=$rc $msg"
+[ $rc = 11 ] && grep -q "limit of double precision" <<<"$msg" && grep -q "in margin [01] (.*) at \(origin\|destination\)=[od][0-6] exceeds" <<<"$msg" &&
+  [ ! -e "$out/x.csv" ] || die "unreachable tolerance: rc=$rc $msg"
 msg=$("$emflow" ipf --seed "$out/s7.csv" --margin "$out/r7.csv" --margin "$out/c7.csv" --tol-rel 1e-17 --total-tol-rel 1e-18 --rescale first --accept-nonconverged -o "$out/x.csv" 2>&1); rc=$?
 [ $rc = 0 ] && [ -s "$out/x.csv" ] || die "unreachable tolerance, --accept-nonconverged: rc=$rc $msg"
 rm -f "$out/x.csv"
@@ -119,6 +120,11 @@ f1=$(h5dump -m %.17g -a /ipf/margin_1/rescale_factor "$out/resc.h5" | awk '/\(0\
 pol=$(h5dump -a /ipf/rescale "$out/resc.h5" | grep -o '"mean"')
 awk -v a="$f0" -v b="$f1" 'BEGIN { exit !(a - 38.5/38 < 1e-12 && 38.5/38 - a < 1e-12 && b - 38.5/39 < 1e-12 && 38.5/39 - b < 1e-12) }' &&
   [ "$pol" = '"mean"' ] || die "rescale attributes: $f0 $f1 $pol"
+# an infeasible cell is named by its codes too (the kernel names it by index)
+printf 'origin,destination,value\nA,A,0\nA,B,1\nB,A,0\nB,B,1\n' > "$out/zero_col_seed.csv"
+msg=$("$emflow" ipf --seed "$out/zero_col_seed.csv" --margin "$ex/willekens_cols.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 10 ] && grep -q "cell (0) has target 16 but every seed cell under it is zero" <<<"$msg" &&
+  grep -q "that cell is destination=A" <<<"$msg" || die "infeasible cell by codes: rc=$rc $msg"
 # margins that disagree over a shared dimension: no rescale hint (a policy cannot fix it), also under --rescale
 printf 'origin,destination,value\nA,A,1\nA,B,2\nB,A,3\nB,B,4\n' > "$out/m2d.csv"
 printf 'origin,value\nA,4\nB,6\n' > "$out/m_o.csv"
