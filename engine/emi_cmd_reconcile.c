@@ -538,7 +538,8 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
   double bcv, mcv, vfloor, sfloor, tol;
   int64_t maxit;
   double *x = NULL, *V = NULL, *A = NULL, *yh = NULL, *cov = NULL, *work = NULL, *seed = NULL, *ipfw = NULL;
-  unsigned char *active = NULL;
+  double *lbv = NULL;
+  unsigned char *active = NULL, *raised = NULL;
   const double *Dp = t->D + (size_t)p * nc * nd;
   char lab[64];
   period_label(lab, sizeof lab, t->pstart[p], t->pmonths[p]);
@@ -553,6 +554,8 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
   EMI_MALLOC(A, n, "GLS constraint");
   EMI_MALLOC(yh, n, "GLS result");
   EMI_MALLOC(cov, n * n, "GLS covariance");
+  EMI_MALLOC(lbv, n, "declared lower bounds");
+  EMI_CALLOC(raised, n, "raised-total flags");
   /* y = x - lower bound (declared row / column sums) */
   double rhs = 0.0;
   for (size_t c = 0; c < nc; c++) {
@@ -560,6 +563,7 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
     for (size_t d = 0; d < nd; d++) lb += Dp[c * nd + d];
     double b = t->B[(size_t)p * nc + c];
     x[c] = b - lb;
+    lbv[c] = lb;
     V[c] = (bcv * b) * (bcv * b) + vfloor;
     A[c] = 1.0;
     rhs -= lb;
@@ -572,6 +576,7 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
     double lb = 0.0;
     for (size_t c = 0; c < nc; c++) lb += Dp[c * nd + d];
     double m = t->M[(size_t)p * nd + d];
+    lbv[nc + d] = lb;
     if (t->Mobs[(size_t)p * nd + d]) {
       x[nc + d] = m - lb;
       V[nc + d] = (mcv * m) * (mcv * m) + vfloor;
@@ -582,6 +587,19 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
     A[nc + d] = -1.0;
     rhs += lb;
   }
+  /* A total with variance 0 (a zero count under var-floor = 0) is fixed in the GLS, and the kernel
+   * does not bound fixed estimates: below its declared figure it would stay below (a negative
+   * undeclared margin, which the IPF refuses or, when the negatives cancel, a period zeroed as if
+   * nothing were undeclared).  The declared emigrants are a hard lower bound, so raise it to its
+   * declared figure and hold it there, as the active set does with var-floor > 0: this is the limit of
+   * that solution as the variance goes to 0, and it gets the same warning. */
+  size_t nraised = 0;
+  for (size_t i = 0; i < n; i++)
+    if (V[i] == 0.0 && x[i] < 0.0) {
+      x[i] = 0.0;
+      raised[i] = 1;
+      nraised++;
+    }
   emi_gls_problem_t prob = {.n = n, .m = 1, .x = x, .V = V, .v_diag = 1, .A = A, .b = &rhs};
   emi_gls_opts_t go;
   emi_gls_opts_default(&go);
@@ -604,27 +622,25 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
     const char *code = is_b ? t->cit[i] : t->dst[i - nc];
     if (!is_b && !t->Mobs[(size_t)p * nd + (i - nc)]) continue; /* unreported: diffuse by design */
     double reported = is_b ? t->B[(size_t)p * nc + i] : t->M[(size_t)p * nd + i - nc];
-    if (active[i] && x[i] < 0)
+    if (raised[i] || (active[i] && x[i] < 0))
       emi_log_warn("reconcile: period %s: %s %s (%.6g) is below its declared emigration (%.6g): raised to it; its "
-                   "sd is reported as 0 (conditional on the bound)", lab, what, code, reported, reported - x[i]);
+                   "sd is reported as 0 (conditional on the bound)", lab, what, code, reported, lbv[i]);
     else if (fabs(yh[i] - x[i]) > 3.0 * sqrt(V[i]))
       emi_log_warn("reconcile: period %s: %s %s adjusted from %.6g by %+.6g, more than 3 standard deviations", lab,
                    what, code, reported, yh[i] - x[i]);
   }
   for (size_t c = 0; c < nc; c++) {
     o->Uc[(size_t)r * nc + c] = yh[c];
-    o->Bh[(size_t)r * nc + c] = yh[c] + (t->B[(size_t)p * nc + c] - x[c]);
+    o->Bh[(size_t)r * nc + c] = yh[c] + lbv[c]; /* reconciled = undeclared + declared (the lower bound) */
     o->Bsd[(size_t)r * nc + c] = sqrt(fmax(cov[c * n + c], 0.0));
   }
   for (size_t d = 0; d < nd; d++) {
     o->Ud[(size_t)r * nd + d] = yh[nc + d];
-    double lb = 0.0; /* reconciled = undeclared + declared (the lower bound) */
-    for (size_t c = 0; c < nc; c++) lb += Dp[c * nd + d];
-    o->Mh[(size_t)r * nd + d] = yh[nc + d] + lb;
+    o->Mh[(size_t)r * nd + d] = yh[nc + d] + lbv[nc + d];
     o->Msd[(size_t)r * nd + d] = sqrt(fmax(cov[(nc + d) * n + nc + d], 0.0));
   }
   o->solves[r] = gr.solves;
-  o->active[r] = (int64_t)gr.n_active;
+  o->active[r] = (int64_t)(gr.n_active + nraised); /* both are totals held at the declared bound */
   o->resid[r] = gr.max_residual;
 
   /* IPF: spread undeclared over citizenship x destination like the declared */
@@ -641,6 +657,12 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
    * instead of calling rounding noise a disagreement, and call a total of rounding size zero. */
   io.rescale = EMI_IPF_RESCALE_TO_MEAN;
   {
+    /* The margins are >= 0 by construction (bounded or raised above); a negative one is a bug here,
+     * not a message for the IPF to give, and must never be summed away by the shortcut below. */
+    for (size_t i = 0; i < n; i++)
+      if (!(yh[i] >= 0.0))
+        EMI_FAIL(EMI_ERR_INTERNAL, "period %s: undeclared emigration of %s %s is %.17g after GLS (must be >= 0)", lab,
+                 i < nc ? "citizenship" : "destination", i < nc ? t->cit[i] : t->dst[i - nc], yh[i]);
     double tc = 0.0, td = 0.0;
     for (size_t c = 0; c < nc; c++) tc += o->Uc[(size_t)r * nc + c];
     for (size_t d = 0; d < nd; d++) td += o->Ud[(size_t)r * nd + d];
@@ -688,6 +710,8 @@ cleanup:
   free(seed);
   free(ipfw);
   free(active);
+  free(lbv);
+  free(raised);
   return err;
 }
 

@@ -13,6 +13,52 @@ printf 'partner,TIME_PERIOD,OBS_VALUE\nRUS,2021,0\nTUR,2021,0\n' > m0.csv
 printf 'citizen,partner,TIME_PERIOD,OBS_VALUE\nAZE,RUS,2021,0\n' > d0.csv
 msg=$("$E" reconcile --border b0.csv --mirror m0.csv --declared d0.csv --var-floor 0 -o zero.h5 2>&1); rc=$?
 [ $rc = 0 ] || die "all-zero period: rc=$rc $msg"
+# A zero total below its declared figure under var-floor 0 has variance 0 (fixed in the GLS, which does
+# not bound fixed estimates). It is raised to its declared figure and held there, with the warning a
+# raised total gets under var-floor > 0 (the limit of that solution as var-floor -> 0): never left below
+# the bound, never a negative IPF margin, never zeroed. Was: rc 0 with border (0, 10), undeclared (0, 0),
+# gls_active 0 and no warning; and the mirror case below exited 3 ("IPF margin 1 ... is -45").
+py() { # py H5 EXPR...: each EXPR 'name=value-list' must hold in /reconciliation to 1e-9
+  [ -n "${PYTHON:-}" ] || return 0
+  "$PYTHON" - "$@" <<'PYEOF'
+import sys, h5py, numpy as np
+g = h5py.File(sys.argv[1], "r")["/reconciliation"]
+bad = 0
+for spec in sys.argv[2:]:
+    name, want = spec.split("=")
+    got, want = g[name][()], np.array(eval(want), dtype=float)
+    if got.shape != want.shape or not np.allclose(got, want, rtol=1e-9, atol=1e-9):
+        print(f"{name}: got {got.tolist()}, expected {want.tolist()}"); bad += 1
+sys.exit(bad)
+PYEOF
+}
+printf 'citizen,TIME_PERIOD,OBS_VALUE\nAZE,2021,0\nRUS,2021,10\n' > bz.csv
+printf 'partner,TIME_PERIOD,OBS_VALUE\nRUS,2021,10\n' > mz.csv
+printf 'citizen,partner,TIME_PERIOD,OBS_VALUE\nAZE,RUS,2021,10\n' > dz.csv
+msg=$("$E" reconcile --border bz.csv --mirror mz.csv --declared dz.csv --var-floor 0 -o zvar.h5 2>&1); rc=$?
+[ $rc = 0 ] && grep -q "border total of citizenship AZE (0) is below its declared emigration (10): raised to it" <<<"$msg" \
+  || die "zero-variance border total below declared: rc=$rc $msg"
+# by hand: AZE held at its declared 10 (undeclared 0, sd 0); RUS border y = 10 - 0 declared, V = (0.05 x 10)^2
+# = 0.25; RUS mirror y = 10 - 10 declared = 0, V = (0.15 x 10)^2 = 2.25; y_b = y_m: lambda = 10 / 2.5 = 4,
+# y = 10 - 0.25 x 4 = 0 + 2.25 x 4 = 9
+[ $rc = 0 ] && { py zvar.h5 "border_reconciled=[[10,9]]" "mirror_reconciled=[[19]]" "undeclared_by_citizen=[[0,9]]" \
+  "undeclared_by_destination=[[9]]" "undeclared=[[[0],[9]]]" "gls_active=[1]" "ipf_converged=[1]" \
+  || die "zero-variance border total below declared: values"; }
+# the mirror side, where the negatives do not cancel: tests/data/reconcile (cv 0.1, var-floor 0) with the
+# RUS 2021 mirror total 120 -> 0 (declared to RUS 45). 2021 by hand: mirror RUS fixed at 45; y = (AZE 100-50,
+# RUS 50-25, TUR 60-30) with V = (100, 25, 36), constraint y_AZE + y_RUS - y_TUR = 0, residual 45, a'Va = 161:
+# border AZE 100 - 100*45/161, RUS 50 - 25*45/161, mirror TUR 60 + 36*45/161. 2022 as in the plain case:
+# y = (AZE 80-35, RUS 0 fixed, RUS 70-30, TUR 30-5), V = (64, 0, 49, 9), residual -20, a'Va = 122.
+sed 's/^immig_from_AZ,RUS,2021,120$/immig_from_AZ,RUS,2021,0/' "$D/mirror.csv" > m0rus.csv
+msg=$("$E" reconcile --config "$D/reconcile.ini" --mirror m0rus.csv -o mzvar.h5 2>&1); rc=$?
+[ $rc = 0 ] && grep -q "mirror total of destination RUS (0) is below its declared emigration (45): raised to it" <<<"$msg" \
+  || die "zero-variance mirror total below declared: rc=$rc $msg"
+[ $rc = 0 ] && { py mzvar.h5 "gls_active=[1,0]" "ipf_converged=[1,1]" \
+  "border_reconciled=[[100-4500/161,50-1125/161],[80+1280/122,0]]" \
+  "mirror_reconciled=[[45,60+1620/161],[70-980/122,30-180/122]]" \
+  "undeclared_by_citizen=[[50-4500/161,25-1125/161],[45+1280/122,0]]" \
+  "undeclared_by_destination=[[0,30+1620/161],[40-980/122,25-180/122]]" \
+  || die "zero-variance mirror total below declared: values"; }
 # tiny mirror totals: undeclared is zero by destination, rounding noise must not fail the IPF
 msg=$("$E" reconcile --border "$D/border.csv" --mirror "$D/mirror.csv" --declared "$D/declared.csv" \
   --mirror-duration-factor 0.1 -o small.h5 2>&1); rc=$?
