@@ -38,12 +38,15 @@
  * Periods are distributed over MPI ranks in whole chunks; each period is computed by one rank with
  * the same arithmetic whatever the number of ranks, so the output is identical for any -n.
  */
+#include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "emi_agg.h"
+#include "emi_call.h"
 #include "emi_cli.h"
 #include "emi_commands.h"
 #include "emi_gls.h"
@@ -530,8 +533,93 @@ typedef struct {
   double *resid, *ipf_dev;
 } results_t;
 
-/* Reconcile period p (local row r of the results). */
-static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int r, results_t *o)
+/* Warnings of the periods a rank computes, kept until every rank is done: emi_log prints on rank 0
+ * only, so a warning said on another rank would be lost.  One message per line, in the order said. */
+typedef struct {
+  char *text;
+  size_t len, cap;
+  int full; /* an allocation failed: the rest is dropped, and one line says so */
+} warnbuf_t;
+
+static void warnbuf_add(warnbuf_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warnbuf_add(warnbuf_t *w, const char *fmt, ...)
+{
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (n < 0 || w->full) return;
+  size_t need = strlen(msg) + 1; /* + '\n' */
+  if (w->len + need + 1 > w->cap) {
+    size_t cap = 2 * (w->len + need + 1) + 1024;
+    char *t = realloc(w->text, cap);
+    if (!t) { /* a warning is not worth failing the run; say that some were lost */
+      w->full = 1;
+      return;
+    }
+    w->text = t, w->cap = cap;
+  }
+  memcpy(w->text + w->len, msg, need - 1);
+  w->text[w->len + need - 1] = '\n';
+  w->len += need;
+  w->text[w->len] = '\0';
+}
+
+/* Gather every rank's warnings to rank 0 and print them there, rank by rank: ranks own consecutive
+ * periods in order, so this is period order, and the text is the same at any number of ranks.  A rank
+ * that failed (failed != 0) stopped at its failing period; the warnings of later ranks' periods are
+ * not printed, as one rank would not have reached them either. */
+static emi_err_t warnbuf_flush(MPI_Comm comm, warnbuf_t *w, int failed)
+{
+  emi_err_t err = EMI_SUCCESS;
+  int rank = 0, size = 1;
+  int mine[3], *all = NULL, *counts = NULL, *displs = NULL;
+  char *text = NULL;
+  EMI_MPI_TRY(MPI_Comm_rank(comm, &rank));
+  EMI_MPI_TRY(MPI_Comm_size(comm, &size));
+  if (w->len > (size_t)INT_MAX / 2) w->len = 0, w->full = 1; /* beyond what MPI counts in int */
+  mine[0] = (int)w->len, mine[1] = failed != 0, mine[2] = w->full;
+  if (rank == 0) {
+    EMI_MALLOC(all, 3 * (size_t)size, "warning counts");
+    EMI_MALLOC(counts, (size_t)size, "warning counts");
+    EMI_MALLOC(displs, (size_t)size, "warning offsets");
+  }
+  EMI_MPI_TRY(MPI_Gather(mine, 3, MPI_INT, all, 3, MPI_INT, 0, comm));
+  size_t total = 0;
+  if (rank == 0) {
+    for (int k = 0; k < size; k++) {
+      counts[k] = all[3 * k];
+      displs[k] = (int)total;
+      total += (size_t)counts[k];
+      if (total > (size_t)INT_MAX) counts[k] = 0, total -= (size_t)all[3 * k], all[3 * k + 2] = 1;
+    }
+    EMI_MALLOC(text, total + 1, "warnings");
+  }
+  EMI_MPI_TRY(MPI_Gatherv(w->text ? w->text : "", mine[0], MPI_CHAR, text, counts, displs, MPI_CHAR, 0, comm));
+  if (rank == 0) {
+    for (int k = 0; k < size; k++) {
+      char *at = text + displs[k], *end = at + counts[k];
+      while (at < end) {
+        char *nl = memchr(at, '\n', (size_t)(end - at));
+        if (!nl) break;
+        *nl = '\0';
+        emi_log_warn("%s", at);
+        at = nl + 1;
+      }
+      if (all[3 * k + 2]) emi_log_warn("reconcile: some warnings were lost (out of memory)");
+      if (all[3 * k + 1]) break;
+    }
+  }
+cleanup:
+  free(all), free(counts), free(displs), free(text);
+  free(w->text);
+  memset(w, 0, sizeof *w);
+  return err;
+}
+
+/* Reconcile period p (local row r of the results); its warnings go to wb. */
+static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int r, results_t *o, warnbuf_t *wb)
 {
   emi_err_t err = EMI_SUCCESS;
   size_t nc = (size_t)t->nc, nd = (size_t)t->nd, n = nc + nd;
@@ -623,10 +711,10 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
     if (!is_b && !t->Mobs[(size_t)p * nd + (i - nc)]) continue; /* unreported: diffuse by design */
     double reported = is_b ? t->B[(size_t)p * nc + i] : t->M[(size_t)p * nd + i - nc];
     if (raised[i] || (active[i] && x[i] < 0))
-      emi_log_warn("reconcile: period %s: %s %s (%.6g) is below its declared emigration (%.6g): raised to it; its "
+      warnbuf_add(wb, "reconcile: period %s: %s %s (%.6g) is below its declared emigration (%.6g): raised to it; its "
                    "sd is reported as 0 (conditional on the bound)", lab, what, code, reported, lbv[i]);
     else if (fabs(yh[i] - x[i]) > 3.0 * sqrt(V[i]))
-      emi_log_warn("reconcile: period %s: %s %s adjusted from %.6g by %+.6g, more than 3 standard deviations", lab,
+      warnbuf_add(wb, "reconcile: period %s: %s %s adjusted from %.6g by %+.6g, more than 3 standard deviations", lab,
                    what, code, reported, yh[i] - x[i]);
   }
   for (size_t c = 0; c < nc; c++) {
@@ -694,7 +782,7 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
                "raise ipf-max-iter, or accept-nonconverged = true to write it flagged in ipf_converged",
                lab, ir.iterations, ir.max_dev, ir.tol);
     emi_err_clear();
-    emi_log_warn("reconcile: period %s: IPF not converged after %d iterations (deviation %.3g); flagged in "
+    warnbuf_add(wb, "reconcile: period %s: IPF not converged after %d iterations (deviation %.3g); flagged in "
                  "ipf_converged", lab, ir.iterations, ir.max_dev);
   }
   o->iters[r] = ir.iterations;
@@ -727,6 +815,7 @@ emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
   char **plabels = NULL;
   uint64_t row0 = 0, nrows = 0, chunk = 1;
   grid_t grids[3];
+  warnbuf_t wb = {0};
   memset(src, 0, sizeof src);
   memset(grids, 0, sizeof grids);
 
@@ -805,10 +894,15 @@ emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
   emi_progress_t prog;
   emi_progress_begin(&prog, "reconcile", (double)nr, "periods");
   for (size_t r = 0; r < nr && !local; r++) {
-    local = reconcile_period(ctx, &t, (int)(row0 + r), (int)r, &o);
+    local = reconcile_period(ctx, &t, (int)(row0 + r), (int)r, &o, &wb);
     emi_progress_update(&prog, (double)(r + 1));
   }
   emi_progress_end(&prog, (double)nr);
+  { /* the warnings first (before the error, if any, that main prints); a failed gather is only
+     * reported when the periods themselves succeeded, so it does not hide their error */
+    emi_err_t we = warnbuf_flush(ctx->comm, &wb, local != EMI_SUCCESS);
+    if (!local) local = we;
+  }
   EMI_TRY(emi_mpi_agree(ctx->comm, local, NULL));
 
   /* write */
@@ -891,5 +985,6 @@ cleanup:
   tables_clear(&t);
   free(o.Bh), free(o.Bsd), free(o.Uc), free(o.Mh), free(o.Msd), free(o.Ud), free(o.U);
   free(o.solves), free(o.active), free(o.iters), free(o.conv), free(o.resid), free(o.ipf_dev);
+  free(wb.text);
   return err;
 }

@@ -84,7 +84,7 @@ endif()
 
 add_test(NAME reconcile_edge_cases
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/reconcile_edge_cases.sh $<TARGET_FILE:emflow>
-                 ${PROJECT_SOURCE_DIR}/tests/data/reconcile ${EMI_REC_OUT}/edge)
+                 ${PROJECT_SOURCE_DIR}/tests/data/reconcile ${EMI_REC_OUT}/edge ${MPIEXEC_EXECUTABLE})
 set_tests_properties(reconcile_edge_cases PROPERTIES LABELS mpi TIMEOUT 120
                      ENVIRONMENT "${EMI_MPI_TEST_ENV};PYTHON=${PYTHON3_SYSTEM}")
 
