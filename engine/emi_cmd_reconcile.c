@@ -104,7 +104,8 @@ const emi_opt_spec_t emi_reconcile_specs[] = {
   /* model = double-entry (emi_reconcile_de.c): the names and defaults of estimate's double-entry options */
   {"input", "reconcile", EMI_OPT_PATH, NULL, "",
    "double-entry: flows CSV, one row per corridor and year (the Eurostat double-entry layout)"},
-  {"filter", "reconcile", EMI_OPT_STRING, "SEX=Total", "", "double-entry: keep only rows with COLUMN=VALUE (empty: all rows)"},
+  {"filter", "reconcile", EMI_OPT_STRING, "SEX=Total", "", "double-entry: keep only rows with COLUMN=VALUE (empty: all rows)",
+   0, 0, NULL, 0, 1 /* empty_ok: "" keeps every row */},
   {"from-col", "reconcile", EMI_OPT_STRING, "Sending_iso3", "", "double-entry: column of the sending country code"},
   {"to-col", "reconcile", EMI_OPT_STRING, "Receiving_iso3", "", "double-entry: column of the receiving country code"},
   {"emigration-col", "reconcile", EMI_OPT_STRING, "Emig", "persons",

@@ -169,7 +169,7 @@ static int convert(const emi_opt_spec_t *s, const char *text, emi_opt_val_t *v)
     v->i = mo;
     return 1;
   case EMI_OPT_STRING:
-  case EMI_OPT_PATH:
+  case EMI_OPT_PATH: return text[0] != '\0' || s->empty_ok;
   case EMI_OPT_LIST: return text[0] != '\0';
   }
   return 0;

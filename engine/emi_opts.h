@@ -40,6 +40,7 @@ typedef struct {
   double min, max;     /* inclusive range for INT/REAL when min < max */
   const char *choices; /* "a,b,c" for CHOICE */
   char short_name;     /* optional one-letter alias on the command line ('o' for -o), 0 = none */
+  int empty_ok;        /* STRING/PATH: "" is a value of its own (`filter =`: no filter), not a mistake */
 } emi_opt_spec_t;
 
 typedef struct emi_opts emi_opts_t;

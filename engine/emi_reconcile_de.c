@@ -173,11 +173,12 @@ static emi_err_t read_reports(const de_opts_t *o, int s, emi_agg_t **agg)
   if (e) {
     char why[1024]; /* copy: the message buffer is also the destination of the new message */
     snprintf(why, sizeof why, "%s", emi_err_message());
-    int col = strstr(why, "is not in the header") != NULL;
+    int col = strstr(why, "is not in the header") != NULL, fmiss = strstr(why, "the filter column") != NULL;
     EMI_FAIL(e, "reconcile: --input: %s%s", why,
-             col ? " (model = double-entry reads the columns named by time-col, from-col, to-col, emigration-col, "
-                   "immigration-col and the -undercount-col / -accuracy-col options: set them to this file's names)"
-                 : "");
+             fmiss ? " (--filter '' on the command line, or `filter =` in the config, keeps every row)"
+             : col ? " (model = double-entry reads the columns named by time-col, from-col, to-col, emigration-col, "
+                     "immigration-col and the -undercount-col / -accuracy-col options: set them to this file's names)"
+                   : "");
   }
   if (emi_agg_count(*agg) == 0)
     EMI_FAIL(EMI_ERR_INPUT, "%s: no data rows%s%s%s", o->input, nf ? " after the filter '" : "", nf ? o->filter : "",

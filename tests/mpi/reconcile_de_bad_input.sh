@@ -85,6 +85,16 @@ expect "unknown country" 3 "countries: 'FRA' is not a country code" $R --input g
 expect "years" 3 "no year of good.csv falls in first-year .. last-year" $R --input good.csv --first-year 2016
 expect "filter" 3 "filter = 'SEX'" $R --input good.csv --filter SEX
 expect "filter keeps nothing" 4 "no data rows after the filter 'SEX=Male'" $R --input good.csv --filter SEX=Male
+# an empty filter keeps every row (documented "empty: all rows"), so a file without a SEX column reads:
+# good.csv without its SEX column (every row was Total) gives the same reconciliation as good.csv, from
+# --filter '' and from `filter =` in a config. Was: "expected a non-empty value" (exit 2 / 3).
+good | cut -d, -f2- > nosex.csv
+expect "no SEX column, default filter" 4 "the filter column 'SEX' is not in the header" $R --input nosex.csv
+msg=$($R --input nosex.csv --filter '' -o nosex.h5 2>&1) && h5diff -q --exclude-attribute / --exclude-path /config ok.h5 nosex.h5 \
+  || die "--filter '' on a file without SEX: rc=$? $msg"
+printf '[reconcile]\nmodel = double-entry\ninput = nosex.csv\nfilter =\n' > nosex.ini
+msg=$("$E" reconcile --config nosex.ini -o nosex_ini.h5 2>&1) \
+  && h5diff -q --exclude-attribute / --exclude-path /config ok.h5 nosex_ini.h5 || die "filter = in a config: rc=$? $msg"
 msg=$($R --input good.csv -o r.csv 2>&1); rc=$?
 [ $rc = 2 ] && [ ! -e r.csv ] || die "non-.h5 output: rc=$rc $msg"
 
