@@ -303,6 +303,32 @@ static emi_err_t build_tables(emi_ctx_t *ctx, source_t *src, tables_t *t)
       }
     }
   }
+  { /* Overlapping periods (2021 and 2021-Q1) are each reconciled on their own, which is right for
+     * each of them, but a sum over period counts the shared months twice.  Mixed annual and
+     * quarterly downloads are common and not wrong in themselves, so this is a warning, not an
+     * error: one, naming the file and the overlapping pairs.  The periods are sorted by start, so
+     * q overlaps p (p < q) when it starts before p ends. */
+    char list[1024];
+    size_t used = 0;
+    int npairs = 0, shown = 0;
+    list[0] = '\0';
+    for (int p = 0; p < t->np; p++)
+      for (int q = p + 1; q < t->np && t->pstart[q] < t->pstart[p] + t->pmonths[p]; q++) {
+        char a[64], b[64];
+        npairs++;
+        if (shown == 4) continue;
+        period_label(a, sizeof a, t->pstart[p], t->pmonths[p]);
+        period_label(b, sizeof b, t->pstart[q], t->pmonths[q]);
+        int w = snprintf(list + used, sizeof list - used, "%s%s and %s", used ? "; " : "", a, b);
+        if (w > 0 && (size_t)w < sizeof list - used) used += (size_t)w, shown++;
+      }
+    char more[64] = "";
+    if (npairs > shown) snprintf(more, sizeof more, " (and %d more pair(s))", npairs - shown);
+    if (npairs)
+      emi_log_warn("reconcile: %s: overlapping periods %s%s: each is reconciled on its own, so a sum over period "
+                   "counts the months they share twice (the mirror and declared files have the same periods)",
+                   bs->path, list, more);
+  }
   /* codes: citizenships of the border file; destinations of the mirror file, and, when unreported
    * totals are diffuse, also those only the declared file names (+ _ROW for the rest of the world) */
   int row = 0;
