@@ -162,31 +162,70 @@ static void source_clear(source_t *s)
   s->nf = 0;
 }
 
+/* Where the column of one role came from, for a message: "--NAME 'VALUE'" or the config's file:line. */
+static void role_where(const emi_ctx_t *ctx, const char *opt, const char *col, char *buf, size_t len)
+{
+  if (emi_opts_is_set(ctx->opts, opt)) emi_opts_describe(ctx->opts, opt, buf, len);
+  else snprintf(buf, len, "--%s (default '%s')", opt, col);
+}
+
+/* dim_opts: the options naming the dimension columns (dims), for messages. */
 static emi_err_t source_load(emi_ctx_t *ctx, source_t *s, const char *file_opt, const char *filter_opt, int ndims,
-                             const char *const *dims, int allow_missing)
+                             const char *const *dims, const char *const *dim_opts, int allow_missing)
 {
   emi_err_t err = EMI_SUCCESS;
   const char *const *filters = NULL;
   int nfilt = 0;
   const char *tcol, *vcol, *fcol;
+  const char *topt = "time-col", *vopt = "value-col";
+  char tname[64], vname[64];
   EMI_TRY(emi_opts_get_str(ctx->opts, file_opt, &s->path));
   EMI_TRY(emi_opts_get_list(ctx->opts, filter_opt, &nfilt, &filters));
   tcol = "TIME_PERIOD"; /* time-col has no table default: it is Year under model = double-entry */
   if (emi_opts_is_set(ctx->opts, "time-col")) EMI_TRY(emi_opts_get_str(ctx->opts, "time-col", &tcol));
   EMI_TRY(emi_opts_get_str(ctx->opts, "value-col", &vcol));
-  { /* per-file columns (--border-value-col, ...) override the common ones */
-    char name[64];
-    snprintf(name, sizeof name, "%s-value-col", file_opt);
-    if (emi_opts_is_set(ctx->opts, name)) EMI_TRY(emi_opts_get_str(ctx->opts, name, &vcol));
-    snprintf(name, sizeof name, "%s-time-col", file_opt);
-    if (emi_opts_is_set(ctx->opts, name)) EMI_TRY(emi_opts_get_str(ctx->opts, name, &tcol));
+  /* per-file columns (--border-value-col, ...) override the common ones */
+  snprintf(vname, sizeof vname, "%s-value-col", file_opt);
+  if (emi_opts_is_set(ctx->opts, vname)) {
+    EMI_TRY(emi_opts_get_str(ctx->opts, vname, &vcol));
+    vopt = vname;
+  }
+  snprintf(tname, sizeof tname, "%s-time-col", file_opt);
+  if (emi_opts_is_set(ctx->opts, tname)) {
+    EMI_TRY(emi_opts_get_str(ctx->opts, tname, &tcol));
+    topt = tname;
   }
   EMI_TRY(emi_opts_get_str(ctx->opts, "flag-col", &fcol));
-  if (nfilt > MAX_FILTERS) EMI_FAIL(EMI_ERR_CONFIG, "--%s: at most %d filters", filter_opt, MAX_FILTERS);
+  { /* one column, one role: a clash names both options (the reader could only name the column) */
+    const char *col[8], *opt[8]; /* ndims <= 2, + period, value, flag */
+    int nr = 0;
+    if (ndims > 5) EMI_FAIL(EMI_ERR_INTERNAL, "source_load: %d dimensions", ndims);
+    for (int k = 0; k < ndims; k++) col[nr] = dims[k], opt[nr++] = dim_opts[k];
+    col[nr] = tcol, opt[nr++] = topt;
+    col[nr] = vcol, opt[nr++] = vopt;
+    if (*fcol) col[nr] = fcol, opt[nr++] = "flag-col";
+    for (int i = 0; i < nr; i++)
+      for (int j = 0; j < i; j++)
+        if (!strcmp(col[i], col[j])) {
+          char wi[600], wj[600];
+          role_where(ctx, opt[j], col[j], wj, sizeof wj);
+          role_where(ctx, opt[i], col[i], wi, sizeof wi);
+          EMI_FAIL(EMI_ERR_CONFIG, "--%s: column '%s' is named by both %s and %s: a column holds one of the "
+                   "codes, the period, the value or the flag", file_opt, col[i], wj, wi);
+        }
+  }
+  if (nfilt > MAX_FILTERS) {
+    char where[1024];
+    emi_opts_describe(ctx->opts, filter_opt, where, sizeof where);
+    EMI_FAIL(EMI_ERR_CONFIG, "%s: at most %d filters (found %d)", where, MAX_FILTERS, nfilt);
+  }
   for (int k = 0; k < nfilt; k++) {
     const char *eq = strchr(filters[k], '=');
-    if (!eq || eq == filters[k])
-      EMI_FAIL(EMI_ERR_CONFIG, "--%s '%s': expected COLUMN=VALUE", filter_opt, filters[k]);
+    if (!eq || eq == filters[k]) {
+      char where[1024]; /* the config's file:line when the list came from one */
+      emi_opts_describe_item(ctx->opts, filter_opt, filters[k], where, sizeof where);
+      EMI_FAIL(EMI_ERR_CONFIG, "%s: expected COLUMN=VALUE", where);
+    }
     s->fcols[k] = strndup(filters[k], (size_t)(eq - filters[k]));
     s->fvals[k] = strdup(eq + 1);
     s->nf = k + 1;
@@ -522,15 +561,27 @@ static emi_err_t write_input(emi_h5_file_t *f, const tables_t *t, const char *na
                              "observation flag (OBS_FLAG), kept whole: index into the attribute flag_codes "
                              "(0: no flag)"));
   EMI_TRY(emi_h5_attr_str_array(f, ds, "flag_codes", (uint64_t)g->ncodes, g->codes));
-  { /* CF-style flag_meanings: one word per code, "none" for 0, spaces in a code as '_' */
+  { /* CF-style flag_meanings: one word per code, "none" for 0.  CF words hold letters, digits and
+     * _ - . + @ only, and must be distinct: a space becomes '_', and every other byte outside letters,
+     * digits, '-', '.', '+' (an '_' or '@' too) becomes @XX (hex), so that `a b` (a_b) and `a_b` (a@5Fb)
+     * stay apart and each word reads back to its code; a code "none" has its first byte escaped
+     * (@6Eone), apart from 0's "none". */
     size_t len = 8;
-    for (int k = 1; k < g->ncodes; k++) len += strlen(g->codes[k]) + 1;
+    for (int k = 1; k < g->ncodes; k++) len += 3 * strlen(g->codes[k]) + 1;
     EMI_MALLOC(meanings, len, "flag meanings");
     strcpy(meanings, "none");
+    size_t at = strlen(meanings);
     for (int k = 1; k < g->ncodes; k++) {
-      size_t at = strlen(meanings);
       meanings[at++] = ' ';
-      for (const char *c = g->codes[k]; *c; c++) meanings[at++] = *c == ' ' ? '_' : *c;
+      const int is_none = !strcmp(g->codes[k], "none");
+      for (const unsigned char *c = (const unsigned char *)g->codes[k]; *c; c++) {
+        int plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+                    *c == '.' || *c == '+';
+        if (is_none && c == (const unsigned char *)g->codes[k]) plain = 0;
+        if (*c == ' ') meanings[at++] = '_';
+        else if (plain) meanings[at++] = (char)*c;
+        else at += (size_t)snprintf(meanings + at, len - at, "@%02X", *c);
+      }
       meanings[at] = '\0';
     }
   }
@@ -889,9 +940,11 @@ emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
   const char *bd[1] = {bcit}, *md[1] = {mdst}, *dd[2] = {dcit, ddst};
   const char *unrep = NULL;
   EMI_TRY(emi_opts_get_str(ctx->opts, "mirror-unreported", &unrep));
-  EMI_TRY(source_load(ctx, &src[0], "border", "border-filter", 1, bd, 0));
-  EMI_TRY(source_load(ctx, &src[1], "mirror", "mirror-filter", 1, md, !strcmp(unrep, "diffuse")));
-  EMI_TRY(source_load(ctx, &src[2], "declared", "declared-filter", 2, dd, 0));
+  static const char *const bo[1] = {"border-citizen-col"}, *const mo[1] = {"mirror-destination-col"},
+                           *const dopt[2] = {"declared-citizen-col", "declared-destination-col"};
+  EMI_TRY(source_load(ctx, &src[0], "border", "border-filter", 1, bd, bo, 0));
+  EMI_TRY(source_load(ctx, &src[1], "mirror", "mirror-filter", 1, md, mo, !strcmp(unrep, "diffuse")));
+  EMI_TRY(source_load(ctx, &src[2], "declared", "declared-filter", 2, dd, dopt, 0));
   for (int k = 0; k < 3; k++) EMI_TRY(emi_output_check_not_input(out_path, src[k].path));
   t.diffuse = !strcmp(unrep, "diffuse");
   EMI_TRY(build_tables(ctx, src, &t));

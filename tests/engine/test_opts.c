@@ -130,7 +130,14 @@ int main(void)
     emi_opts_describe(o2, "rate", d, sizeof d);
     snprintf(want, sizeof want, "%s:4: [simulate] rate = '0.25'", path);
     CHECK_MSG(!strcmp(d, want), "describe rate (file): '%s', expected '%s'", d, want);
+    /* one item of a list: from a file, file:line, key and the whole list; else the option and the item */
+    CHECK_OK(load("[ipf]\nmargin = a.csv, b\"\n", &o2, path, sizeof path));
+    emi_opts_describe_item(o2, "margin", "b\"", d, sizeof d);
+    snprintf(want, sizeof want, "%s:2: [ipf] margin = 'a.csv,b\"': item 'b\"'", path);
+    CHECK_MSG(!strcmp(d, want), "describe_item (file): '%s', expected '%s'", d, want);
     emi_opts_destroy(&o2);
+    emi_opts_describe_item(o, "margin", "x", d, sizeof d);
+    CHECK_MSG(!strcmp(d, "--margin 'x'"), "describe_item (command line/default): %s", d);
   }
   emi_opts_destroy(&o);
 

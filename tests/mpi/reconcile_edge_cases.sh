@@ -113,6 +113,35 @@ msg=$("$E" reconcile --config "$D/reconcile.ini" --border ovl_border.csv --mirro
   || die "overlapping periods: rc=$rc $msg"
 msg=$("$E" reconcile --config "$D/reconcile.ini" -o noovl.h5 2>&1); rc=$?
 [ $rc = 0 ] && ! grep -q "overlapping" <<<"$msg" || die "no overlap, yet: rc=$rc $msg"
+# Messages name where a bad value was set. A bad item of a filter list from a config names file:line,
+# the key and the whole list (from the command line: the option and the item); was "--mirror-filter
+# 'x"'" either way.
+printf '[reconcile]\nborder = %s/border.csv\nmirror = %s/mirror.csv\ndeclared = %s/declared.csv\nmirror-filter = indicator=immig_from_AZ, x"\n' \
+  "$D" "$D" "$D" > mfilter.ini
+msg=$("$E" reconcile --config mfilter.ini -o mf.h5 2>&1); rc=$?
+[ $rc = 3 ] && grep -qF "mfilter.ini:5: [reconcile] mirror-filter = 'indicator=immig_from_AZ,x\"': item 'x\"': expected COLUMN=VALUE" <<<"$msg" \
+  || die "bad filter item from a config: rc=$rc $msg"
+msg=$("$E" reconcile --config mfilter.ini --mirror-filter 'x"' -o mf.h5 2>&1); rc=$?
+[ $rc = 3 ] && grep -qF -- "error: --mirror-filter 'x\"': expected COLUMN=VALUE" <<<"$msg" \
+  || die "bad filter item from the command line: rc=$rc $msg"
+# a column given two roles names both options (was "aggregate spec: column 'citizen' is named twice")
+msg=$("$E" reconcile --config "$D/reconcile.ini" --value-col citizen -o clash.h5 2>&1); rc=$?
+[ $rc = 3 ] && grep -qF -- "--border: column 'citizen' is named by both --border-citizen-col 'citizen' and --value-col 'citizen'" <<<"$msg" \
+  || die "column clash (command line): rc=$rc $msg"
+printf '[reconcile]\nborder = %s/border.csv\nmirror = %s/mirror.csv\ndeclared = %s/declared.csv\ndeclared-destination-col = citizen\n' \
+  "$D" "$D" "$D" > clash.ini
+msg=$("$E" reconcile --config clash.ini -o clash.h5 2>&1); rc=$?
+[ $rc = 3 ] && grep -qF -- "--declared: column 'citizen' is named by both --declared-citizen-col 'citizen' and clash.ini:5: [reconcile] declared-destination-col = 'citizen'" <<<"$msg" \
+  || die "column clash (config): rc=$rc $msg"
+msg=$("$E" reconcile --config "$D/reconcile.ini" --border-time-col OBS_FLAG -o clash.h5 2>&1); rc=$?
+[ $rc = 3 ] && grep -qF -- "--border: column 'OBS_FLAG' is named by both --border-time-col 'OBS_FLAG' and --flag-col 'OBS_FLAG'" <<<"$msg" \
+  || die "column clash (flag): rc=$rc $msg"
+# flag_meanings: one distinct CF word per flag code (letters, digits, - . + kept; a space as _; any other
+# byte as @XX; a code 'none' escaped apart from 0's none), so `a b` and `a_b` no longer both read a_b
+printf 'indicator,citizen,TIME_PERIOD,OBS_VALUE,OBS_FLAG\ne,AZE,2021,100,a b\ne,RUS,2021,50,a_b\ne,AZE,2022,80,none\ne,RUS,2022,0,p@\n' > bflags.csv
+msg=$("$E" reconcile --config "$D/reconcile.ini" --border bflags.csv -o flags.h5 2>&1); rc=$?
+[ $rc = 0 ] && h5dump -a /reconciliation/inputs/border/flag/flag_meanings flags.h5 | grep -qF '"none a_b a@5Fb @6Eone p@40"' \
+  || die "flag_meanings: rc=$rc $msg $(h5dump -a /reconciliation/inputs/border/flag/flag_meanings flags.h5 2>&1 | grep '(0)')"
 # Warnings of periods computed on ranks other than 0 reach the log: once each, in period order, the same
 # text at 1 and 3 ranks (periods are one chunk each here, so 3 ranks spread them). The plain case with
 # border RUS 2021 50 -> 10 (declared 25) and AZE 2022 80 -> 20 (declared 35) warns 4 times: the two raised
