@@ -48,7 +48,8 @@ const emi_opt_spec_t emi_estimate_specs[] = {
   {"model", "estimate", EMI_OPT_CHOICE, "double-entry", "", "model configuration: double-entry (--input: corridor flows "
    "reported by both ends) or border (--border, --declared, --mirror: one country's emigration by group and period)",
    0, 0, "double-entry,border"},
-  {"filter", "estimate", EMI_OPT_STRING, "SEX=Total", "", "keep only rows with COLUMN=VALUE (empty: all rows)"},
+  {"filter", "estimate", EMI_OPT_STRING, "SEX=Total", "", "keep only rows with COLUMN=VALUE (empty: all rows)",
+   0, 0, NULL, 0, 1 /* empty_ok: "" keeps every row */},
   {"time-col", "estimate", EMI_OPT_STRING, "Year", "", "column of the year"},
   {"from-col", "estimate", EMI_OPT_STRING, "Sending_iso3", "", "column of the sending country code"},
   {"to-col", "estimate", EMI_OPT_STRING, "Receiving_iso3", "", "column of the receiving country code"},

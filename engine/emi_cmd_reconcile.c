@@ -38,12 +38,15 @@
  * Periods are distributed over MPI ranks in whole chunks; each period is computed by one rank with
  * the same arithmetic whatever the number of ranks, so the output is identical for any -n.
  */
+#include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "emi_agg.h"
+#include "emi_call.h"
 #include "emi_cli.h"
 #include "emi_commands.h"
 #include "emi_gls.h"
@@ -101,7 +104,8 @@ const emi_opt_spec_t emi_reconcile_specs[] = {
   /* model = double-entry (emi_reconcile_de.c): the names and defaults of estimate's double-entry options */
   {"input", "reconcile", EMI_OPT_PATH, NULL, "",
    "double-entry: flows CSV, one row per corridor and year (the Eurostat double-entry layout)"},
-  {"filter", "reconcile", EMI_OPT_STRING, "SEX=Total", "", "double-entry: keep only rows with COLUMN=VALUE (empty: all rows)"},
+  {"filter", "reconcile", EMI_OPT_STRING, "SEX=Total", "", "double-entry: keep only rows with COLUMN=VALUE (empty: all rows)",
+   0, 0, NULL, 0, 1 /* empty_ok: "" keeps every row */},
   {"from-col", "reconcile", EMI_OPT_STRING, "Sending_iso3", "", "double-entry: column of the sending country code"},
   {"to-col", "reconcile", EMI_OPT_STRING, "Receiving_iso3", "", "double-entry: column of the receiving country code"},
   {"emigration-col", "reconcile", EMI_OPT_STRING, "Emig", "persons",
@@ -158,31 +162,70 @@ static void source_clear(source_t *s)
   s->nf = 0;
 }
 
+/* Where the column of one role came from, for a message: "--NAME 'VALUE'" or the config's file:line. */
+static void role_where(const emi_ctx_t *ctx, const char *opt, const char *col, char *buf, size_t len)
+{
+  if (emi_opts_is_set(ctx->opts, opt)) emi_opts_describe(ctx->opts, opt, buf, len);
+  else snprintf(buf, len, "--%s (default '%s')", opt, col);
+}
+
+/* dim_opts: the options naming the dimension columns (dims), for messages. */
 static emi_err_t source_load(emi_ctx_t *ctx, source_t *s, const char *file_opt, const char *filter_opt, int ndims,
-                             const char *const *dims, int allow_missing)
+                             const char *const *dims, const char *const *dim_opts, int allow_missing)
 {
   emi_err_t err = EMI_SUCCESS;
   const char *const *filters = NULL;
   int nfilt = 0;
   const char *tcol, *vcol, *fcol;
+  const char *topt = "time-col", *vopt = "value-col";
+  char tname[64], vname[64];
   EMI_TRY(emi_opts_get_str(ctx->opts, file_opt, &s->path));
   EMI_TRY(emi_opts_get_list(ctx->opts, filter_opt, &nfilt, &filters));
   tcol = "TIME_PERIOD"; /* time-col has no table default: it is Year under model = double-entry */
   if (emi_opts_is_set(ctx->opts, "time-col")) EMI_TRY(emi_opts_get_str(ctx->opts, "time-col", &tcol));
   EMI_TRY(emi_opts_get_str(ctx->opts, "value-col", &vcol));
-  { /* per-file columns (--border-value-col, ...) override the common ones */
-    char name[64];
-    snprintf(name, sizeof name, "%s-value-col", file_opt);
-    if (emi_opts_is_set(ctx->opts, name)) EMI_TRY(emi_opts_get_str(ctx->opts, name, &vcol));
-    snprintf(name, sizeof name, "%s-time-col", file_opt);
-    if (emi_opts_is_set(ctx->opts, name)) EMI_TRY(emi_opts_get_str(ctx->opts, name, &tcol));
+  /* per-file columns (--border-value-col, ...) override the common ones */
+  snprintf(vname, sizeof vname, "%s-value-col", file_opt);
+  if (emi_opts_is_set(ctx->opts, vname)) {
+    EMI_TRY(emi_opts_get_str(ctx->opts, vname, &vcol));
+    vopt = vname;
+  }
+  snprintf(tname, sizeof tname, "%s-time-col", file_opt);
+  if (emi_opts_is_set(ctx->opts, tname)) {
+    EMI_TRY(emi_opts_get_str(ctx->opts, tname, &tcol));
+    topt = tname;
   }
   EMI_TRY(emi_opts_get_str(ctx->opts, "flag-col", &fcol));
-  if (nfilt > MAX_FILTERS) EMI_FAIL(EMI_ERR_CONFIG, "--%s: at most %d filters", filter_opt, MAX_FILTERS);
+  { /* one column, one role: a clash names both options (the reader could only name the column) */
+    const char *col[8], *opt[8]; /* ndims <= 2, + period, value, flag */
+    int nr = 0;
+    if (ndims > 5) EMI_FAIL(EMI_ERR_INTERNAL, "source_load: %d dimensions", ndims);
+    for (int k = 0; k < ndims; k++) col[nr] = dims[k], opt[nr++] = dim_opts[k];
+    col[nr] = tcol, opt[nr++] = topt;
+    col[nr] = vcol, opt[nr++] = vopt;
+    if (*fcol) col[nr] = fcol, opt[nr++] = "flag-col";
+    for (int i = 0; i < nr; i++)
+      for (int j = 0; j < i; j++)
+        if (!strcmp(col[i], col[j])) {
+          char wi[600], wj[600];
+          role_where(ctx, opt[j], col[j], wj, sizeof wj);
+          role_where(ctx, opt[i], col[i], wi, sizeof wi);
+          EMI_FAIL(EMI_ERR_CONFIG, "--%s: column '%s' is named by both %s and %s: a column holds one of the "
+                   "codes, the period, the value or the flag", file_opt, col[i], wj, wi);
+        }
+  }
+  if (nfilt > MAX_FILTERS) {
+    char where[1024];
+    emi_opts_describe(ctx->opts, filter_opt, where, sizeof where);
+    EMI_FAIL(EMI_ERR_CONFIG, "%s: at most %d filters (found %d)", where, MAX_FILTERS, nfilt);
+  }
   for (int k = 0; k < nfilt; k++) {
     const char *eq = strchr(filters[k], '=');
-    if (!eq || eq == filters[k])
-      EMI_FAIL(EMI_ERR_CONFIG, "--%s '%s': expected COLUMN=VALUE", filter_opt, filters[k]);
+    if (!eq || eq == filters[k]) {
+      char where[1024]; /* the config's file:line when the list came from one */
+      emi_opts_describe_item(ctx->opts, filter_opt, filters[k], where, sizeof where);
+      EMI_FAIL(EMI_ERR_CONFIG, "%s: expected COLUMN=VALUE", where);
+    }
     s->fcols[k] = strndup(filters[k], (size_t)(eq - filters[k]));
     s->fvals[k] = strdup(eq + 1);
     s->nf = k + 1;
@@ -298,6 +341,32 @@ static emi_err_t build_tables(emi_ctx_t *ctx, source_t *src, tables_t *t)
         }
       }
     }
+  }
+  { /* Overlapping periods (2021 and 2021-Q1) are each reconciled on their own, which is right for
+     * each of them, but a sum over period counts the shared months twice.  Mixed annual and
+     * quarterly downloads are common and not wrong in themselves, so this is a warning, not an
+     * error: one, naming the file and the overlapping pairs.  The periods are sorted by start, so
+     * q overlaps p (p < q) when it starts before p ends. */
+    char list[1024];
+    size_t used = 0;
+    int npairs = 0, shown = 0;
+    list[0] = '\0';
+    for (int p = 0; p < t->np; p++)
+      for (int q = p + 1; q < t->np && t->pstart[q] < t->pstart[p] + t->pmonths[p]; q++) {
+        char a[64], b[64];
+        npairs++;
+        if (shown == 4) continue;
+        period_label(a, sizeof a, t->pstart[p], t->pmonths[p]);
+        period_label(b, sizeof b, t->pstart[q], t->pmonths[q]);
+        int w = snprintf(list + used, sizeof list - used, "%s%s and %s", used ? "; " : "", a, b);
+        if (w > 0 && (size_t)w < sizeof list - used) used += (size_t)w, shown++;
+      }
+    char more[64] = "";
+    if (npairs > shown) snprintf(more, sizeof more, " (and %d more pair(s))", npairs - shown);
+    if (npairs)
+      emi_log_warn("reconcile: %s: overlapping periods %s%s: each is reconciled on its own, so a sum over period "
+                   "counts the months they share twice (the mirror and declared files have the same periods)",
+                   bs->path, list, more);
   }
   /* codes: citizenships of the border file; destinations of the mirror file, and, when unreported
    * totals are diffuse, also those only the declared file names (+ _ROW for the rest of the world) */
@@ -492,15 +561,27 @@ static emi_err_t write_input(emi_h5_file_t *f, const tables_t *t, const char *na
                              "observation flag (OBS_FLAG), kept whole: index into the attribute flag_codes "
                              "(0: no flag)"));
   EMI_TRY(emi_h5_attr_str_array(f, ds, "flag_codes", (uint64_t)g->ncodes, g->codes));
-  { /* CF-style flag_meanings: one word per code, "none" for 0, spaces in a code as '_' */
+  { /* CF-style flag_meanings: one word per code, "none" for 0.  CF words hold letters, digits and
+     * _ - . + @ only, and must be distinct: a space becomes '_', and every other byte outside letters,
+     * digits, '-', '.', '+' (an '_' or '@' too) becomes @XX (hex), so that `a b` (a_b) and `a_b` (a@5Fb)
+     * stay apart and each word reads back to its code; a code "none" has its first byte escaped
+     * (@6Eone), apart from 0's "none". */
     size_t len = 8;
-    for (int k = 1; k < g->ncodes; k++) len += strlen(g->codes[k]) + 1;
+    for (int k = 1; k < g->ncodes; k++) len += 3 * strlen(g->codes[k]) + 1;
     EMI_MALLOC(meanings, len, "flag meanings");
     strcpy(meanings, "none");
+    size_t at = strlen(meanings);
     for (int k = 1; k < g->ncodes; k++) {
-      size_t at = strlen(meanings);
       meanings[at++] = ' ';
-      for (const char *c = g->codes[k]; *c; c++) meanings[at++] = *c == ' ' ? '_' : *c;
+      const int is_none = !strcmp(g->codes[k], "none");
+      for (const unsigned char *c = (const unsigned char *)g->codes[k]; *c; c++) {
+        int plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+                    *c == '.' || *c == '+';
+        if (is_none && c == (const unsigned char *)g->codes[k]) plain = 0;
+        if (*c == ' ') meanings[at++] = '_';
+        else if (plain) meanings[at++] = (char)*c;
+        else at += (size_t)snprintf(meanings + at, len - at, "@%02X", *c);
+      }
       meanings[at] = '\0';
     }
   }
@@ -530,15 +611,101 @@ typedef struct {
   double *resid, *ipf_dev;
 } results_t;
 
-/* Reconcile period p (local row r of the results). */
-static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int r, results_t *o)
+/* Warnings of the periods a rank computes, kept until every rank is done: emi_log prints on rank 0
+ * only, so a warning said on another rank would be lost.  One message per line, in the order said. */
+typedef struct {
+  char *text;
+  size_t len, cap;
+  int full; /* an allocation failed: the rest is dropped, and one line says so */
+} warnbuf_t;
+
+static void warnbuf_add(warnbuf_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warnbuf_add(warnbuf_t *w, const char *fmt, ...)
+{
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (n < 0 || w->full) return;
+  size_t need = strlen(msg) + 1; /* + '\n' */
+  if (w->len + need + 1 > w->cap) {
+    size_t cap = 2 * (w->len + need + 1) + 1024;
+    char *t = realloc(w->text, cap);
+    if (!t) { /* a warning is not worth failing the run; say that some were lost */
+      w->full = 1;
+      return;
+    }
+    w->text = t, w->cap = cap;
+  }
+  memcpy(w->text + w->len, msg, need - 1);
+  w->text[w->len + need - 1] = '\n';
+  w->len += need;
+  w->text[w->len] = '\0';
+}
+
+/* Gather every rank's warnings to rank 0 and print them there, rank by rank: ranks own consecutive
+ * periods in order, so this is period order, and the text is the same at any number of ranks.  A rank
+ * that failed (failed != 0) stopped at its failing period; the warnings of later ranks' periods are
+ * not printed, as one rank would not have reached them either. */
+static emi_err_t warnbuf_flush(MPI_Comm comm, warnbuf_t *w, int failed)
+{
+  emi_err_t err = EMI_SUCCESS;
+  int rank = 0, size = 1;
+  int mine[3], *all = NULL, *counts = NULL, *displs = NULL;
+  char *text = NULL;
+  EMI_MPI_TRY(MPI_Comm_rank(comm, &rank));
+  EMI_MPI_TRY(MPI_Comm_size(comm, &size));
+  if (w->len > (size_t)INT_MAX / 2) w->len = 0, w->full = 1; /* beyond what MPI counts in int */
+  mine[0] = (int)w->len, mine[1] = failed != 0, mine[2] = w->full;
+  if (rank == 0) {
+    EMI_MALLOC(all, 3 * (size_t)size, "warning counts");
+    EMI_MALLOC(counts, (size_t)size, "warning counts");
+    EMI_MALLOC(displs, (size_t)size, "warning offsets");
+  }
+  EMI_MPI_TRY(MPI_Gather(mine, 3, MPI_INT, all, 3, MPI_INT, 0, comm));
+  size_t total = 0;
+  if (rank == 0) {
+    for (int k = 0; k < size; k++) {
+      counts[k] = all[3 * k];
+      displs[k] = (int)total;
+      total += (size_t)counts[k];
+      if (total > (size_t)INT_MAX) counts[k] = 0, total -= (size_t)all[3 * k], all[3 * k + 2] = 1;
+    }
+    EMI_MALLOC(text, total + 1, "warnings");
+  }
+  EMI_MPI_TRY(MPI_Gatherv(w->text ? w->text : "", mine[0], MPI_CHAR, text, counts, displs, MPI_CHAR, 0, comm));
+  if (rank == 0) {
+    for (int k = 0; k < size; k++) {
+      char *at = text + displs[k], *end = at + counts[k];
+      while (at < end) {
+        char *nl = memchr(at, '\n', (size_t)(end - at));
+        if (!nl) break;
+        *nl = '\0';
+        emi_log_warn("%s", at);
+        at = nl + 1;
+      }
+      if (all[3 * k + 2]) emi_log_warn("reconcile: some warnings were lost (out of memory)");
+      if (all[3 * k + 1]) break;
+    }
+  }
+cleanup:
+  free(all), free(counts), free(displs), free(text);
+  free(w->text);
+  memset(w, 0, sizeof *w);
+  return err;
+}
+
+/* Reconcile period p (local row r of the results); its warnings go to wb. */
+static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int r, results_t *o, warnbuf_t *wb)
 {
   emi_err_t err = EMI_SUCCESS;
   size_t nc = (size_t)t->nc, nd = (size_t)t->nd, n = nc + nd;
   double bcv, mcv, vfloor, sfloor, tol;
   int64_t maxit;
   double *x = NULL, *V = NULL, *A = NULL, *yh = NULL, *cov = NULL, *work = NULL, *seed = NULL, *ipfw = NULL;
-  unsigned char *active = NULL;
+  double *lbv = NULL;
+  unsigned char *active = NULL, *raised = NULL;
   const double *Dp = t->D + (size_t)p * nc * nd;
   char lab[64];
   period_label(lab, sizeof lab, t->pstart[p], t->pmonths[p]);
@@ -553,6 +720,8 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
   EMI_MALLOC(A, n, "GLS constraint");
   EMI_MALLOC(yh, n, "GLS result");
   EMI_MALLOC(cov, n * n, "GLS covariance");
+  EMI_MALLOC(lbv, n, "declared lower bounds");
+  EMI_CALLOC(raised, n, "raised-total flags");
   /* y = x - lower bound (declared row / column sums) */
   double rhs = 0.0;
   for (size_t c = 0; c < nc; c++) {
@@ -560,6 +729,7 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
     for (size_t d = 0; d < nd; d++) lb += Dp[c * nd + d];
     double b = t->B[(size_t)p * nc + c];
     x[c] = b - lb;
+    lbv[c] = lb;
     V[c] = (bcv * b) * (bcv * b) + vfloor;
     A[c] = 1.0;
     rhs -= lb;
@@ -572,6 +742,7 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
     double lb = 0.0;
     for (size_t c = 0; c < nc; c++) lb += Dp[c * nd + d];
     double m = t->M[(size_t)p * nd + d];
+    lbv[nc + d] = lb;
     if (t->Mobs[(size_t)p * nd + d]) {
       x[nc + d] = m - lb;
       V[nc + d] = (mcv * m) * (mcv * m) + vfloor;
@@ -582,6 +753,19 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
     A[nc + d] = -1.0;
     rhs += lb;
   }
+  /* A total with variance 0 (a zero count under var-floor = 0) is fixed in the GLS, and the kernel
+   * does not bound fixed estimates: below its declared figure it would stay below (a negative
+   * undeclared margin, which the IPF refuses or, when the negatives cancel, a period zeroed as if
+   * nothing were undeclared).  The declared emigrants are a hard lower bound, so raise it to its
+   * declared figure and hold it there, as the active set does with var-floor > 0: this is the limit of
+   * that solution as the variance goes to 0, and it gets the same warning. */
+  size_t nraised = 0;
+  for (size_t i = 0; i < n; i++)
+    if (V[i] == 0.0 && x[i] < 0.0) {
+      x[i] = 0.0;
+      raised[i] = 1;
+      nraised++;
+    }
   emi_gls_problem_t prob = {.n = n, .m = 1, .x = x, .V = V, .v_diag = 1, .A = A, .b = &rhs};
   emi_gls_opts_t go;
   emi_gls_opts_default(&go);
@@ -604,27 +788,25 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
     const char *code = is_b ? t->cit[i] : t->dst[i - nc];
     if (!is_b && !t->Mobs[(size_t)p * nd + (i - nc)]) continue; /* unreported: diffuse by design */
     double reported = is_b ? t->B[(size_t)p * nc + i] : t->M[(size_t)p * nd + i - nc];
-    if (active[i] && x[i] < 0)
-      emi_log_warn("reconcile: period %s: %s %s (%.6g) is below its declared emigration (%.6g): raised to it; its "
-                   "sd is reported as 0 (conditional on the bound)", lab, what, code, reported, reported - x[i]);
+    if (raised[i] || (active[i] && x[i] < 0))
+      warnbuf_add(wb, "reconcile: period %s: %s %s (%.6g) is below its declared emigration (%.6g): raised to it; its "
+                   "sd is reported as 0 (conditional on the bound)", lab, what, code, reported, lbv[i]);
     else if (fabs(yh[i] - x[i]) > 3.0 * sqrt(V[i]))
-      emi_log_warn("reconcile: period %s: %s %s adjusted from %.6g by %+.6g, more than 3 standard deviations", lab,
+      warnbuf_add(wb, "reconcile: period %s: %s %s adjusted from %.6g by %+.6g, more than 3 standard deviations", lab,
                    what, code, reported, yh[i] - x[i]);
   }
   for (size_t c = 0; c < nc; c++) {
     o->Uc[(size_t)r * nc + c] = yh[c];
-    o->Bh[(size_t)r * nc + c] = yh[c] + (t->B[(size_t)p * nc + c] - x[c]);
+    o->Bh[(size_t)r * nc + c] = yh[c] + lbv[c]; /* reconciled = undeclared + declared (the lower bound) */
     o->Bsd[(size_t)r * nc + c] = sqrt(fmax(cov[c * n + c], 0.0));
   }
   for (size_t d = 0; d < nd; d++) {
     o->Ud[(size_t)r * nd + d] = yh[nc + d];
-    double lb = 0.0; /* reconciled = undeclared + declared (the lower bound) */
-    for (size_t c = 0; c < nc; c++) lb += Dp[c * nd + d];
-    o->Mh[(size_t)r * nd + d] = yh[nc + d] + lb;
+    o->Mh[(size_t)r * nd + d] = yh[nc + d] + lbv[nc + d];
     o->Msd[(size_t)r * nd + d] = sqrt(fmax(cov[(nc + d) * n + nc + d], 0.0));
   }
   o->solves[r] = gr.solves;
-  o->active[r] = (int64_t)gr.n_active;
+  o->active[r] = (int64_t)(gr.n_active + nraised); /* both are totals held at the declared bound */
   o->resid[r] = gr.max_residual;
 
   /* IPF: spread undeclared over citizenship x destination like the declared */
@@ -641,6 +823,12 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
    * instead of calling rounding noise a disagreement, and call a total of rounding size zero. */
   io.rescale = EMI_IPF_RESCALE_TO_MEAN;
   {
+    /* The margins are >= 0 by construction (bounded or raised above); a negative one is a bug here,
+     * not a message for the IPF to give, and must never be summed away by the shortcut below. */
+    for (size_t i = 0; i < n; i++)
+      if (!(yh[i] >= 0.0))
+        EMI_FAIL(EMI_ERR_INTERNAL, "period %s: undeclared emigration of %s %s is %.17g after GLS (must be >= 0)", lab,
+                 i < nc ? "citizenship" : "destination", i < nc ? t->cit[i] : t->dst[i - nc], yh[i]);
     double tc = 0.0, td = 0.0;
     for (size_t c = 0; c < nc; c++) tc += o->Uc[(size_t)r * nc + c];
     for (size_t d = 0; d < nd; d++) td += o->Ud[(size_t)r * nd + d];
@@ -672,7 +860,7 @@ static emi_err_t reconcile_period(emi_ctx_t *ctx, const tables_t *t, int p, int 
                "raise ipf-max-iter, or accept-nonconverged = true to write it flagged in ipf_converged",
                lab, ir.iterations, ir.max_dev, ir.tol);
     emi_err_clear();
-    emi_log_warn("reconcile: period %s: IPF not converged after %d iterations (deviation %.3g); flagged in "
+    warnbuf_add(wb, "reconcile: period %s: IPF not converged after %d iterations (deviation %.3g); flagged in "
                  "ipf_converged", lab, ir.iterations, ir.max_dev);
   }
   o->iters[r] = ir.iterations;
@@ -688,6 +876,8 @@ cleanup:
   free(seed);
   free(ipfw);
   free(active);
+  free(lbv);
+  free(raised);
   return err;
 }
 
@@ -703,6 +893,7 @@ emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
   char **plabels = NULL;
   uint64_t row0 = 0, nrows = 0, chunk = 1;
   grid_t grids[3];
+  warnbuf_t wb = {0};
   memset(src, 0, sizeof src);
   memset(grids, 0, sizeof grids);
 
@@ -749,9 +940,11 @@ emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
   const char *bd[1] = {bcit}, *md[1] = {mdst}, *dd[2] = {dcit, ddst};
   const char *unrep = NULL;
   EMI_TRY(emi_opts_get_str(ctx->opts, "mirror-unreported", &unrep));
-  EMI_TRY(source_load(ctx, &src[0], "border", "border-filter", 1, bd, 0));
-  EMI_TRY(source_load(ctx, &src[1], "mirror", "mirror-filter", 1, md, !strcmp(unrep, "diffuse")));
-  EMI_TRY(source_load(ctx, &src[2], "declared", "declared-filter", 2, dd, 0));
+  static const char *const bo[1] = {"border-citizen-col"}, *const mo[1] = {"mirror-destination-col"},
+                           *const dopt[2] = {"declared-citizen-col", "declared-destination-col"};
+  EMI_TRY(source_load(ctx, &src[0], "border", "border-filter", 1, bd, bo, 0));
+  EMI_TRY(source_load(ctx, &src[1], "mirror", "mirror-filter", 1, md, mo, !strcmp(unrep, "diffuse")));
+  EMI_TRY(source_load(ctx, &src[2], "declared", "declared-filter", 2, dd, dopt, 0));
   for (int k = 0; k < 3; k++) EMI_TRY(emi_output_check_not_input(out_path, src[k].path));
   EMI_TRY(emi_output_check_not_config(out_path, ctx->config_path));
   t.diffuse = !strcmp(unrep, "diffuse");
@@ -782,10 +975,15 @@ emi_err_t emi_cmd_reconcile(emi_ctx_t *ctx)
   emi_progress_t prog;
   emi_progress_begin(&prog, "reconcile", (double)nr, "periods");
   for (size_t r = 0; r < nr && !local; r++) {
-    local = reconcile_period(ctx, &t, (int)(row0 + r), (int)r, &o);
+    local = reconcile_period(ctx, &t, (int)(row0 + r), (int)r, &o, &wb);
     emi_progress_update(&prog, (double)(r + 1));
   }
   emi_progress_end(&prog, (double)nr);
+  { /* the warnings first (before the error, if any, that main prints); a failed gather is only
+     * reported when the periods themselves succeeded, so it does not hide their error */
+    emi_err_t we = warnbuf_flush(ctx->comm, &wb, local != EMI_SUCCESS);
+    if (!local) local = we;
+  }
   EMI_TRY(emi_mpi_agree(ctx->comm, local, NULL));
 
   /* write */
@@ -868,5 +1066,6 @@ cleanup:
   tables_clear(&t);
   free(o.Bh), free(o.Bsd), free(o.Uc), free(o.Mh), free(o.Msd), free(o.Ud), free(o.U);
   free(o.solves), free(o.active), free(o.iters), free(o.conv), free(o.resid), free(o.ipf_dev);
+  free(wb.text);
   return err;
 }

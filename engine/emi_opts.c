@@ -169,7 +169,7 @@ static int convert(const emi_opt_spec_t *s, const char *text, emi_opt_val_t *v)
     v->i = mo;
     return 1;
   case EMI_OPT_STRING:
-  case EMI_OPT_PATH:
+  case EMI_OPT_PATH: return text[0] != '\0' || s->empty_ok;
   case EMI_OPT_LIST: return text[0] != '\0';
   }
   return 0;
@@ -623,6 +623,16 @@ void emi_opts_describe(const emi_opts_t *o, const char *name, char *buf, size_t 
   if (src && strcmp(src, "command line") && strcmp(src, "default") && sec)
     snprintf(buf, len, "%s: [%s] %s = '%s'", src, sec, name, o->vals[k].text);
   else snprintf(buf, len, "--%s '%s'", name, o->vals[k].text);
+}
+
+void emi_opts_describe_item(const emi_opts_t *o, const char *name, const char *item, char *buf, size_t len)
+{
+  const int k = find(o, name, strlen(name));
+  if (!len) return;
+  const char *src = k >= 0 ? o->vals[k].source : NULL, *sec = k >= 0 ? o->specs[k].section : NULL;
+  if (src && o->vals[k].text && strcmp(src, "command line") && strcmp(src, "default") && sec)
+    snprintf(buf, len, "%s: [%s] %s = '%s': item '%s'", src, sec, name, o->vals[k].text, item);
+  else snprintf(buf, len, "--%s '%s'", name, item);
 }
 
 void emi_opts_row(const emi_opts_t *o, int i, const char **name, const char **value, const char **units,

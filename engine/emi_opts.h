@@ -40,6 +40,7 @@ typedef struct {
   double min, max;     /* inclusive range for INT/REAL when min < max */
   const char *choices; /* "a,b,c" for CHOICE */
   char short_name;     /* optional one-letter alias on the command line ('o' for -o), 0 = none */
+  int empty_ok;        /* STRING/PATH: "" is a value of its own (`filter =`: no filter), not a mistake */
 } emi_opt_spec_t;
 
 typedef struct emi_opts emi_opts_t;
@@ -81,6 +82,9 @@ void emi_opts_row(const emi_opts_t *opts, int i, const char **name, const char *
 /* Where option `name` got its value, for a message about that value: "FILE:LINE: [section] name =
  * 'value'" when it came from a config file, else "--name 'value'" (or "--name" when unset). */
 void emi_opts_describe(const emi_opts_t *opts, const char *name, char *buf, size_t len);
+/* The same for one item of a LIST option: "FILE:LINE: [section] name = 'whole list': item 'item'" when
+ * the list came from a config file, else "--name 'item'" (each --name on the command line is one item). */
+void emi_opts_describe_item(const emi_opts_t *opts, const char *name, const char *item, char *buf, size_t len);
 
 /* Print the table as help text (name, type, default, units, help), wrapped for a terminal. */
 void emi_opts_print_help(const emi_opt_spec_t *specs, int nspecs, FILE *out);

@@ -67,6 +67,7 @@ typedef struct {
   int has_first, has_last;
   const char *benchmark;
   const char *prior[2][3];
+  const emi_opts_t *opts; /* for messages naming where an option was set (emi_opts_describe) */
   double cv[4], vfloor;
 } de_opts_t;
 
@@ -109,6 +110,7 @@ static emi_err_t read_opts(emi_ctx_t *ctx, de_opts_t *o)
     EMI_FAIL(EMI_ERR_USAGE, "reconcile: model = double-entry needs --input FLOWS.csv (config [reconcile] input = FILE)");
   EMI_TRY(emi_opts_get_str(ctx->opts, "input", &o->input));
   EMI_TRY(emi_opts_get_str(ctx->opts, "filter", &o->filter));
+  o->opts = ctx->opts;
   o->time_col = "Year";
   if (emi_opts_is_set(ctx->opts, "time-col")) EMI_TRY(emi_opts_get_str(ctx->opts, "time-col", &o->time_col));
   EMI_TRY(emi_opts_get_str(ctx->opts, "from-col", &o->from_col));
@@ -160,8 +162,11 @@ static emi_err_t read_reports(const de_opts_t *o, int s, emi_agg_t **agg)
   int nf = 0;
   if (o->filter && *o->filter) {
     const char *eq = strchr(o->filter, '=');
-    if (!eq || eq == o->filter || (size_t)(eq - o->filter) >= sizeof fcol || strlen(eq + 1) >= sizeof fval)
-      EMI_FAIL(EMI_ERR_CONFIG, "reconcile: filter = '%s': expected COLUMN=VALUE", o->filter);
+    if (!eq || eq == o->filter || (size_t)(eq - o->filter) >= sizeof fcol || strlen(eq + 1) >= sizeof fval) {
+      char where[1024]; /* the config's file:line when it came from one */
+      emi_opts_describe(o->opts, "filter", where, sizeof where);
+      EMI_FAIL(EMI_ERR_CONFIG, "reconcile: %s: expected COLUMN=VALUE (or empty: every row)", where);
+    }
     memcpy(fcol, o->filter, (size_t)(eq - o->filter));
     strcpy(fval, eq + 1);
     nf = 1;
@@ -173,11 +178,12 @@ static emi_err_t read_reports(const de_opts_t *o, int s, emi_agg_t **agg)
   if (e) {
     char why[1024]; /* copy: the message buffer is also the destination of the new message */
     snprintf(why, sizeof why, "%s", emi_err_message());
-    int col = strstr(why, "is not in the header") != NULL;
+    int col = strstr(why, "is not in the header") != NULL, fmiss = strstr(why, "the filter column") != NULL;
     EMI_FAIL(e, "reconcile: --input: %s%s", why,
-             col ? " (model = double-entry reads the columns named by time-col, from-col, to-col, emigration-col, "
-                   "immigration-col and the -undercount-col / -accuracy-col options: set them to this file's names)"
-                 : "");
+             fmiss ? " (--filter '' on the command line, or `filter =` in the config, keeps every row)"
+             : col ? " (model = double-entry reads the columns named by time-col, from-col, to-col, emigration-col, "
+                     "immigration-col and the -undercount-col / -accuracy-col options: set them to this file's names)"
+                   : "");
   }
   if (emi_agg_count(*agg) == 0)
     EMI_FAIL(EMI_ERR_INPUT, "%s: no data rows%s%s%s", o->input, nf ? " after the filter '" : "", nf ? o->filter : "",
@@ -244,8 +250,17 @@ static emi_err_t load(const de_opts_t *o, de_data_t *d)
   }
 
   /* countries (every code in the file, or the --countries list), years and corridors */
-  EMI_TRY(emi_de_countries("reconcile", rep, o->input, o->from_col, o->to_col, o->countries, o->ncountries, &d->country,
-                           &d->C, &codes, &ncodes));
+  {
+    emi_err_t e = emi_de_countries("reconcile", rep, o->input, o->from_col, o->to_col, o->countries, o->ncountries,
+                                   &d->country, &d->C, &codes, &ncodes);
+    if (e == EMI_ERR_CONFIG) { /* a bad item of the list: say where the list was set when a config set it */
+      char why[1024], where[1024];
+      snprintf(why, sizeof why, "%s", emi_err_message());
+      emi_opts_describe(o->opts, "countries", where, sizeof where);
+      if (strncmp(where, "--", 2)) EMI_FAIL(e, "%s (%s)", why, where);
+    }
+    EMI_TRY(e);
+  }
   EMI_TRY(emi_de_years("reconcile", rep, o->input, o->time_col, o->has_first, o->first_year, o->has_last, o->last_year,
                        &d->year, &d->ylabel, &d->T));
   EMI_TRY(emi_de_corridors(d->country, d->C, &d->cfrom, &d->cto, &d->corridor, &d->K));
@@ -258,24 +273,34 @@ static emi_err_t load(const de_opts_t *o, de_data_t *d)
   }
   for (int q = 0; q < o->nduration; q++) {
     const char *e = o->duration[q], *colon = strchr(e, ':'), *eq = strchr(e, '=');
+    char where[1024]; /* "--duration 'ITEM'", or the config's file:line, key and list */
+    emi_opts_describe_item(o->opts, "duration", e, where, sizeof where);
     int s = -1;
     if (colon && eq && eq > colon + 1)
       for (int s2 = 0; s2 < 2; s2++)
         if ((size_t)(colon - e) == strlen(src_names[s2]) && !strncmp(e, src_names[s2], (size_t)(colon - e))) s = s2;
     if (s < 0)
-      EMI_FAIL(EMI_ERR_CONFIG, "reconcile: duration '%s': expected SOURCE:CODE=MONTHS, e.g. emigration:POL=permanent", e);
+      EMI_FAIL(EMI_ERR_CONFIG, "reconcile: %s: expected SOURCE:CODE=MONTHS, e.g. emigration:POL=permanent", where);
     double f = 1.0;
-    EMI_TRY(emi_duration_factor("reconcile", e, eq + 1, &f));
+    {
+      emi_err_t fe = emi_duration_factor("reconcile", e, eq + 1, &f);
+      if (fe && strncmp(where, "--", 2)) { /* from a config: add where */
+        char why[1024];
+        snprintf(why, sizeof why, "%s", emi_err_message());
+        EMI_FAIL(fe, "%s (%s)", why, where);
+      }
+      EMI_TRY(fe);
+    }
     size_t cl = (size_t)(eq - colon - 1);
     int known = 0;
     for (int i = 0; i < ncodes && !known; i++) known = codes[i] && strlen(codes[i]) == cl && !strncmp(codes[i], colon + 1, cl);
     for (int i = 0; i < C && !known; i++) known = strlen(d->country[i]) == cl && !strncmp(d->country[i], colon + 1, cl);
     if (!known)
-      EMI_FAIL(EMI_ERR_CONFIG, "reconcile: duration '%s': '%.*s' is not a country code of %s (columns %s / %s)", e,
+      EMI_FAIL(EMI_ERR_CONFIG, "reconcile: %s: '%.*s' is not a country code of %s (columns %s / %s)", where,
                (int)cl, colon + 1, o->input, o->from_col, o->to_col);
     for (int q2 = 0; q2 < q; q2++)
       if (!strncmp(o->duration[q2], e, (size_t)(eq - e) + 1))
-        EMI_FAIL(EMI_ERR_CONFIG, "reconcile: duration: %.*s is given twice ('%s', then '%s')", (int)(eq - e), e,
+        EMI_FAIL(EMI_ERR_CONFIG, "reconcile: %s: %.*s is given twice ('%s', then '%s')", where, (int)(eq - e), e,
                  o->duration[q2], e);
     for (int c = 0; c < C; c++)
       if (strlen(d->country[c]) == cl && !strncmp(d->country[c], colon + 1, cl)) fac[s][c] = f;

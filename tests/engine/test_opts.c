@@ -130,7 +130,14 @@ int main(void)
     emi_opts_describe(o2, "rate", d, sizeof d);
     snprintf(want, sizeof want, "%s:4: [simulate] rate = '0.25'", path);
     CHECK_MSG(!strcmp(d, want), "describe rate (file): '%s', expected '%s'", d, want);
+    /* one item of a list: from a file, file:line, key and the whole list; else the option and the item */
+    CHECK_OK(load("[ipf]\nmargin = a.csv, b\"\n", &o2, path, sizeof path));
+    emi_opts_describe_item(o2, "margin", "b\"", d, sizeof d);
+    snprintf(want, sizeof want, "%s:2: [ipf] margin = 'a.csv,b\"': item 'b\"'", path);
+    CHECK_MSG(!strcmp(d, want), "describe_item (file): '%s', expected '%s'", d, want);
     emi_opts_destroy(&o2);
+    emi_opts_describe_item(o, "margin", "x", d, sizeof d);
+    CHECK_MSG(!strcmp(d, "--margin 'x'"), "describe_item (command line/default): %s", d);
   }
   emi_opts_destroy(&o);
 
@@ -309,6 +316,46 @@ int main(void)
     CHECK(contains(emi_err_message(), "an integer in [0, 9007199254740992]"));
     emi_err_clear();
     emi_opts_destroy(&ob);
+  }
+
+  /* empty_ok: "" is a value of its own for such a STRING option (reconcile/estimate `filter`, "empty:
+   * all rows"), from the command line and from a file, overriding a non-empty default; a STRING
+   * option without it still refuses "" (a forgotten value). Was: refused for every STRING. */
+  {
+    static const emi_opt_spec_t e_specs[] = {
+      {"filter", "x", EMI_OPT_STRING, "SEX=Total", "", "filter", 0, 0, NULL, 0, 1},
+      {"name", "x", EMI_OPT_STRING, "a", "", "name", 0, 0, NULL},
+    };
+    emi_opts_t *oe = NULL;
+    char *empty_argv[] = {"emflow", "x", "--filter", ""};
+    char *empty_eq_argv[] = {"emflow", "x", "--filter="};
+    char *name_argv[] = {"emflow", "x", "--name", ""};
+    CHECK_OK(emi_opts_create("x", e_specs, 2, &oe));
+    CHECK_OK(emi_opts_parse_argv(oe, 4, empty_argv, 2, pos, 4, &npos));
+    CHECK_OK(emi_opts_get_str(oe, "filter", &s));
+    CHECK_MSG(s && !strcmp(s, ""), "--filter '': got '%s'", s ? s : "(null)");
+    emi_opts_destroy(&oe);
+    CHECK_OK(emi_opts_create("x", e_specs, 2, &oe));
+    CHECK_OK(emi_opts_parse_argv(oe, 3, empty_eq_argv, 2, pos, 4, &npos));
+    CHECK_OK(emi_opts_get_str(oe, "filter", &s));
+    CHECK(s && !strcmp(s, ""));
+    CHECK_INT_EQ(emi_opts_parse_argv(oe, 4, name_argv, 2, pos, 4, &npos), EMI_ERR_USAGE);
+    CHECK(contains(emi_err_message(), "--name '': expected a non-empty value"));
+    emi_err_clear();
+    emi_opts_destroy(&oe);
+    snprintf(path, sizeof path, "%s/test_opts_empty.ini", tmpdir());
+    write_file(path, "[x]\nfilter =\n");
+    CHECK_OK(emi_opts_create("x", e_specs, 2, &oe));
+    CHECK_OK(emi_opts_load_ini(oe, path, "x", ""));
+    CHECK_OK(emi_opts_get_str(oe, "filter", &s));
+    CHECK_MSG(s && !strcmp(s, ""), "filter = (file): got '%s'", s ? s : "(null)");
+    emi_opts_destroy(&oe);
+    write_file(path, "[x]\nname =\n");
+    CHECK_OK(emi_opts_create("x", e_specs, 2, &oe));
+    CHECK_INT_EQ(emi_opts_load_ini(oe, path, "x", ""), EMI_ERR_CONFIG);
+    CHECK(contains(emi_err_message(), ":2: [x] name = '': expected a non-empty value"));
+    emi_err_clear();
+    emi_opts_destroy(&oe);
   }
 
   /* A bad default in a table is a bug, caught at creation. */

@@ -84,8 +84,9 @@ endif()
 
 add_test(NAME reconcile_edge_cases
          COMMAND ${CMAKE_CURRENT_LIST_DIR}/reconcile_edge_cases.sh $<TARGET_FILE:emflow>
-                 ${PROJECT_SOURCE_DIR}/tests/data/reconcile ${EMI_REC_OUT}/edge)
-set_tests_properties(reconcile_edge_cases PROPERTIES LABELS mpi TIMEOUT 120 ENVIRONMENT "${EMI_MPI_TEST_ENV}")
+                 ${PROJECT_SOURCE_DIR}/tests/data/reconcile ${EMI_REC_OUT}/edge ${MPIEXEC_EXECUTABLE})
+set_tests_properties(reconcile_edge_cases PROPERTIES LABELS mpi TIMEOUT 120
+                     ENVIRONMENT "${EMI_MPI_TEST_ENV};PYTHON=${PYTHON3_SYSTEM}")
 
 # model = double-entry (engine/emi_reconcile_de.c): the Eurostat double-entry file balanced by GLS.
 #   reconcile_de_np{1,2,3}              eight countries incl. SWE, 2015-2017 (tests/data/reconcile_de/reconcile.ini)

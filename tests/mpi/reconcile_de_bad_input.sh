@@ -83,8 +83,30 @@ expect "benchmark typo" 3 "benchmark = 'immigration:SWF': 'SWF' is not a country
   $R --input good.csv --benchmark immigration:SWF
 expect "unknown country" 3 "countries: 'FRA' is not a country code" $R --input good.csv --countries AUT --countries FRA
 expect "years" 3 "no year of good.csv falls in first-year .. last-year" $R --input good.csv --first-year 2016
-expect "filter" 3 "filter = 'SEX'" $R --input good.csv --filter SEX
+expect "filter" 3 "reconcile: --filter 'SEX': expected COLUMN=VALUE" $R --input good.csv --filter SEX
+# from a config, a bad filter or list item names file:line and the key (was: no file:line)
+printf '[reconcile]\nmodel = double-entry\ninput = good.csv\nfilter = SEX\n' > badfilter.ini
+expect "filter (config)" 3 "badfilter.ini:4: [reconcile] filter = 'SEX': expected COLUMN=VALUE" "$E" reconcile --config badfilter.ini
+printf '[reconcile]\nmodel = double-entry\ninput = good.csv\nduration = emigration:AUT=3, emigration:AUT5\n' > baddur.ini
+expect "duration item (config)" 3 "baddur.ini:4: [reconcile] duration = 'emigration:AUT=3,emigration:AUT5': item 'emigration:AUT5': expected SOURCE:CODE=MONTHS" \
+  "$E" reconcile --config baddur.ini
+printf '[reconcile]\nmodel = double-entry\ninput = good.csv\nduration = emigration:AUT=5\n' > baddur2.ini
+expect "duration value (config)" 3 "(baddur2.ini:4: [reconcile] duration = 'emigration:AUT=5': item 'emigration:AUT=5')" \
+  "$E" reconcile --config baddur2.ini
+printf '[reconcile]\nmodel = double-entry\ninput = good.csv\ncountries = AUT, FRA\n' > badctry.ini
+expect "countries (config)" 3 "'FRA' is not a country code" "$E" reconcile --config badctry.ini
+expect "countries (config) where" 3 "(badctry.ini:4: [reconcile] countries = 'AUT,FRA')" "$E" reconcile --config badctry.ini
 expect "filter keeps nothing" 4 "no data rows after the filter 'SEX=Male'" $R --input good.csv --filter SEX=Male
+# an empty filter keeps every row (documented "empty: all rows"), so a file without a SEX column reads:
+# good.csv without its SEX column (every row was Total) gives the same reconciliation as good.csv, from
+# --filter '' and from `filter =` in a config. Was: "expected a non-empty value" (exit 2 / 3).
+good | cut -d, -f2- > nosex.csv
+expect "no SEX column, default filter" 4 "the filter column 'SEX' is not in the header" $R --input nosex.csv
+msg=$($R --input nosex.csv --filter '' -o nosex.h5 2>&1) && h5diff -q --exclude-attribute / --exclude-path /config ok.h5 nosex.h5 \
+  || die "--filter '' on a file without SEX: rc=$? $msg"
+printf '[reconcile]\nmodel = double-entry\ninput = nosex.csv\nfilter =\n' > nosex.ini
+msg=$("$E" reconcile --config nosex.ini -o nosex_ini.h5 2>&1) \
+  && h5diff -q --exclude-attribute / --exclude-path /config ok.h5 nosex_ini.h5 || die "filter = in a config: rc=$? $msg"
 msg=$($R --input good.csv -o r.csv 2>&1); rc=$?
 [ $rc = 2 ] && [ ! -e r.csv ] || die "non-.h5 output: rc=$rc $msg"
 
