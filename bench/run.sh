@@ -3,6 +3,7 @@
 # bench/results/<date>-<host>.json (all results + the environment) and bench/results/<date>-<host>.md.
 #
 #   bench/run.sh [--quick | --full] [--threads "1 2"] [--ranks "1 2"] [--native] [--build-dir DIR] [--out-dir DIR]
+#                [--only LIST]
 #
 #   --quick    sizes that finish in a few minutes on a 2-core machine (the README's table)
 #   --full     (default) adds larger problems and more repetitions, for a real node
@@ -13,6 +14,9 @@
 #              (-DEMI_NATIVE=OFF, as shipped), set explicitly so that no cached option leaks in
 #   --build-dir  build directory (default build-bench at the top of the tree), configured Release
 #   --out-dir  where the results go (default bench/results)
+#   --only     run only these benchmarks, a comma list of: stream, ipf, gls, estimate, jags, forecast,
+#              classify, scaling, simulate (ipf and gls bring stream along: their % of the triad needs it);
+#              e.g. --only ipf,gls reproduces issue 5's rows in about 2 minutes
 #
 # The version measured is the built emflow's (scripts/cmake/EmiVersion.cmake): git describe in a checkout;
 # in a tree without .git, EMFLOW_VERSION from the environment (passed to CMake as -DEMI_VERSION), else the
@@ -69,6 +73,7 @@
 set -euo pipefail
 
 MODE=full
+ONLY=""
 NATIVE=OFF
 THREADS="1 2"
 RANKS="1 2"
@@ -85,6 +90,7 @@ while [ $# -gt 0 ]; do
     --ranks) RANKS=${2:?--ranks needs a list, e.g. \"1 2\"}; shift ;;
     --build-dir) BUILD=${2:?--build-dir needs a directory}; shift ;;
     --out-dir) OUT=${2:?--out-dir needs a directory}; shift ;;
+    --only) ONLY=${2:?--only needs a list, e.g. ipf,gls}; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -93,6 +99,15 @@ done
 for t in $THREADS; do
   [[ $t =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: --threads: '$t' is not a thread count" >&2; exit 2; }
 done
+for b in ${ONLY//,/ }; do
+  case "$b" in
+    stream|ipf|gls|estimate|jags|forecast|classify|scaling|simulate) ;;
+    *) echo "bench/run.sh: --only: unknown benchmark '$b' (expected stream, ipf, gls, estimate, jags, forecast, classify, scaling, simulate)" >&2; exit 2 ;;
+  esac
+done
+# want NAME: is benchmark NAME part of this run (every one without --only)
+want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+if want ipf || want gls; then want stream || ONLY="$ONLY,stream"; fi
 LAYOUTS=""
 for r in $RANKS; do
   [[ $r =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: --ranks: '$r' is not a rank count" >&2; exit 2; }
@@ -189,10 +204,13 @@ MAXT=$(printf '%s\n' $THREADS | sort -n | tail -1)
 run env "$MAXT" "$B/bench_env" # reports the BLAS/OpenMP thread counts at the largest count tested
 
 # ---- STREAM triad
-for t in $THREADS; do run stream_triad "$t" "$B/bench_stream" "${STREAM_ARGS[@]}"; done
+if want stream; then
+  for t in $THREADS; do run stream_triad "$t" "$B/bench_stream" "${STREAM_ARGS[@]}"; done
+fi
 
 # ---- IPF vs numpy: emflow at every thread count (the first one exports the data and its fitted tables),
 # then the peer (single-threaded: numpy's reductions and ufuncs do not use threads).
+want ipf || IPF_SIZES=()
 for size in "${IPF_SIZES[@]}"; do
   first=1
   for t in $THREADS; do
@@ -211,6 +229,7 @@ done
 
 # ---- GLS vs numpy: emflow's xhat does not depend on the thread count (the kernel's contract), the export
 # of the first run serves every peer run.
+want gls || GLS_CASES=()
 for c in "${GLS_CASES[@]}"; do
   first=1
   for t in $THREADS; do
@@ -228,7 +247,9 @@ for c in "${GLS_CASES[@]}"; do
 done
 
 # ---- estimate vs Stan (rstan): emflow's MCMC against NUTS on the same model and data
-if ! "$PY" -c 'import h5py, scipy.stats' 2>/dev/null; then
+if ! want estimate; then
+  :
+elif ! "$PY" -c 'import h5py, scipy.stats' 2>/dev/null; then
   note "h5py or scipy is unavailable to $PY (bench/install-peers.sh installs python3-h5py, python3-scipy): the estimate benchmark (emflow vs Stan) was skipped"
 elif ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'suppressMessages(library(rstan))' >/dev/null 2>&1; then
   note "rstan is unavailable (bench/install-peers.sh installs r-cran-rstan): the estimate benchmark (emflow vs Stan) was skipped"
@@ -237,7 +258,9 @@ else
 fi
 
 # ---- estimate vs JAGS (rjags): the same fit against JAGS's Gibbs samplers on the same model and data
-if ! "$PY" -c 'import h5py, scipy.stats' 2>/dev/null; then
+if ! want jags; then
+  :
+elif ! "$PY" -c 'import h5py, scipy.stats' 2>/dev/null; then
   note "h5py or scipy is unavailable to $PY (bench/install-peers.sh installs python3-h5py, python3-scipy): the estimate benchmark (emflow vs JAGS) was skipped"
 elif ! command -v Rscript >/dev/null 2>&1 || ! Rscript -e 'suppressMessages(library(rjags))' >/dev/null 2>&1; then
   note "JAGS (rjags) is unavailable (bench/install-peers.sh installs jags and r-cran-rjags): the estimate benchmark (emflow vs JAGS) was skipped"
@@ -246,14 +269,18 @@ else
 fi
 
 # ---- forecast vs numpy: trajectories/s at 1 and 2 MPI ranks, parallel efficiency, numpy/emflow
-if [ -z "$NUMPY" ] || ! "$PY" -c 'import h5py' 2>/dev/null; then
+if ! want forecast; then
+  :
+elif [ -z "$NUMPY" ] || ! "$PY" -c 'import h5py' 2>/dev/null; then
   note "numpy or h5py is unavailable to $PY (bench/install-peers.sh): the forecast benchmark (emflow vs numpy) was skipped"
 else
   run "forecast vs numpy" 1 "$PY" "$ROOT/bench/bench_forecast.py" --emflow "$BUILD/engine/emflow" "${FC_ARGS[@]}"
 fi
 
 # ---- classify vs DuckDB and pandas: the 12/16 rule at every layout, one JSON line per size
-if ! "$PY" -c 'import numpy, h5py' 2>/dev/null; then
+if ! want classify; then
+  :
+elif ! "$PY" -c 'import numpy, h5py' 2>/dev/null; then
   note "numpy or h5py is unavailable to $PY (bench/install-peers.sh): the classify benchmark (emflow vs DuckDB, pandas) was skipped"
 else
   for size in $CL_SIZES; do
@@ -263,20 +290,23 @@ else
 fi
 
 # ---- estimate: scaling of the chains across ranks and threads (EU-27 fit); its rows go in as JSON lines
-echo "bench/run.sh: estimate scaling ($LAYOUTS)"
-# shellcheck disable=SC2086 # SCALING_ITERS is two words on purpose
-if ! "$ROOT/bench/bench_estimate_scaling.sh" "$BUILD/engine/emflow" "$LAYOUTS" $SCALING_ITERS "$TMP/scaling" \
-    >"$TMP/scaling.log" 2>&1; then
-  cat "$TMP/scaling.log" >&2
-  echo "bench/run.sh: FAILED: estimate scaling; no results written" >&2
-  exit 1
-fi
-sed 's/^/  | /' "$TMP/scaling.log"
-"$PY" -c 'import json, sys
+if want scaling; then
+  echo "bench/run.sh: estimate scaling ($LAYOUTS)"
+  # shellcheck disable=SC2086 # SCALING_ITERS is two words on purpose
+  if ! "$ROOT/bench/bench_estimate_scaling.sh" "$BUILD/engine/emflow" "$LAYOUTS" $SCALING_ITERS "$TMP/scaling" \
+      >"$TMP/scaling.log" 2>&1; then
+    cat "$TMP/scaling.log" >&2
+    echo "bench/run.sh: FAILED: estimate scaling; no results written" >&2
+    exit 1
+  fi
+  sed 's/^/  | /' "$TMP/scaling.log"
+  "$PY" -c 'import json, sys
 for row in json.load(open(sys.argv[1])): print(json.dumps(row))' "$TMP/scaling.json" >>"$RAW"
+fi
 
 # ---- simulate (issue 3): records/s and bytes per record of the synthetic crossings, 1 rank x the largest
 # thread count (it validates 1 vs 2 ranks first)
+want simulate || SIM_SIZES=""
 for size in $SIM_SIZES; do
   run "simulate $size" "$MAXT" "$ROOT/bench/bench_simulate.sh" "$BUILD/engine/emflow" "$size" 1
 done
