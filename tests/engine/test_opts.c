@@ -130,6 +130,7 @@ int main(void)
     emi_opts_describe(o2, "rate", d, sizeof d);
     snprintf(want, sizeof want, "%s:4: [simulate] rate = '0.25'", path);
     CHECK_MSG(!strcmp(d, want), "describe rate (file): '%s', expected '%s'", d, want);
+    emi_opts_destroy(&o2);
     /* one item of a list: from a file, file:line, key and the whole list; else the option and the item */
     CHECK_OK(load("[ipf]\nmargin = a.csv, b\"\n", &o2, path, sizeof path));
     emi_opts_describe_item(o2, "margin", "b\"", d, sizeof d);
