@@ -307,7 +307,15 @@ static void covariance(gls_t *g, size_t p, double *cov)
 
 /* Nonzeros and finiteness of one row of A (n entries): appends its nonzeros to col/val from *nz (at
  * most cap in all); *bad = the first non-finite column, or n.  Returns 0 when the row's nonzeros do
- * not fit.  Groups of 8 entries that are all zero (and finite) are skipped with one test. */
+ * not fit.
+ *
+ * This loop is the whole solve's memory traffic, so its common case is one test per 256 bytes:
+ * 32 entries whose bit patterns OR to +-0 (u << 1 == 0) are all zero, and zeros are finite, so the
+ * finiteness test is only needed where there is a nonzero (Inf and NaN have exponent bits set, so
+ * they always take the slow path).  Such blocks go down to groups of 8, then to single entries.
+ * One thread's hardware prefetch alone reaches about 20 GB/s here (it restarts at every 4 KiB
+ * page); touching the line 32 KiB ahead once per KiB (as far as pf_len, the entries readable from
+ * a) starts the page walks and DRAM pages early: 10-20% more on one thread, measured on Zen 4. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__)
 #define GLS_CLONES __attribute__((target_clones("avx2", "default")))
 #else
@@ -317,41 +325,50 @@ static void covariance(gls_t *g, size_t p, double *cov)
 /* 4 IEEE bit patterns as one vector (GCC/Clang vector extensions), loaded unaligned. */
 typedef uint64_t gls_u4 __attribute__((vector_size(32)));
 typedef uint64_t gls_u4u __attribute__((vector_size(32), aligned(8), may_alias));
+#define GLS_LD(p) ((gls_u4)(*(const gls_u4u *)(p)))
 #endif
+#define GLS_PF_AHEAD 4096 /* entries (32 KiB) */
 
-GLS_CLONES static int scan_row(const double *restrict a, size_t n, double *restrict col, double *restrict val,
-                               size_t *nz, size_t cap, size_t *bad)
+/* 1 when some entry of a[0..w) is not +-0 */
+static inline int gls_any_nonzero(const double *a, int w)
+{
+  uint64_t bits = 0;
+  for (int i = 0; i < w; i++) {
+    uint64_t u;
+    memcpy(&u, a + i, sizeof u);
+    bits |= u << 1;
+  }
+  return bits != 0;
+}
+
+GLS_CLONES static int scan_row(const double *restrict a, size_t n, size_t pf_len, double *restrict col,
+                               double *restrict val, size_t *nz, size_t cap, size_t *bad)
 {
   size_t j = 0, z = *nz;
   *bad = n;
-  for (; j + 8 <= n; j += 8) {
-    /* by the IEEE bit patterns: u << 1 is 0 iff u is +-0; exponent bits all set iff Inf or NaN */
+  for (; j + 32 <= n; j += 32) {
+    if ((j & 127) == 0 && j + GLS_PF_AHEAD < pf_len) __builtin_prefetch(a + j + GLS_PF_AHEAD);
 #if defined(__GNUC__)
-    const gls_u4 u0 = (gls_u4)(*(const gls_u4u *)(a + j)), u1 = (gls_u4)(*(const gls_u4u *)(a + j + 4));
-    const gls_u4 e = (gls_u4){0x7ff0000000000000ull, 0x7ff0000000000000ull, 0x7ff0000000000000ull,
-                              0x7ff0000000000000ull};
-    const gls_u4 o = (u0 | u1) << 1, f = ((u0 & e) == e) | ((u1 & e) == e);
-    if (((o[0] | o[1]) | (o[2] | o[3])) == 0 && ((f[0] | f[1]) | (f[2] | f[3])) == 0) continue;
+    const gls_u4 o = (((GLS_LD(a + j) | GLS_LD(a + j + 4)) | (GLS_LD(a + j + 8) | GLS_LD(a + j + 12))) |
+                      ((GLS_LD(a + j + 16) | GLS_LD(a + j + 20)) | (GLS_LD(a + j + 24) | GLS_LD(a + j + 28))))
+                     << 1;
+    if (((o[0] | o[1]) | (o[2] | o[3])) == 0) continue;
 #else
-    uint64_t bits = 0, nonfin = 0;
-    for (int w = 0; w < 8; w++) {
-      uint64_t u;
-      memcpy(&u, a + j + w, sizeof u);
-      bits |= u << 1;
-      nonfin |= (uint64_t)(((u >> 52) & 0x7ff) == 0x7ff);
-    }
-    if (bits == 0 && nonfin == 0) continue;
+    if (!gls_any_nonzero(a + j, 32)) continue;
 #endif
-    for (int w = 0; w < 8; w++) {
-      const double v = a[j + w];
-      if (!isfinite(v)) {
-        *bad = j + w;
-        return 1;
-      }
-      if (v != 0) {
-        if (z == cap) return 0;
-        col[z] = (double)(j + w);
-        val[z++] = v;
+    for (size_t j8 = j; j8 < j + 32; j8 += 8) {
+      if (!gls_any_nonzero(a + j8, 8)) continue;
+      for (size_t w = j8; w < j8 + 8; w++) {
+        const double v = a[w];
+        if (!isfinite(v)) {
+          *bad = w;
+          return 1;
+        }
+        if (v != 0) {
+          if (z == cap) return 0;
+          col[z] = (double)w;
+          val[z++] = v;
+        }
       }
     }
     *nz = z;
@@ -401,7 +418,7 @@ static emi_err_t scan_sparse(gls_t *g, int *fits)
     for (size_t k = k0; k < k1; k++) {
       size_t bad = n;
       g->a_ptr[k] = (double)(z - base); /* relative to the share: fixed up when packing */
-      if (pfit[q]) pfit[q] = scan_row(g->A + k * n, n, g->a_col, g->a_val, &z, base + share, &bad);
+      if (pfit[q]) pfit[q] = scan_row(g->A + k * n, n, (m - k) * n, g->a_col, g->a_val, &z, base + share, &bad);
       if (!pfit[q]) { /* no room (the dense path will be taken): only validate */
         const double *a = g->A + k * n;
         for (size_t j = 0; j < n && bad == n; j++)

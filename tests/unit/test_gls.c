@@ -688,7 +688,8 @@ static void test_sparse_flow(void)
 }
 
 /* A larger flow problem (100 x 100, n = 10^4, m = 199), sparse path against the dense twin and the
- * KKT certificate of bench_gls (w = V^{-1} (xhat - x) additive, w_ij = a_i + c_j). */
+ * KKT certificate of bench_gls (w = V^{-1} (xhat - x) additive, w_ij = a_i + c_j); thread count
+ * invariance and error reporting of the parallel scan. */
 static void test_sparse_flow_large(void)
 {
   flow_t f;
@@ -709,6 +710,22 @@ static void test_sparse_flow_large(void)
     for (size_t j = 0; j < N; j++) kk = fmax(kk, fabs(w[i * N + j] - w[i * N + N - 1] - w[j] + w[N - 1]));
   CHECK_MSG(dx <= 1e-10 * xmax, "100 x 100: sparse vs dense twin %g", dx);
   CHECK_MSG(kk <= 1e-9 * wmax, "100 x 100: KKT residual %g (max |w| %g)", kk, wmax);
+  /* here (m n >= 2^20) the validation scan of A runs in parallel over fixed row parts: the same bits
+   * at 1 and 2 threads, and at 2 threads the first non-finite entry in row-major order is named
+   * although a later one lies in the other thread's rows */
+  {
+    double *x2 = malloc(n * sizeof(double));
+    omp_set_num_threads(2);
+    CHECK_OK(solve(0, &p, NULL, x2, NULL, NULL));
+    CHECK_MSG(memcmp(x2, xa, n * sizeof(double)) == 0, "100 x 100: xhat differs between 1 and 2 threads");
+    f.A[150 * n + 17] = INFINITY;
+    f.A[30 * n + 5000] = NAN;
+    CHECK_INT_EQ(solve(0, &p, NULL, x2, NULL, NULL), EMI_ERR_DOMAIN);
+    CHECK_MSG(strstr(emi_err_message(), "A[30][5000] is nan"), "message: %s", emi_err_message());
+    emi_err_clear();
+    omp_set_num_threads(1);
+    free(x2);
+  }
   free(xa), free(xb), free(w);
   flow_free(&f);
 }
