@@ -15,7 +15,8 @@
  *   Ac  p*n  constraint rows in use (user rows not dropped, then bound rows e_i), fixed columns zeroed
  *   AV  p*n  Ac V, fixed columns zeroed; later W = L^{-1} AV
  *   M   p*p  Ac V Ac^T, then its Cholesky factor
- *   M0  p*p  copy of M (lower triangle) for the dependent-constraint analysis
+ *   M0  p*p  copy of M (lower triangle) for the dependent-constraint analysis (sparse path: only
+ *            its diagonal, for the pivot test; the rest is formed if the analysis runs)
  *   r, lam, rowid, coef, cdrop   p each (rowid >= 0: user constraint k; rowid = -(i+1): bound on x_i;
  *                                 cdrop[k] = 1: user constraint k dropped as redundant)
  *   est n  state of each estimate: 0 adjustable, 1 fixed, 2 held at 0 (bound row in use),
@@ -45,12 +46,12 @@ typedef struct {
   double *Ac, *AV, *M, *M0, *r, *lam, *rowid, *coef, *cdrop, *est, *xs, *Vc;
   int blas;
   emi_gls_opts_t o;
-  /* sparse path (see "Sparse constraints" below): A's nonzeros by rows (CSR, in the Ac area) and the
-   * rows in use by columns (CSC, in the AV area); indices stored as doubles (exact below 2^53) */
+  /* sparse path (see "Sparse constraints" below): A's nonzeros by rows (CSR, in the Ac area), the
+   * column lists of sparse_rows_system in the AV area; indices stored as doubles (exact below 2^53) */
   int sparse;
   size_t nnz;
   double *a_ptr, *a_col, *a_val; /* CSR of A: row k holds entries [a_ptr[k], a_ptr[k+1]) */
-  double *c_ptr, *c_row, *c_val; /* CSC of the rows in use (fixed columns left out) */
+  double *res_s, *res_scale;     /* residuals of the last sparse solve (solve_update_sparse), or NULL */
 } gls_t;
 
 void emi_gls_opts_default(emi_gls_opts_t *opts)
@@ -159,12 +160,49 @@ static int ref_chol(size_t p, double *L, size_t ld)
   return 0;
 }
 
+/* The number of leading rows of the row-major lower triangle of M with no off-diagonal entry, so
+ * that M's leading block of that size is diagonal.  Reads until the first such entry. */
+static size_t lead_diag(size_t p, const double *M, size_t ld)
+{
+  for (size_t k = 1; k < p; k++)
+    for (size_t j = 0; j < k; j++)
+      if (M[k * ld + j] != 0) return k;
+  return p;
+}
+
+/* Cholesky of the p x p lower triangle (row-major) in place; *info as LAPACK's.
+ *
+ * Accounting constraints come in groups of disjoint rows (the N row totals of a flow matrix share
+ * no cell), so with diagonal V a leading block of M = A V A^T of k rows is often diagonal.  Then
+ * L11 = sqrt(D), L21 = M21 D^{-1/2}, and only the Schur complement M22 - L21 L21^T is factored:
+ * a dsyrk and a dpotrf of p - k instead of a dpotrf of p, 2.5x faster at p = 399, k = 200 (dpotrf
+ * of a few hundred is far from the BLAS-3 rate).  The factor is the same matrix; only the
+ * rounding differs. */
+static int chol_blocked(size_t p, double *Mf, size_t ld)
+{
+  const size_t k0 = p >= 64 ? lead_diag(p, Mf, ld) : 0;
+  /* _work: no NaN scan of the input, which is finite by construction (A, V validated) */
+  if (k0 < 32) return LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'U', (lapack_int)p, Mf, (lapack_int)ld);
+  for (size_t k = 0; k < k0; k++) {
+    if (!(Mf[k * ld + k] > 0)) return (int)k + 1;
+    Mf[k * ld + k] = sqrt(Mf[k * ld + k]);
+  }
+  if (k0 == p) return 0;
+  for (size_t r = k0; r < p; r++)
+    for (size_t j = 0; j < k0; j++) Mf[r * ld + j] /= Mf[j * ld + j];
+  double *S = Mf + k0 * ld + k0;
+  cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, (int)(p - k0), (int)k0, -1.0, Mf + k0 * ld, (int)ld, 1.0, S,
+              (int)ld);
+  int i = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'U', (lapack_int)(p - k0), S, (lapack_int)ld);
+  return i > 0 ? i + (int)k0 : i;
+}
+
 static emi_err_t chol_factor(const gls_t *g, size_t p, double *Mf, size_t ld, int *info)
 {
   emi_err_t err = EMI_SUCCESS;
   if (g->blas) {
     int nt = blas1_begin();
-    int i = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', (lapack_int)p, Mf, (lapack_int)ld);
+    int i = chol_blocked(p, Mf, ld);
     blas1_end(nt);
     if (i < 0) EMI_FAIL(EMI_ERR_INTERNAL, "LAPACKE_dpotrf: argument %d is invalid", -i);
     *info = i;
@@ -458,115 +496,168 @@ static emi_err_t scan_sparse(gls_t *g, int *fits)
   return EMI_SUCCESS;
 }
 
-/* Rows in use, as build_rows, by columns: the CSC of the user rows not dropped (fixed columns left
- * out) then the bound rows; r = A x - b.  Returns p.  The CSC goes into the AV area. */
-static size_t build_rows_sparse(gls_t *g)
+/* The passes over A's nonzeros after the scan go by blocks of GLS_CBLK columns, and within a block
+ * by rows (a cursor per row, in its CSR order): whatever is indexed by column (x, v, the state,
+ * the column lists, xhat) then stays in L1/L2, although a column total of an N x N flow jumps N
+ * entries at a time.  By rows over all of A, such gathers missed the caches once per entry (the
+ * arrays are n long, read right after the scan has streamed A through the caches).  Every sum
+ * still runs over j in increasing order, blocks in order, on one thread. */
+#define GLS_CBLK 2048
+#define GLS_NONE (-1.0)
+
+/* The rows in use, as build_rows (user rows not dropped, fixed columns left out, then the bound
+ * rows), r = A x - b, and the lower triangle of M = A V A^T of them into dst.  M_ql = sum_j v_j a_qj
+ * a_lj: within a column block, each column keeps a list of its entries in the rows before (newest
+ * first), so row q's entry in column j adds v_j a_qj a_lj to M_ql for every l in the list, then
+ * joins it.  No column-ordered copy of A is built.  The lists (in the AV area): head GLS_CBLK, then
+ * per entry its row, value, next (at most nnz + n entries); the row cursors in coef (P >= m).
+ * With limit > 0 the pass stops and returns 0 as soon as sum_j c_j^2 (c_j: the entries of column
+ * j) exceeds limit: the products would not pay (a dense column costs m^2); otherwise returns 1
+ * with *p_out = p.  Room: GLS_CBLK + 3 (nnz + n) <= P n, as the sparse path needs nnz <= m n / 8,
+ * P >= 8 and P n >= 4096 (checked in gls_validate). */
+static int sparse_rows_system(gls_t *g, double *dst, size_t *p_out, double limit)
 {
-  const size_t n = g->n;
-  double *cnt = g->AV; /* c_ptr: n + 1 */
-  g->c_ptr = cnt;
-  for (size_t j = 0; j <= n; j++) cnt[j] = 0;
-  size_t p = 0;
-  for (size_t k = 0; k < g->m; k++) {
-    if (g->cdrop[k] != 0) continue;
-    const size_t e0 = (size_t)g->a_ptr[k], e1 = (size_t)g->a_ptr[k + 1];
-    double s = 0;
-    for (size_t e = e0; e < e1; e++) {
-      const size_t j = (size_t)g->a_col[e];
-      s += g->a_val[e] * g->x[j];
-      if (!est_fixed(g, j)) cnt[j + 1] += 1;
+  const size_t n = g->n, m = g->m, cap = g->nnz + n;
+  size_t p = 0, pu = 0;
+  for (size_t k = 0; k < m; k++) pu += g->cdrop[k] == 0;
+  p = pu;
+  for (size_t i = 0; i < n; i++) p += g->est[i] == EST_ACTIVE;
+  *p_out = p;
+  double *head = g->AV, *erow = head + GLS_CBLK, *eval = erow + cap, *enxt = eval + cap, *cur = g->coef;
+  const double *x = g->x, *V = g->V, *est = g->est, *acol = g->a_col, *aval = g->a_val;
+  for (size_t i = 0; i < p; i++) memset(dst + i * p, 0, (i + 1) * sizeof(double));
+  for (size_t k = 0; k < m; k++) cur[k] = g->a_ptr[k];
+  for (size_t q = 0; q < pu; q++) g->r[q] = 0;
+  double work2 = 0;
+  size_t qb = pu; /* next bound row */
+  for (size_t j0 = 0; j0 < n; j0 += GLS_CBLK) {
+    const size_t j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
+    for (size_t j = 0; j < j1 - j0; j++) head[j] = GLS_NONE;
+    double *hb = head - j0; /* hb[j] for j in [j0, j1) */
+    size_t t = 0;
+    for (size_t k = 0, q = 0; k < m; k++) {
+      if (g->cdrop[k] != 0) continue;
+      double *Mq = dst + q * p, s = g->r[q], d = Mq[q];
+      size_t e = (size_t)cur[k];
+      const size_t e1 = (size_t)g->a_ptr[k + 1];
+      for (; e < e1; e++) {
+        const size_t j = (size_t)acol[e];
+        if (j >= j1) break;
+        const double a = aval[e];
+        s += a * x[j];
+        if (est[j] == EST_FIXED) continue;
+        const double w = a * V[j];
+        size_t c = 0;
+        for (double f = hb[j]; f != GLS_NONE; f = enxt[(size_t)f], c++) Mq[(size_t)erow[(size_t)f]] += w * eval[(size_t)f];
+        d += w * a;
+        if (limit > 0) {
+          work2 += (double)(2 * c + 1);
+          if (work2 > limit) return 0;
+        }
+        erow[t] = (double)q, eval[t] = a, enxt[t] = hb[j], hb[j] = (double)t, t++;
+      }
+      cur[k] = (double)e;
+      g->r[q] = s;
+      Mq[q] = d;
+      q++;
     }
-    g->r[p] = s - g->b[k];
-    g->rowid[p] = (double)k;
-    p++;
-  }
-  for (size_t i = 0; i < n; i++) {
-    if (g->est[i] != EST_ACTIVE) continue;
-    cnt[i + 1] += 1;
-    g->r[p] = g->x[i];
-    g->rowid[p] = -(double)(i + 1);
-    p++;
-  }
-  for (size_t j = 0; j < n; j++) cnt[j + 1] += cnt[j];
-  const size_t tot = (size_t)cnt[n];
-  g->c_row = g->AV + n + 1;
-  g->c_val = g->c_row + tot;
-  /* fill, rows in increasing order; the fill position of column j runs in M0's first n entries... no:
-   * use lam as scratch would be too small, so fill by a second count in c_row's tail order. */
-  double *pos = g->M0; /* p*p >= ... not guaranteed: use the c_val tail instead */
-  (void)pos;
-  size_t q = 0;
-  for (size_t k = 0; k < g->m; k++) {
-    if (g->cdrop[k] != 0) continue;
-    const size_t e0 = (size_t)g->a_ptr[k], e1 = (size_t)g->a_ptr[k + 1];
-    for (size_t e = e0; e < e1; e++) {
-      const size_t j = (size_t)g->a_col[e];
-      if (est_fixed(g, j)) continue;
-      const size_t at = (size_t)cnt[j]++;
-      g->c_row[at] = (double)q;
-      g->c_val[at] = g->a_val[e];
+    for (size_t i = j0; i < j1; i++) { /* the bound rows e_i whose column is in this block */
+      if (est[i] != EST_ACTIVE) continue;
+      double *Mq = dst + qb * p;
+      const double w = V[i];
+      for (double f = hb[i]; f != GLS_NONE; f = enxt[(size_t)f]) Mq[(size_t)erow[(size_t)f]] += w * eval[(size_t)f];
+      Mq[qb] += w;
+      g->r[qb] = x[i];
+      g->rowid[qb] = -(double)(i + 1);
+      qb++;
     }
-    q++;
   }
-  for (size_t i = 0; i < n; i++) {
-    if (g->est[i] != EST_ACTIVE) continue;
-    const size_t at = (size_t)cnt[i]++;
-    g->c_row[at] = (double)q;
-    g->c_val[at] = 1.0;
-    q++;
-  }
-  /* cnt[j] now holds the end of column j: shift back to starts */
-  for (size_t j = n; j > 0; j--) cnt[j] = cnt[j - 1];
-  cnt[0] = 0;
-  return p;
+  for (size_t k = 0, q = 0; k < m; k++)
+    if (g->cdrop[k] == 0) {
+      g->r[q] -= g->b[k];
+      g->rowid[q++] = (double)k;
+    }
+  return 1;
 }
 
-/* M = sum_j v_j a_j a_j^T over the CSC (lower triangle), M0 = copy. */
-static void form_system_sparse(gls_t *g, size_t p)
-{
-  double *M = g->M;
-  for (size_t i = 0; i < p * p; i++) M[i] = 0;
-  for (size_t j = 0; j < g->n; j++) {
-    const size_t e0 = (size_t)g->c_ptr[j], e1 = (size_t)g->c_ptr[j + 1];
-    const double v = g->V[j];
-    for (size_t e = e0; e < e1; e++) {
-      const size_t k = (size_t)g->c_row[e];
-      const double avk = g->c_val[e] * v;
-      for (size_t f = e0; f <= e; f++) M[k * p + (size_t)g->c_row[f]] += avk * g->c_val[f];
-    }
-  }
-  for (size_t i = 0; i < p; i++)
-    for (size_t j = 0; j <= i; j++) g->M0[i * p + j] = M[i * p + j];
-}
-
-/* lam = M^{-1} r; xhat = x - V A^T lam over the CSC. */
+/* lam = M^{-1} r; xhat = x - V A^T lam (A^T lam summed in xhat, each u_j in increasing row order);
+ * and, in the same pass, every constraint's residual res_s[k] = A_k xhat - b_k and its terms
+ * res_scale[k] = |b_k| + sum_j |A_kj| (|xhat_j| + |x_j|), dropped rows too (into the M0 area, free
+ * after the pivot test, after 2 m row cursors: 4 m <= P^2 as P >= m and P >= 8). */
 static emi_err_t solve_update_sparse(gls_t *g, size_t p, double *xhat)
 {
   emi_err_t err = EMI_SUCCESS;
+  const size_t n = g->n, m = g->m;
   double *lam = g->lam;
   memcpy(lam, g->r, p * sizeof(double));
-  int nt = blas1_begin();
-  int i = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'U', (lapack_int)p, 1, g->M, (lapack_int)p, lam, (lapack_int)p);
+  int nt = blas1_begin(); /* _work: M and r are finite by construction, no NaN scan */
+  int i = LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'U', (lapack_int)p, 1, g->M, (lapack_int)p, lam, (lapack_int)p);
   blas1_end(nt);
   if (i < 0) EMI_FAIL(EMI_ERR_INTERNAL, "LAPACKE_dpotrs: argument %d is invalid", -i);
-  for (size_t j = 0; j < g->n; j++) {
-    const size_t e0 = (size_t)g->c_ptr[j], e1 = (size_t)g->c_ptr[j + 1];
-    double u = 0;
-    for (size_t e = e0; e < e1; e++) u += g->c_val[e] * lam[(size_t)g->c_row[e]];
-    xhat[j] = est_fixed(g, j) ? g->x[j] : est_held0(g, j) ? 0.0 : g->x[j] - g->V[j] * u;
+  double *cu = g->M0, *cr = cu + m, *rs = cr + m, *rsc = rs + m;
+  const double *x = g->x, *V = g->V, *est = g->est, *acol = g->a_col, *aval = g->a_val;
+  for (size_t k = 0; k < m; k++) {
+    cu[k] = cr[k] = g->a_ptr[k];
+    rs[k] = -g->b[k];
+    rsc[k] = fabs(g->b[k]);
   }
+  for (size_t j0 = 0; j0 < n; j0 += GLS_CBLK) {
+    const size_t j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
+    for (size_t j = j0; j < j1; j++) xhat[j] = 0;
+    for (size_t k = 0, q = 0; k < m; k++) { /* u = A^T lam */
+      if (g->cdrop[k] != 0) continue;
+      const double l = lam[q++];
+      size_t e = (size_t)cu[k];
+      const size_t e1 = (size_t)g->a_ptr[k + 1];
+      for (; e < e1; e++) {
+        const size_t j = (size_t)acol[e];
+        if (j >= j1) break;
+        xhat[j] += aval[e] * l;
+      }
+      cu[k] = (double)e;
+    }
+    for (size_t j = j0; j < j1; j++)
+      xhat[j] = est[j] == EST_FIXED ? x[j] : est_held0(g, j) ? 0.0 : x[j] - V[j] * xhat[j];
+    for (size_t k = 0; k < m; k++) { /* residuals */
+      size_t e = (size_t)cr[k];
+      const size_t e1 = (size_t)g->a_ptr[k + 1];
+      double s = rs[k], sc = rsc[k];
+      for (; e < e1; e++) {
+        const size_t j = (size_t)acol[e];
+        if (j >= j1) break;
+        const double t = aval[e] * xhat[j];
+        s += t;
+        sc += fabs(t) + fabs(aval[e] * x[j]);
+      }
+      cr[k] = (double)e;
+      rs[k] = s;
+      rsc[k] = sc;
+    }
+  }
+  g->res_s = rs;
+  g->res_scale = rsc;
 cleanup:
   return err;
 }
 
-/* Dense A V of the rows in use (p x n) from the CSC, into `dst`, for the covariance. */
-static void dense_av_from_csc(const gls_t *g, size_t p, double *dst)
+/* Dense A V of the rows in use (p x n, fixed columns zero), into the AV area, for the covariance. */
+static void dense_av_sparse(gls_t *g, size_t p)
 {
   const size_t n = g->n;
+  double *dst = g->AV;
   memset(dst, 0, p * n * sizeof(double));
-  for (size_t j = 0; j < n; j++)
-    for (size_t e = (size_t)g->c_ptr[j]; e < (size_t)g->c_ptr[j + 1]; e++)
-      dst[(size_t)g->c_row[e] * n + j] = g->c_val[e] * g->V[j];
+  for (size_t k = 0, q = 0; k < g->m; k++) {
+    if (g->cdrop[k] != 0) continue;
+    for (size_t e = (size_t)g->a_ptr[k]; e < (size_t)g->a_ptr[k + 1]; e++) {
+      const size_t j = (size_t)g->a_col[e];
+      if (!est_fixed(g, j)) dst[q * n + j] = g->a_val[e] * g->V[j];
+    }
+    q++;
+  }
+  size_t q = 0; /* the bound rows follow the user rows, in index order */
+  for (size_t k = 0; k < g->m; k++) q += g->cdrop[k] == 0;
+  for (size_t i = 0; i < n && q < p; i++)
+    if (g->est[i] == EST_ACTIVE) dst[q++ * n + i] = g->V[i];
 }
 
 /* ------------------------------------------------------------------ validation */
@@ -861,23 +952,26 @@ static emi_err_t gls_run(const emi_gls_problem_t *pr, const emi_gls_opts_t *opts
 
   int solves = 0;
   size_t p = 0;
-  if (g.sparse) { /* the column counts decide whether the sparse products pay */
-    size_t p0 = build_rows_sparse(&g);
-    double work2 = 0;
-    for (size_t j = 0; j < n; j++) {
-      const double c = g.c_ptr[j + 1] - g.c_ptr[j];
-      work2 += c * c;
+  for (int first = 1;; first = 0) {
+    g.res_s = NULL;
+    if (g.sparse) {
+      /* on the first pass the column counts decide whether the sparse products pay: sum_j c_j^2
+       * at most p^2 n / 64 */
+      size_t pu = 0;
+      for (size_t k = 0; k < g.m; k++) pu += g.cdrop[k] == 0;
+      const double limit = first ? (double)pu * (double)pu * (double)n / 64 : 0;
+      g.sparse = (!first || pu > 0) && sparse_rows_system(&g, g.M, &p, limit);
     }
-    g.sparse = p0 > 0 && work2 * 64 <= (double)p0 * (double)p0 * (double)n;
-  }
-  for (;;) {
-    p = g.sparse ? build_rows_sparse(&g) : build_rows(&g);
+    if (!g.sparse) p = build_rows(&g);
     if (p == 0) {
       for (size_t j = 0; j < n; j++) xhat[j] = est_held0(&g, j) ? 0.0 : g.x[j];
       break;
     }
-    if (g.sparse) form_system_sparse(&g, p);
-    else form_system(&g, p);
+    if (g.sparse) {
+      for (size_t k = 0; k < p; k++) g.M0[k * p + k] = g.M[k * p + k]; /* the rest only if needed, below */
+    } else {
+      form_system(&g, p);
+    }
     int info = 0;
     EMI_TRY(chol_factor(&g, p, g.M, p, &info));
     if (++solves > (int)(n + g.m + 2)) EMI_FAIL(EMI_ERR_INTERNAL, "GLS active set did not settle");
@@ -889,6 +983,7 @@ static emi_err_t gls_run(const emi_gls_problem_t *pr, const emi_gls_opts_t *opts
     if (!ok) {
       int changed = 0;
       for (size_t k = 0; k < p; k++) g.lam[k] = 0;
+      if (g.sparse) sparse_rows_system(&g, g.M0, &p, 0);
       EMI_TRY(analyse_dependence(&g, p, info, &changed));
       continue;
     }
@@ -910,7 +1005,9 @@ static emi_err_t gls_run(const emi_gls_problem_t *pr, const emi_gls_opts_t *opts
     size_t wk = 0;
     for (size_t k = 0; k < g.m; k++) {
       double s = -g.b[k], scale = fabs(g.b[k]);
-      if (g.sparse)
+      if (g.res_s)
+        s = g.res_s[k], scale = g.res_scale[k];
+      else if (g.sparse)
         for (size_t e = (size_t)g.a_ptr[k]; e < (size_t)g.a_ptr[k + 1]; e++) {
           const size_t j = (size_t)g.a_col[e];
           const double t = g.a_val[e] * xhat[j];
@@ -940,10 +1037,7 @@ static emi_err_t gls_run(const emi_gls_problem_t *pr, const emi_gls_opts_t *opts
                "drop dependent ones",
                wk, worst_s, worst_scale);
   }
-  if (cov && g.sparse && p > 0) { /* the covariance takes the dense A V of the rows in use */
-    dense_av_from_csc(&g, p, g.Ac);
-    g.AV = g.Ac;
-  }
+  if (cov && g.sparse && p > 0) dense_av_sparse(&g, p); /* the covariance takes the dense A V of the rows in use */
   if (cov) {
     if (p == 0) {
       for (size_t i = 0; i < n * n; i++) cov[i] = 0;
