@@ -21,7 +21,7 @@
  *                                 cdrop[k] = 1: user constraint k dropped as redundant)
  *   est n  state of each estimate: 0 adjustable, 1 fixed, 2 held at 0 (bound row in use),
  *          3 held at 0 (bound implied by the other constraints, no row)
- *   xs  n  sqrt(v) (diagonal V)
+ *   xs  n  sqrt(v) (diagonal V, dense path)
  *   Vc  n*n (full V only) the adjustable block of V for the positive-definiteness check
  */
 #include "emi_gls.h"
@@ -188,8 +188,10 @@ static int chol_blocked(size_t p, double *Mf, size_t ld)
     Mf[k * ld + k] = sqrt(Mf[k * ld + k]);
   }
   if (k0 == p) return 0;
+  double *dinv = Mf + ld - k0; /* 1 / L_jj in row 0's unused upper part (columns ld - k0 .. ld - 1) */
+  for (size_t j = 0; j < k0; j++) dinv[j] = 1.0 / Mf[j * ld + j];
   for (size_t r = k0; r < p; r++)
-    for (size_t j = 0; j < k0; j++) Mf[r * ld + j] /= Mf[j * ld + j];
+    for (size_t j = 0; j < k0; j++) Mf[r * ld + j] *= dinv[j];
   double *S = Mf + k0 * ld + k0;
   cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, (int)(p - k0), (int)k0, -1.0, Mf + k0 * ld, (int)ld, 1.0, S,
               (int)ld);
@@ -221,6 +223,7 @@ static void form_system(gls_t *g, size_t p)
   if (g->v_diag) {
     if (g->blas) {
       /* M = B B^T with B = Ac diag(sqrt v). */
+      for (size_t j = 0; j < n; j++) g->xs[j] = sqrt(g->V[j]);
       for (size_t k = 0; k < p; k++)
         for (size_t j = 0; j < n; j++) AV[k * n + j] = Ac[k * n + j] * g->xs[j];
       tiled_gemm(CblasNoTrans, CblasTrans, p, p, n, 1.0, AV, n, AV, n, 0.0, M, p, 'L');
@@ -444,11 +447,18 @@ static emi_err_t scan_sparse(gls_t *g, int *fits)
     if (!isfinite(g->b[k]))
       return EMI_ERROR(EMI_ERR_DOMAIN, "GLS right-hand side b[%zu] is %g, expected a finite value", k, g->b[k]);
   const size_t parts = m < GLS_SCAN_PARTS ? m : GLS_SCAN_PARTS, share = maxnz / (parts ? parts : 1);
-  size_t pnz[GLS_SCAN_PARTS], bad_k[GLS_SCAN_PARTS], bad_j[GLS_SCAN_PARTS];
+  size_t pnz[GLS_SCAN_PARTS], pbase[GLS_SCAN_PARTS], bad_k[GLS_SCAN_PARTS], bad_j[GLS_SCAN_PARTS];
   int pfit[GLS_SCAN_PARTS];
-#pragma omp parallel for schedule(static) if (m * n >= ((size_t)1 << 20))
+#pragma omp parallel if (m * n >= ((size_t)1 << 20))
+  {
+    /* A part that follows this thread's previous part is stored right after it, so that one
+     * thread's parts need no packing; its room is still `share`, so whether A fits does not depend
+     * on the thread count. */
+    size_t prev_q = SIZE_MAX, prev_end = 0;
+#pragma omp for schedule(static)
   for (size_t q = 0; q < parts; q++) {
-    const size_t k0 = m * q / parts, k1 = m * (q + 1) / parts, base = q * share;
+    const size_t k0 = m * q / parts, k1 = m * (q + 1) / parts;
+    const size_t base = q > 0 && prev_q == q - 1 ? prev_end : q * share;
     size_t z = base;
     pfit[q] = 1;
     bad_k[q] = m;
@@ -469,6 +479,10 @@ static emi_err_t scan_sparse(gls_t *g, int *fits)
       }
     }
     pnz[q] = z - base;
+    pbase[q] = base;
+    prev_q = q;
+    prev_end = z;
+  }
   }
   for (size_t q = 0; q < parts; q++)
     if (bad_k[q] < m) {
@@ -483,7 +497,7 @@ static emi_err_t scan_sparse(gls_t *g, int *fits)
   /* pack the shares in row order */
   size_t nz = 0;
   for (size_t q = 0; q < parts; q++) {
-    const size_t k0 = m * q / parts, k1 = m * (q + 1) / parts, base = q * share;
+    const size_t k0 = m * q / parts, k1 = m * (q + 1) / parts, base = pbase[q];
     if (base != nz) {
       memmove(g->a_col + nz, g->a_col + base, pnz[q] * sizeof(double));
       memmove(g->a_val + nz, g->a_val + base, pnz[q] * sizeof(double));
@@ -496,142 +510,193 @@ static emi_err_t scan_sparse(gls_t *g, int *fits)
   return EMI_SUCCESS;
 }
 
-/* The passes over A's nonzeros after the scan go by blocks of GLS_CBLK columns, and within a block
- * by rows (a cursor per row, in its CSR order): whatever is indexed by column (x, v, the state,
- * the column lists, xhat) then stays in L1/L2, although a column total of an N x N flow jumps N
- * entries at a time.  By rows over all of A, such gathers missed the caches once per entry (the
- * arrays are n long, read right after the scan has streamed A through the caches).  Every sum
- * still runs over j in increasing order, blocks in order, on one thread. */
+/* The passes over A's nonzeros after the scan go by blocks of GLS_CBLK columns: whatever is
+ * indexed by column (x, v, the state, the column lists, xhat) then stays in L1/L2, although a
+ * column total of an N x N flow jumps N entries at a time (by rows over all of A such gathers miss
+ * the caches once per entry: the arrays are n long, read right after the scan has streamed A
+ * through the caches).  A row's entries in a block start at a binary search of its CSR segment (a
+ * cursor per row where one thread walks a fixed set of rows through all blocks).
+ *
+ * Threads share the work by columns where every output belongs to one column (the column lists,
+ * A^T lam, xhat), and by rows where it belongs to one row (a row of M, r, a residual); each sum
+ * runs on one thread in one fixed order (over j increasing), so the bits do not depend on the
+ * thread count. */
 #define GLS_CBLK 2048
+#define GLS_RPARTS 16
 #define GLS_NONE (-1.0)
+#define GLS_PAR_NNZ ((size_t)1 << 14) /* fewer nonzeros: one thread (a parallel region costs more) */
+
+/* An index stored as a double (exact below 2^53): through int64_t, which is one instruction
+ * (a conversion to size_t needs a branch for values from 2^63). */
+static inline size_t gls_ix(double d) { return (size_t)(int64_t)d; }
+
+/* The first entry of row k of the CSR with column >= j0. */
+static size_t row_lower_bound(const gls_t *g, size_t k, size_t j0)
+{
+  size_t lo = gls_ix(g->a_ptr[k]), hi = gls_ix(g->a_ptr[k + 1]);
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo) / 2;
+    if (gls_ix(g->a_col[mid]) < j0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
 
 /* The rows in use, as build_rows (user rows not dropped, fixed columns left out, then the bound
- * rows), r = A x - b, and the lower triangle of M = A V A^T of them into dst.  M_ql = sum_j v_j a_qj
- * a_lj: within a column block, each column keeps a list of its entries in the rows before (newest
- * first), so row q's entry in column j adds v_j a_qj a_lj to M_ql for every l in the list, then
- * joins it.  No column-ordered copy of A is built.  The lists (in the AV area): head GLS_CBLK, then
- * per entry its row, value, next (at most nnz + n entries); the row cursors in coef (P >= m).
- * With limit > 0 the pass stops and returns 0 as soon as sum_j c_j^2 (c_j: the entries of column
- * j) exceeds limit: the products would not pay (a dense column costs m^2); otherwise returns 1
- * with *p_out = p.  Room: GLS_CBLK + 3 (nnz + n) <= P n, as the sparse path needs nnz <= m n / 8,
- * P >= 8 and P n >= 4096 (checked in gls_validate). */
+ * rows), r = A x - b, and the lower triangle of M = A V A^T of them into dst.
+ *   1. by column blocks: each entry of a row in use and a column not fixed is linked to the entry
+ *      of its column in the row in use before (enxt, -1: none; erow = its row in use), and the
+ *      column counts c_j give sum_j c_j^2, the cost of step 2.  With limit > 0 the function stops
+ *      there and returns 0 when that exceeds limit: the products would not pay (a dense column
+ *      costs m^2).
+ *   2. by rows: M_ql = sum_j v_j a_qj a_lj, row q walking from each of its entries up its column
+ *      (newest row first), column blocks in order; r_q = sum_j a_qj x_j - b_q.
+ * No column-ordered copy of A is built.  The lists are in the AV area (head n, count n, erow nnz,
+ * enxt nnz: 2 n + 2 nnz <= P n, as the sparse path needs nnz <= m n / 8 and P >= 8), the row
+ * cursors in coef.  Returns 1 with *p_out = p. */
 static int sparse_rows_system(gls_t *g, double *dst, size_t *p_out, double limit)
 {
-  const size_t n = g->n, m = g->m, cap = g->nnz + n;
-  size_t p = 0, pu = 0;
-  for (size_t k = 0; k < m; k++) pu += g->cdrop[k] == 0;
-  p = pu;
-  for (size_t i = 0; i < n; i++) p += g->est[i] == EST_ACTIVE;
+  const size_t n = g->n, m = g->m, nnz = g->nnz, nblk = (n + GLS_CBLK - 1) / GLS_CBLK;
+  size_t pu = 0;
+  for (size_t k = 0; k < m; k++)
+    if (g->cdrop[k] == 0) g->rowid[pu++] = (double)k;
+  size_t p = pu;
+  for (size_t i = 0; i < n; i++)
+    if (g->est[i] == EST_ACTIVE) g->rowid[p++] = -(double)(i + 1);
   *p_out = p;
-  double *head = g->AV, *erow = head + GLS_CBLK, *eval = erow + cap, *enxt = eval + cap, *cur = g->coef;
-  const double *x = g->x, *V = g->V, *est = g->est, *acol = g->a_col, *aval = g->a_val;
-  for (size_t i = 0; i < p; i++) memset(dst + i * p, 0, (i + 1) * sizeof(double));
-  for (size_t k = 0; k < m; k++) cur[k] = g->a_ptr[k];
-  for (size_t q = 0; q < pu; q++) g->r[q] = 0;
-  double work2 = 0;
-  size_t qb = pu; /* next bound row */
-  for (size_t j0 = 0; j0 < n; j0 += GLS_CBLK) {
-    const size_t j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
-    for (size_t j = 0; j < j1 - j0; j++) head[j] = GLS_NONE;
-    double *hb = head - j0; /* hb[j] for j in [j0, j1) */
-    size_t t = 0;
-    for (size_t k = 0, q = 0; k < m; k++) {
-      if (g->cdrop[k] != 0) continue;
-      double *Mq = dst + q * p, s = g->r[q], d = Mq[q];
-      size_t e = (size_t)cur[k];
-      const size_t e1 = (size_t)g->a_ptr[k + 1];
-      for (; e < e1; e++) {
-        const size_t j = (size_t)acol[e];
-        if (j >= j1) break;
-        const double a = aval[e];
-        s += a * x[j];
-        if (est[j] == EST_FIXED) continue;
-        const double w = a * V[j];
-        size_t c = 0;
-        for (double f = hb[j]; f != GLS_NONE; f = enxt[(size_t)f], c++) Mq[(size_t)erow[(size_t)f]] += w * eval[(size_t)f];
-        d += w * a;
-        if (limit > 0) {
-          work2 += (double)(2 * c + 1);
-          if (work2 > limit) return 0;
+  double *head = g->AV, *ccnt = head + n, *erow = ccnt + n, *enxt = erow + nnz, *cur = g->coef;
+  const double *x = g->x, *V = g->V, *est = g->est, *acol = g->a_col, *aval = g->a_val, *rowid = g->rowid;
+  const int par = nnz >= GLS_PAR_NNZ;
+  size_t work2 = 0;
+#pragma omp parallel if (par)
+  {
+#pragma omp for schedule(static) reduction(+ : work2)
+    for (size_t bk = 0; bk < nblk; bk++) {
+      const size_t j0 = bk * GLS_CBLK, j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
+      for (size_t j = j0; j < j1; j++) head[j] = GLS_NONE, ccnt[j] = 0;
+      for (size_t q = 0; q < pu; q++) {
+        const size_t k = gls_ix(rowid[q]), e1 = gls_ix(g->a_ptr[k + 1]);
+        for (size_t e = row_lower_bound(g, k, j0); e < e1; e++) {
+          const size_t j = gls_ix(acol[e]);
+          if (j >= j1) break;
+          if (est[j] == EST_FIXED) continue;
+          enxt[e] = head[j], head[j] = (double)e, erow[e] = (double)q, ccnt[j] += 1;
         }
-        erow[t] = (double)q, eval[t] = a, enxt[t] = hb[j], hb[j] = (double)t, t++;
       }
-      cur[k] = (double)e;
-      g->r[q] = s;
-      Mq[q] = d;
-      q++;
-    }
-    for (size_t i = j0; i < j1; i++) { /* the bound rows e_i whose column is in this block */
-      if (est[i] != EST_ACTIVE) continue;
-      double *Mq = dst + qb * p;
-      const double w = V[i];
-      for (double f = hb[i]; f != GLS_NONE; f = enxt[(size_t)f]) Mq[(size_t)erow[(size_t)f]] += w * eval[(size_t)f];
-      Mq[qb] += w;
-      g->r[qb] = x[i];
-      g->rowid[qb] = -(double)(i + 1);
-      qb++;
+      for (size_t j = j0; j < j1; j++) work2 += (size_t)ccnt[j] * (size_t)ccnt[j];
     }
   }
-  for (size_t k = 0, q = 0; k < m; k++)
-    if (g->cdrop[k] == 0) {
-      g->r[q] -= g->b[k];
-      g->rowid[q++] = (double)k;
+  if (limit > 0 && (double)work2 > limit) return 0;
+#pragma omp parallel for schedule(static) if (par)
+  for (size_t pt = 0; pt < GLS_RPARTS; pt++) {
+    const size_t q0 = p * pt / GLS_RPARTS, q1 = p * (pt + 1) / GLS_RPARTS;
+    for (size_t q = q0; q < q1; q++) {
+      memset(dst + q * p, 0, (q + 1) * sizeof(double));
+      if (q < pu) {
+        cur[q] = g->a_ptr[gls_ix(rowid[q])];
+        g->r[q] = 0;
+      } else {
+        g->r[q] = x[(size_t)(-rowid[q]) - 1];
+      }
     }
+    for (size_t j0 = 0; j0 < n; j0 += GLS_CBLK) {
+      const size_t j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
+      for (size_t q = q0; q < q1; q++) {
+        double *Mq = dst + q * p;
+        if (q >= pu) { /* bound row e_i, once, in the block of i: up the whole column i */
+          const size_t i = (size_t)(-rowid[q]) - 1;
+          if (i < j0 || i >= j1) continue;
+          const double w = V[i];
+          for (double f = head[i]; f != GLS_NONE; f = enxt[gls_ix(f)]) Mq[gls_ix(erow[gls_ix(f)])] += w * aval[gls_ix(f)];
+          Mq[q] += w;
+          continue;
+        }
+        const size_t e1 = gls_ix(g->a_ptr[gls_ix(rowid[q]) + 1]);
+        size_t e = gls_ix(cur[q]);
+        double s = g->r[q], d = Mq[q];
+        for (; e < e1; e++) {
+          const size_t j = gls_ix(acol[e]);
+          if (j >= j1) break;
+          const double a = aval[e];
+          s += a * x[j];
+          if (est[j] == EST_FIXED) continue;
+          const double w = a * V[j];
+          for (double f = enxt[e]; f != GLS_NONE; f = enxt[gls_ix(f)]) Mq[gls_ix(erow[gls_ix(f)])] += w * aval[gls_ix(f)];
+          d += w * a;
+        }
+        cur[q] = (double)e;
+        g->r[q] = s;
+        Mq[q] = d;
+      }
+    }
+    for (size_t q = q0; q < q1 && q < pu; q++) g->r[q] -= g->b[gls_ix(rowid[q])];
+  }
   return 1;
 }
 
-/* lam = M^{-1} r; xhat = x - V A^T lam (A^T lam summed in xhat, each u_j in increasing row order);
- * and, in the same pass, every constraint's residual res_s[k] = A_k xhat - b_k and its terms
- * res_scale[k] = |b_k| + sum_j |A_kj| (|xhat_j| + |x_j|), dropped rows too (into the M0 area, free
- * after the pivot test, after 2 m row cursors: 4 m <= P^2 as P >= m and P >= 8). */
+/* lam = M^{-1} r; xhat = x - V A^T lam (A^T lam summed in xhat by column blocks, each u_j in
+ * increasing row order); then every constraint's residual res_s[k] = A_k xhat - b_k and its terms
+ * res_scale[k] = |b_k| + sum_j |A_kj| (|xhat_j| + |x_j|), dropped rows too, by rows (into the M0
+ * area, free after the pivot test, after m row cursors: 3 m <= P^2 as P >= m and P >= 8). */
 static emi_err_t solve_update_sparse(gls_t *g, size_t p, double *xhat)
 {
   emi_err_t err = EMI_SUCCESS;
-  const size_t n = g->n, m = g->m;
+  const size_t n = g->n, m = g->m, pu = p, nblk = (n + GLS_CBLK - 1) / GLS_CBLK;
   double *lam = g->lam;
   memcpy(lam, g->r, p * sizeof(double));
   int nt = blas1_begin(); /* _work: M and r are finite by construction, no NaN scan */
   int i = LAPACKE_dpotrs_work(LAPACK_COL_MAJOR, 'U', (lapack_int)p, 1, g->M, (lapack_int)p, lam, (lapack_int)p);
   blas1_end(nt);
   if (i < 0) EMI_FAIL(EMI_ERR_INTERNAL, "LAPACKE_dpotrs: argument %d is invalid", -i);
-  double *cu = g->M0, *cr = cu + m, *rs = cr + m, *rsc = rs + m;
-  const double *x = g->x, *V = g->V, *est = g->est, *acol = g->a_col, *aval = g->a_val;
-  for (size_t k = 0; k < m; k++) {
-    cu[k] = cr[k] = g->a_ptr[k];
-    rs[k] = -g->b[k];
-    rsc[k] = fabs(g->b[k]);
-  }
-  for (size_t j0 = 0; j0 < n; j0 += GLS_CBLK) {
-    const size_t j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
-    for (size_t j = j0; j < j1; j++) xhat[j] = 0;
-    for (size_t k = 0, q = 0; k < m; k++) { /* u = A^T lam */
-      if (g->cdrop[k] != 0) continue;
-      const double l = lam[q++];
-      size_t e = (size_t)cu[k];
-      const size_t e1 = (size_t)g->a_ptr[k + 1];
-      for (; e < e1; e++) {
-        const size_t j = (size_t)acol[e];
-        if (j >= j1) break;
-        xhat[j] += aval[e] * l;
+  size_t nu = 0; /* user rows in use (the bound rows after them only hold estimates at 0) */
+  while (nu < pu && g->rowid[nu] >= 0) nu++;
+  double *cr = g->M0, *rs = cr + m, *rsc = rs + m;
+  const double *x = g->x, *V = g->V, *est = g->est, *acol = g->a_col, *aval = g->a_val, *rowid = g->rowid;
+  const int par = g->nnz >= GLS_PAR_NNZ;
+#pragma omp parallel if (par)
+  {
+#pragma omp for schedule(static)
+    for (size_t bk = 0; bk < nblk; bk++) {
+      const size_t j0 = bk * GLS_CBLK, j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
+      for (size_t j = j0; j < j1; j++) xhat[j] = 0;
+      for (size_t q = 0; q < nu; q++) {
+        const size_t k = gls_ix(rowid[q]), e1 = gls_ix(g->a_ptr[k + 1]);
+        const double l = lam[q];
+        for (size_t e = row_lower_bound(g, k, j0); e < e1; e++) {
+          const size_t j = gls_ix(acol[e]);
+          if (j >= j1) break;
+          xhat[j] += aval[e] * l;
+        }
       }
-      cu[k] = (double)e;
+      for (size_t j = j0; j < j1; j++)
+        xhat[j] = est[j] == EST_FIXED ? x[j] : est_held0(g, j) ? 0.0 : x[j] - V[j] * xhat[j];
     }
-    for (size_t j = j0; j < j1; j++)
-      xhat[j] = est[j] == EST_FIXED ? x[j] : est_held0(g, j) ? 0.0 : x[j] - V[j] * xhat[j];
-    for (size_t k = 0; k < m; k++) { /* residuals */
-      size_t e = (size_t)cr[k];
-      const size_t e1 = (size_t)g->a_ptr[k + 1];
-      double s = rs[k], sc = rsc[k];
-      for (; e < e1; e++) {
-        const size_t j = (size_t)acol[e];
-        if (j >= j1) break;
-        const double t = aval[e] * xhat[j];
-        s += t;
-        sc += fabs(t) + fabs(aval[e] * x[j]);
+#pragma omp for schedule(static)
+    for (size_t pt = 0; pt < GLS_RPARTS; pt++) {
+      const size_t k0 = m * pt / GLS_RPARTS, k1 = m * (pt + 1) / GLS_RPARTS;
+      for (size_t k = k0; k < k1; k++) {
+        cr[k] = g->a_ptr[k];
+        rs[k] = -g->b[k];
+        rsc[k] = fabs(g->b[k]);
       }
-      cr[k] = (double)e;
-      rs[k] = s;
-      rsc[k] = sc;
+      for (size_t j0 = 0; j0 < n; j0 += GLS_CBLK) {
+        const size_t j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
+        for (size_t k = k0; k < k1; k++) {
+          size_t e = gls_ix(cr[k]);
+          const size_t e1 = gls_ix(g->a_ptr[k + 1]);
+          double s = rs[k], sc = rsc[k];
+          for (; e < e1; e++) {
+            const size_t j = gls_ix(acol[e]);
+            if (j >= j1) break;
+            const double t = aval[e] * xhat[j];
+            s += t;
+            sc += fabs(t) + fabs(aval[e] * x[j]);
+          }
+          cr[k] = (double)e;
+          rs[k] = s;
+          rsc[k] = sc;
+        }
+      }
     }
   }
   g->res_s = rs;
@@ -648,8 +713,8 @@ static void dense_av_sparse(gls_t *g, size_t p)
   memset(dst, 0, p * n * sizeof(double));
   for (size_t k = 0, q = 0; k < g->m; k++) {
     if (g->cdrop[k] != 0) continue;
-    for (size_t e = (size_t)g->a_ptr[k]; e < (size_t)g->a_ptr[k + 1]; e++) {
-      const size_t j = (size_t)g->a_col[e];
+    for (size_t e = gls_ix(g->a_ptr[k]); e < gls_ix(g->a_ptr[k + 1]); e++) {
+      const size_t j = gls_ix(g->a_col[e]);
       if (!est_fixed(g, j)) dst[q * n + j] = g->a_val[e] * g->V[j];
     }
     q++;
@@ -687,7 +752,6 @@ static emi_err_t gls_validate(gls_t *g, const emi_gls_problem_t *pr)
     if (!isfinite(vii) || vii < 0)
       return EMI_ERROR(EMI_ERR_DOMAIN, "GLS variance of estimate %zu is %g, expected finite and >= 0", i, vii);
     g->est[i] = (vii == 0 || (pr->fixed && pr->fixed[i])) ? EST_FIXED : EST_FREE;
-    if (pr->v_diag) g->xs[i] = sqrt(vii);
   }
   if (pr->v_diag) return EMI_SUCCESS;
   for (size_t i = 0; i < n; i++) {
