@@ -51,6 +51,8 @@ typedef struct {
   int sparse;
   size_t nnz;
   double *a_ptr, *a_col, *a_val; /* CSR of A: row k holds entries [a_ptr[k], a_ptr[k+1]) */
+  double *a_blk; /* row k's entries in column block b: [a_blk[k (nblk+1) + b], a_blk[k (nblk+1) + b + 1]) */
+  double *xv;    /* x_j, v_j (-1: fixed) side by side: one cache line where the passes jump by columns */
   double *res_s, *res_scale;     /* residuals of the last sparse solve (solve_update_sparse), or NULL */
 } gls_t;
 
@@ -436,12 +438,18 @@ GLS_CLONES static int scan_row(const double *restrict a, size_t n, size_t pf_len
  * packed in row order, so the result does not depend on the thread count; the first non-finite
  * entry in row-major order is the one reported. */
 #define GLS_SCAN_PARTS 16
+#define GLS_CBLK 2048 /* columns per block of the passes after the scan (below) */
+#define GLS_RPARTS 16
+#define GLS_NONE (-1.0)
+#define GLS_PAR_NNZ ((size_t)1 << 14) /* fewer nonzeros: one thread (a parallel region costs more) */
 static emi_err_t scan_sparse(gls_t *g, int *fits)
 {
   const size_t n = g->n, m = g->m, cap = g->P * n;
-  const size_t maxnz = cap > m + 1 ? (cap - m - 1) / 2 : 0;
+  const size_t nblk = (n + GLS_CBLK - 1) / GLS_CBLK, lb = m * (nblk + 1);
+  const size_t maxnz = cap > m + 1 + lb ? (cap - m - 1 - lb) / 2 : 0;
   g->a_ptr = g->Ac;
-  g->a_col = g->Ac + m + 1;
+  g->a_blk = g->Ac + m + 1;
+  g->a_col = g->a_blk + lb;
   g->a_val = g->a_col + maxnz;
   for (size_t k = 0; k < m; k++)
     if (!isfinite(g->b[k]))
@@ -506,6 +514,15 @@ static emi_err_t scan_sparse(gls_t *g, int *fits)
     nz += pnz[q];
   }
   g->a_ptr[m] = (double)nz;
+  for (size_t k = 0; k < m; k++) { /* where each row enters each column block */
+    double *bk = g->a_blk + k * (nblk + 1);
+    size_t e = (size_t)g->a_ptr[k], b = 0;
+    const size_t e1 = (size_t)g->a_ptr[k + 1];
+    bk[0] = (double)e;
+    for (; e < e1; e++)
+      while ((size_t)g->a_col[e] >= (b + 1) * GLS_CBLK) bk[++b] = (double)e;
+    while (b < nblk) bk[++b] = (double)e1;
+  }
   g->nnz = nz;
   return EMI_SUCCESS;
 }
@@ -514,33 +531,16 @@ static emi_err_t scan_sparse(gls_t *g, int *fits)
  * indexed by column (x, v, the state, the column lists, xhat) then stays in L1/L2, although a
  * column total of an N x N flow jumps N entries at a time (by rows over all of A such gathers miss
  * the caches once per entry: the arrays are n long, read right after the scan has streamed A
- * through the caches).  A row's entries in a block start at a binary search of its CSR segment (a
- * cursor per row where one thread walks a fixed set of rows through all blocks).
+ * through the caches).  Where each row enters each block is recorded after the scan (a_blk).
  *
  * Threads share the work by columns where every output belongs to one column (the column lists,
  * A^T lam, xhat), and by rows where it belongs to one row (a row of M, r, a residual); each sum
  * runs on one thread in one fixed order (over j increasing), so the bits do not depend on the
  * thread count. */
-#define GLS_CBLK 2048
-#define GLS_RPARTS 16
-#define GLS_NONE (-1.0)
-#define GLS_PAR_NNZ ((size_t)1 << 14) /* fewer nonzeros: one thread (a parallel region costs more) */
 
 /* An index stored as a double (exact below 2^53): through int64_t, which is one instruction
  * (a conversion to size_t needs a branch for values from 2^63). */
 static inline size_t gls_ix(double d) { return (size_t)(int64_t)d; }
-
-/* The first entry of row k of the CSR with column >= j0. */
-static size_t row_lower_bound(const gls_t *g, size_t k, size_t j0)
-{
-  size_t lo = gls_ix(g->a_ptr[k]), hi = gls_ix(g->a_ptr[k + 1]);
-  while (lo < hi) {
-    const size_t mid = lo + (hi - lo) / 2;
-    if (gls_ix(g->a_col[mid]) < j0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 /* The rows in use, as build_rows (user rows not dropped, fixed columns left out, then the bound
  * rows), r = A x - b, and the lower triangle of M = A V A^T of them into dst.
@@ -551,9 +551,10 @@ static size_t row_lower_bound(const gls_t *g, size_t k, size_t j0)
  *      costs m^2).
  *   2. by rows: M_ql = sum_j v_j a_qj a_lj, row q walking from each of its entries up its column
  *      (newest row first), column blocks in order; r_q = sum_j a_qj x_j - b_q.
- * No column-ordered copy of A is built.  The lists are in the AV area (head n, count n, erow nnz,
- * enxt nnz: 2 n + 2 nnz <= P n, as the sparse path needs nnz <= m n / 8 and P >= 8), the row
- * cursors in coef.  Returns 1 with *p_out = p. */
+ * No column-ordered copy of A is built.  In the AV area: the head and count of each column side by
+ * side (2 n), then per entry its link, row and value side by side (3 nnz: the walk up a column
+ * reads one cache line per step), then xv (2 n): 4 n + 3 nnz <= P n, as the sparse path needs
+ * nnz <= m n / 8 and P >= 8.  Returns 1 with *p_out = p. */
 static int sparse_rows_system(gls_t *g, double *dst, size_t *p_out, double limit)
 {
   const size_t n = g->n, m = g->m, nnz = g->nnz, nblk = (n + GLS_CBLK - 1) / GLS_CBLK;
@@ -564,8 +565,9 @@ static int sparse_rows_system(gls_t *g, double *dst, size_t *p_out, double limit
   for (size_t i = 0; i < n; i++)
     if (g->est[i] == EST_ACTIVE) g->rowid[p++] = -(double)(i + 1);
   *p_out = p;
-  double *head = g->AV, *ccnt = head + n, *erow = ccnt + n, *enxt = erow + nnz, *cur = g->coef;
-  const double *x = g->x, *V = g->V, *est = g->est, *acol = g->a_col, *aval = g->a_val, *rowid = g->rowid;
+  double *hc = g->AV, *lnk = hc + 2 * n; /* hc[2j]: newest entry of column j, hc[2j+1]: count */
+  const double *x = g->x, *V = g->V, *xv = g->xv, *acol = g->a_col, *aval = g->a_val, *rowid = g->rowid;
+  const double *blk = g->a_blk;
   const int par = nnz >= GLS_PAR_NNZ;
   size_t work2 = 0;
 #pragma omp parallel if (par)
@@ -573,17 +575,17 @@ static int sparse_rows_system(gls_t *g, double *dst, size_t *p_out, double limit
 #pragma omp for schedule(static) reduction(+ : work2)
     for (size_t bk = 0; bk < nblk; bk++) {
       const size_t j0 = bk * GLS_CBLK, j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
-      for (size_t j = j0; j < j1; j++) head[j] = GLS_NONE, ccnt[j] = 0;
+      for (size_t j = j0; j < j1; j++) hc[2 * j] = GLS_NONE, hc[2 * j + 1] = 0;
       for (size_t q = 0; q < pu; q++) {
-        const size_t k = gls_ix(rowid[q]), e1 = gls_ix(g->a_ptr[k + 1]);
-        for (size_t e = row_lower_bound(g, k, j0); e < e1; e++) {
+        const double *bq = blk + gls_ix(rowid[q]) * (nblk + 1) + bk;
+        for (size_t e = gls_ix(bq[0]), e1 = gls_ix(bq[1]); e < e1; e++) {
           const size_t j = gls_ix(acol[e]);
-          if (j >= j1) break;
-          if (est[j] == EST_FIXED) continue;
-          enxt[e] = head[j], head[j] = (double)e, erow[e] = (double)q, ccnt[j] += 1;
+          if (xv[2 * j + 1] < 0) continue; /* fixed */
+          lnk[3 * e] = hc[2 * j], lnk[3 * e + 1] = (double)q, lnk[3 * e + 2] = aval[e];
+          hc[2 * j] = (double)e, hc[2 * j + 1] += 1;
         }
       }
-      for (size_t j = j0; j < j1; j++) work2 += (size_t)ccnt[j] * (size_t)ccnt[j];
+      for (size_t j = j0; j < j1; j++) work2 += (size_t)hc[2 * j + 1] * (size_t)hc[2 * j + 1];
     }
   }
   if (limit > 0 && (double)work2 > limit) return 0;
@@ -593,38 +595,41 @@ static int sparse_rows_system(gls_t *g, double *dst, size_t *p_out, double limit
     for (size_t q = q0; q < q1; q++) {
       memset(dst + q * p, 0, (q + 1) * sizeof(double));
       if (q < pu) {
-        cur[q] = g->a_ptr[gls_ix(rowid[q])];
         g->r[q] = 0;
       } else {
         g->r[q] = x[(size_t)(-rowid[q]) - 1];
       }
     }
-    for (size_t j0 = 0; j0 < n; j0 += GLS_CBLK) {
-      const size_t j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
+    for (size_t bk = 0; bk < nblk; bk++) {
+      const size_t j0 = bk * GLS_CBLK, j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
       for (size_t q = q0; q < q1; q++) {
         double *Mq = dst + q * p;
         if (q >= pu) { /* bound row e_i, once, in the block of i: up the whole column i */
           const size_t i = (size_t)(-rowid[q]) - 1;
           if (i < j0 || i >= j1) continue;
           const double w = V[i];
-          for (double f = head[i]; f != GLS_NONE; f = enxt[gls_ix(f)]) Mq[gls_ix(erow[gls_ix(f)])] += w * aval[gls_ix(f)];
+          for (double f = hc[2 * i]; f != GLS_NONE; f = lnk[3 * gls_ix(f)]) {
+            const double *lf = lnk + 3 * gls_ix(f);
+            Mq[gls_ix(lf[1])] += w * lf[2];
+          }
           Mq[q] += w;
           continue;
         }
-        const size_t e1 = gls_ix(g->a_ptr[gls_ix(rowid[q]) + 1]);
-        size_t e = gls_ix(cur[q]);
+        const double *bq = blk + gls_ix(rowid[q]) * (nblk + 1) + bk;
         double s = g->r[q], d = Mq[q];
-        for (; e < e1; e++) {
+        for (size_t e = gls_ix(bq[0]), e1 = gls_ix(bq[1]); e < e1; e++) {
           const size_t j = gls_ix(acol[e]);
-          if (j >= j1) break;
-          const double a = aval[e];
-          s += a * x[j];
-          if (est[j] == EST_FIXED) continue;
-          const double w = a * V[j];
-          for (double f = enxt[e]; f != GLS_NONE; f = enxt[gls_ix(f)]) Mq[gls_ix(erow[gls_ix(f)])] += w * aval[gls_ix(f)];
+          const double a = aval[e], vj = xv[2 * j + 1];
+          s += a * xv[2 * j];
+          if (vj < 0) continue; /* fixed */
+          const double w = a * vj;
+          for (double f = lnk[3 * e]; f != GLS_NONE;) {
+            const double *lf = lnk + 3 * gls_ix(f);
+            Mq[gls_ix(lf[1])] += w * lf[2];
+            f = lf[0];
+          }
           d += w * a;
         }
-        cur[q] = (double)e;
         g->r[q] = s;
         Mq[q] = d;
       }
@@ -637,7 +642,7 @@ static int sparse_rows_system(gls_t *g, double *dst, size_t *p_out, double limit
 /* lam = M^{-1} r; xhat = x - V A^T lam (A^T lam summed in xhat by column blocks, each u_j in
  * increasing row order); then every constraint's residual res_s[k] = A_k xhat - b_k and its terms
  * res_scale[k] = |b_k| + sum_j |A_kj| (|xhat_j| + |x_j|), dropped rows too, by rows (into the M0
- * area, free after the pivot test, after m row cursors: 3 m <= P^2 as P >= m and P >= 8). */
+ * area, free after the pivot test: 2 m <= P^2). */
 static emi_err_t solve_update_sparse(gls_t *g, size_t p, double *xhat)
 {
   emi_err_t err = EMI_SUCCESS;
@@ -650,8 +655,10 @@ static emi_err_t solve_update_sparse(gls_t *g, size_t p, double *xhat)
   if (i < 0) EMI_FAIL(EMI_ERR_INTERNAL, "LAPACKE_dpotrs: argument %d is invalid", -i);
   size_t nu = 0; /* user rows in use (the bound rows after them only hold estimates at 0) */
   while (nu < pu && g->rowid[nu] >= 0) nu++;
-  double *cr = g->M0, *rs = cr + m, *rsc = rs + m;
-  const double *x = g->x, *V = g->V, *est = g->est, *acol = g->a_col, *aval = g->a_val, *rowid = g->rowid;
+  double *rs = g->M0, *rsc = rs + m;
+  const double *x = g->x, *V = g->V, *est = g->est, *xv = g->xv, *acol = g->a_col, *aval = g->a_val;
+  const double *rowid = g->rowid;
+  const double *blk = g->a_blk;
   const int par = g->nnz >= GLS_PAR_NNZ;
 #pragma omp parallel if (par)
   {
@@ -660,13 +667,9 @@ static emi_err_t solve_update_sparse(gls_t *g, size_t p, double *xhat)
       const size_t j0 = bk * GLS_CBLK, j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
       for (size_t j = j0; j < j1; j++) xhat[j] = 0;
       for (size_t q = 0; q < nu; q++) {
-        const size_t k = gls_ix(rowid[q]), e1 = gls_ix(g->a_ptr[k + 1]);
+        const double *bq = blk + gls_ix(rowid[q]) * (nblk + 1) + bk;
         const double l = lam[q];
-        for (size_t e = row_lower_bound(g, k, j0); e < e1; e++) {
-          const size_t j = gls_ix(acol[e]);
-          if (j >= j1) break;
-          xhat[j] += aval[e] * l;
-        }
+        for (size_t e = gls_ix(bq[0]), e1 = gls_ix(bq[1]); e < e1; e++) xhat[gls_ix(acol[e])] += aval[e] * l;
       }
       for (size_t j = j0; j < j1; j++)
         xhat[j] = est[j] == EST_FIXED ? x[j] : est_held0(g, j) ? 0.0 : x[j] - V[j] * xhat[j];
@@ -675,24 +678,19 @@ static emi_err_t solve_update_sparse(gls_t *g, size_t p, double *xhat)
     for (size_t pt = 0; pt < GLS_RPARTS; pt++) {
       const size_t k0 = m * pt / GLS_RPARTS, k1 = m * (pt + 1) / GLS_RPARTS;
       for (size_t k = k0; k < k1; k++) {
-        cr[k] = g->a_ptr[k];
         rs[k] = -g->b[k];
         rsc[k] = fabs(g->b[k]);
       }
-      for (size_t j0 = 0; j0 < n; j0 += GLS_CBLK) {
-        const size_t j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
+      for (size_t bk = 0; bk < nblk; bk++) {
         for (size_t k = k0; k < k1; k++) {
-          size_t e = gls_ix(cr[k]);
-          const size_t e1 = gls_ix(g->a_ptr[k + 1]);
+          const double *bq = blk + k * (nblk + 1) + bk;
           double s = rs[k], sc = rsc[k];
-          for (; e < e1; e++) {
+          for (size_t e = gls_ix(bq[0]), e1 = gls_ix(bq[1]); e < e1; e++) {
             const size_t j = gls_ix(acol[e]);
-            if (j >= j1) break;
             const double t = aval[e] * xhat[j];
             s += t;
-            sc += fabs(t) + fabs(aval[e] * x[j]);
+            sc += fabs(t) + fabs(aval[e] * xv[2 * j]);
           }
-          cr[k] = (double)e;
           rs[k] = s;
           rsc[k] = sc;
         }
@@ -737,6 +735,7 @@ static emi_err_t gls_validate(gls_t *g, const emi_gls_problem_t *pr)
     int fits = 0;
     EMI_CALL(scan_sparse(g, &fits));
     g->sparse = fits && 8 * g->nnz <= g->m * n;
+    g->xv = g->AV + 2 * n + 3 * g->nnz; /* after the lists of sparse_rows_system */
   } else {
     for (size_t k = 0; k < g->m; k++) {
       if (!isfinite(pr->b[k]))
@@ -752,6 +751,7 @@ static emi_err_t gls_validate(gls_t *g, const emi_gls_problem_t *pr)
     if (!isfinite(vii) || vii < 0)
       return EMI_ERROR(EMI_ERR_DOMAIN, "GLS variance of estimate %zu is %g, expected finite and >= 0", i, vii);
     g->est[i] = (vii == 0 || (pr->fixed && pr->fixed[i])) ? EST_FIXED : EST_FREE;
+    if (g->sparse) g->xv[2 * i] = pr->x[i], g->xv[2 * i + 1] = g->est[i] == EST_FIXED ? -1.0 : vii;
   }
   if (pr->v_diag) return EMI_SUCCESS;
   for (size_t i = 0; i < n; i++) {
