@@ -570,7 +570,8 @@ static int sparse_rows_system(gls_t *g, double *dst, size_t *p_out, double limit
   const double *blk = g->a_blk;
   const int par = nnz >= GLS_PAR_NNZ;
   size_t work2 = 0;
-#pragma omp parallel if (par)
+  int pays = 1;
+#pragma omp parallel if (par) /* one region: waking a sleeping thread costs about as much as a pass */
   {
 #pragma omp for schedule(static) reduction(+ : work2)
     for (size_t bk = 0; bk < nblk; bk++) {
@@ -587,56 +588,58 @@ static int sparse_rows_system(gls_t *g, double *dst, size_t *p_out, double limit
       }
       for (size_t j = j0; j < j1; j++) work2 += (size_t)hc[2 * j + 1] * (size_t)hc[2 * j + 1];
     }
-  }
-  if (limit > 0 && (double)work2 > limit) return 0;
-#pragma omp parallel for schedule(static) if (par)
-  for (size_t pt = 0; pt < GLS_RPARTS; pt++) {
-    const size_t q0 = p * pt / GLS_RPARTS, q1 = p * (pt + 1) / GLS_RPARTS;
-    for (size_t q = q0; q < q1; q++) {
-      memset(dst + q * p, 0, (q + 1) * sizeof(double));
-      if (q < pu) {
-        g->r[q] = 0;
-      } else {
-        g->r[q] = x[(size_t)(-rowid[q]) - 1];
-      }
-    }
-    for (size_t bk = 0; bk < nblk; bk++) {
-      const size_t j0 = bk * GLS_CBLK, j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
+    /* the reduction is complete and seen by every thread after the loop's barrier */
+#pragma omp single
+    pays = !(limit > 0 && (double)work2 > limit);
+#pragma omp for schedule(static)
+    for (size_t pt = 0; pt < (pays ? GLS_RPARTS : 0); pt++) {
+      const size_t q0 = p * pt / GLS_RPARTS, q1 = p * (pt + 1) / GLS_RPARTS;
       for (size_t q = q0; q < q1; q++) {
-        double *Mq = dst + q * p;
-        if (q >= pu) { /* bound row e_i, once, in the block of i: up the whole column i */
-          const size_t i = (size_t)(-rowid[q]) - 1;
-          if (i < j0 || i >= j1) continue;
-          const double w = V[i];
-          for (double f = hc[2 * i]; f != GLS_NONE; f = lnk[3 * gls_ix(f)]) {
-            const double *lf = lnk + 3 * gls_ix(f);
-            Mq[gls_ix(lf[1])] += w * lf[2];
-          }
-          Mq[q] += w;
-          continue;
+        memset(dst + q * p, 0, (q + 1) * sizeof(double));
+        if (q < pu) {
+          g->r[q] = 0;
+        } else {
+          g->r[q] = x[(size_t)(-rowid[q]) - 1];
         }
-        const double *bq = blk + gls_ix(rowid[q]) * (nblk + 1) + bk;
-        double s = g->r[q], d = Mq[q];
-        for (size_t e = gls_ix(bq[0]), e1 = gls_ix(bq[1]); e < e1; e++) {
-          const size_t j = gls_ix(acol[e]);
-          const double a = aval[e], vj = xv[2 * j + 1];
-          s += a * xv[2 * j];
-          if (vj < 0) continue; /* fixed */
-          const double w = a * vj;
-          for (double f = lnk[3 * e]; f != GLS_NONE;) {
-            const double *lf = lnk + 3 * gls_ix(f);
-            Mq[gls_ix(lf[1])] += w * lf[2];
-            f = lf[0];
-          }
-          d += w * a;
-        }
-        g->r[q] = s;
-        Mq[q] = d;
       }
+      for (size_t bk = 0; bk < nblk; bk++) {
+        const size_t j0 = bk * GLS_CBLK, j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
+        for (size_t q = q0; q < q1; q++) {
+          double *Mq = dst + q * p;
+          if (q >= pu) { /* bound row e_i, once, in the block of i: up the whole column i */
+            const size_t i = (size_t)(-rowid[q]) - 1;
+            if (i < j0 || i >= j1) continue;
+            const double w = V[i];
+            for (double f = hc[2 * i]; f != GLS_NONE; f = lnk[3 * gls_ix(f)]) {
+              const double *lf = lnk + 3 * gls_ix(f);
+              Mq[gls_ix(lf[1])] += w * lf[2];
+            }
+            Mq[q] += w;
+            continue;
+          }
+          const double *bq = blk + gls_ix(rowid[q]) * (nblk + 1) + bk;
+          double s = g->r[q], d = Mq[q];
+          for (size_t e = gls_ix(bq[0]), e1 = gls_ix(bq[1]); e < e1; e++) {
+            const size_t j = gls_ix(acol[e]);
+            const double a = aval[e], vj = xv[2 * j + 1];
+            s += a * xv[2 * j];
+            if (vj < 0) continue; /* fixed */
+            const double w = a * vj;
+            for (double f = lnk[3 * e]; f != GLS_NONE;) {
+              const double *lf = lnk + 3 * gls_ix(f);
+              Mq[gls_ix(lf[1])] += w * lf[2];
+              f = lf[0];
+            }
+            d += w * a;
+          }
+          g->r[q] = s;
+          Mq[q] = d;
+        }
+      }
+      for (size_t q = q0; q < q1 && q < pu; q++) g->r[q] -= g->b[gls_ix(rowid[q])];
     }
-    for (size_t q = q0; q < q1 && q < pu; q++) g->r[q] -= g->b[gls_ix(rowid[q])];
   }
-  return 1;
+  return pays;
 }
 
 /* lam = M^{-1} r; xhat = x - V A^T lam (A^T lam summed in xhat by column blocks, each u_j in
