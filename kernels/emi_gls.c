@@ -542,6 +542,67 @@ static emi_err_t scan_sparse(gls_t *g, int *fits)
  * (a conversion to size_t needs a branch for values from 2^63). */
 static inline size_t gls_ix(double d) { return (size_t)(int64_t)d; }
 
+/* sparse_rows_system on one thread, in one pass: by column blocks, and within a block by rows, each
+ * row walking the lists of the block's columns as they stand (the rows before it), then joining
+ * them.  The lists of one block (in the AV area: a head per column of the block, then per entry
+ * next, row, value) stay in L1/L2, where the two passes of the parallel version write and read links for
+ * all of A.  The same sums in the same order, so the same bits. */
+static int sparse_rows_serial(gls_t *g, double *dst, size_t p, size_t pu, double limit)
+{
+  const size_t n = g->n, nblk = (n + GLS_CBLK - 1) / GLS_CBLK;
+  double *hb = g->AV, *nd = hb + (n < GLS_CBLK ? n : GLS_CBLK); /* ends before xv */
+  const double *x = g->x, *V = g->V, *xv = g->xv, *acol = g->a_col, *aval = g->a_val, *rowid = g->rowid;
+  const double *blk = g->a_blk;
+  double work2 = 0;
+  for (size_t q = 0; q < p; q++) {
+    memset(dst + q * p, 0, (q + 1) * sizeof(double));
+    g->r[q] = q < pu ? 0 : x[(size_t)(-rowid[q]) - 1];
+  }
+  for (size_t bk = 0; bk < nblk; bk++) {
+    const size_t j0 = bk * GLS_CBLK, j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
+    double *h = hb - j0; /* the newest entry of column j in [j0, j1) */
+    for (size_t j = j0; j < j1; j++) h[j] = GLS_NONE;
+    size_t t = 0;
+    for (size_t q = 0; q < pu; q++) {
+      const double *bq = blk + gls_ix(rowid[q]) * (nblk + 1) + bk;
+      double *Mq = dst + q * p, s = g->r[q], d = Mq[q];
+      for (size_t e = gls_ix(bq[0]), e1 = gls_ix(bq[1]); e < e1; e++) {
+        const size_t j = gls_ix(acol[e]);
+        const double a = aval[e], vj = xv[2 * j + 1];
+        s += a * xv[2 * j];
+        if (vj < 0) continue; /* fixed */
+        const double w = a * vj;
+        size_t c = 0;
+        for (double f = h[j]; f != GLS_NONE; c++) {
+          const double *lf = nd + 3 * gls_ix(f);
+          Mq[gls_ix(lf[1])] += w * lf[2];
+          f = lf[0];
+        }
+        d += w * a;
+        if (limit > 0 && (work2 += (double)(2 * c + 1)) > limit) return 0;
+        nd[3 * t] = h[j], nd[3 * t + 1] = (double)q, nd[3 * t + 2] = a;
+        h[j] = (double)t++;
+      }
+      g->r[q] = s;
+      Mq[q] = d;
+    }
+    for (size_t q = pu; q < p; q++) { /* bound rows e_i of this block's columns */
+      const size_t i = (size_t)(-rowid[q]) - 1;
+      if (i < j0 || i >= j1) continue;
+      double *Mq = dst + q * p;
+      const double w = V[i];
+      for (double f = h[i]; f != GLS_NONE;) {
+        const double *lf = nd + 3 * gls_ix(f);
+        Mq[gls_ix(lf[1])] += w * lf[2];
+        f = lf[0];
+      }
+      Mq[q] += w;
+    }
+  }
+  for (size_t q = 0; q < pu; q++) g->r[q] -= g->b[gls_ix(rowid[q])];
+  return 1;
+}
+
 /* The rows in use, as build_rows (user rows not dropped, fixed columns left out, then the bound
  * rows), r = A x - b, and the lower triangle of M = A V A^T of them into dst.
  *   1. by column blocks: each entry of a row in use and a column not fixed is linked to the entry
@@ -568,10 +629,15 @@ static int sparse_rows_system(gls_t *g, double *dst, size_t *p_out, double limit
   double *hc = g->AV, *lnk = hc + 2 * n; /* hc[2j]: newest entry of column j, hc[2j+1]: count */
   const double *x = g->x, *V = g->V, *xv = g->xv, *acol = g->a_col, *aval = g->a_val, *rowid = g->rowid;
   const double *blk = g->a_blk;
-  const int par = nnz >= GLS_PAR_NNZ;
+#ifdef _OPENMP
+  const int par = nnz >= GLS_PAR_NNZ && omp_get_max_threads() > 1;
+#else
+  const int par = 0;
+#endif
+  if (!par) return sparse_rows_serial(g, dst, p, pu, limit);
   size_t work2 = 0;
   int pays = 1;
-#pragma omp parallel if (par) /* one region: waking a sleeping thread costs about as much as a pass */
+#pragma omp parallel /* one region: waking a sleeping thread costs about as much as a pass */
   {
 #pragma omp for schedule(static) reduction(+ : work2)
     for (size_t bk = 0; bk < nblk; bk++) {
