@@ -355,7 +355,9 @@ static void covariance(gls_t *g, size_t p, double *cov)
  * This loop is the whole solve's memory traffic, so its common case is one test per 256 bytes:
  * 32 entries whose bit patterns OR to +-0 (u << 1 == 0) are all zero, and zeros are finite, so the
  * finiteness test is only needed where there is a nonzero (Inf and NaN have exponent bits set, so
- * they always take the slow path).  Such blocks go down to groups of 8, then to single entries.
+ * they always take the slow path).  Such blocks go down to groups of 8; a group of finite entries
+ * is stored without branches (all 8 written, the write position advanced past the nonzeros), the
+ * rest entry by entry.
  * One thread's hardware prefetch alone reaches about 20 GB/s here (it restarts at every 4 KiB
  * page); touching the line 32 KiB ahead once per KiB (as far as pf_len, the entries readable from
  * a) starts the page walks and DRAM pages early: 10-20% more on one thread, measured on Zen 4. */
@@ -371,6 +373,22 @@ typedef uint64_t gls_u4u __attribute__((vector_size(32), aligned(8), may_alias))
 #define GLS_LD(p) ((gls_u4)(*(const gls_u4u *)(p)))
 #endif
 #define GLS_PF_AHEAD 4096 /* entries (32 KiB) */
+
+/* An index stored as a double (exact below 2^53): through int64_t, which is one instruction
+ * (a conversion to size_t needs a branch for values from 2^63). */
+static inline size_t gls_ix(double d) { return (size_t)(int64_t)d; }
+
+/* 1 when every entry of a[0..8) is finite (exponent bits not all set) */
+static inline int gls_finite8(const double *a)
+{
+  uint64_t nonfin = 0;
+  for (int i = 0; i < 8; i++) {
+    uint64_t u;
+    memcpy(&u, a + i, sizeof u);
+    nonfin |= (uint64_t)((u & 0x7ff0000000000000ull) == 0x7ff0000000000000ull);
+  }
+  return nonfin == 0;
+}
 
 /* 1 when some entry of a[0..w) is not +-0 */
 static inline int gls_any_nonzero(const double *a, int w)
@@ -401,7 +419,16 @@ GLS_CLONES static int scan_row(const double *restrict a, size_t n, size_t pf_len
 #endif
     for (size_t j8 = j; j8 < j + 32; j8 += 8) {
       if (!gls_any_nonzero(a + j8, 8)) continue;
-      for (size_t w = j8; w < j8 + 8; w++) {
+      if (cap - z >= 8 && gls_finite8(a + j8)) { /* without branches: every entry written, nonzeros kept */
+        for (size_t w = j8; w < j8 + 8; w++) {
+          const double v = a[w];
+          col[z] = (double)w;
+          val[z] = v;
+          z += v != 0;
+        }
+        continue;
+      }
+      for (size_t w = j8; w < j8 + 8; w++) { /* a non-finite entry, or near the end of the room */
         const double v = a[w];
         if (!isfinite(v)) {
           *bad = w;
@@ -439,9 +466,9 @@ GLS_CLONES static int scan_row(const double *restrict a, size_t n, size_t pf_len
  * entry in row-major order is the one reported. */
 #define GLS_SCAN_PARTS 16
 #define GLS_CBLK 2048 /* columns per block of the passes after the scan (below) */
-#define GLS_RPARTS 16
+#define GLS_RPARTS 16 /* fixed row parts of the residuals on two threads */
 #define GLS_NONE (-1.0)
-#define GLS_PAR_NNZ ((size_t)1 << 14) /* fewer nonzeros: one thread (a parallel region costs more) */
+#define GLS_PAR_NNZ ((size_t)1 << 16) /* fewer nonzeros: the solve's passes on one thread (measured) */
 static emi_err_t scan_sparse(gls_t *g, int *fits)
 {
   const size_t n = g->n, m = g->m, cap = g->P * n;
@@ -473,8 +500,17 @@ static emi_err_t scan_sparse(gls_t *g, int *fits)
     bad_j[q] = n;
     for (size_t k = k0; k < k1; k++) {
       size_t bad = n;
+      const size_t z0 = z;
       g->a_ptr[k] = (double)(z - base); /* relative to the share: fixed up when packing */
       if (pfit[q]) pfit[q] = scan_row(g->A + k * n, n, (m - k) * n, g->a_col, g->a_val, &z, base + share, &bad);
+      if (pfit[q] && bad == n) { /* where the row enters each column block, from its entries still in L1 */
+        double *bk = g->a_blk + k * (nblk + 1);
+        size_t b = 0;
+        bk[0] = (double)(z0 - base);
+        for (size_t e = z0; e < z; e++)
+          while (gls_ix(g->a_col[e]) >= (b + 1) * GLS_CBLK) bk[++b] = (double)(e - base);
+        while (b < nblk) bk[++b] = (double)(z - base);
+      }
       if (!pfit[q]) { /* no room (the dense path will be taken): only validate */
         const double *a = g->A + k * n;
         for (size_t j = 0; j < n && bad == n; j++)
@@ -510,19 +546,13 @@ static emi_err_t scan_sparse(gls_t *g, int *fits)
       memmove(g->a_col + nz, g->a_col + base, pnz[q] * sizeof(double));
       memmove(g->a_val + nz, g->a_val + base, pnz[q] * sizeof(double));
     }
-    for (size_t k = k0; k < k1; k++) g->a_ptr[k] += (double)nz;
+    for (size_t k = k0; k < k1; k++) {
+      g->a_ptr[k] += (double)nz;
+      for (size_t b = 0; b <= nblk; b++) g->a_blk[k * (nblk + 1) + b] += (double)nz;
+    }
     nz += pnz[q];
   }
   g->a_ptr[m] = (double)nz;
-  for (size_t k = 0; k < m; k++) { /* where each row enters each column block */
-    double *bk = g->a_blk + k * (nblk + 1);
-    size_t e = (size_t)g->a_ptr[k], b = 0;
-    const size_t e1 = (size_t)g->a_ptr[k + 1];
-    bk[0] = (double)e;
-    for (; e < e1; e++)
-      while ((size_t)g->a_col[e] >= (b + 1) * GLS_CBLK) bk[++b] = (double)e;
-    while (b < nblk) bk[++b] = (double)e1;
-  }
   g->nnz = nz;
   return EMI_SUCCESS;
 }
@@ -533,24 +563,35 @@ static emi_err_t scan_sparse(gls_t *g, int *fits)
  * the caches once per entry: the arrays are n long, read right after the scan has streamed A
  * through the caches).  Where each row enters each block is recorded after the scan (a_blk).
  *
- * Threads share the work by columns where every output belongs to one column (the column lists,
- * A^T lam, xhat), and by rows where it belongs to one row (a row of M, r, a residual); each sum
- * runs on one thread in one fixed order (over j increasing), so the bits do not depend on the
- * thread count. */
+ * Where two threads share a pass, they share it by columns where every output belongs to one
+ * column (A^T lam, xhat), and by rows where it belongs to one row (a residual); each sum runs on
+ * one thread in one fixed order (over j increasing), so the bits do not depend on the thread
+ * count. */
 
-/* An index stored as a double (exact below 2^53): through int64_t, which is one instruction
- * (a conversion to size_t needs a branch for values from 2^63). */
-static inline size_t gls_ix(double d) { return (size_t)(int64_t)d; }
-
-/* sparse_rows_system on one thread, in one pass: by column blocks, and within a block by rows, each
- * row walking the lists of the block's columns as they stand (the rows before it), then joining
- * them.  The lists of one block (in the AV area: a head per column of the block, then per entry
- * next, row, value) stay in L1/L2, where the two passes of the parallel version write and read links for
- * all of A.  The same sums in the same order, so the same bits. */
-static int sparse_rows_serial(gls_t *g, double *dst, size_t p, size_t pu, double limit)
+/* The rows in use, as build_rows (user rows not dropped, fixed columns left out, then the bound
+ * rows), r = A x - b, and the lower triangle of M = A V A^T of them into dst, in one pass by column
+ * blocks, and within a block by rows: M_ql = sum_j v_j a_qj a_lj, so row q's entry in column j
+ * adds v_j a_qj a_lj to M_ql for every earlier row l in the list of column j, then joins the list.
+ * The lists of one block (in the AV area: a head per column of the block, then per entry next,
+ * row, value) stay in L1/L2, and no column-ordered copy of A is built.  Room: nodes <= 3 nnz, and
+ * xv after 2 n + 3 nnz: 4 n + 3 nnz <= P n, as the sparse path needs nnz <= m n / 8 and P >= 8.
+ * One thread: a version with links for all of A (a pass by column blocks, then rows on both
+ * threads) was slower on two threads than this on one (it writes and reads 24 bytes of links
+ * per nonzero through DRAM); M_ql sums over j in increasing order.
+ * With limit > 0 the pass stops and returns 0 as soon as sum_j c_j^2 (c_j: the entries of column
+ * j) exceeds limit: the products would not pay (a dense column costs m^2); otherwise returns 1
+ * with *p_out = p. */
+static int sparse_rows_system(gls_t *g, double *dst, size_t *p_out, double limit)
 {
-  const size_t n = g->n, nblk = (n + GLS_CBLK - 1) / GLS_CBLK;
-  double *hb = g->AV, *nd = hb + (n < GLS_CBLK ? n : GLS_CBLK); /* ends before xv */
+  const size_t n = g->n, m = g->m, nblk = (n + GLS_CBLK - 1) / GLS_CBLK;
+  size_t pu = 0;
+  for (size_t k = 0; k < m; k++)
+    if (g->cdrop[k] == 0) g->rowid[pu++] = (double)k;
+  size_t p = pu;
+  for (size_t i = 0; i < n; i++)
+    if (g->est[i] == EST_ACTIVE) g->rowid[p++] = -(double)(i + 1);
+  *p_out = p;
+  double *hb = g->AV, *nd = hb + (n < GLS_CBLK ? n : GLS_CBLK);
   const double *x = g->x, *V = g->V, *xv = g->xv, *acol = g->a_col, *aval = g->a_val, *rowid = g->rowid;
   const double *blk = g->a_blk;
   double work2 = 0;
@@ -601,111 +642,6 @@ static int sparse_rows_serial(gls_t *g, double *dst, size_t p, size_t pu, double
   }
   for (size_t q = 0; q < pu; q++) g->r[q] -= g->b[gls_ix(rowid[q])];
   return 1;
-}
-
-/* The rows in use, as build_rows (user rows not dropped, fixed columns left out, then the bound
- * rows), r = A x - b, and the lower triangle of M = A V A^T of them into dst.
- *   1. by column blocks: each entry of a row in use and a column not fixed is linked to the entry
- *      of its column in the row in use before (enxt, -1: none; erow = its row in use), and the
- *      column counts c_j give sum_j c_j^2, the cost of step 2.  With limit > 0 the function stops
- *      there and returns 0 when that exceeds limit: the products would not pay (a dense column
- *      costs m^2).
- *   2. by rows: M_ql = sum_j v_j a_qj a_lj, row q walking from each of its entries up its column
- *      (newest row first), column blocks in order; r_q = sum_j a_qj x_j - b_q.
- * No column-ordered copy of A is built.  In the AV area: the head and count of each column side by
- * side (2 n), then per entry its link, row and value side by side (3 nnz: the walk up a column
- * reads one cache line per step), then xv (2 n): 4 n + 3 nnz <= P n, as the sparse path needs
- * nnz <= m n / 8 and P >= 8.  Returns 1 with *p_out = p. */
-static int sparse_rows_system(gls_t *g, double *dst, size_t *p_out, double limit)
-{
-  const size_t n = g->n, m = g->m, nnz = g->nnz, nblk = (n + GLS_CBLK - 1) / GLS_CBLK;
-  size_t pu = 0;
-  for (size_t k = 0; k < m; k++)
-    if (g->cdrop[k] == 0) g->rowid[pu++] = (double)k;
-  size_t p = pu;
-  for (size_t i = 0; i < n; i++)
-    if (g->est[i] == EST_ACTIVE) g->rowid[p++] = -(double)(i + 1);
-  *p_out = p;
-  double *hc = g->AV, *lnk = hc + 2 * n; /* hc[2j]: newest entry of column j, hc[2j+1]: count */
-  const double *x = g->x, *V = g->V, *xv = g->xv, *acol = g->a_col, *aval = g->a_val, *rowid = g->rowid;
-  const double *blk = g->a_blk;
-#ifdef _OPENMP
-  const int par = nnz >= GLS_PAR_NNZ && omp_get_max_threads() > 1;
-#else
-  const int par = 0;
-#endif
-  if (!par) return sparse_rows_serial(g, dst, p, pu, limit);
-  size_t work2 = 0;
-  int pays = 1;
-#pragma omp parallel /* one region: waking a sleeping thread costs about as much as a pass */
-  {
-#pragma omp for schedule(static) reduction(+ : work2)
-    for (size_t bk = 0; bk < nblk; bk++) {
-      const size_t j0 = bk * GLS_CBLK, j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
-      for (size_t j = j0; j < j1; j++) hc[2 * j] = GLS_NONE, hc[2 * j + 1] = 0;
-      for (size_t q = 0; q < pu; q++) {
-        const double *bq = blk + gls_ix(rowid[q]) * (nblk + 1) + bk;
-        for (size_t e = gls_ix(bq[0]), e1 = gls_ix(bq[1]); e < e1; e++) {
-          const size_t j = gls_ix(acol[e]);
-          if (xv[2 * j + 1] < 0) continue; /* fixed */
-          lnk[3 * e] = hc[2 * j], lnk[3 * e + 1] = (double)q, lnk[3 * e + 2] = aval[e];
-          hc[2 * j] = (double)e, hc[2 * j + 1] += 1;
-        }
-      }
-      for (size_t j = j0; j < j1; j++) work2 += (size_t)hc[2 * j + 1] * (size_t)hc[2 * j + 1];
-    }
-    /* the reduction is complete and seen by every thread after the loop's barrier */
-#pragma omp single
-    pays = !(limit > 0 && (double)work2 > limit);
-#pragma omp for schedule(static)
-    for (size_t pt = 0; pt < (pays ? GLS_RPARTS : 0); pt++) {
-      const size_t q0 = p * pt / GLS_RPARTS, q1 = p * (pt + 1) / GLS_RPARTS;
-      for (size_t q = q0; q < q1; q++) {
-        memset(dst + q * p, 0, (q + 1) * sizeof(double));
-        if (q < pu) {
-          g->r[q] = 0;
-        } else {
-          g->r[q] = x[(size_t)(-rowid[q]) - 1];
-        }
-      }
-      for (size_t bk = 0; bk < nblk; bk++) {
-        const size_t j0 = bk * GLS_CBLK, j1 = n - j0 < GLS_CBLK ? n : j0 + GLS_CBLK;
-        for (size_t q = q0; q < q1; q++) {
-          double *Mq = dst + q * p;
-          if (q >= pu) { /* bound row e_i, once, in the block of i: up the whole column i */
-            const size_t i = (size_t)(-rowid[q]) - 1;
-            if (i < j0 || i >= j1) continue;
-            const double w = V[i];
-            for (double f = hc[2 * i]; f != GLS_NONE; f = lnk[3 * gls_ix(f)]) {
-              const double *lf = lnk + 3 * gls_ix(f);
-              Mq[gls_ix(lf[1])] += w * lf[2];
-            }
-            Mq[q] += w;
-            continue;
-          }
-          const double *bq = blk + gls_ix(rowid[q]) * (nblk + 1) + bk;
-          double s = g->r[q], d = Mq[q];
-          for (size_t e = gls_ix(bq[0]), e1 = gls_ix(bq[1]); e < e1; e++) {
-            const size_t j = gls_ix(acol[e]);
-            const double a = aval[e], vj = xv[2 * j + 1];
-            s += a * xv[2 * j];
-            if (vj < 0) continue; /* fixed */
-            const double w = a * vj;
-            for (double f = lnk[3 * e]; f != GLS_NONE;) {
-              const double *lf = lnk + 3 * gls_ix(f);
-              Mq[gls_ix(lf[1])] += w * lf[2];
-              f = lf[0];
-            }
-            d += w * a;
-          }
-          g->r[q] = s;
-          Mq[q] = d;
-        }
-      }
-      for (size_t q = q0; q < q1 && q < pu; q++) g->r[q] -= g->b[gls_ix(rowid[q])];
-    }
-  }
-  return pays;
 }
 
 /* xhat over column block bk: x - V A^T lam, A^T lam summed in xhat over the first nu rows in use

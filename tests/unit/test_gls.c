@@ -730,6 +730,49 @@ static void test_sparse_flow_large(void)
   flow_free(&f);
 }
 
+/* Sparse constraints with many nonzeros (n = 20000, m = 40, every column in 4 rows: 80000
+ * nonzeros, enough for the solve's passes to run on two threads), a few fixed estimates: the same
+ * bits at 1 and 2 threads, agreement with the dense twin and the constraints met.  Rows k and
+ * k + 10 share columns, rows 0..9 do not (a short diagonal leading block of A V A^T). */
+static void test_sparse_threads(void)
+{
+  const size_t n = 20000, m = 40;
+  double *x = malloc(n * sizeof(double)), *v = malloc(n * sizeof(double)), *A = calloc(m * n, sizeof(double));
+  double *b = calloc(m, sizeof(double)), *xa = malloc(n * sizeof(double)), *x2 = malloc(n * sizeof(double));
+  double *xr = malloc(n * sizeof(double));
+  unsigned char *fx = calloc(n, 1);
+  for (size_t j = 0; j < n; j++) {
+    const double t = hval(71, j, 10, 100);
+    x[j] = t * hval(72, j, 0.9, 1.1);
+    v[j] = (0.1 * x[j]) * (0.1 * x[j]);
+    fx[j] = j % 97 == 5;
+    for (size_t u = 0; u < 4; u++) {
+      const size_t k = (j + 10 * u) % m;
+      const double a = hval(73, 4 * j + u, 0, 1) < 0.5 ? 1.0 : -0.5;
+      A[k * n + j] = a;
+      b[k] += a * t;
+    }
+  }
+  emi_gls_problem_t p = {n, m, x, v, 1, A, b, fx};
+  emi_gls_result_t ra, rr;
+  CHECK_OK(solve(0, &p, NULL, xa, NULL, &ra));
+  omp_set_num_threads(2);
+  CHECK_OK(solve(0, &p, NULL, x2, NULL, NULL));
+  omp_set_num_threads(1);
+  CHECK_MSG(memcmp(x2, xa, n * sizeof(double)) == 0, "80000 nonzeros: xhat differs between 1 and 2 threads");
+  CHECK_OK(solve(1, &p, NULL, xr, NULL, &rr));
+  double dx = 0, xmax = 0, bmax = 0;
+  for (size_t j = 0; j < n; j++) {
+    dx = fmax(dx, fabs(xa[j] - xr[j]));
+    xmax = fmax(xmax, fabs(x[j]));
+    if (fx[j]) CHECK(xa[j] == x[j]);
+  }
+  for (size_t k = 0; k < m; k++) bmax = fmax(bmax, fabs(b[k]));
+  CHECK_MSG(dx <= 1e-10 * xmax, "80000 nonzeros: sparse vs dense twin %g (max |x| %g)", dx, xmax);
+  CHECK_MSG(ra.max_residual <= 1e-9 * bmax, "80000 nonzeros: max residual %g", ra.max_residual);
+  free(x), free(v), free(A), free(b), free(xa), free(x2), free(xr), free(fx);
+}
+
 static void test_errors(void)
 {
   const double x[2] = {10, 20}, v[2] = {1, 4}, A[2] = {1, 1}, b[1] = {27};
@@ -782,6 +825,7 @@ int main(void)
   test_threads();
   test_sparse_flow();
   test_sparse_flow_large();
+  test_sparse_threads();
   test_errors();
   return emi_test_report("test_gls");
 }
