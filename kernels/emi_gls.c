@@ -345,7 +345,7 @@ static void covariance(gls_t *g, size_t p, double *cov)
  * in the validation scan that also records the nonzeros.  Everything else (fixed estimates, the
  * dependent-constraint analysis on M, the active set, the covariance from a dense copy of A V) is
  * the dense path's.  The products are summed in another order than the dense BLAS path, so the two
- * agree to rounding; each is deterministic and independent of the thread count (the sparse sums run
+ * agree to rounding; each is deterministic and independent of the thread count (each sparse sum runs
  * on one thread, in index order). */
 
 /* Nonzeros and finiteness of one row of A (n entries): appends its nonzeros to col/val from *nz (at
@@ -460,7 +460,8 @@ GLS_CLONES static int scan_row(const double *restrict a, size_t n, size_t pf_len
 }
 
 /* Validation scan of b and A that also records A's nonzeros by rows into the Ac area (capacity
- * P*n doubles: m+1 row pointers, then columns and values).  *fits = 0 when they do not fit.
+ * P*n doubles: m+1 row pointers, m (nblk+1) block starts, then columns and values).  *fits = 0
+ * when they do not fit.
  * Parallel over fixed row ranges: each range fills its own share of the area, then the shares are
  * packed in row order, so the result does not depend on the thread count; the first non-finite
  * entry in row-major order is the one reported. */
@@ -491,42 +492,42 @@ static emi_err_t scan_sparse(gls_t *g, int *fits)
      * on the thread count. */
     size_t prev_q = SIZE_MAX, prev_end = 0;
 #pragma omp for schedule(static)
-  for (size_t q = 0; q < parts; q++) {
-    const size_t k0 = m * q / parts, k1 = m * (q + 1) / parts;
-    const size_t base = q > 0 && prev_q == q - 1 ? prev_end : q * share;
-    size_t z = base;
-    pfit[q] = 1;
-    bad_k[q] = m;
-    bad_j[q] = n;
-    for (size_t k = k0; k < k1; k++) {
-      size_t bad = n;
-      const size_t z0 = z;
-      g->a_ptr[k] = (double)(z - base); /* relative to the share: fixed up when packing */
-      if (pfit[q]) pfit[q] = scan_row(g->A + k * n, n, (m - k) * n, g->a_col, g->a_val, &z, base + share, &bad);
-      if (pfit[q] && bad == n) { /* where the row enters each column block, from its entries still in L1 */
-        double *bk = g->a_blk + k * (nblk + 1);
-        size_t b = 0;
-        bk[0] = (double)(z0 - base);
-        for (size_t e = z0; e < z; e++)
-          while (gls_ix(g->a_col[e]) >= (b + 1) * GLS_CBLK) bk[++b] = (double)(e - base);
-        while (b < nblk) bk[++b] = (double)(z - base);
+    for (size_t q = 0; q < parts; q++) {
+      const size_t k0 = m * q / parts, k1 = m * (q + 1) / parts;
+      const size_t base = q > 0 && prev_q == q - 1 ? prev_end : q * share;
+      size_t z = base;
+      pfit[q] = 1;
+      bad_k[q] = m;
+      bad_j[q] = n;
+      for (size_t k = k0; k < k1; k++) {
+        size_t bad = n;
+        const size_t z0 = z;
+        g->a_ptr[k] = (double)(z - base); /* relative to the share: fixed up when packing */
+        if (pfit[q]) pfit[q] = scan_row(g->A + k * n, n, (m - k) * n, g->a_col, g->a_val, &z, base + share, &bad);
+        if (pfit[q] && bad == n) { /* where the row enters each column block, from its entries still in L1 */
+          double *bk = g->a_blk + k * (nblk + 1);
+          size_t b = 0;
+          bk[0] = (double)(z0 - base);
+          for (size_t e = z0; e < z; e++)
+            while (gls_ix(g->a_col[e]) >= (b + 1) * GLS_CBLK) bk[++b] = (double)(e - base);
+          while (b < nblk) bk[++b] = (double)(z - base);
+        }
+        if (!pfit[q]) { /* no room (the dense path will be taken): only validate */
+          const double *a = g->A + k * n;
+          for (size_t j = 0; j < n && bad == n; j++)
+            if (!isfinite(a[j])) bad = j;
+        }
+        if (bad < n) {
+          bad_k[q] = k;
+          bad_j[q] = bad;
+          break;
+        }
       }
-      if (!pfit[q]) { /* no room (the dense path will be taken): only validate */
-        const double *a = g->A + k * n;
-        for (size_t j = 0; j < n && bad == n; j++)
-          if (!isfinite(a[j])) bad = j;
-      }
-      if (bad < n) {
-        bad_k[q] = k;
-        bad_j[q] = bad;
-        break;
-      }
+      pnz[q] = z - base;
+      pbase[q] = base;
+      prev_q = q;
+      prev_end = z;
     }
-    pnz[q] = z - base;
-    pbase[q] = base;
-    prev_q = q;
-    prev_end = z;
-  }
   }
   for (size_t q = 0; q < parts; q++)
     if (bad_k[q] < m) {
@@ -561,7 +562,7 @@ static emi_err_t scan_sparse(gls_t *g, int *fits)
  * indexed by column (x, v, the state, the column lists, xhat) then stays in L1/L2, although a
  * column total of an N x N flow jumps N entries at a time (by rows over all of A such gathers miss
  * the caches once per entry: the arrays are n long, read right after the scan has streamed A
- * through the caches).  Where each row enters each block is recorded after the scan (a_blk).
+ * through the caches).  Where each row enters each block is recorded as it is scanned (a_blk).
  *
  * Where two threads share a pass, they share it by columns where every output belongs to one
  * column (A^T lam, xhat), and by rows where it belongs to one row (a residual); each sum runs on
@@ -575,9 +576,10 @@ static emi_err_t scan_sparse(gls_t *g, int *fits)
  * The lists of one block (in the AV area: a head per column of the block, then per entry next,
  * row, value) stay in L1/L2, and no column-ordered copy of A is built.  Room: nodes <= 3 nnz, and
  * xv after 2 n + 3 nnz: 4 n + 3 nnz <= P n, as the sparse path needs nnz <= m n / 8 and P >= 8.
- * One thread: a version with links for all of A (a pass by column blocks, then rows on both
- * threads) was slower on two threads than this on one (it writes and reads 24 bytes of links
- * per nonzero through DRAM); M_ql sums over j in increasing order.
+ * M_ql sums over j in increasing order.  On one thread: a version that linked all of A's columns
+ * first (by column blocks on two threads), then formed the rows of M (by row parts on two
+ * threads), was slower on two threads than this one on one: it wrote and read 24 bytes of links
+ * per nonzero through DRAM.
  * With limit > 0 the pass stops and returns 0 as soon as sum_j c_j^2 (c_j: the entries of column
  * j) exceeds limit: the products would not pay (a dense column costs m^2); otherwise returns 1
  * with *p_out = p. */
