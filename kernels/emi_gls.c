@@ -179,8 +179,10 @@ static size_t lead_diag(size_t p, const double *M, size_t ld)
  * L11 = sqrt(D), L21 = M21 D^{-1/2}, and only the Schur complement M22 - L21 L21^T is factored:
  * a dsyrk and a dpotrf of p - k instead of a dpotrf of p, 2.5x faster at p = 399, k = 200 (dpotrf
  * of a few hundred is far from the BLAS-3 rate).  The factor is the same matrix; only the
- * rounding differs. */
-static int chol_blocked(size_t p, double *Mf, size_t ld)
+ * rounding differs.  From 128 rows the update is cut at a fixed row h = 7/10 of them into two
+ * tasks of about equal work (a dsyrk of the top h rows; a dgemm and a dsyrk of the rest), run on
+ * up to nt threads: the same BLAS calls whatever the thread count, so the same bits. */
+static int chol_blocked(size_t p, double *Mf, size_t ld, int nt)
 {
   const size_t k0 = p >= 64 ? lead_diag(p, Mf, ld) : 0;
   /* _work: no NaN scan of the input, which is finite by construction (A, V validated) */
@@ -195,8 +197,19 @@ static int chol_blocked(size_t p, double *Mf, size_t ld)
   for (size_t r = k0; r < p; r++)
     for (size_t j = 0; j < k0; j++) Mf[r * ld + j] *= dinv[j];
   double *S = Mf + k0 * ld + k0;
-  cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, (int)(p - k0), (int)k0, -1.0, Mf + k0 * ld, (int)ld, 1.0, S,
-              (int)ld);
+  const double *L21 = Mf + k0 * ld;
+  const size_t s = p - k0, h = s >= 128 ? s * 7 / 10 : s;
+#pragma omp parallel for schedule(static) num_threads(nt > 1 && h < s ? 2 : 1)
+  for (int task = 0; task < (h < s ? 2 : 1); task++) {
+    if (task == 0) {
+      cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, (int)h, (int)k0, -1.0, L21, (int)ld, 1.0, S, (int)ld);
+    } else {
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(s - h), (int)h, (int)k0, -1.0, L21 + h * ld, (int)ld,
+                  L21, (int)ld, 1.0, S + h * ld, (int)ld);
+      cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, (int)(s - h), (int)k0, -1.0, L21 + h * ld, (int)ld, 1.0,
+                  S + h * ld + h, (int)ld);
+    }
+  }
   int i = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'U', (lapack_int)(p - k0), S, (lapack_int)ld);
   return i > 0 ? i + (int)k0 : i;
 }
@@ -206,7 +219,7 @@ static emi_err_t chol_factor(const gls_t *g, size_t p, double *Mf, size_t ld, in
   emi_err_t err = EMI_SUCCESS;
   if (g->blas) {
     int nt = blas1_begin();
-    int i = chol_blocked(p, Mf, ld);
+    int i = chol_blocked(p, Mf, ld, nt);
     blas1_end(nt);
     if (i < 0) EMI_FAIL(EMI_ERR_INTERNAL, "LAPACKE_dpotrf: argument %d is invalid", -i);
     *info = i;

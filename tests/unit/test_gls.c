@@ -730,13 +730,13 @@ static void test_sparse_flow_large(void)
   flow_free(&f);
 }
 
-/* Sparse constraints with many nonzeros (n = 20000, m = 40, every column in 4 rows: 80000
- * nonzeros, enough for the solve's passes to run on two threads), a few fixed estimates: the same
- * bits at 1 and 2 threads, agreement with the dense twin and the constraints met.  Rows k and
- * k + 10 share columns, rows 0..9 do not (a short diagonal leading block of A V A^T). */
-static void test_sparse_threads(void)
+/* Sparse constraints, the same bits at 1 and 2 threads, agreement with the dense twin, the
+ * constraints met, fixed estimates returned as given.  Column j lies in row j % nlead of a
+ * leading group of disjoint rows (a diagonal leading block of A V A^T), and in `per` of the other
+ * m - nlead rows, (j + u step) % (m - nlead) after them, u < per, step = (m - nlead) / per. */
+static void sparse_threads_case(size_t n, size_t m, size_t nlead, size_t per, const char *what)
 {
-  const size_t n = 20000, m = 40;
+  const size_t mt = m - nlead, step = mt / per;
   double *x = malloc(n * sizeof(double)), *v = malloc(n * sizeof(double)), *A = calloc(m * n, sizeof(double));
   double *b = calloc(m, sizeof(double)), *xa = malloc(n * sizeof(double)), *x2 = malloc(n * sizeof(double));
   double *xr = malloc(n * sizeof(double));
@@ -746,9 +746,10 @@ static void test_sparse_threads(void)
     x[j] = t * hval(72, j, 0.9, 1.1);
     v[j] = (0.1 * x[j]) * (0.1 * x[j]);
     fx[j] = j % 97 == 5;
-    for (size_t u = 0; u < 4; u++) {
-      const size_t k = (j + 10 * u) % m;
-      const double a = hval(73, 4 * j + u, 0, 1) < 0.5 ? 1.0 : -0.5;
+    for (size_t u = 0; u <= per; u++) {
+      if (u == per && nlead == 0) break;
+      const size_t k = u < per ? nlead + (j + u * step) % mt : j % nlead;
+      const double a = hval(73, (per + 1) * j + u, 0, 1) < 0.5 ? 1.0 : -0.5;
       A[k * n + j] = a;
       b[k] += a * t;
     }
@@ -759,7 +760,7 @@ static void test_sparse_threads(void)
   omp_set_num_threads(2);
   CHECK_OK(solve(0, &p, NULL, x2, NULL, NULL));
   omp_set_num_threads(1);
-  CHECK_MSG(memcmp(x2, xa, n * sizeof(double)) == 0, "80000 nonzeros: xhat differs between 1 and 2 threads");
+  CHECK_MSG(memcmp(x2, xa, n * sizeof(double)) == 0, "%s: xhat differs between 1 and 2 threads", what);
   CHECK_OK(solve(1, &p, NULL, xr, NULL, &rr));
   double dx = 0, xmax = 0, bmax = 0;
   for (size_t j = 0; j < n; j++) {
@@ -768,9 +769,17 @@ static void test_sparse_threads(void)
     if (fx[j]) CHECK(xa[j] == x[j]);
   }
   for (size_t k = 0; k < m; k++) bmax = fmax(bmax, fabs(b[k]));
-  CHECK_MSG(dx <= 1e-10 * xmax, "80000 nonzeros: sparse vs dense twin %g (max |x| %g)", dx, xmax);
-  CHECK_MSG(ra.max_residual <= 1e-9 * bmax, "80000 nonzeros: max residual %g", ra.max_residual);
+  CHECK_MSG(dx <= 1e-10 * xmax, "%s: sparse vs dense twin %g (max |x| %g)", what, dx, xmax);
+  CHECK_MSG(ra.max_residual <= 1e-9 * bmax, "%s: max residual %g", what, ra.max_residual);
   free(x), free(v), free(A), free(b), free(xa), free(x2), free(xr), free(fx);
+}
+
+/* 80000 nonzeros (the solve's passes on two threads); a leading block of 40 disjoint rows and a
+ * Schur complement of 140 (its update split between two threads). */
+static void test_sparse_threads(void)
+{
+  sparse_threads_case(20000, 40, 0, 4, "n = 20000, m = 40");
+  sparse_threads_case(5600, 180, 40, 2, "n = 5600, m = 180");
 }
 
 static void test_errors(void)
