@@ -688,7 +688,8 @@ static void test_sparse_flow(void)
 }
 
 /* A larger flow problem (100 x 100, n = 10^4, m = 199), sparse path against the dense twin and the
- * KKT certificate of bench_gls (w = V^{-1} (xhat - x) additive, w_ij = a_i + c_j). */
+ * KKT certificate of bench_gls (w = V^{-1} (xhat - x) additive, w_ij = a_i + c_j); thread count
+ * invariance and error reporting of the parallel scan. */
 static void test_sparse_flow_large(void)
 {
   flow_t f;
@@ -709,8 +710,76 @@ static void test_sparse_flow_large(void)
     for (size_t j = 0; j < N; j++) kk = fmax(kk, fabs(w[i * N + j] - w[i * N + N - 1] - w[j] + w[N - 1]));
   CHECK_MSG(dx <= 1e-10 * xmax, "100 x 100: sparse vs dense twin %g", dx);
   CHECK_MSG(kk <= 1e-9 * wmax, "100 x 100: KKT residual %g (max |w| %g)", kk, wmax);
+  /* here (m n >= 2^20) the validation scan of A runs in parallel over fixed row parts: the same bits
+   * at 1 and 2 threads, and at 2 threads the first non-finite entry in row-major order is named
+   * although a later one lies in the other thread's rows */
+  {
+    double *x2 = malloc(n * sizeof(double));
+    omp_set_num_threads(2);
+    CHECK_OK(solve(0, &p, NULL, x2, NULL, NULL));
+    CHECK_MSG(memcmp(x2, xa, n * sizeof(double)) == 0, "100 x 100: xhat differs between 1 and 2 threads");
+    f.A[150 * n + 17] = INFINITY;
+    f.A[30 * n + 5000] = NAN;
+    CHECK_INT_EQ(solve(0, &p, NULL, x2, NULL, NULL), EMI_ERR_DOMAIN);
+    CHECK_MSG(strstr(emi_err_message(), "A[30][5000] is nan"), "message: %s", emi_err_message());
+    emi_err_clear();
+    omp_set_num_threads(1);
+    free(x2);
+  }
   free(xa), free(xb), free(w);
   flow_free(&f);
+}
+
+/* Sparse constraints, the same bits at 1 and 2 threads, agreement with the dense twin, the
+ * constraints met, fixed estimates returned as given.  Column j lies in row j % nlead of a
+ * leading group of disjoint rows (a diagonal leading block of A V A^T), and in `per` of the other
+ * m - nlead rows, (j + u step) % (m - nlead) after them, u < per, step = (m - nlead) / per. */
+static void sparse_threads_case(size_t n, size_t m, size_t nlead, size_t per, const char *what)
+{
+  const size_t mt = m - nlead, step = mt / per;
+  double *x = malloc(n * sizeof(double)), *v = malloc(n * sizeof(double)), *A = calloc(m * n, sizeof(double));
+  double *b = calloc(m, sizeof(double)), *xa = malloc(n * sizeof(double)), *x2 = malloc(n * sizeof(double));
+  double *xr = malloc(n * sizeof(double));
+  unsigned char *fx = calloc(n, 1);
+  for (size_t j = 0; j < n; j++) {
+    const double t = hval(71, j, 10, 100);
+    x[j] = t * hval(72, j, 0.9, 1.1);
+    v[j] = (0.1 * x[j]) * (0.1 * x[j]);
+    fx[j] = j % 97 == 5;
+    for (size_t u = 0; u <= per; u++) {
+      if (u == per && nlead == 0) break;
+      const size_t k = u < per ? nlead + (j + u * step) % mt : j % nlead;
+      const double a = hval(73, (per + 1) * j + u, 0, 1) < 0.5 ? 1.0 : -0.5;
+      A[k * n + j] = a;
+      b[k] += a * t;
+    }
+  }
+  emi_gls_problem_t p = {n, m, x, v, 1, A, b, fx};
+  emi_gls_result_t ra, rr;
+  CHECK_OK(solve(0, &p, NULL, xa, NULL, &ra));
+  omp_set_num_threads(2);
+  CHECK_OK(solve(0, &p, NULL, x2, NULL, NULL));
+  omp_set_num_threads(1);
+  CHECK_MSG(memcmp(x2, xa, n * sizeof(double)) == 0, "%s: xhat differs between 1 and 2 threads", what);
+  CHECK_OK(solve(1, &p, NULL, xr, NULL, &rr));
+  double dx = 0, xmax = 0, bmax = 0;
+  for (size_t j = 0; j < n; j++) {
+    dx = fmax(dx, fabs(xa[j] - xr[j]));
+    xmax = fmax(xmax, fabs(x[j]));
+    if (fx[j]) CHECK(xa[j] == x[j]);
+  }
+  for (size_t k = 0; k < m; k++) bmax = fmax(bmax, fabs(b[k]));
+  CHECK_MSG(dx <= 1e-10 * xmax, "%s: sparse vs dense twin %g (max |x| %g)", what, dx, xmax);
+  CHECK_MSG(ra.max_residual <= 1e-9 * bmax, "%s: max residual %g", what, ra.max_residual);
+  free(x), free(v), free(A), free(b), free(xa), free(x2), free(xr), free(fx);
+}
+
+/* 80000 nonzeros (the solve's passes on two threads); a leading block of 40 disjoint rows and a
+ * Schur complement of 140 (its update split between two threads). */
+static void test_sparse_threads(void)
+{
+  sparse_threads_case(20000, 40, 0, 4, "n = 20000, m = 40");
+  sparse_threads_case(5600, 180, 40, 2, "n = 5600, m = 180");
 }
 
 static void test_errors(void)
@@ -765,6 +834,7 @@ int main(void)
   test_threads();
   test_sparse_flow();
   test_sparse_flow_large();
+  test_sparse_threads();
   test_errors();
   return emi_test_report("test_gls");
 }
