@@ -1257,11 +1257,13 @@ static int fold_ok(const ipf_prob_t *P)
 #ifdef IPF_FOLD
 #define IPF_FOLD_TARGET __attribute__((target("avx512f,avx512vl")))
 
-/* The operands of one step of the folded loop (fold_row): row ra of the slab being checked, row rb
- * = ra - 1 of the same slab for the next sweep's sums of {0,2}, row rc of the previous slab for the
- * next sweep's sums of {1,2}. */
+/* The operands of one step of the folded loop (fold_row): a row of the slab being checked, the row
+ * before it for the next sweep's sums of {0,2}, the same row of the previous slab for the next
+ * sweep's sums of {1,2}.  (The factors f1 of both slabs are also in registers, fold_row's g1a, g1c:
+ * the pointers serve the tail.) */
 typedef struct {
   double *xa;         /* check: the row, its factors f0 (scalar), f1, f2, its {1,2} check sums */
+  const double *pfa;  /* the row IPF_FOLD_PREFETCH_BYTES ahead, prefetched (NULL: none) */
   double fa;
   const double *f1a, *f2a;
   double *xsa;
@@ -1275,11 +1277,14 @@ typedef struct {
 
 /* One step of the folded loop: the check of row xa when A (returns its 4-lane sum), the row xb into
  * the next sums t1n of {0,2} when B, the row xc into the next sums of {1,2} when C.  nf full
- * 8-vectors per row and a tail of mask mt (0: none); t1[0..7], t1t: the slab's check sums of {0,2}
- * (the tail's in t1t), t1n, t1nt: its next sums; all in registers across the slab's rows. */
+ * 8-vectors per row and a tail of mask mt (0: none).  In registers across the slab's rows (8 + 1 at
+ * most each, which is why rows are limited to IPF_FOLD_MAX_L cells): t1, t1t the slab's check sums
+ * of {0,2} (the tail's in t1t), t1n, t1nt its next sums, and g1a, g1c the full vectors of f1 of the
+ * checked slab and of the previous slab (loads of row-invariant operands cost as much as the
+ * others: the L1 ports bound this loop). */
 IPF_ALWAYS_INLINE IPF_FOLD_TARGET double
 fold_row(const int A, const int B, const int C, const int nf, const __mmask8 mt, const ipf_fold_ops_t *o,
-         __m512d *t1, __m512d *t1t, __m512d *t1n, __m512d *t1nt)
+         __m512d *t1, __m512d *t1t, __m512d *t1n, __m512d *t1nt, const __m512d *g1a, const __m512d *g1c)
 {
   const __m512d fa = _mm512_set1_pd(o->fa), fb = _mm512_set1_pd(o->fb), fc = _mm512_set1_pd(o->fc);
   __m256d l = _mm256_setzero_pd();
@@ -1288,9 +1293,10 @@ fold_row(const int A, const int B, const int C, const int nf, const __mmask8 mt,
     if (j >= nf) break;
     const int k = 8 * j;
     if (A) {
+      if (o->pfa) __builtin_prefetch(o->pfa + k, 1);
       __m512d v = _mm512_loadu_pd(o->xa + k);
       v = _mm512_mul_pd(v, fa);
-      v = _mm512_mul_pd(v, _mm512_loadu_pd(o->f1a + k));
+      v = _mm512_mul_pd(v, g1a[j]);
       v = _mm512_mul_pd(v, _mm512_loadu_pd(o->f2a + k));
       _mm512_storeu_pd(o->xa + k, v);
       l = _mm256_add_pd(l, _mm512_castpd512_pd256(v));
@@ -1301,13 +1307,14 @@ fold_row(const int A, const int B, const int C, const int nf, const __mmask8 mt,
     if (B) t1n[j] = _mm512_add_pd(t1n[j], _mm512_mul_pd(_mm512_loadu_pd(o->xb + k), fb));
     if (C) {
       __m512d v = _mm512_mul_pd(_mm512_loadu_pd(o->xc + k), fc);
-      v = _mm512_mul_pd(v, _mm512_loadu_pd(o->f1c + k));
+      v = _mm512_mul_pd(v, g1c[j]);
       _mm512_storeu_pd(o->s2c + k, _mm512_add_pd(_mm512_loadu_pd(o->s2c + k), v));
     }
   }
   if (mt) { /* the tail: cells 8 nf .. L-1, the others masked (zero, not stored, not added) */
     const int k = 8 * nf;
     if (A) {
+      if (o->pfa) __builtin_prefetch(o->pfa + k, 1);
       __m512d v = _mm512_maskz_loadu_pd(mt, o->xa + k);
       v = _mm512_mul_pd(v, fa);
       v = _mm512_mul_pd(v, _mm512_maskz_loadu_pd(mt, o->f1a + k));
@@ -1367,10 +1374,15 @@ IPF_FOLD_TARGET static void fold_block(const ipf_plan_t *pl, int b, ipf_dev_t *d
       o.xc = pl->x + (s - 1) * M * L;
       o.f1c = m1->f + (s - 1) * L;
     }
+    __m512d g1a[8], g1c[8]; /* f1 of slabs s and s - 1, full vectors */
+    for (int j = 0; j < 8; j++) {
+      g1a[j] = j < nf && doA ? _mm512_loadu_pd(m1->f + s * L + 8 * j) : _mm512_setzero_pd();
+      g1c[j] = j < nf && doC ? _mm512_loadu_pd(m1->f + (s - 1) * L + 8 * j) : _mm512_setzero_pd();
+    }
     if (!doA) { /* C alone on the last slab */
       for (size_t r = 0; r < M; r++, o.xc += L, o.s2c += L) {
         o.fc = m0->f[(s - 1) * M + r];
-        fold_row(0, 0, 1, nf, mt, &o, NULL, NULL, NULL, NULL);
+        fold_row(0, 0, 1, nf, mt, &o, NULL, NULL, NULL, NULL, g1a, g1c);
       }
       break;
     }
@@ -1383,15 +1395,14 @@ IPF_FOLD_TARGET static void fold_block(const ipf_plan_t *pl, int b, ipf_dev_t *d
     o.xb = o.xa;
     o.fb = 0.0;
     for (size_t r = 0; r < M; r++) {
-      if (s * M + r + pf < nrow_all)
-        for (size_t k = 0; k < L; k += 8) __builtin_prefetch(o.xa + pf * L + k, 1);
+      o.pfa = s * M + r + pf < nrow_all ? o.xa + pf * L : NULL;
       o.fa = f0[r];
       if (doC) o.fc = m0->f[(s - 1) * M + r];
       double rs;
-      if (r == 0) rs = doC ? fold_row(1, 0, 1, nf, mt, &o, t1, &t1t, t1n, &t1nt)
-                           : fold_row(1, 0, 0, nf, mt, &o, t1, &t1t, t1n, &t1nt);
-      else rs = doC ? fold_row(1, 1, 1, nf, mt, &o, t1, &t1t, t1n, &t1nt)
-                    : fold_row(1, 1, 0, nf, mt, &o, t1, &t1t, t1n, &t1nt);
+      if (r == 0) rs = doC ? fold_row(1, 0, 1, nf, mt, &o, t1, &t1t, t1n, &t1nt, g1a, g1c)
+                           : fold_row(1, 0, 0, nf, mt, &o, t1, &t1t, t1n, &t1nt, g1a, g1c);
+      else rs = doC ? fold_row(1, 1, 1, nf, mt, &o, t1, &t1t, t1n, &t1nt, g1a, g1c)
+                    : fold_row(1, 1, 0, nf, mt, &o, t1, &t1t, t1n, &t1nt, g1a, g1c);
       s0[r] = 0.0 + rs; /* the check's sum of this cell of {0,1} (a zeroed sum plus the row) */
       f0[r] = ipf_factor(t0[r], s0[r]);
       o.xb = o.xa;
@@ -1404,7 +1415,7 @@ IPF_FOLD_TARGET static void fold_block(const ipf_plan_t *pl, int b, ipf_dev_t *d
         o.s2c += L;
       }
     }
-    fold_row(0, 1, 0, nf, mt, &o, t1, &t1t, t1n, &t1nt); /* the last row into the next sums of {0,2} */
+    fold_row(0, 1, 0, nf, mt, &o, t1, &t1t, t1n, &t1nt, g1a, g1c); /* the last row into the next sums of {0,2} */
     /* slab s: the check's sums of {0,2}, the deviations of the local margins, then the next sweep's
      * sums and factors of {0,2} */
     fold_store(m1->s + s * L, nf, mt, t1, t1t);
