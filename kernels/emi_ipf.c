@@ -1311,7 +1311,31 @@ fold_row(const int A, const int B, const int C, const int nf, const __mmask8 mt,
       _mm512_storeu_pd(o->s2c + k, _mm512_add_pd(_mm512_loadu_pd(o->s2c + k), v));
     }
   }
-  if (mt) { /* the tail: cells 8 nf .. L-1, the others masked (zero, not stored, not added) */
+  if (mt && mt <= 15u) { /* a tail of 1 to 4 cells: the same in 256-bit halves, which pass through the
+                            FP pipes and the L1 ports once instead of twice (the upper halves of the
+                            tail sums t1t, t1nt are then never used) */
+    const int k = 8 * nf;
+    const __m256d ha = _mm512_castpd512_pd256(fa), hb = _mm512_castpd512_pd256(fb), hc = _mm512_castpd512_pd256(fc);
+    if (A) {
+      if (o->pfa) __builtin_prefetch(o->pfa + k, 1);
+      __m256d v = _mm256_maskz_loadu_pd(mt, o->xa + k);
+      v = _mm256_mul_pd(v, ha);
+      v = _mm256_mul_pd(v, _mm256_maskz_loadu_pd(mt, o->f1a + k));
+      v = _mm256_mul_pd(v, _mm256_maskz_loadu_pd(mt, o->f2a + k));
+      _mm256_mask_storeu_pd(o->xa + k, mt, v);
+      l = _mm256_mask_add_pd(l, mt, l, v);
+      *t1t = _mm512_castpd256_pd512(_mm256_add_pd(_mm512_castpd512_pd256(*t1t), v));
+      _mm256_mask_storeu_pd(o->xsa + k, mt, _mm256_add_pd(_mm256_maskz_loadu_pd(mt, o->xsa + k), v));
+    }
+    if (B)
+      *t1nt = _mm512_castpd256_pd512(
+          _mm256_add_pd(_mm512_castpd512_pd256(*t1nt), _mm256_mul_pd(_mm256_maskz_loadu_pd(mt, o->xb + k), hb)));
+    if (C) {
+      __m256d v = _mm256_mul_pd(_mm256_maskz_loadu_pd(mt, o->xc + k), hc);
+      v = _mm256_mul_pd(v, _mm256_maskz_loadu_pd(mt, o->f1c + k));
+      _mm256_mask_storeu_pd(o->s2c + k, mt, _mm256_add_pd(_mm256_maskz_loadu_pd(mt, o->s2c + k), v));
+    }
+  } else if (mt) { /* the tail: cells 8 nf .. L-1, the others masked (zero, not stored, not added) */
     const int k = 8 * nf;
     if (A) {
       if (o->pfa) __builtin_prefetch(o->pfa + k, 1);
