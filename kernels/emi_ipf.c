@@ -1460,6 +1460,39 @@ static int max_threads(void)
 #endif
 }
 
+/* The fused sweep's check of margin P->fg on cells [c0, c1): its sums from P->xs (block order), their
+ * deviations merged into *dv, and when `next` its sums and factors for the next sweep from s and
+ * its partials.  Straight loops over a chunk of cells (the compiler vectorises the sums and the
+ * divisions; each cell's additions keep the block order), instead of one call per cell. */
+#ifndef IPF_CHECK_CHUNK
+#define IPF_CHECK_CHUNK 512
+#endif
+static void fused_check_g(const ipf_prob_t *P, size_t c0, size_t c1, int next, ipf_dev_t *dv)
+{
+  const int g = P->fg;
+  ipf_mar_t *m = (ipf_mar_t *)&P->m[g];
+  const size_t sz = m->size, n = c1 - c0;
+  double sc[IPF_CHECK_CHUNK];
+  const double *restrict xs = P->xs + c0;
+  for (size_t i = 0; i < n; i++) sc[i] = xs[i];
+  for (int b = 1; b < P->nb; b++) {
+    const double *restrict xb = P->xs + (size_t)b * sz + c0;
+    for (size_t i = 0; i < n; i++) sc[i] += xb[i];
+  }
+  for (size_t i = 0; i < n; i++) {
+    const ipf_dev_t d = {fabs(sc[i] - m->t[c0 + i]), g, c0 + i, sc[i]};
+    dev_merge(dv, &d);
+  }
+  if (!next) return;
+  double *restrict s = m->s + c0, *restrict f = m->f + c0;
+  const double *restrict t = m->t + c0;
+  for (int b = 1; b < P->nb; b++) {
+    const double *restrict pb = m->part + (size_t)(b - 1) * sz + c0;
+    for (size_t i = 0; i < n; i++) s[i] += pb[i];
+  }
+  for (size_t i = 0; i < n; i++) f[i] = ipf_factor(t[i], s[i]);
+}
+
 /* Sum margin k's block partials into s, in block order, for cells [c0, c1); factors too if asked. */
 static void combine_cells(const ipf_prob_t *P, int k, size_t c0, size_t c1, int factors)
 {
@@ -1547,21 +1580,19 @@ emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
 #endif
           fused_block(&pl, b, next ? FUSE_NEXT : FUSE_LAST, &mine);
         }
-        /* the check of the global margins: margin g's sums in P.xs, the others' in s and partials */
+        /* the check of the global margins: margin g's sums in P.xs, the others' in s and partials;
+         * margin g's sums and factors for sweep it + 1 in the same loop (unused if sweep it
+         * converged: the result then needs only the deviations) */
+#pragma omp for schedule(static) nowait
+        for (size_t c = 0; c < gsz; c += IPF_CHECK_CHUNK)
+          fused_check_g(&P, c, c + IPF_CHECK_CHUNK < gsz ? c + IPF_CHECK_CHUNK : gsz, next, &mine);
         for (int k = 0; k < K; k++) {
           const ipf_mar_t *m = &P.m[k];
-          if (m->has[0]) continue;
+          if (m->has[0] || k == g) continue;
 #pragma omp for schedule(static) nowait
           for (size_t c = 0; c < m->size; c++) {
-            double sc;
-            if (k == g) {
-              sc = P.xs[c];
-              for (int b = 1; b < P.nb; b++) sc += P.xs[(size_t)b * gsz + c];
-            } else {
-              combine_cells(&P, k, c, c + 1, 0);
-              sc = m->s[c];
-            }
-            const ipf_dev_t d = {fabs(sc - m->t[c]), k, c, sc};
+            combine_cells(&P, k, c, c + 1, 0);
+            const ipf_dev_t d = {fabs(m->s[c] - m->t[c]), k, c, m->s[c]};
             dev_merge(&mine, &d);
           }
         }
@@ -1569,10 +1600,6 @@ emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
         dev_merge(&devs[it & 1], &mine);
 #pragma omp barrier
         const int done = devs[it & 1].dev <= P.tol;
-        if (!done && next) { /* margin g's factors for sweep it + 1 */
-#pragma omp for schedule(static)
-          for (size_t c = 0; c < gsz; c++) combine_cells(&P, g, c, c + 1, 1);
-        }
 #pragma omp single nowait
         devs[(it + 1) & 1] = zero;
         if (done) break;
