@@ -69,6 +69,13 @@
 #include <omp.h>
 #endif
 
+/* The folded sweep (fold_block) is written with AVX-512 intrinsics in a function of its own target,
+ * chosen at run time; other compilers and machines keep the tiled path. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__ELF__)
+#define IPF_FOLD 1
+#include <immintrin.h>
+#endif
+
 /* Tables smaller than this run on one thread: a sweep over them takes tens of microseconds, about
  * what the 4 to 6 thread barriers of a sweep cost (more with OMP_WAIT_POLICY=passive). */
 #ifndef IPF_PAR_MIN_CELLS
@@ -706,6 +713,7 @@ typedef struct {
   int eager;         /* write the table back after every sub-pass (tables that stay in cache) */
   int nint;          /* intervals per sweep */
   int fused;         /* the check runs in one pass with the next sweep's first interval (emi_ipf_fit) */
+  int fold;          /* ... and that pass is fold_block's (2-D margins of a 3-D table, AVX-512) */
   int first[EMI_IPF_MAX_MARGINS + 1]; /* interval q fits margins first[q] .. first[q+1]-1 */
 } ipf_plan_t;
 
@@ -1247,6 +1255,251 @@ static void fused_block(const ipf_plan_t *pl, int b, int mode, ipf_dev_t *dv)
   }
 }
 
+/* ------------------------------------------------------------------ folded sweeps (AVX-512)
+ *
+ * For the 2-D margins {0,1}, {0,2}, {1,2} of a 3-D table (in that order and layout, rows of at most
+ * IPF_FOLD_MAX_L cells), the fused pass of FUSE_NEXT runs as one pipelined walk over a block's
+ * slabs instead of three sub-passes per tile:
+ *   - a row of margin {0,1} is one margin cell, so the check's sum of a row is complete at the row's
+ *     end, and with it the next sweep's factor f0' = ipf_factor(t, s) of that cell;  the row, still in
+ *     L1, is then added times f0' to the next sweep's sums of {0,2} (the tiled path's sub-pass B:
+ *     x * f0', rows in order);  this is done one row late (row r - 1 while row r is checked) so that
+ *     the row sum's chain of additions and the division do not stall the loop;
+ *   - the sums of {0,2} of a slab, check and next, are row-invariant vectors along the row: they stay
+ *     in registers for the whole slab (8 doubles per register, at most 8 + 1 registers each);
+ *   - the next sweep's sums of the global margin {1,2} (sub-pass C: x * f0' * f1') need the slab's
+ *     factors f1', known when the slab is done: they run on slab s - 1, from L2, in the same loop as
+ *     the check of slab s, which streams from memory.  So the memory stream never waits for work in
+ *     cache, which the tiled path's sub-passes B and C did.
+ * Every product and every sum is the tiled path's, in the same order (rows in order within each
+ * target; the 4-lane row sum adds the low then the high half of each 8-vector, which is the 4-lane
+ * order; the tail of a row is added with masks, lane k % 4 for cell k), so the bits are the same.  The
+ * check's sums of {0,2} go to s1 and are compared with the targets before the next sweep's replace
+ * them;  the check's sums of {1,2} go to P->xs as in the tiled path. */
+#ifndef IPF_FOLD_MAX_L
+#define IPF_FOLD_MAX_L 64
+#endif
+#ifndef IPF_FOLD_PREFETCH_BYTES
+#define IPF_FOLD_PREFETCH_BYTES 8192
+#endif
+
+/* Does the folded sweep apply?  Margins {0,1}, {0,2}, {1,2} laid out in table order (so the strides
+ * below), a fused plan, rows of 1 .. IPF_FOLD_MAX_L cells, and AVX-512 F + VL on this CPU. */
+static int fold_ok(const ipf_prob_t *P)
+{
+#ifdef IPF_FOLD
+  const ipf_tab_t *T = &P->tab;
+  if (T->n != 3 || P->K != 3 || P->fg != 2) return 0;
+  const size_t d1 = T->dims[1], L = T->dims[2];
+  const ipf_mar_t *m = P->m;
+  if (L > IPF_FOLD_MAX_L) return 0;
+  if (m[0].ms[0] != d1 || m[0].ms[1] != 1 || m[0].ms[2] != 0) return 0;
+  if (m[1].ms[0] != L || m[1].ms[1] != 0 || m[1].ms[2] != 1) return 0;
+  if (m[2].ms[0] != 0 || m[2].ms[1] != L || m[2].ms[2] != 1) return 0;
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+#else
+  (void)P;
+  return 0;
+#endif
+}
+
+#ifdef IPF_FOLD
+#define IPF_FOLD_TARGET __attribute__((target("avx512f,avx512vl")))
+
+/* The operands of one step of the folded loop (fold_row): a row of the slab being checked, the row
+ * before it for the next sweep's sums of {0,2}, the same row of the previous slab for the next
+ * sweep's sums of {1,2}.  (The factors f1 of both slabs are also in registers, fold_row's g1a, g1c:
+ * the pointers serve the tail.) */
+typedef struct {
+  double *xa;         /* check: the row, its factors f0 (scalar), f1, f2, its {1,2} check sums */
+  const double *pfa;  /* the row IPF_FOLD_PREFETCH_BYTES ahead, prefetched (NULL: none) */
+  double fa;
+  const double *f1a, *f2a;
+  double *xsa;
+  const double *xb;   /* next sums of {0,2}: the row (as the check stored it) and its factor f0' */
+  double fb;
+  const double *xc;   /* next sums of {1,2}: the row, f0', the slab's f1', the sums */
+  double fc;
+  const double *f1c;
+  double *s2c;
+} ipf_fold_ops_t;
+
+/* One step of the folded loop: the check of row xa when A (returns its 4-lane sum), the row xb into
+ * the next sums t1n of {0,2} when B, the row xc into the next sums of {1,2} when C.  nf full
+ * 8-vectors per row and a tail of mask mt (0: none).  In registers across the slab's rows (8 + 1 at
+ * most each, which is why rows are limited to IPF_FOLD_MAX_L cells): t1, t1t the slab's check sums
+ * of {0,2} (the tail's in t1t), t1n, t1nt its next sums, and g1a, g1c the full vectors of f1 of the
+ * checked slab and of the previous slab (loads of row-invariant operands cost as much as the
+ * others: the L1 ports bound this loop). */
+IPF_ALWAYS_INLINE IPF_FOLD_TARGET double
+fold_row(const int A, const int B, const int C, const int nf, const __mmask8 mt, const ipf_fold_ops_t *o,
+         __m512d *t1, __m512d *t1t, __m512d *t1n, __m512d *t1nt, const __m512d *g1a, const __m512d *g1c)
+{
+  const __m512d fa = _mm512_set1_pd(o->fa), fb = _mm512_set1_pd(o->fb), fc = _mm512_set1_pd(o->fc);
+  __m256d l = _mm256_setzero_pd();
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; j++) {
+    if (j >= nf) break;
+    const int k = 8 * j;
+    if (A) {
+      if (o->pfa) __builtin_prefetch(o->pfa + k, 1);
+      __m512d v = _mm512_loadu_pd(o->xa + k);
+      v = _mm512_mul_pd(v, fa);
+      v = _mm512_mul_pd(v, g1a[j]);
+      v = _mm512_mul_pd(v, _mm512_loadu_pd(o->f2a + k));
+      _mm512_storeu_pd(o->xa + k, v);
+      l = _mm256_add_pd(l, _mm512_castpd512_pd256(v));
+      l = _mm256_add_pd(l, _mm512_extractf64x4_pd(v, 1));
+      t1[j] = _mm512_add_pd(t1[j], v);
+      _mm512_storeu_pd(o->xsa + k, _mm512_add_pd(_mm512_loadu_pd(o->xsa + k), v));
+    }
+    if (B) t1n[j] = _mm512_add_pd(t1n[j], _mm512_mul_pd(_mm512_loadu_pd(o->xb + k), fb));
+    if (C) {
+      __m512d v = _mm512_mul_pd(_mm512_loadu_pd(o->xc + k), fc);
+      v = _mm512_mul_pd(v, g1c[j]);
+      _mm512_storeu_pd(o->s2c + k, _mm512_add_pd(_mm512_loadu_pd(o->s2c + k), v));
+    }
+  }
+  if (mt && mt <= 15u) { /* a tail of 1 to 4 cells: the same in 256-bit halves, which pass through the
+                            FP pipes and the L1 ports once instead of twice (the upper halves of the
+                            tail sums t1t, t1nt are then never used) */
+    const int k = 8 * nf;
+    const __m256d ha = _mm512_castpd512_pd256(fa), hb = _mm512_castpd512_pd256(fb), hc = _mm512_castpd512_pd256(fc);
+    if (A) {
+      if (o->pfa) __builtin_prefetch(o->pfa + k, 1);
+      __m256d v = _mm256_maskz_loadu_pd(mt, o->xa + k);
+      v = _mm256_mul_pd(v, ha);
+      v = _mm256_mul_pd(v, _mm256_maskz_loadu_pd(mt, o->f1a + k));
+      v = _mm256_mul_pd(v, _mm256_maskz_loadu_pd(mt, o->f2a + k));
+      _mm256_mask_storeu_pd(o->xa + k, mt, v);
+      l = _mm256_mask_add_pd(l, mt, l, v);
+      *t1t = _mm512_castpd256_pd512(_mm256_add_pd(_mm512_castpd512_pd256(*t1t), v));
+      _mm256_mask_storeu_pd(o->xsa + k, mt, _mm256_add_pd(_mm256_maskz_loadu_pd(mt, o->xsa + k), v));
+    }
+    if (B)
+      *t1nt = _mm512_castpd256_pd512(
+          _mm256_add_pd(_mm512_castpd512_pd256(*t1nt), _mm256_mul_pd(_mm256_maskz_loadu_pd(mt, o->xb + k), hb)));
+    if (C) {
+      __m256d v = _mm256_mul_pd(_mm256_maskz_loadu_pd(mt, o->xc + k), hc);
+      v = _mm256_mul_pd(v, _mm256_maskz_loadu_pd(mt, o->f1c + k));
+      _mm256_mask_storeu_pd(o->s2c + k, mt, _mm256_add_pd(_mm256_maskz_loadu_pd(mt, o->s2c + k), v));
+    }
+  } else if (mt) { /* the tail: cells 8 nf .. L-1, the others masked (zero, not stored, not added) */
+    const int k = 8 * nf;
+    if (A) {
+      if (o->pfa) __builtin_prefetch(o->pfa + k, 1);
+      __m512d v = _mm512_maskz_loadu_pd(mt, o->xa + k);
+      v = _mm512_mul_pd(v, fa);
+      v = _mm512_mul_pd(v, _mm512_maskz_loadu_pd(mt, o->f1a + k));
+      v = _mm512_mul_pd(v, _mm512_maskz_loadu_pd(mt, o->f2a + k));
+      _mm512_mask_storeu_pd(o->xa + k, mt, v);
+      l = _mm256_mask_add_pd(l, (__mmask8)(mt & 15u), l, _mm512_castpd512_pd256(v));
+      l = _mm256_mask_add_pd(l, (__mmask8)(mt >> 4), l, _mm512_extractf64x4_pd(v, 1));
+      *t1t = _mm512_add_pd(*t1t, v);
+      _mm512_mask_storeu_pd(o->xsa + k, mt, _mm512_add_pd(_mm512_maskz_loadu_pd(mt, o->xsa + k), v));
+    }
+    if (B) *t1nt = _mm512_add_pd(*t1nt, _mm512_mul_pd(_mm512_maskz_loadu_pd(mt, o->xb + k), fb));
+    if (C) {
+      __m512d v = _mm512_mul_pd(_mm512_maskz_loadu_pd(mt, o->xc + k), fc);
+      v = _mm512_mul_pd(v, _mm512_maskz_loadu_pd(mt, o->f1c + k));
+      _mm512_mask_storeu_pd(o->s2c + k, mt, _mm512_add_pd(_mm512_maskz_loadu_pd(mt, o->s2c + k), v));
+    }
+  }
+  if (!A) return 0.0;
+  /* (l0 + l2) + (l1 + l3), as ipf_lanes_sum */
+  const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(l), _mm256_extractf128_pd(l, 1));
+  return _mm_cvtsd_f64(h) + _mm_cvtsd_f64(_mm_unpackhi_pd(h, h));
+}
+
+/* Store a slab's {0,2} sums held in registers to s (L cells). */
+IPF_ALWAYS_INLINE IPF_FOLD_TARGET void fold_store(double *s, const int nf, const __mmask8 mt, const __m512d *t,
+                                                  __m512d tt)
+{
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; j++) {
+    if (j >= nf) break;
+    _mm512_storeu_pd(s + 8 * j, t[j]);
+  }
+  if (mt) _mm512_mask_storeu_pd(s + 8 * nf, mt, tt);
+}
+
+/* The folded FUSE_NEXT pass over block b (see above): slab s is checked (A, and B one row late)
+ * while slab s - 1 gets the next sweep's sums of {1,2} (C); one more round runs C on the last slab. */
+IPF_FOLD_TARGET static void fold_block(const ipf_plan_t *pl, int b, ipf_dev_t *dv)
+{
+  ipf_prob_t *P = pl->P;
+  const size_t M = pl->M, L = pl->L, gsz = P->m[2].size, nrow_all = P->tab.ncell / L;
+  const int nf = (int)(L / 8);
+  const __mmask8 mt = (__mmask8)((1u << (L % 8)) - 1u);
+  ipf_mar_t *m0 = &P->m[0], *m1 = &P->m[1], *m2 = &P->m[2];
+  double *xs = P->xs + (size_t)b * gsz, *s2 = sum_base(P, 2, b);
+  const size_t sa = P->bs[b], se = P->bs[b + 1];
+  const size_t pf = L * sizeof(double) >= IPF_FOLD_PREFETCH_BYTES ? 1 : IPF_FOLD_PREFETCH_BYTES / (L * sizeof(double));
+  memset(xs, 0, gsz * sizeof(double));
+  memset(s2, 0, gsz * sizeof(double));
+  for (size_t s = sa; s <= se; s++) {
+    const int doA = s < se, doC = s > sa;
+    ipf_fold_ops_t o = {0};
+    o.xsa = xs;
+    o.f2a = m2->f;
+    o.s2c = s2;
+    if (doC) {
+      o.xc = pl->x + (s - 1) * M * L;
+      o.f1c = m1->f + (s - 1) * L;
+    }
+    __m512d g1a[8], g1c[8]; /* f1 of slabs s and s - 1, full vectors */
+    for (int j = 0; j < 8; j++) {
+      g1a[j] = j < nf && doA ? _mm512_loadu_pd(m1->f + s * L + 8 * j) : _mm512_setzero_pd();
+      g1c[j] = j < nf && doC ? _mm512_loadu_pd(m1->f + (s - 1) * L + 8 * j) : _mm512_setzero_pd();
+    }
+    if (!doA) { /* C alone on the last slab */
+      for (size_t r = 0; r < M; r++, o.xc += L, o.s2c += L) {
+        o.fc = m0->f[(s - 1) * M + r];
+        fold_row(0, 0, 1, nf, mt, &o, NULL, NULL, NULL, NULL, g1a, g1c);
+      }
+      break;
+    }
+    __m512d t1[8], t1n[8], t1t = _mm512_setzero_pd(), t1nt = _mm512_setzero_pd();
+    for (int j = 0; j < 8; j++) t1[j] = t1n[j] = _mm512_setzero_pd();
+    double *f0 = m0->f + s * M, *s0 = m0->s + s * M;
+    const double *t0 = m0->t + s * M;
+    o.xa = pl->x + s * M * L;
+    o.f1a = m1->f + s * L;
+    o.xb = o.xa;
+    o.fb = 0.0;
+    for (size_t r = 0; r < M; r++) {
+      o.pfa = s * M + r + pf < nrow_all ? o.xa + pf * L : NULL;
+      o.fa = f0[r];
+      if (doC) o.fc = m0->f[(s - 1) * M + r];
+      double rs;
+      if (r == 0) rs = doC ? fold_row(1, 0, 1, nf, mt, &o, t1, &t1t, t1n, &t1nt, g1a, g1c)
+                           : fold_row(1, 0, 0, nf, mt, &o, t1, &t1t, t1n, &t1nt, g1a, g1c);
+      else rs = doC ? fold_row(1, 1, 1, nf, mt, &o, t1, &t1t, t1n, &t1nt, g1a, g1c)
+                    : fold_row(1, 1, 0, nf, mt, &o, t1, &t1t, t1n, &t1nt, g1a, g1c);
+      s0[r] = 0.0 + rs; /* the check's sum of this cell of {0,1} (a zeroed sum plus the row) */
+      f0[r] = ipf_factor(t0[r], s0[r]);
+      o.xb = o.xa;
+      o.fb = f0[r];
+      o.xa += L;
+      o.f2a += L;
+      o.xsa += L;
+      if (doC) {
+        o.xc += L;
+        o.s2c += L;
+      }
+    }
+    fold_row(0, 1, 0, nf, mt, &o, t1, &t1t, t1n, &t1nt, g1a, g1c); /* the last row into the next sums of {0,2} */
+    /* slab s: the check's sums of {0,2}, the deviations of the local margins, then the next sweep's
+     * sums and factors of {0,2} */
+    fold_store(m1->s + s * L, nf, mt, t1, t1t);
+    local_cells(P, 0, s, s + 1, CELLS_DEV, dv);
+    local_cells(P, 1, s, s + 1, CELLS_DEV, dv);
+    fold_store(m1->s + s * L, nf, mt, t1n, t1nt);
+    local_cells(P, 1, s, s + 1, CELLS_FACTOR, NULL);
+  }
+}
+#endif /* IPF_FOLD */
+
 static int max_threads(void)
 {
 #ifdef _OPENMP
@@ -1254,6 +1507,39 @@ static int max_threads(void)
 #else
   return 1;
 #endif
+}
+
+/* The fused sweep's check of margin P->fg on cells [c0, c1): its sums from P->xs (block order), their
+ * deviations merged into *dv, and when `next` its sums and factors for the next sweep from s and
+ * its partials.  Straight loops over a chunk of cells (the compiler vectorises the sums and the
+ * divisions; each cell's additions keep the block order), instead of one call per cell. */
+#ifndef IPF_CHECK_CHUNK
+#define IPF_CHECK_CHUNK 512
+#endif
+static void fused_check_g(const ipf_prob_t *P, size_t c0, size_t c1, int next, ipf_dev_t *dv)
+{
+  const int g = P->fg;
+  ipf_mar_t *m = (ipf_mar_t *)&P->m[g];
+  const size_t sz = m->size, n = c1 - c0;
+  double sc[IPF_CHECK_CHUNK];
+  const double *restrict xs = P->xs + c0;
+  for (size_t i = 0; i < n; i++) sc[i] = xs[i];
+  for (int b = 1; b < P->nb; b++) {
+    const double *restrict xb = P->xs + (size_t)b * sz + c0;
+    for (size_t i = 0; i < n; i++) sc[i] += xb[i];
+  }
+  for (size_t i = 0; i < n; i++) {
+    const ipf_dev_t d = {fabs(sc[i] - m->t[c0 + i]), g, c0 + i, sc[i]};
+    dev_merge(dv, &d);
+  }
+  if (!next) return;
+  double *restrict s = m->s + c0, *restrict f = m->f + c0;
+  const double *restrict t = m->t + c0;
+  for (int b = 1; b < P->nb; b++) {
+    const double *restrict pb = m->part + (size_t)(b - 1) * sz + c0;
+    for (size_t i = 0; i < n; i++) s[i] += pb[i];
+  }
+  for (size_t i = 0; i < n; i++) f[i] = ipf_factor(t[i], s[i]);
 }
 
 /* Sum margin k's block partials into s, in block order, for cells [c0, c1); factors too if asked. */
@@ -1324,6 +1610,10 @@ emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
    * stay in cache, where eager sub-passes (fewer multiplications) are faster than fewer passes. */
   pl.eager = T->ncell * sizeof(double) <= IPF_EAGER_BYTES;
   pl.fused = P.fg >= 0 && !pl.eager;
+  /* The folded pass reads and writes the table once per sweep and does all its work in that pass:
+   * faster than the eager sub-passes even for tables in cache. */
+  pl.fold = fold_ok(&P);
+  if (pl.fold) pl.eager = 0, pl.fused = 1;
 
   const int par = T->ncell >= IPF_PAR_MIN_CELLS && P.nb >= 2 && max_threads() > 1;
   const ipf_dev_t zero = {0.0, 0, 0, 0.0};
@@ -1364,17 +1654,35 @@ emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
         const int next = it < P.max_iter;
         ipf_dev_t mine = zero;
 #pragma omp for schedule(static)
-        for (int b = 0; b < P.nb; b++) fused_block(&pl, b, next ? FUSE_NEXT : FUSE_LAST, &mine);
-        /* the check of the global margins: margin g's sums in P.xs, the others' in s and partials */
-        global_check(&P, &mine);
+        for (int b = 0; b < P.nb; b++) {
+#ifdef IPF_FOLD
+          if (next && pl.fold) {
+            fold_block(&pl, b, &mine);
+            continue;
+          }
+#endif
+          fused_block(&pl, b, next ? FUSE_NEXT : FUSE_LAST, &mine);
+        }
+        /* the check of the global margins: margin g's sums in P.xs, the others' in s and partials;
+         * margin g's sums and factors for sweep it + 1 in the same loop (unused if sweep it
+         * converged: the result then needs only the deviations) */
+#pragma omp for schedule(static) nowait
+        for (size_t c = 0; c < gsz; c += IPF_CHECK_CHUNK)
+          fused_check_g(&P, c, c + IPF_CHECK_CHUNK < gsz ? c + IPF_CHECK_CHUNK : gsz, next, &mine);
+        for (int k = 0; k < K; k++) {
+          const ipf_mar_t *m = &P.m[k];
+          if (m->has[0] || k == g) continue;
+#pragma omp for schedule(static) nowait
+          for (size_t c = 0; c < m->size; c++) {
+            combine_cells(&P, k, c, c + 1, 0);
+            const ipf_dev_t d = {fabs(m->s[c] - m->t[c]), k, c, m->s[c]};
+            dev_merge(&mine, &d);
+          }
+        }
 #pragma omp critical(emi_ipf_dev)
         dev_merge(&devs[it & 1], &mine);
 #pragma omp barrier
         const int done = devs[it & 1].dev <= P.tol;
-        if (!done && next) { /* margin g's factors for sweep it + 1 */
-#pragma omp for schedule(static)
-          for (size_t c = 0; c < gsz; c++) combine_cells(&P, g, c, c + 1, 1);
-        }
 #pragma omp single nowait
         devs[(it + 1) & 1] = zero;
         if (done) break;

@@ -550,6 +550,81 @@ static void test_3d_large(void)
   t3_free(&t);
 }
 
+/* The folded sweep (emi_ipf.c, fold_block): 2-D margins {0,1}, {0,2}, {1,2} of a 3-D table in that
+ * order with rows of at most 64 cells take it on machines with AVX-512 (others, and every other shape,
+ * the tiled path).  Rows of 1, 7, 8, 13, 50 and 64 cells: a row that is all tail (masked), full
+ * 8-vectors only, both; a table of one slab (n0 = 1) and one of several blocks (threads share it);
+ * a zero row of the truth, so that zero targets give zero factors.  Beside them, shapes that keep the
+ * tiled path: rows of 65 cells, and the margins in another order.  Four sweeps (a tolerance of
+ * 1e-300: EMI_ERR_NOCONV, or exact convergence for rows of one cell) and a fit to convergence: the
+ * fast kernel's bits, result and message equal the reference's at 1 and 2 threads. */
+static void test_fold_paths(void)
+{
+  static const size_t shapes[][3] = {{6, 5, 1},  {9, 7, 7},    {5, 11, 8},  {12, 9, 13}, {1, 40, 50},
+                                     {70, 40, 50}, {20, 30, 64}, {20, 30, 65}};
+  for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+    t3_t t;
+    const size_t n0 = shapes[sh][0], n1 = shapes[sh][1], n2 = shapes[sh][2], N = n0 * n1 * n2;
+    t3_make(&t, n0, n1, n2, 40 + sh);
+    if (n1 > 2) { /* row (n0 - 1, 2) of the truth and the seed is zero: its target of {0,1} is 0 */
+      const size_t r = (n0 - 1) * n1 + 2;
+      for (size_t k = 0; k < n2; k++) t.truth[r * n2 + k] = t.seed[r * n2 + k] = 0.0;
+      memset(t.m01, 0, n0 * n1 * sizeof(double));
+      memset(t.m02, 0, n0 * n2 * sizeof(double));
+      memset(t.m12, 0, n1 * n2 * sizeof(double));
+      for (size_t i = 0; i < n0; i++)
+        for (size_t j = 0; j < n1; j++)
+          for (size_t k = 0; k < n2; k++) {
+            const double v = t.truth[(i * n1 + j) * n2 + k];
+            t.m01[i * n1 + j] += v;
+            t.m02[i * n2 + k] += v;
+            t.m12[j * n2 + k] += v;
+          }
+    }
+    emi_ipf_margin_t fold[3] = {{2, D01, t.m01}, {2, D02, t.m02}, {2, D12, t.m12}};
+    emi_ipf_margin_t other[3] = {{2, D02, t.m02}, {2, D01, t.m01}, {2, D12, t.m12}};
+    emi_ipf_margin_t *cases[2] = {fold, other};
+    double *ref = malloc(N * sizeof(double)), *x = malloc(N * sizeof(double));
+    for (int c = 0; c < 2; c++) {
+      const size_t lw = emi_ipf_work_len(3, t.dims, 3, cases[c]);
+      double *work = malloc(lw * sizeof(double));
+      emi_ipf_opts_t o;
+      emi_ipf_opts_default(&o);
+      o.total_tol_rel = 1e-13;
+      for (int conv = 0; conv < 2; conv++) {
+        o.tol_rel = conv ? 1e-12 : 1e-300;
+        o.max_iter = conv ? 1000 : 4;
+        emi_ipf_result_t rr, rx;
+        memcpy(ref, t.seed, N * sizeof(double));
+        const emi_err_t er = emi_ipf_fit_ref(3, t.dims, ref, 3, cases[c], &o, work, lw, &rr);
+        /* (rows of one cell: {0,1} is the whole table, so a sweep can fit every margin exactly) */
+        CHECK(er == EMI_SUCCESS || (!conv && er == EMI_ERR_NOCONV));
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", er ? emi_err_message() : "");
+        emi_err_clear();
+        for (int nth = 1; nth <= 2; nth++) {
+          omp_set_num_threads(nth);
+          memcpy(x, t.seed, N * sizeof(double));
+          CHECK_INT_EQ(emi_ipf_fit(3, t.dims, x, 3, cases[c], &o, work, lw, &rx), er);
+          if (er)
+            CHECK_MSG(strcmp(emi_err_message(), msg) == 0, "%zux%zux%zu case %d: message\n  %s\nexpected\n  %s", n0, n1,
+                      n2, c, emi_err_message(), msg);
+          emi_err_clear();
+          CHECK_MSG(memcmp(x, ref, N * sizeof(double)) == 0, "%zux%zux%zu case %d conv %d: %d threads differ from _ref",
+                    n0, n1, n2, c, conv, nth);
+          CHECK(rx.iterations == rr.iterations && rx.converged == rr.converged && rx.max_dev == rr.max_dev &&
+                rx.worst_margin == rr.worst_margin && rx.worst_cell == rr.worst_cell);
+        }
+        omp_set_num_threads(1);
+      }
+      free(work);
+    }
+    free(ref);
+    free(x);
+    t3_free(&t);
+  }
+}
+
 /* 2-D table above the threading threshold (600 x 300: 16 blocks of partial column sums) and a 1-D
  * table (one margin): fast = reference bitwise; the 1-D fit is exact after one sweep. */
 static void test_2d_1d(void)
@@ -858,6 +933,7 @@ int main(void)
   test_3d();
   test_3d_parallel();
   test_3d_large();
+  test_fold_paths();
   test_2d_1d();
   test_4d();
   test_generic_paths();
