@@ -641,6 +641,9 @@ static emi_err_t pfile_open(MPI_Comm comm, pfile_t *f, const char *path, const c
   f->part = malloc(len);
   if (!f->part) return EMI_ERROR(EMI_ERR_NOMEM, "cannot allocate a file name");
   snprintf(f->part, len, "%s.part", path);
+  int rank;
+  MPI_Comm_rank(comm, &rank);
+  if (rank == 0) emi_part_register(f->part); /* before it exists: a signal never leaves it behind */
   errno = 0;
   int rc = MPI_File_open(comm, f->part, MPI_MODE_WRONLY | MPI_MODE_CREATE, MPI_INFO_NULL, &f->fh);
   if (rc != MPI_SUCCESS)
@@ -649,8 +652,6 @@ static emi_err_t pfile_open(MPI_Comm comm, pfile_t *f, const char *path, const c
   errno = 0;
   if ((rc = MPI_File_set_size(f->fh, 0)) != MPI_SUCCESS)
     return EMI_ERROR(EMI_ERR_IO, "cannot truncate %s: %s", f->part, mpio_reason(rc, errno, why, sizeof why));
-  int rank;
-  MPI_Comm_rank(comm, &rank);
   size_t hl = strlen(header);
   if (rank == 0 && hl) {
     MPI_Status st;
@@ -685,6 +686,7 @@ static emi_err_t pfile_close(MPI_Comm comm, pfile_t *f, int ok)
       }
     }
   }
+  if (rank == 0) emi_part_unregister(f->part);
   free(f->part);
   f->part = NULL;
   return err;

@@ -44,6 +44,19 @@ printf '[simulate]\nmonths = 0\n' > bad.ini
 expect 3 "bad.ini:2" "months" "[1, 1200]" -- --config bad.ini
 printf '[simulate]\nvisitor-repeat = 1.5\n' > bad2.ini
 expect 3 "bad2.ini:2" "visitor-repeat" "[0, 0.9" -- --config bad2.ini
+# a run stopped by SIGTERM (a scheduler's time limit) while it writes leaves no NAME.part behind: the
+# crossings CSV of --scale 0.1 (about 70 MB) takes seconds to write; the signal goes once a .part exists
+rm -f ./*.part sig*
+"$emflow" simulate -o sig.h5 --scale 0.1 > /dev/null 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 600 ] && ! ls ./*.part > /dev/null 2>&1; do sleep 0.05; i=$((i + 1)); done
+seen=$(ls ./*.part 2>/dev/null | tr '\n' ' ')
+kill -TERM $pid; wait $pid; rc=$?
+left=$(ls sig* ./*.part 2>/dev/null | tr '\n' ' ')
+if [ -z "$seen" ] || [ $rc != 143 ] || [ -n "$left" ]; then
+  echo "FAIL: SIGTERM while writing: saw '$seen', exit $rc (expected 143), left '$left'"; fail=1
+fi
 [ -e failed.flag ] && fail=1
 [ $fail = 0 ] && echo "simulate_bad_input: all cases give one clear error"
 exit $fail
