@@ -552,6 +552,7 @@ static emi_err_t ipf_setup(int ndim, const size_t *dims, const double *x, int nm
     res->worst_cell = 0;
     res->tol = P->tol;
     res->total = total;
+    res->table_volumes = 0; /* set by emi_ipf_fit's plan; 0 from the _ref twin */
   }
   return EMI_SUCCESS;
 }
@@ -1615,6 +1616,10 @@ emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
   pl.fold = fold_ok(&P);
   if (pl.fold) pl.eager = 0, pl.fused = 1;
 
+  /* the table volumes a sweep of this plan reads or writes: the folded pass reads and writes the table
+   * once; eager (in cache) a read and a write per interval; fused, the pass of the first interval
+   * reads and writes, every later interval reads once; otherwise a read per interval and a write */
+  if (res) res->table_volumes = pl.fold ? 2 : pl.eager ? 2 * pl.nint : pl.fused ? pl.nint : pl.nint + 1;
   const int par = T->ncell >= IPF_PAR_MIN_CELLS && P.nb >= 2 && max_threads() > 1;
   const ipf_dev_t zero = {0.0, 0, 0, 0.0};
   ipf_dev_t devs[2], seed_dev = zero;

@@ -109,6 +109,8 @@ typedef struct {
   double tol;         /* tolerance applied: max(tol_abs, tol_rel * total) */
   double total;       /* common grand total of the targets (after the rescale policy) */
   double total_spread;/* largest relative disagreement of the grand totals found before rescaling */
+  int table_volumes;  /* the table's volumes a sweep of the chosen path reads or writes (a pass that
+                         scales = 2): its memory traffic, for benchmarks; 0 from emi_ipf_fit_ref */
 } emi_ipf_result_t;
 
 /* Fill *opts with the defaults above. */

@@ -558,6 +558,16 @@ static void test_3d_large(void)
  * tiled path: rows of 65 cells, and the margins in another order.  Four sweeps (a tolerance of
  * 1e-300: EMI_ERR_NOCONV, or exact convergence for rows of one cell) and a fit to convergence: the
  * fast kernel's bits, result and message equal the reference's at 1 and 2 threads. */
+/* Does this CPU take the folded sweep (kernels/emi_ipf.c: AVX-512 F and VL, GCC on x86-64 ELF)? */
+static int fold_cpu(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__ELF__)
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+#else
+  return 0;
+#endif
+}
+
 static void test_fold_paths(void)
 {
   static const size_t shapes[][3] = {{6, 5, 1},  {9, 7, 7},    {5, 11, 8},  {12, 9, 13}, {1, 40, 50},
@@ -614,6 +624,11 @@ static void test_fold_paths(void)
                     n0, n1, n2, c, conv, nth);
           CHECK(rx.iterations == rr.iterations && rx.converged == rr.converged && rx.max_dev == rr.max_dev &&
                 rx.worst_margin == rr.worst_margin && rx.worst_cell == rr.worst_cell);
+          /* the path taken: folded (the table read and written once a sweep) or the tiled one in
+           * cache (a read and a write per interval, 2 intervals) */
+          const int want = c == 0 && n2 <= 64 && fold_cpu() ? 2 : 4;
+          CHECK_MSG(rx.table_volumes == want, "%zux%zux%zu case %d: table_volumes %d, expected %d (path)", n0, n1, n2,
+                    c, rx.table_volumes, want);
         }
         omp_set_num_threads(1);
       }
@@ -915,6 +930,13 @@ static void test_seed_fits(void)
         CHECK_OK(e);
         CHECK_MSG(memcmp(x, t.seed, N * sizeof(double)) && res.iterations > 1,
                   "shape %d case %d threads %d: a distorted seed was returned unchanged", sh, c, nth);
+        /* the traffic the chosen path reports, by the pass counts of kernels/emi_ipf.c: in cache
+         * (shape 0) a read and a write per interval (2-D margins: 2 intervals, 1-D: 3), or the folded
+         * pass (rows of 20 <= 64 cells, AVX-512); fused (shape 1, rows of 90: no fold), one pass that
+         * reads and writes and a read per later interval; the reference reports 0 */
+        int want = !nth ? 0 : sh == 1 ? (c == 0 ? 2 : 3) : c == 1 ? 6 : fold_cpu() ? 2 : 4;
+        CHECK_MSG(res.table_volumes == want, "shape %d case %d threads %d: table_volumes %d, expected %d", sh, c,
+                  nth, res.table_volumes, want);
       }
       omp_set_num_threads(2);
       free(work);
