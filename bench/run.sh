@@ -16,7 +16,9 @@
 #   --out-dir  where the results go (default bench/results)
 #   --only     run only these benchmarks, a comma list of: stream, ipf, gls, estimate, jags, forecast,
 #              classify, scaling, simulate (ipf and gls bring stream along: their % of the triad needs it);
-#              e.g. --only ipf,gls reproduces issue 5's rows in about 2 minutes
+#              e.g. --only ipf,gls reproduces issue 5's rows in about 2 minutes; the results go to
+#              <date>-<host>-only-<parts>.json/.md (e.g. 2026-12-04-vm-only-gls-ipf-stream), never over a
+#              whole run's
 #
 # The version measured is the built emflow's (scripts/cmake/EmiVersion.cmake): git describe in a checkout;
 # in a tree without .git, EMFLOW_VERSION from the environment (passed to CMake as -DEMI_VERSION), else the
@@ -329,5 +331,8 @@ print(json.dumps({"bench": "run", "mode": mode, "command": cmd, "threads": [int(
 EOF
 
 mkdir -p "$OUT"
-"$PY" "$ROOT/bench/report.py" --raw "$RAW" --out "$OUT/$DATE-$HOST"
+# a partial run (--only) gets a name of its own: it never replaces the whole run's results of the day
+NAME=$DATE-$HOST
+[ -n "$ONLY" ] && NAME=$NAME-only-$(tr ',' '\n' <<<"$ONLY" | sort -u | paste -sd- -)
+"$PY" "$ROOT/bench/report.py" --raw "$RAW" --out "$OUT/$NAME"
 echo "bench/run.sh: done"
