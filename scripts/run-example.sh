@@ -111,7 +111,11 @@ elif job == "azerbaijan":
     for name, c, tr in (("migrant departures", "/linkage/migrant_departures", "/truth/migrant_departures"),
                         ("undeclared departures", "/undeclared/departures", "/truth/undeclared_departures")):
         e = int(sum(f[c][i].sum() for i in final)); g = int(sum(f[tr][i].sum() for i in idx))
-        print(f"  classify vs the simulation's truth, {name} {months[final[0]]}..{months[final[-1]]}: {e} vs {g} ({100*(e-g)/g:+.1f}%)")
+        adj = ""
+        if c + "_adjusted" in f:  # corrected for lost first and last crossings (classify's loss adjustment)
+            ea = float(sum(f[c + "_adjusted"][i].sum() for i in final))
+            adj = f"; adjusted for lost first/last crossings {ea:.0f} ({100*(ea-g)/g:+.1f}%)"
+        print(f"  classify vs the simulation's truth, {name} {months[final[0]]}..{months[final[-1]]}: raw {e} vs {g} ({100*(e-g)/g:+.1f}%){adj}")
     a = f["/linkage"].attrs
     print(f"  records in {a['records_in']} = accepted {a['records_accepted']} + rejected {a['records_rejected']}")
 elif job == "nz":
