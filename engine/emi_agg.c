@@ -102,16 +102,18 @@ static void list_add(char *buf, size_t size, const char *item)
 }
 
 /* Decimal number: [+-] digits [. digits] [e [+-] digits] (at least one digit in the mantissa).
- * 1 on success, 0 when the text is not such a number, -1 when it overflows a double. */
+ * 1 on success, 0 when the text is not such a number, -1 when it overflows a double, -2 when a
+ * nonzero number underflows to 0 (1e-400: read as 0 it would become a structural zero unsaid;
+ * subnormal values, such as 5e-324, are kept). */
 static int parse_value(const char *s, double *value)
 {
   const char *p = s;
-  int nd = 0;
+  int nd = 0, nonzero = 0;
   if (*p == '+' || *p == '-') p++;
-  while (is_digit(*p)) p++, nd++;
+  while (is_digit(*p)) nonzero |= *p != '0', p++, nd++;
   if (*p == '.') {
     p++;
-    while (is_digit(*p)) p++, nd++;
+    while (is_digit(*p)) nonzero |= *p != '0', p++, nd++;
   }
   if (nd == 0) return 0;
   if (*p == 'e' || *p == 'E') {
@@ -127,6 +129,7 @@ static int parse_value(const char *s, double *value)
   double v = strtod(s, &end);
   if (end != p) return 0; /* a locale whose decimal point is not '.' */
   if ((errno == ERANGE && fabs(v) > 1.0) || !isfinite(v)) return -1;
+  if (v == 0.0 && nonzero) return -2;
   *value = v;
   return 1;
 }
@@ -1007,7 +1010,10 @@ emi_err_t emi_agg_read_csv(const char *path, const emi_agg_spec_t *spec, emi_agg
         char toks[LIST_BUF] = "";
         const char *hint = "";
         for (int k = 0; k < nmiss; k++) list_add(toks, sizeof toks, miss[k]);
-        if (ok < 0) hint = " (the number is too large for a double)";
+        if (ok == -1) hint = " (the number is too large for a double)";
+        else if (ok == -2)
+          hint = " (a nonzero number below the smallest double, about 4.9e-324: read as 0 it would change the "
+                 "pattern of zeros; write 0 if 0 is meant, or rescale the data)";
         else if (looks_like_tsv(vt))
           hint = " (a value and a flag together, as in Eurostat's TSV files? In SDMX-CSV the flag has its own "
                  "column, OBS_FLAG)";

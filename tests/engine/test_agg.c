@@ -710,6 +710,21 @@ static void test_errors(void)
               "Eurostat's TSV");
   EXPECT_FAIL("value_12_5_bep", WITH_HEADER("AT,T,2020,12.5 bep,\n"), g, EMI_ERR_INPUT, ":2:", "Eurostat's TSV");
   EXPECT_FAIL("value_dot", WITH_HEADER("AT,T,2020,.,\n"), g, EMI_ERR_INPUT, ":2:", "found '.'");
+  /* a nonzero value that underflows a double is refused (read as 0 it would be a zero unsaid, from a
+   * breaker); a subnormal one and zeros written with an exponent are values */
+  EXPECT_FAIL("value_underflow", WITH_HEADER("AT,T,2020,1e-400,\n"), g, EMI_ERR_INPUT, ":2:", "found '1e-400'",
+              "below the smallest double");
+  EXPECT_FAIL("value_underflow_neg", WITH_HEADER("AT,T,2020,-0.0001e-320,\n"), g, EMI_ERR_INPUT, ":2:",
+              "below the smallest double");
+  {
+    static const char *const at_t[] = {"AT", "T"}, *const at_f[] = {"AT", "F"};
+    CHECK_OK(load_text("value_tiny", WITH_HEADER("AT,T,2020,5e-324,\nAT,F,2020,0e-400,\n"), g, &a));
+    if (a) {
+      const double vt = emi_agg_values(a)[find1(a, at_t, "2020")], vf = emi_agg_values(a)[find1(a, at_f, "2020")];
+      CHECK_MSG(vt > 0 && vt < 1e-320 && vf == 0.0, "5e-324 read as %g, 0e-400 as %g", vt, vf);
+    }
+    emi_agg_destroy(&a);
+  }
   EXPECT_FAIL("value_exp", WITH_HEADER("AT,T,2020,1e,\n"), g, EMI_ERR_INPUT, ":2:", "found '1e'");
   EXPECT_FAIL("value_huge", WITH_HEADER("AT,T,2020,1e999,\n"), g, EMI_ERR_INPUT, ":2:", "too large");
   {
