@@ -343,6 +343,17 @@ static void ipf_support(ipf_prob_t *P, const double *x)
   }
 }
 
+/* Two numbers that differ, printed with 10 significant digits, or more (up to 17) until the two texts
+ * differ: "sums to 4361657.438 but ... 4361657.438" would read as a contradiction. */
+static void fmt_two(char *a, char *b, size_t len, double x, double y)
+{
+  for (int d = 10; d <= 17; d++) {
+    snprintf(a, len, "%.*g", d, x);
+    snprintf(b, len, "%.*g", d, y);
+    if (strcmp(a, b)) return;
+  }
+}
+
 /* Is any seed cell under margin cell mc of margin k positive?  (Error path only.) */
 static int ipf_any_seed(const ipf_prob_t *P, const double *x, int k, size_t mc)
 {
@@ -445,12 +456,13 @@ static emi_err_t ipf_setup(int ndim, const size_t *dims, const double *x, int nm
   if (spread > opts.total_tol_rel) {
     fmt_dims(db, sizeof db, &P->m[worst]);
     fmt_dims(db2, sizeof db2, &P->m[0]);
+    char ta[32], t0[32];
+    fmt_two(ta, t0, sizeof ta, tot[worst], tot[0]);
     if (opts.rescale == EMI_IPF_RESCALE_ERROR)
       return EMI_ERROR(EMI_ERR_INCONSISTENT,
-                       "IPF margin %d (dims %s) sums to %.10g but margin 0 (dims %s) sums to %.10g: they differ "
+                       "IPF margin %d (dims %s) sums to %s but margin 0 (dims %s) sums to %s: they differ "
                        "by %.6g (%.3g%%, tolerance %.3g%%); make the margins agree or choose a rescale policy",
-                       worst, db, tot[worst], db2, tot[0], tot[worst] - tot[0], 100 * spread,
-                       100 * opts.total_tol_rel);
+                       worst, db, ta, db2, t0, fabs(tot[worst] - tot[0]), 100 * spread, 100 * opts.total_tol_rel);
   }
   double total = opts.rescale == EMI_IPF_RESCALE_TO_MEAN ? mean : tot[0];
   for (int k = 0; k < P->K; k++) {
@@ -512,10 +524,12 @@ static emi_err_t ipf_setup(int ndim, const size_t *dims, const double *x, int nm
           fmt_dims(db, sizeof db, a);
           fmt_dims(db2, sizeof db2, b);
           fmt_index(cb, sizeof cb, nc, csz, c);
+          char s0[32], s1[32];
+          fmt_two(s0, s1, sizeof s0, pr[0][c], pr[1][c]);
           return EMI_ERROR(EMI_ERR_INCONSISTENT,
                            "IPF margins %d (dims %s) and %d (dims %s) disagree over their shared dimensions %s: "
-                           "at %s they sum to %.10g and %.10g (difference %.6g, tolerance %.3g)",
-                           i, db, j, db2, sd, cb, pr[0][c], pr[1][c], pr[1][c] - pr[0][c], lim);
+                           "at %s they sum to %s and %s (difference %.6g, tolerance %.3g)",
+                           i, db, j, db2, sd, cb, s0, s1, fabs(pr[1][c] - pr[0][c]), lim);
         }
       }
     }

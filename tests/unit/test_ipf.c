@@ -215,6 +215,21 @@ static void test_errors(void)
   emi_err_clear();
   CHECK(memcmp(x, x0, sizeof x) == 0);
   CHECK_CLOSE(res.total_spread, 1.0 / 39, 0, 1e-12);
+  /* Totals that differ beyond the 10th digit: printed with the digits that tell them apart (38 and
+   * 38.0000000001, not 38 twice), the difference as a magnitude (from a breaker) */
+  {
+    const double cnear[2] = {16, 22.0000000001};
+    emi_ipf_opts_t ot;
+    emi_ipf_opts_default(&ot);
+    ot.total_tol_rel = 1e-14;
+    ot.tol_rel = 1e-15;
+    fit2(2, 2, x, rows, cnear, &ot, &res);
+    m = emi_err_message();
+    CHECK_MSG(strstr(m, "sums to 38.0000000001 but margin 0 (dims {0}) sums to 38:") && strstr(m, "differ by 1.0") &&
+                  !strstr(m, "by -"),
+              "message: %s", m);
+    emi_err_clear();
+  }
 
   /* Explicit rescale policies. */
   o.rescale = EMI_IPF_RESCALE_TO_FIRST;
