@@ -43,7 +43,8 @@
 const emi_opt_spec_t emi_ipf_specs[] = {
   EMI_OPTS_COMMON,
   {"seed", "ipf", EMI_OPT_PATH, NULL, "", "seed table (long CSV: dimension columns, value); default uniform"},
-  {"margin", "ipf", EMI_OPT_LIST, "", "", "a margin (long CSV: its dimension columns, value); repeat for each"},
+  {"margin", "ipf", EMI_OPT_LIST, "", "", "a margin (long CSV: its dimension columns, value); repeat for each",
+   0, 0, NULL, 0, 0, 1 /* items are paths */},
   {"output", "ipf", EMI_OPT_PATH, NULL, "", "fitted table: OUT.csv (long CSV) or OUT.h5 (HDF5)", 0, 0, NULL, 'o'},
   {"tol-rel", "ipf", EMI_OPT_REAL, "1e-10", "", "converged when the largest margin deviation <= tol-rel x total", 0, 1},
   {"tol-abs", "ipf", EMI_OPT_REAL, "0", "table units", "... or <= tol-abs", 0, 1e300},

@@ -22,6 +22,17 @@ got=$(awk -F, 'NR>1{printf "%s%s%s=%.2f", sep, $1, $2, $3; sep=" "}' "$out/u.csv
 got=$(awk -F, 'NR>1{printf "%s%s%s=%.3f", sep, $1, $2, $3; sep=" "}' "$out/r.csv")
 [ "$got" = "AA=12.857 AB=5.143 BA=2.500 BB=17.500" ] || die "rows only: $got"
 
+# a config file in another directory: its relative paths are relative to the file's directory, each
+# margin of the list as well as the seed and the output (from a user: `margin = rows.csv, cols.csv` was
+# looked for in the working directory, exit 5)
+mkdir -p "$out/cfgrel/cfg"
+cp "$ex/willekens_seed.csv" "$ex/willekens_rows.csv" "$ex/willekens_cols.csv" "$out/cfgrel/cfg/"
+printf '[ipf]\nseed = willekens_seed.csv\nmargin = willekens_rows.csv, willekens_cols.csv\noutput = fit.csv\n' > "$out/cfgrel/cfg/job.ini"
+rm -f "$out/cfgrel/cfg/fit.csv"
+msg=$(cd "$out/cfgrel" && "$emflow" ipf --config cfg/job.ini --log-level error 2>&1) || die "config-relative margins: $msg"
+got=$(awk -F, 'NR>1{printf "%s%s%s=%.2f", sep, $1, $2, $3; sep=" "}' "$out/cfgrel/cfg/fit.csv" 2>/dev/null)
+[ "$got" = "AA=13.25 AB=4.75 BA=2.75 BB=17.25" ] || die "config-relative margins: $got"
+
 # 3x3 with a structural zero, HDF5 output on 2 ranks: rounded [[72, 40, 59], [32, 88, 0], [396, 12, 1]]
 mpiexec -n 2 --oversubscribe "$emflow" ipf --seed "$ex/zero_seed.csv" --margin "$ex/zero_rows.csv" \
   --margin "$ex/zero_cols.csv" -o "$out/z.h5" --log-level error || die "zero run"
