@@ -71,14 +71,24 @@ static void file_clear(ipf_file_t *f)
   f->ndim = 0;
 }
 
+/* A file that cannot be opened or read: the message says which input it is (`role`: "seed (--seed
+ * 'x.csv')", "margin 1 (--margin 'y.csv')"), which a bare file name does not. */
+static emi_err_t with_role(emi_err_t e, const char *role)
+{
+  if (e != EMI_ERR_IO) return e;
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", emi_err_message());
+  return EMI_ERROR(EMI_ERR_IO, "ipf: %s: %s", role, msg);
+}
+
 /* Read the file's header and load it: every column but `value` is a dimension. */
-static emi_err_t file_load(ipf_file_t *f, const char *path)
+static emi_err_t file_load(ipf_file_t *f, const char *path, const char *role)
 {
   emi_err_t err = EMI_SUCCESS;
   char **cols = NULL;
   int ncols = 0, nvalue = 0;
   f->path = path;
-  EMI_TRY(emi_agg_read_header(path, 0, &ncols, &cols));
+  EMI_TRY(with_role(emi_agg_read_header(path, 0, &ncols, &cols), role));
   for (int c = 0; c < ncols; c++) {
     if (!strcmp(cols[c], "value")) {
       nvalue++;
@@ -109,7 +119,7 @@ static emi_err_t file_load(ipf_file_t *f, const char *path)
     if (!f->names[d][0]) EMI_FAIL(EMI_ERR_INPUT, "%s:1: a column has an empty name", path);
   emi_agg_spec_t spec = {.dims = (const char *const *)f->names, .ndims = f->ndim, .value_col = "value",
                          .nonnegative = 1};
-  EMI_TRY(emi_agg_read_csv(path, &spec, &f->agg));
+  EMI_TRY(with_role(emi_agg_read_csv(path, &spec, &f->agg), role));
   if (emi_agg_count(f->agg) == 0) EMI_FAIL(EMI_ERR_INPUT, "%s: no data rows (only a header)", path);
   if (emi_agg_count_missing(f->agg) > 0) {
     const uint8_t *miss = emi_agg_missing(f->agg);
@@ -392,9 +402,17 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
   if (emi_opts_is_set(ctx->opts, "seed")) {
     EMI_TRY(emi_opts_get_str(ctx->opts, "seed", &seed_path));
     has_seed = 1;
-    EMI_TRY(file_load(&files[nfiles++], seed_path));
+    char where[1200], role[1300];
+    emi_opts_describe(ctx->opts, "seed", where, sizeof where);
+    snprintf(role, sizeof role, "seed (%s)", where);
+    EMI_TRY(file_load(&files[nfiles++], seed_path, role));
   }
-  for (int m = 0; m < nm; m++) EMI_TRY(file_load(&files[nfiles++], mpaths[m]));
+  for (int m = 0; m < nm; m++) { /* numbered from 0, as the fit's messages and /ipf/margin_<k> */
+    char where[1200], role[1300];
+    emi_opts_describe_item(ctx->opts, "margin", mpaths[m], where, sizeof where);
+    snprintf(role, sizeof role, "margin %d (%s)", m, where);
+    EMI_TRY(file_load(&files[nfiles++], mpaths[m], role));
+  }
   for (int k = 0; k < nfiles; k++) EMI_TRY(emi_output_check_not_input(out_path, files[k].path));
   EMI_TRY(emi_output_check_not_config(out_path, ctx->config_path));
 

@@ -49,6 +49,19 @@ sys.exit(0 if ok else 1)
 PY
 fi
 
+# an input that cannot be opened is named by its role: the seed, or margin k (numbered from 0 as in the
+# fit's messages), with the option or config line that gave it
+msg=$("$emflow" ipf --seed "$out/nope_seed.csv" --margin "$ex/willekens_rows.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 5 ] && grep -qF "ipf: seed (--seed '$out/nope_seed.csv'): cannot open $out/nope_seed.csv" <<<"$msg" ||
+  die "seed cannot be opened: rc=$rc $msg"
+msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" --margin "$out/nope.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 5 ] && grep -qF "ipf: margin 1 (--margin '$out/nope.csv'): cannot open $out/nope.csv" <<<"$msg" ||
+  die "margin cannot be opened: rc=$rc $msg"
+printf '[ipf]\nmargin = willekens_rows.csv, nope.csv\n' > "$out/cfgrel/cfg/nope.ini"
+msg=$("$emflow" ipf --config "$out/cfgrel/cfg/nope.ini" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 5 ] && grep -qF "ipf: margin 1 ($out/cfgrel/cfg/nope.ini:2: [ipf] margin = " <<<"$msg" &&
+  grep -qF "item '$out/cfgrel/cfg/nope.csv'): cannot open" <<<"$msg" || die "margin from a config cannot be opened: rc=$rc $msg"
+
 # bad input: one clear error naming the file (exit status 4 = invalid input)
 printf 'origin,value\nA,18\nB,20\nC,0\n' > "$out/bad_code.csv"
 msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$out/bad_code.csv" -o "$out/x.csv" 2>&1); rc=$?
