@@ -66,6 +66,11 @@ msg=$("$emflow" ipf --config "$out/cfgrel/cfg/nope.ini" -o "$out/x.csv" 2>&1); r
 printf 'origin,value\nA,18\nB,20\nC,0\n' > "$out/bad_code.csv"
 msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$out/bad_code.csv" -o "$out/x.csv" 2>&1); rc=$?
 [ $rc = 4 ] && grep -q "bad_code.csv:4: origin = 'C' is not a code" <<<"$msg" || die "unknown code: rc=$rc $msg"
+# a duplicated row: the same codes (IPF files have no period, so the message must not speak of one)
+printf 'origin,destination,value\nA,A,5\nA,B,2\nA,A,5\nB,A,1\nB,B,7\n' > "$out/dup_seed.csv"
+msg=$("$emflow" ipf --seed "$out/dup_seed.csv" --margin "$ex/willekens_rows.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -qF "dup_seed.csv:4: duplicated observation (origin=A, destination=A): the same codes as line 2" <<<"$msg" &&
+  ! grep -q "period" <<<"$msg" || die "duplicated seed row: rc=$rc $msg"
 printf 'origin,value\nA,18\nB,-20\n' > "$out/neg.csv"
 msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$out/neg.csv" -o "$out/x.csv" 2>&1); rc=$?
 [ $rc = 4 ] && grep -q "neg.csv:3" <<<"$msg" || die "negative: rc=$rc $msg"
