@@ -81,8 +81,18 @@ static emi_err_t with_role(emi_err_t e, const char *role)
   return EMI_ERROR(EMI_ERR_IO, "ipf: %s: %s", role, msg);
 }
 
-/* Read the file's header and load it: every column but `value` is a dimension. */
-static emi_err_t file_load(ipf_file_t *f, const char *path, const char *role)
+/* A column name that is the name of a dataset /ipf holds (fitted, margin_<k>): it cannot be a
+ * dimension scale there, beside that dataset. */
+static int reserved_name(const char *name)
+{
+  const int mk = !strncmp(name, "margin_", 7) && name[7] && strspn(name + 7, "0123456789") == strlen(name + 7);
+  return !strcmp(name, "fitted") || mk;
+}
+
+/* Read the file's header and load it: every column but `value` is a dimension.  `h5_out`: the
+ * HDF5 output (NULL for CSV), whose reserved names the columns are checked against from the header,
+ * before any data is read or fitted. */
+static emi_err_t file_load(ipf_file_t *f, const char *path, const char *role, const char *h5_out)
 {
   emi_err_t err = EMI_SUCCESS;
   char **cols = NULL;
@@ -115,6 +125,11 @@ static emi_err_t file_load(ipf_file_t *f, const char *path, const char *role)
              path, nvalue, ncols, hdr, semi ? " (the file looks separated by ';' or tabs: commas are expected)" : "");
   }
   if (f->ndim == 0) EMI_FAIL(EMI_ERR_INPUT, "%s:1: no dimension column besides 'value'", path);
+  /* every column of every file is a dimension of the table, so a scale of /ipf in HDF5 output */
+  for (int d = 0; d < f->ndim && h5_out; d++)
+    if (reserved_name(f->names[d]))
+      EMI_FAIL(EMI_ERR_INPUT, "ipf: %s: column '%s' has the name of a dataset of /ipf (fitted, margin_<k>): rename the "
+               "column in the input files to write -o %s", path, f->names[d], h5_out);
   for (int d = 0; d < f->ndim; d++)
     if (!f->names[d][0]) EMI_FAIL(EMI_ERR_INPUT, "%s:1: a column has an empty name", path);
   emi_agg_spec_t spec = {.dims = (const char *const *)f->names, .ndims = f->ndim, .value_col = "value",
@@ -287,13 +302,9 @@ static emi_err_t write_h5(emi_ctx_t *ctx, const char *path, int ndim, const size
   const char *scales[EMI_IPF_MAX_DIM];
   uint64_t gd[EMI_IPF_MAX_DIM];
   /* the scales carry the columns' own names (xarray, export and R show `origin`, not `dim_origin`);
-   * the names of /ipf's datasets are reserved */
-  for (int d = 0; d < ndim; d++) {
-    int mk = !strncmp(names[d], "margin_", 7) && names[d][7] && strspn(names[d] + 7, "0123456789") == strlen(names[d] + 7);
-    if (!strcmp(names[d], "fitted") || mk)
-      EMI_FAIL(EMI_ERR_INPUT, "ipf: %s: column '%s' has the name of a dataset of /ipf (fitted, margin_<k>): rename the "
-               "column in the input files to write -o %s", files[0].path, names[d], path);
-  }
+   * the names of /ipf's datasets are reserved: file_load refused them before the fit */
+  for (int d = 0; d < ndim; d++)
+    if (reserved_name(names[d])) EMI_FAIL(EMI_ERR_INTERNAL, "ipf: column '%s' reached the HDF5 output", names[d]);
   EMI_TRY(emi_output_begin(ctx, path, &f, &prov));
   for (int k = 0; k < nfiles; k++) EMI_TRY(emi_provenance_add_input(prov, files[k].path));
   EMI_TRY(emi_h5_group_ensure(f, "/ipf"));
@@ -399,19 +410,20 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
   if (nm > EMI_IPF_MAX_MARGINS) EMI_FAIL(EMI_ERR_USAGE, "ipf: at most %d margins", EMI_IPF_MAX_MARGINS);
 
   /* load the seed (file 0 when given) and the margins */
+  const char *h5_out = is_h5_path(out_path) ? out_path : NULL;
   if (emi_opts_is_set(ctx->opts, "seed")) {
     EMI_TRY(emi_opts_get_str(ctx->opts, "seed", &seed_path));
     has_seed = 1;
     char where[1200], role[1300];
     emi_opts_describe(ctx->opts, "seed", where, sizeof where);
     snprintf(role, sizeof role, "seed (%s)", where);
-    EMI_TRY(file_load(&files[nfiles++], seed_path, role));
+    EMI_TRY(file_load(&files[nfiles++], seed_path, role, h5_out));
   }
   for (int m = 0; m < nm; m++) { /* numbered from 0, as the fit's messages and /ipf/margin_<k> */
     char where[1200], role[1300];
     emi_opts_describe_item(ctx->opts, "margin", mpaths[m], where, sizeof where);
     snprintf(role, sizeof role, "margin %d (%s)", m, where);
-    EMI_TRY(file_load(&files[nfiles++], mpaths[m], role));
+    EMI_TRY(file_load(&files[nfiles++], mpaths[m], role, h5_out));
   }
   for (int k = 0; k < nfiles; k++) EMI_TRY(emi_output_check_not_input(out_path, files[k].path));
   EMI_TRY(emi_output_check_not_config(out_path, ctx->config_path));

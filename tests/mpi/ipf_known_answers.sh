@@ -97,6 +97,15 @@ printf 'fitted,value\nA,3\nB,3\n' > "$out/fitted_m.csv"
 msg=$("$emflow" ipf --seed "$out/fitted_seed.csv" --margin "$out/fitted_m.csv" -o "$out/fit.h5" 2>&1); rc=$?
 [ $rc = 4 ] && grep -q "column 'fitted' has the name of a dataset of /ipf" <<<"$msg" && [ ! -e "$out/fit.h5" ] &&
   [ ! -e "$out/fit.h5.part" ] || die "reserved column name: rc=$rc $msg"
+# ... refused from the header, before the fit (the log said 'converged' first) and before the rows are read
+# (the bad row 3 is not reached); CSV output has no reserved names
+! grep -q "converged" <<<"$msg" || die "reserved column name refused only after the fit: $msg"
+printf 'origin,margin_0,value\nA,A,1\nA,B,x\n' > "$out/margin0_seed.csv"
+msg=$("$emflow" ipf --seed "$out/margin0_seed.csv" --margin "$ex/willekens_rows.csv" -o "$out/fit.h5" 2>&1); rc=$?
+[ $rc = 4 ] && grep -qF "ipf: $out/margin0_seed.csv: column 'margin_0' has the name of a dataset of /ipf" <<<"$msg" &&
+  [ ! -e "$out/fit.h5" ] || die "reserved column name, before reading rows: rc=$rc $msg"
+msg=$("$emflow" ipf --seed "$out/fitted_seed.csv" --margin "$out/fitted_m.csv" -o "$out/fitted_ok.csv" 2>&1); rc=$?
+[ $rc = 0 ] && [ -s "$out/fitted_ok.csv" ] || die "column 'fitted' to CSV: rc=$rc $msg"
 # an output directory that does not exist: plain I/O error before any work
 msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" -o "$out/nodir/x.h5" 2>&1); rc=$?
 [ $rc = 5 ] && grep -q "cannot create $out/nodir/x.h5" <<<"$msg" || die "missing output dir: rc=$rc $msg"
