@@ -96,7 +96,7 @@ static emi_err_t file_load(ipf_file_t *f, const char *path, const char *role, co
 {
   emi_err_t err = EMI_SUCCESS;
   char **cols = NULL;
-  int ncols = 0, nvalue = 0;
+  int ncols = 0, nvalue = 0, empty_col = -1;
   f->path = path;
   EMI_TRY(with_role(emi_agg_read_header(path, 0, &ncols, &cols), role));
   for (int c = 0; c < ncols; c++) {
@@ -104,6 +104,7 @@ static emi_err_t file_load(ipf_file_t *f, const char *path, const char *role, co
       nvalue++;
       continue;
     }
+    if (!cols[c][0] && empty_col < 0) empty_col = c;
     if (f->ndim >= EMI_IPF_MAX_DIM)
       EMI_FAIL(EMI_ERR_INPUT, "%s:1: more than %d dimension columns", path, EMI_IPF_MAX_DIM);
     for (int d = 0; d < f->ndim; d++)
@@ -130,8 +131,11 @@ static emi_err_t file_load(ipf_file_t *f, const char *path, const char *role, co
     if (reserved_name(f->names[d]))
       EMI_FAIL(EMI_ERR_INPUT, "ipf: %s: column '%s' has the name of a dataset of /ipf (fitted, margin_<k>): rename the "
                "column in the input files to write -o %s", path, f->names[d], h5_out);
-  for (int d = 0; d < f->ndim; d++)
-    if (!f->names[d][0]) EMI_FAIL(EMI_ERR_INPUT, "%s:1: a column has an empty name", path);
+  if (empty_col >= 0) /* an empty first column is what R's write.csv writes for the row names */
+    EMI_FAIL(EMI_ERR_INPUT, "%s:1: a column has an empty name (column %d of %d)%s", path, empty_col + 1, ncols,
+             empty_col == 0 ? ": R's write.csv writes its row names there, under an empty name, unless "
+                              "row.names = FALSE: write.csv(x, file, row.names = FALSE)"
+                            : "");
   emi_agg_spec_t spec = {.dims = (const char *const *)f->names, .ndims = f->ndim, .value_col = "value",
                          .nonnegative = 1};
   EMI_TRY(with_role(emi_agg_read_csv(path, &spec, &f->agg), role));

@@ -139,6 +139,16 @@ msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows
 [ $rc = 0 ] && h5ls "$out/up.hdf5/ipf/fitted" >/dev/null 2>&1 || die "-o .hdf5: rc=$rc $msg"
 msg=$("$emflow" ipf --margin "$ex/willekens_rows.csv" -o - 2>&1); rc=$?
 [ $rc = 2 ] && grep -q "standard output is not supported" <<<"$msg" && [ ! -e ./- ] || die "-o -: rc=$rc $msg"
+# R's write.csv writes the row names in a first column named "": the message says so; an empty name
+# elsewhere has no such hint
+printf '"","origin","value"\n"1","A",18\n"2","B",20\n' > "$out/rownames.csv"
+msg=$("$emflow" ipf --margin "$out/rownames.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -qF "rownames.csv:1: a column has an empty name (column 1 of 3)" <<<"$msg" &&
+  grep -qF "R's write.csv writes its row names there, under an empty name, unless row.names = FALSE" <<<"$msg" || die "R row names: rc=$rc $msg"
+printf 'origin,,value\nA,x,18\nB,x,20\n' > "$out/empty_mid.csv"
+msg=$("$emflow" ipf --margin "$out/empty_mid.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -qF "empty_mid.csv:1: a column has an empty name (column 2 of 3)" <<<"$msg" && ! grep -q "write.csv" <<<"$msg" ||
+  die "empty column name: rc=$rc $msg"
 printf '.,value\nA,1\n' > "$out/dot.csv"
 msg=$("$emflow" ipf --margin "$out/dot.csv" -o "$out/dot.h5" 2>&1); rc=$?
 [ $rc = 4 ] && grep -q "column name '.' cannot name an HDF5 dataset" <<<"$msg" && [ ! -e "$out/dot.h5" ] || die "column '.': rc=$rc $msg"
