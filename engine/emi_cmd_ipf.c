@@ -368,6 +368,24 @@ static void fmt_cell_codes(char *buf, size_t len, const emi_ipf_margin_t *mg, co
   }
 }
 
+/* 1 when a and b are the same once spaces and tabs around them are trimmed. */
+static int same_trimmed(const char *a, const char *b)
+{
+  size_t na = strlen(a), nb = strlen(b);
+  while (na && (*a == ' ' || *a == '\t')) a++, na--;
+  while (na && (a[na - 1] == ' ' || a[na - 1] == '\t')) na--;
+  while (nb && (*b == ' ' || *b == '\t')) b++, nb--;
+  while (nb && (b[nb - 1] == ' ' || b[nb - 1] == '\t')) nb--;
+  return na == nb && !memcmp(a, b, na);
+}
+
+/* 1 when s starts or ends with a space or a tab. */
+static int padded(const char *s)
+{
+  size_t n = strlen(s);
+  return n && (s[0] == ' ' || s[0] == '\t' || s[n - 1] == ' ' || s[n - 1] == '\t');
+}
+
 emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
 {
   emi_err_t err = EMI_SUCCESS, fit_err = EMI_SUCCESS;
@@ -439,9 +457,22 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
       for (int j = 0; j < ndim; j++)
         if (!strcmp(names[j], files[k].names[d])) td = j;
       if (td < 0) {
-        if (has_seed && k > 0)
-          EMI_FAIL(EMI_ERR_INPUT, "%s:1: margin column '%s' is not a column of the seed %s", files[k].path,
-                   files[k].names[d], seed_path);
+        if (has_seed && k > 0) {
+          /* the seed's columns quoted exactly, so that spaces around a name show; a name that matches
+           * once spaces are trimmed is said to (names are not trimmed: the match must be exact) */
+          char cols[1024] = "", near[600] = "";
+          size_t used = 0;
+          for (int j = 0; j < files[0].ndim && used < sizeof cols; j++) {
+            used += (size_t)snprintf(cols + used, sizeof cols - used, "%s'%s'", j ? ", " : "", files[0].names[j]);
+            if (!near[0] && same_trimmed(files[0].names[j], files[k].names[d])) {
+              const int ss = padded(files[0].names[j]), ms = padded(files[k].names[d]);
+              snprintf(near, sizeof near, "; the seed has '%s' (%s): names must match exactly, spaces included",
+                       files[0].names[j], ss && !ms ? "with spaces" : !ss && ms ? "without spaces" : "with other spaces");
+            }
+          }
+          EMI_FAIL(EMI_ERR_INPUT, "%s:1: margin column '%s' is not a column of the seed %s, whose dimension columns "
+                   "are %s%s", files[k].path, files[k].names[d], seed_path, cols, near);
+        }
         if (ndim >= EMI_IPF_MAX_DIM) EMI_FAIL(EMI_ERR_INPUT, "more than %d dimensions in all", EMI_IPF_MAX_DIM);
         td = ndim++;
         names[td] = files[k].names[d];

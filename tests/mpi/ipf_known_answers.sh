@@ -62,6 +62,18 @@ msg=$("$emflow" ipf --config "$out/cfgrel/cfg/nope.ini" -o "$out/x.csv" 2>&1); r
 [ $rc = 5 ] && grep -qF "ipf: margin 1 ($out/cfgrel/cfg/nope.ini:2: [ipf] margin = " <<<"$msg" &&
   grep -qF "item '$out/cfgrel/cfg/nope.csv'): cannot open" <<<"$msg" || die "margin from a config cannot be opened: rc=$rc $msg"
 
+# a margin column the seed lacks: the seed's columns quoted exactly; a name that matches once spaces are
+# trimmed is said to (from a user: a header 'origin, destination ,value' gave only "'destination' is not
+# a column of the seed"); names are not trimmed silently
+printf 'origin, destination ,value\nA,A,5\nA,B,2\nB,A,1\nB,B,7\n' > "$out/sp_seed.csv"
+msg=$("$emflow" ipf --seed "$out/sp_seed.csv" --margin "$ex/willekens_cols.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -qF "margin column 'destination' is not a column of the seed $out/sp_seed.csv, whose dimension columns are 'origin', ' destination '; the seed has ' destination ' (with spaces)" <<<"$msg" ||
+  die "column name with spaces: rc=$rc $msg"
+printf 'origin,dest,value\nA,A,5\nA,B,2\nB,A,1\nB,B,7\n' > "$out/dest_seed.csv"
+msg=$("$emflow" ipf --seed "$out/dest_seed.csv" --margin "$ex/willekens_cols.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -qF "whose dimension columns are 'origin', 'dest'" <<<"$msg" && ! grep -q "spaces" <<<"$msg" ||
+  die "unknown margin column: rc=$rc $msg"
+
 # bad input: one clear error naming the file (exit status 4 = invalid input)
 printf 'origin,value\nA,18\nB,20\nC,0\n' > "$out/bad_code.csv"
 msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$out/bad_code.csv" -o "$out/x.csv" 2>&1); rc=$?
