@@ -10,10 +10,10 @@ static emi_err_t cmd_help(emi_ctx_t *ctx);
 static emi_err_t cmd_version(emi_ctx_t *ctx);
 
 static const emi_opt_spec_t help_specs[] = {
-  {"help", NULL, EMI_OPT_FLAG, "false", "", "print this help and exit", 0, 0, NULL},
+  {"help", NULL, EMI_OPT_FLAG, "false", "", "print this help and exit", 0, 0, NULL, 'h'},
 };
 static const emi_opt_spec_t version_specs[] = {
-  {"help", NULL, EMI_OPT_FLAG, "false", "", "print this help and exit", 0, 0, NULL},
+  {"help", NULL, EMI_OPT_FLAG, "false", "", "print this help and exit", 0, 0, NULL, 'h'},
 };
 static const int one_spec = 1;
 

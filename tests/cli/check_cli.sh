@@ -56,9 +56,14 @@ expect 3 "cli_ds.ini:3: [classify] data-start = '2021-13-01': expected a date YY
 expect 3 "--data-start '2021-13-01': expected a date YYYY-MM-DD" -- \
   "$emflow" classify "$tmp/cli_ds.csv" --data-start 2021-13-01 -o "$tmp/cli_ds.h5"
 
-# every command's help runs and lists its options
+# every command's help runs and lists its options, as `help CMD`, `CMD --help` and `CMD -h` (-h was
+# "unknown option '-h'" after a command although `emflow -h` worked)
+expect 0 "commands:" -- "$emflow" -h
 for cmd in $("$emflow" help | awk '/^commands:/{f=1;next} f&&/^  [a-z]/{print $1}'); do
   expect 0 "usage: emflow $cmd" -- "$emflow" help "$cmd"
+  expect 0 "usage: emflow $cmd" -- "$emflow" "$cmd" --help
+  expect 0 "usage: emflow $cmd" -- "$emflow" "$cmd" -h
+  expect 0 "-h, --help" -- "$emflow" "$cmd" -h
 done
 
 echo "check_cli: $n checks, $fail failed"
