@@ -679,7 +679,10 @@ void emi_opts_print_help(const emi_opt_spec_t *specs, int n, FILE *out)
       used += (size_t)snprintf(extra + used, sizeof extra - used, "one of: %s; ", s->choices);
     if (s->type == EMI_OPT_LIST)
       used += (size_t)snprintf(extra + used, sizeof extra - used, "repeat the option for each item; ");
-    if ((s->type == EMI_OPT_INT || s->type == EMI_OPT_REAL) && s->min < s->max)
+    if (s->type == EMI_OPT_INT && s->min < s->max) /* as the errors print them: 1000000000, not 1e+09 */
+      used += (size_t)snprintf(extra + used, sizeof extra - used, "range [%" PRId64 ", %" PRId64 "]; ",
+                               int_bound(s->min), int_bound(s->max));
+    if (s->type == EMI_OPT_REAL && s->min < s->max)
       used += (size_t)snprintf(extra + used, sizeof extra - used, "range [%g, %g]; ", s->min, s->max);
     if (s->def && *s->def) used += (size_t)snprintf(extra + used, sizeof extra - used, "default %s; ", s->def);
     else if (!s->def && s->type != EMI_OPT_FLAG && s->type != EMI_OPT_LIST)

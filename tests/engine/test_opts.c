@@ -423,5 +423,30 @@ int main(void)
   for (int k = 0; k < nspecs; k++) CHECK(contains(help, specs[k].name));
   CHECK(contains(help, "default 36") && contains(help, "[months]") && contains(help, "config [simulate] months"));
 
+  /* integer bounds print as integers, as the errors print them (help said [1, 1e+09], an error
+   * [1, 1000000000]); real bounds stay in %g */
+  {
+    static const emi_opt_spec_t r_specs[] = {
+      {"max-iter", "x", EMI_OPT_INT, "1000", "sweeps", "cap", 1, 1e9, NULL},
+      {"seed", "x", EMI_OPT_INT, "1", "", "seed", 0, 9007199254740992.0, NULL},
+      {"tol-abs", "x", EMI_OPT_REAL, "0", "", "tolerance", 0, 1e300, NULL},
+    };
+    h = tmpfile();
+    emi_opts_print_help(r_specs, 3, h);
+    rewind(h);
+    len = fread(help, 1, sizeof help - 1, h);
+    help[len] = '\0';
+    fclose(h);
+    CHECK(contains(help, "range [1, 1000000000]") && contains(help, "range [0, 9007199254740992]") &&
+          contains(help, "range [0, 1e+300]"));
+    emi_opts_t *oi = NULL;
+    char *big[] = {"emflow", "x", "--max-iter", "1000000001"};
+    CHECK_OK(emi_opts_create("x", r_specs, 3, &oi));
+    CHECK_INT_EQ(emi_opts_parse_argv(oi, 4, big, 2, pos, 4, &npos), EMI_ERR_USAGE);
+    CHECK(contains(emi_err_message(), "an integer in [1, 1000000000]"));
+    emi_err_clear();
+    emi_opts_destroy(&oi);
+  }
+
   return emi_test_report("test_opts");
 }
