@@ -1061,8 +1061,9 @@ emi_err_t emi_agg_read_csv(const char *path, const emi_agg_spec_t *spec, emi_agg
       if (a->has_time && used < sizeof what)
         snprintf(what + used, sizeof what - used, "%s%s=%s", a->ndims ? ", " : "", spec->time_col,
                  show(csv_field(&c, (size_t)time_col), t2, sizeof t2));
-      EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: duplicated observation (%s): the same codes and period as line %lld", path,
-               ln, what, (long long)a->line[j]);
+      /* "period" only for inputs that have one (ipf's files have none) */
+      EMI_FAIL(EMI_ERR_INPUT, "%s:%lld: duplicated observation (%s): the same codes%s as line %lld", path, ln, what,
+               a->has_time ? " and period" : "", (long long)a->line[j]);
     }
     EMI_TRY(hset_insert(&a->obs, pos, (uint32_t)i, obs_hash, a));
   }

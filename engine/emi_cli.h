@@ -43,7 +43,7 @@ typedef struct {
    "error,warn,info,debug"},                                                                               \
   {"progress", "emflow", EMI_OPT_FLAG, "false", "",                                                        \
    "print progress lines even when stderr is not a terminal", 0, 0, NULL},                                 \
-  {"help", NULL, EMI_OPT_FLAG, "false", "", "print this help and exit", 0, 0, NULL}
+  {"help", NULL, EMI_OPT_FLAG, "false", "", "print this help and exit", 0, 0, NULL, 'h'}
 
 /* The table of all commands (emi_commands.c). */
 extern const emi_command_t emi_commands[];

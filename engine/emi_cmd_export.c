@@ -236,7 +236,7 @@ emi_err_t emi_cmd_export(emi_ctx_t *ctx)
   const char *file = ctx->pos[0], *dset = ctx->pos[1], *outp = NULL;
   hid_t fid = H5I_INVALID_HID, did = H5I_INVALID_HID, sp = H5I_INVALID_HID;
   emi_column_t val, lab[MAX_DIMS];
-  char names[MAX_DIMS][64], *part = NULL, *jpath = NULL, *jpart = NULL;
+  char names[MAX_DIMS][64], *part = NULL, *jpath = NULL, *jpart = NULL, *dset_abs = NULL;
   FILE *out = stdout, *jf = NULL;
   int ndims = 0, publish = 0, seed_given = 0;
   int64_t *cnt = NULL, *pub = NULL;
@@ -283,6 +283,14 @@ emi_err_t emi_cmd_export(emi_ctx_t *ctx)
   if ((fid = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
     EMI_FAIL(EMI_ERR_IO, "export: %s: cannot open as an HDF5 file", file);
 
+  /* a path without the leading '/' is relative to the root: the same dataset, named (in messages, the
+   * label and --publish's derived seed) as with the '/' */
+  if (dset[0] != '/') {
+    size_t dl = strlen(dset) + 2;
+    EMI_MALLOC(dset_abs, dl, "a dataset path");
+    snprintf(dset_abs, dl, "/%s", dset);
+    dset = dset_abs;
+  }
   /* the dataset: every component of the path must exist (H5Lexists on a missing parent fails) */
   int exists = dset[0] == '/' && dset[1] != '\0';
   if (exists) {
@@ -325,8 +333,8 @@ emi_err_t emi_cmd_export(emi_ctx_t *ctx)
     static dslist_t l;
     l = (dslist_t){.n = 0, .max = MAX_LIST};
     H5Ovisit(fid, H5_INDEX_NAME, H5_ITER_INC, list_datasets, &l);
-    EMI_FAIL(EMI_ERR_INPUT, "export: %s: no dataset '%s'%s: expected an absolute path to one of its %d dataset(s): %s%s",
-             file, dset, dset[0] == '/' ? "" : " (paths start with /)", l.n, l.n ? l.list : "(none)",
+    EMI_FAIL(EMI_ERR_INPUT, "export: %s: no dataset '%s': expected the path of one of its %d dataset(s): %s%s",
+             file, dset, l.n, l.n ? l.list : "(none)",
              l.n > MAX_LIST ? " (give a group, such as /linkage, to list all of its datasets)" : "");
   }
   EMI_H5_TRY(did = H5Dopen2(fid, dset, H5P_DEFAULT));
@@ -502,7 +510,7 @@ cleanup:
   if (err && part) remove(part);
   if (err && jpart) remove(jpart);
   emi_part_unregister(part);
-  free(part), free(jpath), free(jpart), free(cnt), free(pub);
+  free(part), free(jpath), free(jpart), free(cnt), free(pub), free(dset_abs);
   emi_column_free(&val);
   for (int d = 0; d < MAX_DIMS; d++) emi_column_free(&lab[d]);
   if (sp >= 0) H5Sclose(sp);

@@ -43,7 +43,8 @@
 const emi_opt_spec_t emi_ipf_specs[] = {
   EMI_OPTS_COMMON,
   {"seed", "ipf", EMI_OPT_PATH, NULL, "", "seed table (long CSV: dimension columns, value); default uniform"},
-  {"margin", "ipf", EMI_OPT_LIST, "", "", "a margin (long CSV: its dimension columns, value); repeat for each"},
+  {"margin", "ipf", EMI_OPT_LIST, "", "", "a margin (long CSV: its dimension columns, value); repeat for each",
+   0, 0, NULL, 0, 0, 1 /* items are paths */},
   {"output", "ipf", EMI_OPT_PATH, NULL, "", "fitted table: OUT.csv (long CSV) or OUT.h5 (HDF5)", 0, 0, NULL, 'o'},
   {"tol-rel", "ipf", EMI_OPT_REAL, "1e-10", "", "converged when the largest margin deviation <= tol-rel x total", 0, 1},
   {"tol-abs", "ipf", EMI_OPT_REAL, "0", "table units", "... or <= tol-abs", 0, 1e300},
@@ -70,19 +71,40 @@ static void file_clear(ipf_file_t *f)
   f->ndim = 0;
 }
 
-/* Read the file's header and load it: every column but `value` is a dimension. */
-static emi_err_t file_load(ipf_file_t *f, const char *path)
+/* A file that cannot be opened or read: the message says which input it is (`role`: "seed (--seed
+ * 'x.csv')", "margin 1 (--margin 'y.csv')"), which a bare file name does not. */
+static emi_err_t with_role(emi_err_t e, const char *role)
+{
+  if (e != EMI_ERR_IO) return e;
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", emi_err_message());
+  return EMI_ERROR(EMI_ERR_IO, "ipf: %s: %s", role, msg);
+}
+
+/* A column name that is the name of a dataset /ipf holds (fitted, margin_<k>): it cannot be a
+ * dimension scale there, beside that dataset. */
+static int reserved_name(const char *name)
+{
+  const int mk = !strncmp(name, "margin_", 7) && name[7] && strspn(name + 7, "0123456789") == strlen(name + 7);
+  return !strcmp(name, "fitted") || mk;
+}
+
+/* Read the file's header and load it: every column but `value` is a dimension.  `h5_out`: the
+ * HDF5 output (NULL for CSV), whose reserved names the columns are checked against from the header,
+ * before any data is read or fitted. */
+static emi_err_t file_load(ipf_file_t *f, const char *path, const char *role, const char *h5_out)
 {
   emi_err_t err = EMI_SUCCESS;
   char **cols = NULL;
-  int ncols = 0, nvalue = 0;
+  int ncols = 0, nvalue = 0, empty_col = -1;
   f->path = path;
-  EMI_TRY(emi_agg_read_header(path, 0, &ncols, &cols));
+  EMI_TRY(with_role(emi_agg_read_header(path, 0, &ncols, &cols), role));
   for (int c = 0; c < ncols; c++) {
     if (!strcmp(cols[c], "value")) {
       nvalue++;
       continue;
     }
+    if (!cols[c][0] && empty_col < 0) empty_col = c;
     if (f->ndim >= EMI_IPF_MAX_DIM)
       EMI_FAIL(EMI_ERR_INPUT, "%s:1: more than %d dimension columns", path, EMI_IPF_MAX_DIM);
     for (int d = 0; d < f->ndim; d++)
@@ -104,11 +126,19 @@ static emi_err_t file_load(ipf_file_t *f, const char *path)
              path, nvalue, ncols, hdr, semi ? " (the file looks separated by ';' or tabs: commas are expected)" : "");
   }
   if (f->ndim == 0) EMI_FAIL(EMI_ERR_INPUT, "%s:1: no dimension column besides 'value'", path);
-  for (int d = 0; d < f->ndim; d++)
-    if (!f->names[d][0]) EMI_FAIL(EMI_ERR_INPUT, "%s:1: a column has an empty name", path);
+  /* every column of every file is a dimension of the table, so a scale of /ipf in HDF5 output */
+  for (int d = 0; d < f->ndim && h5_out; d++)
+    if (reserved_name(f->names[d]))
+      EMI_FAIL(EMI_ERR_INPUT, "ipf: %s: column '%s' has the name of a dataset of /ipf (fitted, margin_<k>): rename the "
+               "column in the input files to write -o %s", path, f->names[d], h5_out);
+  if (empty_col >= 0) /* an empty first column is what R's write.csv writes for the row names */
+    EMI_FAIL(EMI_ERR_INPUT, "%s:1: a column has an empty name (column %d of %d)%s", path, empty_col + 1, ncols,
+             empty_col == 0 ? ": R's write.csv writes its row names there, under an empty name, unless "
+                              "row.names = FALSE: write.csv(x, file, row.names = FALSE)"
+                            : "");
   emi_agg_spec_t spec = {.dims = (const char *const *)f->names, .ndims = f->ndim, .value_col = "value",
                          .nonnegative = 1};
-  EMI_TRY(emi_agg_read_csv(path, &spec, &f->agg));
+  EMI_TRY(with_role(emi_agg_read_csv(path, &spec, &f->agg), role));
   if (emi_agg_count(f->agg) == 0) EMI_FAIL(EMI_ERR_INPUT, "%s: no data rows (only a header)", path);
   if (emi_agg_count_missing(f->agg) > 0) {
     const uint8_t *miss = emi_agg_missing(f->agg);
@@ -276,13 +306,9 @@ static emi_err_t write_h5(emi_ctx_t *ctx, const char *path, int ndim, const size
   const char *scales[EMI_IPF_MAX_DIM];
   uint64_t gd[EMI_IPF_MAX_DIM];
   /* the scales carry the columns' own names (xarray, export and R show `origin`, not `dim_origin`);
-   * the names of /ipf's datasets are reserved */
-  for (int d = 0; d < ndim; d++) {
-    int mk = !strncmp(names[d], "margin_", 7) && names[d][7] && strspn(names[d] + 7, "0123456789") == strlen(names[d] + 7);
-    if (!strcmp(names[d], "fitted") || mk)
-      EMI_FAIL(EMI_ERR_INPUT, "ipf: %s: column '%s' has the name of a dataset of /ipf (fitted, margin_<k>): rename the "
-               "column in the input files to write -o %s", files[0].path, names[d], path);
-  }
+   * the names of /ipf's datasets are reserved: file_load refused them before the fit */
+  for (int d = 0; d < ndim; d++)
+    if (reserved_name(names[d])) EMI_FAIL(EMI_ERR_INTERNAL, "ipf: column '%s' reached the HDF5 output", names[d]);
   EMI_TRY(emi_output_begin(ctx, path, &f, &prov));
   for (int k = 0; k < nfiles; k++) EMI_TRY(emi_provenance_add_input(prov, files[k].path));
   EMI_TRY(emi_h5_group_ensure(f, "/ipf"));
@@ -342,6 +368,24 @@ static void fmt_cell_codes(char *buf, size_t len, const emi_ipf_margin_t *mg, co
   }
 }
 
+/* 1 when a and b are the same once spaces and tabs around them are trimmed. */
+static int same_trimmed(const char *a, const char *b)
+{
+  size_t na = strlen(a), nb = strlen(b);
+  while (na && (*a == ' ' || *a == '\t')) a++, na--;
+  while (na && (a[na - 1] == ' ' || a[na - 1] == '\t')) na--;
+  while (nb && (*b == ' ' || *b == '\t')) b++, nb--;
+  while (nb && (b[nb - 1] == ' ' || b[nb - 1] == '\t')) nb--;
+  return na == nb && !memcmp(a, b, na);
+}
+
+/* 1 when s starts or ends with a space or a tab. */
+static int padded(const char *s)
+{
+  size_t n = strlen(s);
+  return n && (s[0] == ' ' || s[0] == '\t' || s[n - 1] == ' ' || s[n - 1] == '\t');
+}
+
 emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
 {
   emi_err_t err = EMI_SUCCESS, fit_err = EMI_SUCCESS;
@@ -388,12 +432,21 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
   if (nm > EMI_IPF_MAX_MARGINS) EMI_FAIL(EMI_ERR_USAGE, "ipf: at most %d margins", EMI_IPF_MAX_MARGINS);
 
   /* load the seed (file 0 when given) and the margins */
+  const char *h5_out = is_h5_path(out_path) ? out_path : NULL;
   if (emi_opts_is_set(ctx->opts, "seed")) {
     EMI_TRY(emi_opts_get_str(ctx->opts, "seed", &seed_path));
     has_seed = 1;
-    EMI_TRY(file_load(&files[nfiles++], seed_path));
+    char where[1200], role[1300];
+    emi_opts_describe(ctx->opts, "seed", where, sizeof where);
+    snprintf(role, sizeof role, "seed (%s)", where);
+    EMI_TRY(file_load(&files[nfiles++], seed_path, role, h5_out));
   }
-  for (int m = 0; m < nm; m++) EMI_TRY(file_load(&files[nfiles++], mpaths[m]));
+  for (int m = 0; m < nm; m++) { /* numbered from 0, as the fit's messages and /ipf/margin_<k> */
+    char where[1200], role[1300];
+    emi_opts_describe_item(ctx->opts, "margin", mpaths[m], where, sizeof where);
+    snprintf(role, sizeof role, "margin %d (%s)", m, where);
+    EMI_TRY(file_load(&files[nfiles++], mpaths[m], role, h5_out));
+  }
   for (int k = 0; k < nfiles; k++) EMI_TRY(emi_output_check_not_input(out_path, files[k].path));
   EMI_TRY(emi_output_check_not_config(out_path, ctx->config_path));
 
@@ -404,9 +457,22 @@ emi_err_t emi_cmd_ipf(emi_ctx_t *ctx)
       for (int j = 0; j < ndim; j++)
         if (!strcmp(names[j], files[k].names[d])) td = j;
       if (td < 0) {
-        if (has_seed && k > 0)
-          EMI_FAIL(EMI_ERR_INPUT, "%s:1: margin column '%s' is not a column of the seed %s", files[k].path,
-                   files[k].names[d], seed_path);
+        if (has_seed && k > 0) {
+          /* the seed's columns quoted exactly, so that spaces around a name show; a name that matches
+           * once spaces are trimmed is said to (names are not trimmed: the match must be exact) */
+          char cols[1024] = "", near[600] = "";
+          size_t used = 0;
+          for (int j = 0; j < files[0].ndim && used < sizeof cols; j++) {
+            used += (size_t)snprintf(cols + used, sizeof cols - used, "%s'%s'", j ? ", " : "", files[0].names[j]);
+            if (!near[0] && same_trimmed(files[0].names[j], files[k].names[d])) {
+              const int ss = padded(files[0].names[j]), ms = padded(files[k].names[d]);
+              snprintf(near, sizeof near, "; the seed has '%s' (%s): names must match exactly, spaces included",
+                       files[0].names[j], ss && !ms ? "with spaces" : !ss && ms ? "without spaces" : "with other spaces");
+            }
+          }
+          EMI_FAIL(EMI_ERR_INPUT, "%s:1: margin column '%s' is not a column of the seed %s, whose dimension columns "
+                   "are %s%s", files[k].path, files[k].names[d], seed_path, cols, near);
+        }
         if (ndim >= EMI_IPF_MAX_DIM) EMI_FAIL(EMI_ERR_INPUT, "more than %d dimensions in all", EMI_IPF_MAX_DIM);
         td = ndim++;
         names[td] = files[k].names[d];

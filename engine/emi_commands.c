@@ -10,10 +10,10 @@ static emi_err_t cmd_help(emi_ctx_t *ctx);
 static emi_err_t cmd_version(emi_ctx_t *ctx);
 
 static const emi_opt_spec_t help_specs[] = {
-  {"help", NULL, EMI_OPT_FLAG, "false", "", "print this help and exit", 0, 0, NULL},
+  {"help", NULL, EMI_OPT_FLAG, "false", "", "print this help and exit", 0, 0, NULL, 'h'},
 };
 static const emi_opt_spec_t version_specs[] = {
-  {"help", NULL, EMI_OPT_FLAG, "false", "", "print this help and exit", 0, 0, NULL},
+  {"help", NULL, EMI_OPT_FLAG, "false", "", "print this help and exit", 0, 0, NULL, 'h'},
 };
 static const int one_spec = 1;
 
@@ -120,9 +120,14 @@ emi_err_t emi_cli_setup_options(const emi_command_t *cmd, int argc, char **argv,
   if (ctx->npos > 0 && cmd->max_pos == 0)
     EMI_FAIL(EMI_ERR_USAGE, "%s: unexpected argument '%s': this command takes no positional arguments (a flag is "
              "--NAME or --no-NAME; other options take a value: --NAME VALUE)", cmd->name, ctx->pos[0]);
-  if (ctx->npos < cmd->min_pos || ctx->npos > cmd->max_pos)
-    EMI_FAIL(EMI_ERR_USAGE, "%s: expected %d to %d arguments (%s), got %d", cmd->name, cmd->min_pos,
-             cmd->max_pos, cmd->synopsis[0] ? cmd->synopsis : "none", ctx->npos);
+  if (ctx->npos < cmd->min_pos || ctx->npos > cmd->max_pos) {
+    char count[64]; /* "1 argument", "2 arguments", "1 to 8 arguments" */
+    if (cmd->min_pos == cmd->max_pos)
+      snprintf(count, sizeof count, "%d argument%s", cmd->min_pos, cmd->min_pos == 1 ? "" : "s");
+    else snprintf(count, sizeof count, "%d to %d arguments", cmd->min_pos, cmd->max_pos);
+    EMI_FAIL(EMI_ERR_USAGE, "%s: expected %s (%s), got %d", cmd->name, count,
+             cmd->synopsis[0] ? cmd->synopsis : "none", ctx->npos);
+  }
 
   /* Second pass: defaults, then the file, then the command line over it. */
   EMI_TRY(emi_opts_create(cmd->name, cmd->specs, *cmd->nspecs, &ctx->opts));

@@ -193,8 +193,21 @@ static emi_err_t list_append(emi_opt_val_t *v, const char *item)
   return EMI_SUCCESS;
 }
 
-/* Store a validated value with its source; `append` for repeated LIST options. */
-static emi_err_t store(emi_opts_t *o, int k, const char *text, const char *source, int append)
+/* A path read from config file `cfg_path`: relative to the file's directory (an absolute path, an
+ * empty value, or a file named without a directory leave it as it is).  0 when it does not fit. */
+static int resolve_path(const char *cfg_path, const char *value, char *out, size_t size)
+{
+  const char *slash = cfg_path ? strrchr(cfg_path, '/') : NULL;
+  int w = value[0] && value[0] != '/' && slash
+              ? snprintf(out, size, "%.*s/%s", (int)(slash - cfg_path), cfg_path, value)
+              : snprintf(out, size, "%s", value);
+  return w >= 0 && (size_t)w < size;
+}
+
+/* Store a validated value with its source; `append` for repeated LIST options.  `cfg_path`: the
+ * config file the value comes from (NULL otherwise), against whose directory the items of a LIST
+ * with item_paths are resolved. */
+static emi_err_t store(emi_opts_t *o, int k, const char *text, const char *source, int append, const char *cfg_path)
 {
   emi_opt_val_t *v = &o->vals[k];
   const emi_opt_spec_t *s = &o->specs[k];
@@ -213,7 +226,10 @@ static emi_err_t store(emi_opts_t *o, int k, const char *text, const char *sourc
         if (len >= sizeof item) return EMI_ERROR(EMI_ERR_CONFIG, "option %s: list item too long", s->name);
         memcpy(item, p, len);
         item[len] = '\0';
-        if (len) EMI_CALL(list_append(v, item));
+        char resolved[4096];
+        if (s->item_paths && cfg_path && !resolve_path(cfg_path, item, resolved, sizeof resolved))
+          return EMI_ERROR(EMI_ERR_CONFIG, "%s: [%s] %s: item '%s': path too long", source, s->section, s->name, item);
+        if (len) EMI_CALL(list_append(v, s->item_paths && cfg_path ? resolved : item));
         if (!c) break;
         p = c + 1;
       }
@@ -275,7 +291,7 @@ emi_err_t emi_opts_create(const char *command, const emi_opt_spec_t *specs, int 
     if (s->def) {
       if (!convert(s, s->def, &o->vals[k]) && !(s->type == EMI_OPT_LIST && !s->def[0]))
         EMI_FAIL(EMI_ERR_INTERNAL, "default '%s' of option --%s of '%s' is invalid", s->def, s->name, command);
-      if (s->def[0] || s->type != EMI_OPT_LIST) EMI_TRY(store(o, k, s->def, "default", 0));
+      if (s->def[0] || s->type != EMI_OPT_LIST) EMI_TRY(store(o, k, s->def, "default", 0, NULL));
     }
   }
   *opts = o;
@@ -426,18 +442,17 @@ static int opts_ini_handler(void *user, const char *section, const char *name, c
   v->r = tmp.r;
   char src[600];
   snprintf(src, sizeof src, "%s:%d", c->path, c->line);
-  /* a relative path in a config file is relative to the file's own directory */
+  /* a relative path in a config file is relative to the file's own directory (each item of a list
+   * of paths too: store() resolves those) */
   char resolved[4096];
-  const char *slash = strrchr(c->path, '/');
-  if (s->type == EMI_OPT_PATH && value[0] != '/' && slash) {
-    int w = snprintf(resolved, sizeof resolved, "%.*s/%s", (int)(slash - c->path), c->path, value);
-    if (w < 0 || (size_t)w >= sizeof resolved) {
+  if (s->type == EMI_OPT_PATH) {
+    if (!resolve_path(c->path, value, resolved, sizeof resolved)) {
       c->err = EMI_ERROR(EMI_ERR_CONFIG, "%s:%d: [%s] %s: path too long", c->path, c->line, section, name);
       return 0;
     }
     value = resolved;
   }
-  emi_err_t e = store(c->o, k, value, src, 0);
+  emi_err_t e = store(c->o, k, value, src, 0, c->path);
   if (e) {
     c->err = e;
     return 0;
@@ -531,7 +546,7 @@ emi_err_t emi_opts_parse_argv(emi_opts_t *o, int argc, char **argv, int first, c
       return EMI_ERROR(EMI_ERR_USAGE, "%s: option --%s is given twice", o->command, s->name);
     int append = s->type == EMI_OPT_LIST && o->vals[k].source && !strcmp(o->vals[k].source, "command line");
     if (s->type == EMI_OPT_LIST && !append) val_clear_items(&o->vals[k]);
-    EMI_CALL(store(o, k, value, "command line", s->type == EMI_OPT_LIST));
+    EMI_CALL(store(o, k, value, "command line", s->type == EMI_OPT_LIST, NULL));
   }
   *npos = np;
   return EMI_SUCCESS;
@@ -664,7 +679,10 @@ void emi_opts_print_help(const emi_opt_spec_t *specs, int n, FILE *out)
       used += (size_t)snprintf(extra + used, sizeof extra - used, "one of: %s; ", s->choices);
     if (s->type == EMI_OPT_LIST)
       used += (size_t)snprintf(extra + used, sizeof extra - used, "repeat the option for each item; ");
-    if ((s->type == EMI_OPT_INT || s->type == EMI_OPT_REAL) && s->min < s->max)
+    if (s->type == EMI_OPT_INT && s->min < s->max) /* as the errors print them: 1000000000, not 1e+09 */
+      used += (size_t)snprintf(extra + used, sizeof extra - used, "range [%" PRId64 ", %" PRId64 "]; ",
+                               int_bound(s->min), int_bound(s->max));
+    if (s->type == EMI_OPT_REAL && s->min < s->max)
       used += (size_t)snprintf(extra + used, sizeof extra - used, "range [%g, %g]; ", s->min, s->max);
     if (s->def && *s->def) used += (size_t)snprintf(extra + used, sizeof extra - used, "default %s; ", s->def);
     else if (!s->def && s->type != EMI_OPT_FLAG && s->type != EMI_OPT_LIST)

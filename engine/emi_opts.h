@@ -6,7 +6,8 @@
  *   - parses the command line (`--name value`, `--name=value`, `--flag`, `--no-flag`);
  *   - reads the command's INI section(s) of a config file through inih, where an unknown key,
  *     a repeated key or a bad value is an error naming file:line, the key, the value and what
- *     was expected; a relative path in a file is taken relative to that file's directory;
+ *     was expected; a relative path in a file (a PATH, or an item of a LIST with item_paths) is
+ *     taken relative to that file's directory;
  *   - validates every value (type, range, choice) whatever its source;
  *   - is stored, resolved (value and where it came from), in every output file.
  * Command-line values override the file, which overrides the defaults.
@@ -41,6 +42,8 @@ typedef struct {
   const char *choices; /* "a,b,c" for CHOICE */
   char short_name;     /* optional one-letter alias on the command line ('o' for -o), 0 = none */
   int empty_ok;        /* STRING/PATH: "" is a value of its own (`filter =`: no filter), not a mistake */
+  int item_paths;      /* LIST: each item is a file name; in a config file a relative item is taken
+                        * relative to the file's directory, as a PATH is (`margin = a.csv, b.csv`) */
 } emi_opt_spec_t;
 
 typedef struct emi_opts emi_opts_t;

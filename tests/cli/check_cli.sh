@@ -34,6 +34,10 @@ expect 2 "unknown option '--frob'" -- "$emflow" --frob
 expect 2 "unknown option '--bogus'" -- "$emflow" version --bogus
 expect 2 "unknown command 'nosuch'" -- "$emflow" help nosuch
 expect 2 "takes no positional arguments" -- "$emflow" version extra
+# the count of positional arguments: singular for one, "N to M" only when they differ (was "1 to 1 arguments")
+expect 2 "run: expected 1 argument (CONFIG), got 0" -- "$emflow" run
+expect 2 "export: expected 2 arguments (FILE DATASET), got 1" -- "$emflow" export x.h5
+expect 2 "report: expected 1 to 8 arguments" -- "$emflow" report -o "$tmp/cli_report"
 
 # --version matches git describe of the source tree when it is a git checkout
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -56,9 +60,14 @@ expect 3 "cli_ds.ini:3: [classify] data-start = '2021-13-01': expected a date YY
 expect 3 "--data-start '2021-13-01': expected a date YYYY-MM-DD" -- \
   "$emflow" classify "$tmp/cli_ds.csv" --data-start 2021-13-01 -o "$tmp/cli_ds.h5"
 
-# every command's help runs and lists its options
+# every command's help runs and lists its options, as `help CMD`, `CMD --help` and `CMD -h` (-h was
+# "unknown option '-h'" after a command although `emflow -h` worked)
+expect 0 "commands:" -- "$emflow" -h
 for cmd in $("$emflow" help | awk '/^commands:/{f=1;next} f&&/^  [a-z]/{print $1}'); do
   expect 0 "usage: emflow $cmd" -- "$emflow" help "$cmd"
+  expect 0 "usage: emflow $cmd" -- "$emflow" "$cmd" --help
+  expect 0 "usage: emflow $cmd" -- "$emflow" "$cmd" -h
+  expect 0 "-h, --help" -- "$emflow" "$cmd" -h
 done
 
 echo "check_cli: $n checks, $fail failed"

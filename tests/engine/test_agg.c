@@ -746,7 +746,8 @@ static void test_errors(void)
 
   /* duplicates: same codes and period, also written differently; kept rows only */
   EXPECT_FAIL("dup", WITH_HEADER("AT,T,2020,1,\nAT,F,2020,2,\nAT,T,2020,3,\n"), g, EMI_ERR_INPUT,
-              "agg_dup.csv:4: duplicated observation (geo=AT, sex=T, TIME_PERIOD=2020)", "as line 2");
+              "agg_dup.csv:4: duplicated observation (geo=AT, sex=T, TIME_PERIOD=2020)",
+              "the same codes and period as line 2");
   EXPECT_FAIL("dup_range", WITH_HEADER("AT,T,2022-01-01/P12M,1,\nAT,T,2022-Q1,2,\nAT,T,2022,3,\n"), g,
               EMI_ERR_INPUT, ":4: duplicated observation", "TIME_PERIOD=2022)", "as line 2");
   EXPECT_FAIL("dup_missing", WITH_HEADER("AT,T,2020,:,\nAT,T,2020,:,\n"), g, EMI_ERR_INPUT, ":3: duplicated", "line 2");

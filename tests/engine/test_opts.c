@@ -14,7 +14,8 @@ static const emi_opt_spec_t specs[] = {
   {"start", "simulate", EMI_OPT_MONTH, "2020-01", "", "first month", 0, 0, NULL},
   {"rule", "simulate", EMI_OPT_CHOICE, "12/16", "", "classification rule", 0, 0, "12/16,12/12"},
   {"verbose", "emflow", EMI_OPT_FLAG, "false", "", "talk more", 0, 0, NULL},
-  {"margin", "ipf", EMI_OPT_LIST, "", "", "margin files", 0, 0, NULL},
+  {"margin", "ipf", EMI_OPT_LIST, "", "", "margin files", 0, 0, NULL, 0, 0, 1}, /* items are paths */
+  {"codes", "ipf", EMI_OPT_LIST, "", "", "country codes", 0, 0, NULL},
   {"output", "simulate", EMI_OPT_PATH, NULL, "", "output file", 0, 0, NULL, 'o'},
 };
 static const int nspecs = (int)(sizeof specs / sizeof specs[0]);
@@ -86,9 +87,10 @@ int main(void)
   CHECK_INT_EQ(i64, 48);
   CHECK_OK(emi_opts_get_flag(o, "verbose", &flag));
   CHECK_INT_EQ(flag, 1);
-  CHECK_OK(emi_opts_get_list(o, "margin", &n, &items));
+  CHECK_OK(emi_opts_get_list(o, "margin", &n, &items)); /* relative to the file's directory */
   CHECK_INT_EQ(n, 2);
-  if (n == 2) CHECK(!strcmp(items[0], "a.csv") && !strcmp(items[1], "b.csv"));
+  snprintf(want, sizeof want, "%s/b.csv", tmpdir());
+  if (n == 2) CHECK(!strcmp(items[0] + strlen(tmpdir()), "/a.csv") && !strcmp(items[1], want));
   char *argv[] = {"emflow", "simulate", "--months", "60", "--no-verbose", "pos1", "--rate=0.125",
                   "--margin", "c.csv", "--margin", "d.csv", "--", "--pos2"};
   const char *pos[4];
@@ -132,9 +134,9 @@ int main(void)
     CHECK_MSG(!strcmp(d, want), "describe rate (file): '%s', expected '%s'", d, want);
     emi_opts_destroy(&o2);
     /* one item of a list: from a file, file:line, key and the whole list; else the option and the item */
-    CHECK_OK(load("[ipf]\nmargin = a.csv, b\"\n", &o2, path, sizeof path));
-    emi_opts_describe_item(o2, "margin", "b\"", d, sizeof d);
-    snprintf(want, sizeof want, "%s:2: [ipf] margin = 'a.csv,b\"': item 'b\"'", path);
+    CHECK_OK(load("[ipf]\ncodes = AT, b\"\n", &o2, path, sizeof path));
+    emi_opts_describe_item(o2, "codes", "b\"", d, sizeof d);
+    snprintf(want, sizeof want, "%s:2: [ipf] codes = 'AT,b\"': item 'b\"'", path);
     CHECK_MSG(!strcmp(d, want), "describe_item (file): '%s', expected '%s'", d, want);
     emi_opts_destroy(&o2);
     emi_opts_describe_item(o, "margin", "x", d, sizeof d);
@@ -152,6 +154,41 @@ int main(void)
   CHECK_OK(emi_opts_get_str(o, "output", &s));
   CHECK(s && !strcmp(s, "/abs/out.h5"));
   emi_opts_destroy(&o);
+
+  /* So is each relative item of a list of paths (ipf's `margin = rows.csv, cols.csv` read from another
+   * directory could not open rows.csv); absolute items stay, and a list that is not of paths is as
+   * written.  describe_item names the item as resolved, with file:line and the whole list. */
+  {
+    char d[1200], want2[600];
+    CHECK_OK(load("[ipf]\nmargin = rows.csv, /abs/cols.csv,sub/x.csv\ncodes = rows.csv, AT\n", &o, path, sizeof path));
+    CHECK_OK(emi_opts_get_list(o, "margin", &n, &items));
+    CHECK_INT_EQ(n, 3);
+    snprintf(want, sizeof want, "%s/rows.csv", tmpdir());
+    snprintf(want2, sizeof want2, "%s/sub/x.csv", tmpdir());
+    if (n == 3) {
+      CHECK_MSG(!strcmp(items[0], want), "margin item 0 = '%s', expected '%s'", items[0], want);
+      CHECK_MSG(!strcmp(items[1], "/abs/cols.csv"), "margin item 1 = '%s', expected '/abs/cols.csv'", items[1]);
+      CHECK_MSG(!strcmp(items[2], want2), "margin item 2 = '%s', expected '%s'", items[2], want2);
+    }
+    CHECK_OK(emi_opts_get_list(o, "codes", &n, &items));
+    CHECK_INT_EQ(n, 2);
+    if (n == 2) CHECK(!strcmp(items[0], "rows.csv") && !strcmp(items[1], "AT"));
+    emi_opts_describe_item(o, "margin", want, d, sizeof d);
+    char whole[4096];
+    snprintf(whole, sizeof whole, "%s:2: [ipf] margin = '%s,/abs/cols.csv,%s': item '%s'", path, want, want2, want);
+    CHECK_MSG(!strcmp(d, whole), "describe_item (list of paths): '%s', expected '%s'", d, whole);
+    emi_opts_describe(o, "margin", d, sizeof d);
+    snprintf(whole, sizeof whole, "%s:2: [ipf] margin = '%s,/abs/cols.csv,%s'", path, want, want2);
+    CHECK_MSG(!strcmp(d, whole), "describe (list of paths): '%s', expected '%s'", d, whole);
+    /* from the command line an item is taken as given (relative to the working directory) */
+    char *cli[] = {"emflow", "ipf", "--margin", "rows.csv"};
+    const char *p2[2];
+    int np2 = 0;
+    CHECK_OK(emi_opts_parse_argv(o, 4, cli, 2, p2, 2, &np2));
+    CHECK_OK(emi_opts_get_list(o, "margin", &n, &items));
+    CHECK(n == 1 && !strcmp(items[0], "rows.csv"));
+    emi_opts_destroy(&o);
+  }
 
   /* The source of a file value is FILE:LINE. */
   CHECK_OK(load("[simulate]\n\nrule = 12/12\n", &o, path, sizeof path));
@@ -385,6 +422,31 @@ int main(void)
   fclose(h);
   for (int k = 0; k < nspecs; k++) CHECK(contains(help, specs[k].name));
   CHECK(contains(help, "default 36") && contains(help, "[months]") && contains(help, "config [simulate] months"));
+
+  /* integer bounds print as integers, as the errors print them (help said [1, 1e+09], an error
+   * [1, 1000000000]); real bounds stay in %g */
+  {
+    static const emi_opt_spec_t r_specs[] = {
+      {"max-iter", "x", EMI_OPT_INT, "1000", "sweeps", "cap", 1, 1e9, NULL},
+      {"seed", "x", EMI_OPT_INT, "1", "", "seed", 0, 9007199254740992.0, NULL},
+      {"tol-abs", "x", EMI_OPT_REAL, "0", "", "tolerance", 0, 1e300, NULL},
+    };
+    h = tmpfile();
+    emi_opts_print_help(r_specs, 3, h);
+    rewind(h);
+    len = fread(help, 1, sizeof help - 1, h);
+    help[len] = '\0';
+    fclose(h);
+    CHECK(contains(help, "range [1, 1000000000]") && contains(help, "range [0, 9007199254740992]") &&
+          contains(help, "range [0, 1e+300]"));
+    emi_opts_t *oi = NULL;
+    char *big[] = {"emflow", "x", "--max-iter", "1000000001"};
+    CHECK_OK(emi_opts_create("x", r_specs, 3, &oi));
+    CHECK_INT_EQ(emi_opts_parse_argv(oi, 4, big, 2, pos, 4, &npos), EMI_ERR_USAGE);
+    CHECK(contains(emi_err_message(), "an integer in [1, 1000000000]"));
+    emi_err_clear();
+    emi_opts_destroy(&oi);
+  }
 
   return emi_test_report("test_opts");
 }

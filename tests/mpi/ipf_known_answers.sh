@@ -22,6 +22,17 @@ got=$(awk -F, 'NR>1{printf "%s%s%s=%.2f", sep, $1, $2, $3; sep=" "}' "$out/u.csv
 got=$(awk -F, 'NR>1{printf "%s%s%s=%.3f", sep, $1, $2, $3; sep=" "}' "$out/r.csv")
 [ "$got" = "AA=12.857 AB=5.143 BA=2.500 BB=17.500" ] || die "rows only: $got"
 
+# a config file in another directory: its relative paths are relative to the file's directory, each
+# margin of the list as well as the seed and the output (from a user: `margin = rows.csv, cols.csv` was
+# looked for in the working directory, exit 5)
+mkdir -p "$out/cfgrel/cfg"
+cp "$ex/willekens_seed.csv" "$ex/willekens_rows.csv" "$ex/willekens_cols.csv" "$out/cfgrel/cfg/"
+printf '[ipf]\nseed = willekens_seed.csv\nmargin = willekens_rows.csv, willekens_cols.csv\noutput = fit.csv\n' > "$out/cfgrel/cfg/job.ini"
+rm -f "$out/cfgrel/cfg/fit.csv"
+msg=$(cd "$out/cfgrel" && "$emflow" ipf --config cfg/job.ini --log-level error 2>&1) || die "config-relative margins: $msg"
+got=$(awk -F, 'NR>1{printf "%s%s%s=%.2f", sep, $1, $2, $3; sep=" "}' "$out/cfgrel/cfg/fit.csv" 2>/dev/null)
+[ "$got" = "AA=13.25 AB=4.75 BA=2.75 BB=17.25" ] || die "config-relative margins: $got"
+
 # 3x3 with a structural zero, HDF5 output on 2 ranks: rounded [[72, 40, 59], [32, 88, 0], [396, 12, 1]]
 mpiexec -n 2 --oversubscribe "$emflow" ipf --seed "$ex/zero_seed.csv" --margin "$ex/zero_rows.csv" \
   --margin "$ex/zero_cols.csv" -o "$out/z.h5" --log-level error || die "zero run"
@@ -38,10 +49,40 @@ sys.exit(0 if ok else 1)
 PY
 fi
 
+# an input that cannot be opened is named by its role: the seed, or margin k (numbered from 0 as in the
+# fit's messages), with the option or config line that gave it
+msg=$("$emflow" ipf --seed "$out/nope_seed.csv" --margin "$ex/willekens_rows.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 5 ] && grep -qF "ipf: seed (--seed '$out/nope_seed.csv'): cannot open $out/nope_seed.csv" <<<"$msg" ||
+  die "seed cannot be opened: rc=$rc $msg"
+msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" --margin "$out/nope.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 5 ] && grep -qF "ipf: margin 1 (--margin '$out/nope.csv'): cannot open $out/nope.csv" <<<"$msg" ||
+  die "margin cannot be opened: rc=$rc $msg"
+printf '[ipf]\nmargin = willekens_rows.csv, nope.csv\n' > "$out/cfgrel/cfg/nope.ini"
+msg=$("$emflow" ipf --config "$out/cfgrel/cfg/nope.ini" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 5 ] && grep -qF "ipf: margin 1 ($out/cfgrel/cfg/nope.ini:2: [ipf] margin = " <<<"$msg" &&
+  grep -qF "item '$out/cfgrel/cfg/nope.csv'): cannot open" <<<"$msg" || die "margin from a config cannot be opened: rc=$rc $msg"
+
+# a margin column the seed lacks: the seed's columns quoted exactly; a name that matches once spaces are
+# trimmed is said to (from a user: a header 'origin, destination ,value' gave only "'destination' is not
+# a column of the seed"); names are not trimmed silently
+printf 'origin, destination ,value\nA,A,5\nA,B,2\nB,A,1\nB,B,7\n' > "$out/sp_seed.csv"
+msg=$("$emflow" ipf --seed "$out/sp_seed.csv" --margin "$ex/willekens_cols.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -qF "margin column 'destination' is not a column of the seed $out/sp_seed.csv, whose dimension columns are 'origin', ' destination '; the seed has ' destination ' (with spaces)" <<<"$msg" ||
+  die "column name with spaces: rc=$rc $msg"
+printf 'origin,dest,value\nA,A,5\nA,B,2\nB,A,1\nB,B,7\n' > "$out/dest_seed.csv"
+msg=$("$emflow" ipf --seed "$out/dest_seed.csv" --margin "$ex/willekens_cols.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -qF "whose dimension columns are 'origin', 'dest'" <<<"$msg" && ! grep -q "spaces" <<<"$msg" ||
+  die "unknown margin column: rc=$rc $msg"
+
 # bad input: one clear error naming the file (exit status 4 = invalid input)
 printf 'origin,value\nA,18\nB,20\nC,0\n' > "$out/bad_code.csv"
 msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$out/bad_code.csv" -o "$out/x.csv" 2>&1); rc=$?
 [ $rc = 4 ] && grep -q "bad_code.csv:4: origin = 'C' is not a code" <<<"$msg" || die "unknown code: rc=$rc $msg"
+# a duplicated row: the same codes (IPF files have no period, so the message must not speak of one)
+printf 'origin,destination,value\nA,A,5\nA,B,2\nA,A,5\nB,A,1\nB,B,7\n' > "$out/dup_seed.csv"
+msg=$("$emflow" ipf --seed "$out/dup_seed.csv" --margin "$ex/willekens_rows.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -qF "dup_seed.csv:4: duplicated observation (origin=A, destination=A): the same codes as line 2" <<<"$msg" &&
+  ! grep -q "period" <<<"$msg" || die "duplicated seed row: rc=$rc $msg"
 printf 'origin,value\nA,18\nB,-20\n' > "$out/neg.csv"
 msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$out/neg.csv" -o "$out/x.csv" 2>&1); rc=$?
 [ $rc = 4 ] && grep -q "neg.csv:3" <<<"$msg" || die "negative: rc=$rc $msg"
@@ -68,6 +109,15 @@ printf 'fitted,value\nA,3\nB,3\n' > "$out/fitted_m.csv"
 msg=$("$emflow" ipf --seed "$out/fitted_seed.csv" --margin "$out/fitted_m.csv" -o "$out/fit.h5" 2>&1); rc=$?
 [ $rc = 4 ] && grep -q "column 'fitted' has the name of a dataset of /ipf" <<<"$msg" && [ ! -e "$out/fit.h5" ] &&
   [ ! -e "$out/fit.h5.part" ] || die "reserved column name: rc=$rc $msg"
+# ... refused from the header, before the fit (the log said 'converged' first) and before the rows are read
+# (the bad row 3 is not reached); CSV output has no reserved names
+! grep -q "converged" <<<"$msg" || die "reserved column name refused only after the fit: $msg"
+printf 'origin,margin_0,value\nA,A,1\nA,B,x\n' > "$out/margin0_seed.csv"
+msg=$("$emflow" ipf --seed "$out/margin0_seed.csv" --margin "$ex/willekens_rows.csv" -o "$out/fit.h5" 2>&1); rc=$?
+[ $rc = 4 ] && grep -qF "ipf: $out/margin0_seed.csv: column 'margin_0' has the name of a dataset of /ipf" <<<"$msg" &&
+  [ ! -e "$out/fit.h5" ] || die "reserved column name, before reading rows: rc=$rc $msg"
+msg=$("$emflow" ipf --seed "$out/fitted_seed.csv" --margin "$out/fitted_m.csv" -o "$out/fitted_ok.csv" 2>&1); rc=$?
+[ $rc = 0 ] && [ -s "$out/fitted_ok.csv" ] || die "column 'fitted' to CSV: rc=$rc $msg"
 # an output directory that does not exist: plain I/O error before any work
 msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows.csv" -o "$out/nodir/x.h5" 2>&1); rc=$?
 [ $rc = 5 ] && grep -q "cannot create $out/nodir/x.h5" <<<"$msg" || die "missing output dir: rc=$rc $msg"
@@ -101,6 +151,16 @@ msg=$("$emflow" ipf --seed "$ex/willekens_seed.csv" --margin "$ex/willekens_rows
 [ $rc = 0 ] && h5ls "$out/up.hdf5/ipf/fitted" >/dev/null 2>&1 || die "-o .hdf5: rc=$rc $msg"
 msg=$("$emflow" ipf --margin "$ex/willekens_rows.csv" -o - 2>&1); rc=$?
 [ $rc = 2 ] && grep -q "standard output is not supported" <<<"$msg" && [ ! -e ./- ] || die "-o -: rc=$rc $msg"
+# R's write.csv writes the row names in a first column named "": the message says so; an empty name
+# elsewhere has no such hint
+printf '"","origin","value"\n"1","A",18\n"2","B",20\n' > "$out/rownames.csv"
+msg=$("$emflow" ipf --margin "$out/rownames.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -qF "rownames.csv:1: a column has an empty name (column 1 of 3)" <<<"$msg" &&
+  grep -qF "R's write.csv writes its row names there, under an empty name, unless row.names = FALSE" <<<"$msg" || die "R row names: rc=$rc $msg"
+printf 'origin,,value\nA,x,18\nB,x,20\n' > "$out/empty_mid.csv"
+msg=$("$emflow" ipf --margin "$out/empty_mid.csv" -o "$out/x.csv" 2>&1); rc=$?
+[ $rc = 4 ] && grep -qF "empty_mid.csv:1: a column has an empty name (column 2 of 3)" <<<"$msg" && ! grep -q "write.csv" <<<"$msg" ||
+  die "empty column name: rc=$rc $msg"
 printf '.,value\nA,1\n' > "$out/dot.csv"
 msg=$("$emflow" ipf --margin "$out/dot.csv" -o "$out/dot.h5" 2>&1); rc=$?
 [ $rc = 4 ] && grep -q "column name '.' cannot name an HDF5 dataset" <<<"$msg" && [ ! -e "$out/dot.h5" ] || die "column '.': rc=$rc $msg"
