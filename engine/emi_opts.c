@@ -25,6 +25,8 @@ struct emi_opts {
   const emi_opt_spec_t *specs;
   int n;
   emi_opt_val_t *vals;
+  char *ini_path; /* the config file loaded, and the sections of it read (for "is required") */
+  char *ini_own;
 };
 
 static char *dupstr(const char *s)
@@ -313,6 +315,8 @@ void emi_opts_destroy(emi_opts_t **opts)
     }
   free(o->vals);
   free(o->command);
+  free(o->ini_path);
+  free(o->ini_own);
   free(o);
   *opts = NULL;
 }
@@ -477,6 +481,10 @@ emi_err_t emi_opts_load_ini(emi_opts_t *o, const char *path, const char *own, co
   if (rc != 0)
     return EMI_ERROR(EMI_ERR_CONFIG, "%s:%d: syntax error: expected '[section]', 'key = value' or a comment", path,
                      rc);
+  free(o->ini_path);
+  free(o->ini_own);
+  o->ini_path = dupstr(path);
+  o->ini_own = dupstr(own);
   return EMI_SUCCESS;
 }
 
@@ -564,8 +572,22 @@ static emi_err_t lookup(const emi_opts_t *o, const char *name, emi_opt_type_t ty
                                    o->specs[*k].type == EMI_OPT_REAL)))
     return EMI_ERROR(EMI_ERR_INTERNAL, "option --%s is a %s, read as a %s", name, type_word(o->specs[*k].type),
                      type_word(type));
-  if (!o->vals[*k].text && type != EMI_OPT_LIST)
-    return EMI_ERROR(EMI_ERR_USAGE, "%s: option --%s is required (%s)", o->command, name, o->specs[*k].help);
+  if (!o->vals[*k].text && type != EMI_OPT_LIST) {
+    /* with a config file, say where the key was looked for: a file for another command (no section
+     * of this one) otherwise reads as if the option were simply forgotten */
+    char where[1200] = "";
+    if (o->ini_path) {
+      char secs[300] = "";
+      size_t u = 0;
+      for (const char *p = o->ini_own ? o->ini_own : ""; *p && u + 40 < sizeof secs;) {
+        size_t l = strcspn(p, ",");
+        u += (size_t)snprintf(secs + u, sizeof secs - u, "%s[%.*s]", u ? " or " : "", (int)l, p);
+        p += l + (p[l] == ',');
+      }
+      snprintf(where, sizeof where, "; neither the command line nor %s in %s set it", secs, o->ini_path);
+    }
+    return EMI_ERROR(EMI_ERR_USAGE, "%s: option --%s is required (%s)%s", o->command, name, o->specs[*k].help, where);
+  }
   return EMI_SUCCESS;
 }
 

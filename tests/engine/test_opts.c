@@ -144,6 +144,20 @@ int main(void)
   }
   emi_opts_destroy(&o);
 
+  /* A required option a config file does not set: the message says which sections of which file were
+   * read (a file for another command reads otherwise as a forgotten option; from a new user) */
+  CHECK_OK(load("[estimate]\noutput = x.h5\n", &o, path, sizeof path));
+  CHECK_INT_EQ(emi_opts_get_str(o, "output", &s), EMI_ERR_USAGE);
+  snprintf(want, sizeof want, "neither the command line nor [emflow] or [simulate] or [ipf] in %s set it", path);
+  CHECK(contains(emi_err_message(), "option --output is required") && contains(emi_err_message(), want));
+  emi_err_clear();
+  emi_opts_destroy(&o);
+  CHECK_OK(emi_opts_create("simulate", specs, nspecs, &o)); /* no file: the plain message */
+  CHECK_INT_EQ(emi_opts_get_str(o, "output", &s), EMI_ERR_USAGE);
+  CHECK(contains(emi_err_message(), "option --output is required") && !strstr(emi_err_message(), "neither"));
+  emi_err_clear();
+  emi_opts_destroy(&o);
+
   /* A relative path in a file is relative to the file's directory; absolute paths stay. */
   CHECK_OK(load("[simulate]\noutput = sub/out.h5\n", &o, path, sizeof path));
   CHECK_OK(emi_opts_get_str(o, "output", &s));
