@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "emi_cli.h"
 #include "emi_commands.h"
@@ -692,6 +693,12 @@ static emi_err_t pfile_close(MPI_Comm comm, pfile_t *f, int ok)
   return err;
 }
 
+static int is_regular(const char *path)
+{
+  struct stat st;
+  return lstat(path, &st) == 0 && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode));
+}
+
 /* ------------------------------------------------------------------ the command */
 static emi_err_t derived_path(const char *out, const char *suffix, char **path)
 {
@@ -863,7 +870,16 @@ emi_err_t emi_cmd_simulate(emi_ctx_t *ctx)
                "%d rank(s) x %d thread(s)", (unsigned long long)npersons, c->scale, c->month0 / 12, c->month0 % 12 + 1,
                c->nmonths, c->start / 12, c->start % 12 + 1, c->months, ctx->size, nthreads);
 
-  /* output files */
+  /* output files.  A rerun into the same names first removes the previous run's files (rank 0, after
+   * every check has passed): each file is renamed into place when complete, one after the other, so a
+   * run stopped or failed after some of them would otherwise leave files of two runs side by side. */
+  if (ctx->rank == 0) {
+    const char *const mine[] = {want_csv ? cross_path : NULL, decl_path, pdump, mdump, link_path, h5_path, out_path};
+    for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++)
+      if (mine[i] && is_regular(mine[i]) && remove(mine[i]) == 0)
+        emi_log_info("simulate: removed the previous %s", mine[i]);
+  }
+  MPI_Barrier(ctx->comm);
   if (want_csv)
     EMI_TRY(pfile_open(ctx->comm, &files[0], cross_path,
                        "person_id,crossed_at,direction,citizenship,border_point,document,sex,birth_year\n"));

@@ -46,8 +46,11 @@ printf '[simulate]\nvisitor-repeat = 1.5\n' > bad2.ini
 expect 3 "bad2.ini:2" "visitor-repeat" "[0, 0.9" -- --config bad2.ini
 # a run stopped by SIGTERM (a scheduler's time limit) while it writes leaves no NAME.part behind: the
 # crossings CSV of --scale 0.1 (about 70 MB) takes seconds to write; the signal goes once a .part exists
+# (over the files of an earlier run under the same names, which a rerun removes first: a stopped rerun
+# never leaves files of two runs side by side; from a breaker)
 rm -f ./*.part sig*
-"$emflow" simulate -o sig.h5 --scale 0.1 > /dev/null 2>&1 &
+"$emflow" simulate -o sig.h5 --scale 0.001 > /dev/null 2>&1 || { echo "FAIL: the first run"; fail=1; }
+"$emflow" simulate -o sig.h5 --scale 0.1 --seed 2 > /dev/null 2>&1 &
 pid=$!
 i=0
 while [ $i -lt 600 ] && ! ls ./*.part > /dev/null 2>&1; do sleep 0.05; i=$((i + 1)); done
