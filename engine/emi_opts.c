@@ -465,8 +465,17 @@ static int opts_ini_handler(void *user, const char *section, const char *name, c
   return 1;
 }
 
+/* inih's line buffer: its default, 200 bytes on the stack, refused a config line of two absolute paths
+ * (a list of margins); Debian's libinih sets the buffer at run time, here a heap buffer of
+ * EMI_INI_MAX_LINE bytes (3 of them for CR, LF and NUL), which later ini_parse calls of the process share. */
+#define EMI_INI_MAX_LINE 8192
+
 emi_err_t emi_opts_load_ini(emi_opts_t *o, const char *path, const char *own, const char *known)
 {
+  ini_use_stack = 0;
+  ini_allow_realloc = 0;
+  ini_max_line = EMI_INI_MAX_LINE;
+  ini_initial_alloc = EMI_INI_MAX_LINE;
   ini_ctx_t c = {.o = o, .path = path, .own = own, .known = known};
   c.fp = fopen(path, "r");
   if (!c.fp) return EMI_ERROR(EMI_ERR_IO, "cannot open config file %s: %s", path, strerror(errno));
@@ -476,7 +485,8 @@ emi_err_t emi_opts_load_ini(emi_opts_t *o, const char *path, const char *own, co
   if (c.err) return c.err;
   if (read_error) return EMI_ERROR(EMI_ERR_IO, "error reading config file %s: %s", path, strerror(read_error));
   if (c.long_line)
-    return EMI_ERROR(EMI_ERR_CONFIG, "%s:%d: line is longer than %d characters", path, c.long_line, INI_MAX_LINE - 2);
+    return EMI_ERROR(EMI_ERR_CONFIG, "%s:%d: line is longer than %d characters", path, c.long_line,
+                     EMI_INI_MAX_LINE - 3);
   if (rc == -2) return EMI_ERROR(EMI_ERR_NOMEM, "out of memory parsing %s", path);
   if (rc != 0)
     return EMI_ERROR(EMI_ERR_CONFIG, "%s:%d: syntax error: expected '[section]', 'key = value' or a comment", path,
