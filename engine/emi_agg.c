@@ -146,6 +146,7 @@ static int looks_like_tsv(const char *s)
   memcpy(head, s, n);
   head[n] = '\0';
   if (strcmp(head, ":") && parse_value(head, &v) != 1) return 0;
+  if (!sp[1] && strcmp(head, ":")) return 0; /* "5 ": a trailing space, no flag */
   for (const char *p = sp + 1; *p; p++)
     if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z')) return 0;
   return 1;

@@ -801,7 +801,9 @@ static emi_err_t setup(emi_ctx_t *ctx, run_t *r)
   int n = 0;
   const char *const *items = NULL;
 
-  if (ctx->npos != 1) EMI_FAIL(EMI_ERR_USAGE, "run: give one CONFIG file (emflow run CONFIG [-o OUT.h5])");
+  if (ctx->npos != 1 || !ctx->pos[0][0])
+    EMI_FAIL(EMI_ERR_USAGE, "run: give one CONFIG file (emflow run CONFIG [-o OUT.h5])%s",
+             ctx->npos == 1 ? ": the name given is empty" : "");
   struct stat sb;
   if (stat(ctx->pos[0], &sb) != 0)
     EMI_FAIL(EMI_ERR_IO, "run: cannot read the config %s: %s", ctx->pos[0], strerror(errno));

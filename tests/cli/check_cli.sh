@@ -36,6 +36,7 @@ expect 2 "unknown command 'nosuch'" -- "$emflow" help nosuch
 expect 2 "takes no positional arguments" -- "$emflow" version extra
 # the count of positional arguments: singular for one, "N to M" only when they differ (was "1 to 1 arguments")
 expect 2 "run: expected 1 argument (CONFIG), got 0" -- "$emflow" run
+expect 2 "run: give one CONFIG file (emflow run CONFIG [-o OUT.h5]): the name given is empty" -- "$emflow" run ""
 expect 2 "export: expected 2 arguments (FILE DATASET), got 1" -- "$emflow" export x.h5
 expect 2 "report: expected 1 to 8 arguments" -- "$emflow" report -o "$tmp/cli_report"
 

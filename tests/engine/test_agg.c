@@ -706,6 +706,8 @@ static void test_errors(void)
   EXPECT_FAIL("value_hex", WITH_HEADER("AT,T,2020,0x10,\n"), g, EMI_ERR_INPUT, ":2:", "found '0x10'");
   EXPECT_FAIL("value_space", WITH_HEADER("AT,T,2020, 12,\n"), g, EMI_ERR_INPUT, ":2:", "found ' 12'",
               "leading or trailing spaces");
+  EXPECT_FAIL("value_space_after", WITH_HEADER("AT,T,2020,5 ,\n"), g, EMI_ERR_INPUT, ":2:", "found '5 '",
+              "leading or trailing spaces"); /* not "a value and a flag together" (from a breaker) */
   EXPECT_FAIL("value_flag_colon", WITH_HEADER("AT,T,2020,: c,\n"), g, EMI_ERR_INPUT, ":2:", "found ': c'",
               "Eurostat's TSV");
   EXPECT_FAIL("value_12_5_bep", WITH_HEADER("AT,T,2020,12.5 bep,\n"), g, EMI_ERR_INPUT, ":2:", "Eurostat's TSV");
