@@ -219,13 +219,23 @@ static emi_err_t store(emi_opts_t *o, int k, const char *text, const char *sourc
       EMI_CALL(list_append(v, text));
     } else { /* comma-separated list from a default or a file */
       const char *p = text;
-      while (*p) {
+      const char *q = text;
+      while (isspace((unsigned char)*q)) q++;
+      const int blank = !*q; /* "key =" sets the empty list; an empty item next to others is an error */
+      for (;;) { /* (not while (*p): a trailing comma leaves an empty last item) */
         const char *c = strchr(p, ',');
         size_t len = c ? (size_t)(c - p) : strlen(p);
         while (len && isspace((unsigned char)*p)) p++, len--;
         while (len && isspace((unsigned char)p[len - 1])) len--;
         char item[1024];
-        if (len >= sizeof item) return EMI_ERROR(EMI_ERR_CONFIG, "option %s: list item too long", s->name);
+        if (len >= sizeof item)
+          return EMI_ERROR(EMI_ERR_CONFIG, "%s: [%s] %s: an item of %zu characters, expected at most %zu", source,
+                           s->section ? s->section : "", s->name, len, sizeof item - 1);
+        if (!len && !blank && strcmp(source, "default"))
+          return EMI_ERROR(EMI_ERR_CONFIG, "%s: [%s] %s = '%s': an empty item (two commas in a row, or one at an "
+                           "end): expected a comma-separated list of non-empty items", source,
+                           s->section ? s->section : "", s->name,
+                           text);
         memcpy(item, p, len);
         item[len] = '\0';
         char resolved[4096];

@@ -158,6 +158,20 @@ int main(void)
   emi_err_clear();
   emi_opts_destroy(&o);
 
+  /* An empty item in a list from a file (a,,b / a, / ,) is an error naming file:line (from a breaker:
+   * empty items were dropped unsaid) */
+  {
+    static const char *const bad[] = {"[ipf]\nmargin = a.csv,,b.csv\n", "[ipf]\nmargin = a.csv,\n",
+                                      "[ipf]\nmargin = ,\n"};
+    for (int i = 0; i < 3; i++) {
+      CHECK_INT_EQ(load(bad[i], &o, path, sizeof path), EMI_ERR_CONFIG);
+      snprintf(want, sizeof want, "%s:2: [ipf] margin = ", path);
+      CHECK(contains(emi_err_message(), want) && contains(emi_err_message(), "an empty item"));
+      emi_err_clear();
+      emi_opts_destroy(&o);
+    }
+  }
+
   /* A relative path in a file is relative to the file's directory; absolute paths stay. */
   CHECK_OK(load("[simulate]\noutput = sub/out.h5\n", &o, path, sizeof path));
   CHECK_OK(emi_opts_get_str(o, "output", &s));
