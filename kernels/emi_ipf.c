@@ -1598,6 +1598,22 @@ static void global_check(const ipf_prob_t *P, ipf_dev_t *mine)
   }
 }
 
+/* In a parallel region (orphaned worksharing, no barrier): every margin's sums from its block
+ * partials, margin 0's factors too (its sums are the next sweep's), each cell's deviation merged
+ * into *mine.  The check of the unfused path, on the seed and after every sweep. */
+static void all_check(const ipf_prob_t *P, ipf_dev_t *mine)
+{
+  for (int k = 0; k < P->K; k++) {
+    const ipf_mar_t *m = &P->m[k];
+#pragma omp for schedule(static) nowait
+    for (size_t c = 0; c < m->size; c++) {
+      combine_cells(P, k, c, c + 1, k == 0);
+      const ipf_dev_t d = {fabs(m->s[c] - m->t[c]), k, c, m->s[c]};
+      dev_merge(mine, &d);
+    }
+  }
+}
+
 emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
                       const emi_ipf_margin_t *margins, const emi_ipf_opts_t *opts, double *work,
                       size_t lwork, emi_ipf_result_t *res)
@@ -1717,15 +1733,7 @@ emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
       ipf_dev_t first = zero;
 #pragma omp for schedule(static)
       for (int b = 0; b < P.nb; b++) interval_block(&pl, -1, b);
-      for (int k = 0; k < K; k++) {
-        const ipf_mar_t *m = &P.m[k];
-#pragma omp for schedule(static) nowait
-        for (size_t c = 0; c < m->size; c++) {
-          combine_cells(&P, k, c, c + 1, k == 0);
-          const ipf_dev_t d = {fabs(m->s[c] - m->t[c]), k, c, m->s[c]};
-          dev_merge(&first, &d);
-        }
-      }
+      all_check(&P, &first);
 #pragma omp critical(emi_ipf_dev)
       dev_merge(&seed_dev, &first);
 #pragma omp barrier
@@ -1743,15 +1751,7 @@ emi_err_t emi_ipf_fit(int ndim, const size_t *dims, double *x, int nmargins,
             for (size_t c = 0; c < P.m[g].size; c++) combine_cells(&P, g, c, c + 1, 1);
           } else {
             ipf_dev_t mine = zero;
-            for (int k = 0; k < K; k++) {
-              const ipf_mar_t *m = &P.m[k];
-#pragma omp for schedule(static) nowait
-              for (size_t c = 0; c < m->size; c++) {
-                combine_cells(&P, k, c, c + 1, k == 0);
-                const ipf_dev_t d = {fabs(m->s[c] - m->t[c]), k, c, m->s[c]};
-                dev_merge(&mine, &d);
-              }
-            }
+            all_check(&P, &mine);
 #pragma omp critical(emi_ipf_dev)
             dev_merge(&devs[it & 1], &mine);
 #pragma omp barrier
