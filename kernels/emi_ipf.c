@@ -1182,7 +1182,10 @@ static void sub_make(const ipf_plan_t *pl, int q, int c, int b, size_t s0, size_
   sb->c0 = pl->eager && c >= 0 ? c : 0;
   sb->store = pl->eager && c >= 0;
   sb->prefetch = 0;
-  if (q < 0) { /* the seed check: every margin's sums on the stored table, which they leave unchanged */
+  if (q < 0 || (c + 1 >= e && check)) {
+    /* every margin's sums: the seed check (q < 0, on the stored table, which it leaves unchanged) or
+     * the check of the sweep (on the stored result, which it writes) */
+    if (q >= 0) sb->store = 1;
     for (int k = 0; k < K; k++) {
       double *tb = pl->fused && k == P->fg ? P->xs + (size_t)b * P->m[k].size : sum_base(P, k, b);
       sb->tk[sb->nt] = k;
@@ -1198,21 +1201,11 @@ static void sub_make(const ipf_plan_t *pl, int q, int c, int b, size_t s0, size_
     sb->nt = 1;
     if (P->m[k].has[0]) local_cells(P, k, s0, s1, CELLS_ZERO, NULL);
     else if (first_slab) memset(sb->tb[0], 0, P->m[k].size * sizeof(double));
-  } else if (!check) { /* the interval ends with the sums of the next global margin */
+  } else { /* the interval ends with the sums of the next global margin */
     sb->tk[0] = e;
     sb->tb[0] = sum_base(P, e, b);
     sb->nt = 1;
     if (first_slab) memset(sb->tb[0], 0, P->m[e].size * sizeof(double));
-  } else { /* the check: every margin, on the stored result */
-    sb->store = 1;
-    for (int k = 0; k < K; k++) {
-      double *tb = pl->fused && k == P->fg ? P->xs + (size_t)b * P->m[k].size : sum_base(P, k, b);
-      sb->tk[sb->nt] = k;
-      sb->tb[sb->nt] = tb;
-      sb->nt++;
-      if (P->m[k].has[0]) local_cells(P, k, s0, s1, CELLS_ZERO, NULL);
-      else if (first_slab) memset(tb, 0, P->m[k].size * sizeof(double));
-    }
   }
 }
 
